@@ -1,0 +1,43 @@
+# The two commands: `make run` (set up and serve a library) and `make test` (set up and test).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_LIBRARY ?= data/demo-library
+DEMO_COUNT ?= 120
+
+.PHONY: setup run test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	@if [ -z "$$MEDIASHELF_LIBRARY" ]; then \
+	  if [ ! -d "$(DEMO_LIBRARY)" ]; then $(BIN)/mediashelf demo "$(DEMO_LIBRARY)" --count $(DEMO_COUNT); fi; \
+	  echo "No MEDIASHELF_LIBRARY set: serving the demo library in $(DEMO_LIBRARY)"; \
+	  MEDIASHELF_LIBRARY="$(DEMO_LIBRARY)" $(BIN)/mediashelf serve; \
+	else \
+	  $(BIN)/mediashelf serve; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	PYTHONPATH=src $(BIN)/lint-imports
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/probe.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

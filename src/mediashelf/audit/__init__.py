@@ -1,0 +1,1 @@
+"""Audit events: what was done to the library, by whom, and what it changed."""

@@ -1,0 +1,55 @@
+"""Settings: built once at the edge from MEDIASHELF_* variables and flags, then passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KNOWN_PROBERS = ("pyav", "ffprobe")
+
+
+class Settings(BaseSettings):
+    """Every knob of mediashelf. Nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIASHELF_", frozen=True, extra="ignore")
+
+    library: Path | None = None
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    api_token: str | None = None
+    probers: Annotated[tuple[str, ...], NoDecode] = ("pyav", "ffprobe")
+    probe_timeout_s: float = Field(default=15.0, gt=0)
+    probe_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    ffprobe_path: str = "ffprobe"
+    scan_schedule: str | None = None
+    missing_brake: float = Field(default=0.2, ge=0, le=1)
+    job_retention_days: int = Field(default=30, ge=1)
+    log_format: Literal["text", "json"] = "text"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("probers", mode="before")
+    @classmethod
+    def _split_probers(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("probers")
+    @classmethod
+    def _known_probers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in KNOWN_PROBERS]
+        if unknown or not value:
+            raise ValueError(f"probers must be a non-empty subset of {KNOWN_PROBERS}: {unknown}")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'mediashelf.db').resolve()}"

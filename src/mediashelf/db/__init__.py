@@ -1,0 +1,1 @@
+"""Database access: engine, units of work, schema and migrations."""

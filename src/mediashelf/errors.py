@@ -1,0 +1,124 @@
+"""The MediashelfError tree: every failure the system reports on purpose.
+
+Each class's docstring is its default message, so `raise TrackNotFound()` reads well in logs and
+responses. Edges (HTTP, CLI, job runner) map these classes once; nothing below them formats errors.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MediashelfError(Exception):
+    """Something went wrong in mediashelf."""
+
+    def __init__(self, message: str | None = None) -> None:
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        self.message = message or (doc[0] if doc else type(self).__name__)
+        super().__init__(self.message)
+
+
+class ConfigError(MediashelfError):
+    """The configuration is invalid."""
+
+
+class InvalidInput(MediashelfError):
+    """The request is malformed."""
+
+
+class NotFound(MediashelfError):
+    """Not found."""
+
+
+class TrackNotFound(NotFound):
+    """track not found"""
+
+
+class MediaFileNotFound(NotFound):
+    """file not found"""
+
+
+class PathOutsideLibrary(MediashelfError):
+    """The path leaves the library root."""
+
+
+class LibraryUnavailable(MediashelfError):
+    """The library root is missing or unreadable."""
+
+
+class DatabaseError(MediashelfError):
+    """The database is unreachable or its schema is not current."""
+
+
+class ProbeError(MediashelfError):
+    """The file could not be probed."""
+
+    error_class: ClassVar[str] = "corrupt"
+
+
+class ProbeMissing(ProbeError):
+    """The file does not exist."""
+
+    error_class = "missing"
+
+
+class ProbePermission(ProbeError):
+    """The file cannot be read (permission denied)."""
+
+    error_class = "permission"
+
+
+class ProbeEmpty(ProbeError):
+    """The file is empty."""
+
+    error_class = "empty"
+
+
+class ProbeTimeout(ProbeError):
+    """Probing the file took too long and was stopped."""
+
+    error_class = "timeout"
+
+
+class ProbeCrashed(ProbeError):
+    """The prober process crashed on this file."""
+
+    error_class = "crashed"
+
+
+class ProbeNoStreams(ProbeError):
+    """The file contains no audio or video stream."""
+
+    error_class = "no_streams"
+
+
+class ProbeUnsupported(ProbeError):
+    """The file format is not supported."""
+
+    error_class = "unsupported"
+
+
+class ProbeCorrupt(ProbeError):
+    """The file is corrupt or not a media file."""
+
+    error_class = "corrupt"
+
+
+PROBE_ERRORS: dict[str, type[ProbeError]] = {
+    cls.error_class: cls
+    for cls in (
+        ProbeMissing,
+        ProbePermission,
+        ProbeEmpty,
+        ProbeTimeout,
+        ProbeCrashed,
+        ProbeNoStreams,
+        ProbeUnsupported,
+        ProbeCorrupt,
+    )
+}
+
+
+def probe_error(error_class: str, message: str) -> ProbeError:
+    """Build the ProbeError subclass for `error_class` (unknown classes become `corrupt`)."""
+    return PROBE_ERRORS.get(error_class, ProbeCorrupt)(message)

@@ -1,0 +1,1 @@
+"""The media library: discovering files, keeping their tracks current."""

@@ -1,0 +1,142 @@
+"""All track SQL: lookups, inserts of discovered files, listing with filters and sorting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from mediashelf.db.schema import Track
+from mediashelf.library.discovery import DiscoveredFile
+from mediashelf.library.ids import derived_id
+
+SORTABLE = (
+    "title", "relpath", "filetype", "duration", "size_bytes", "bitrate", "resolution",
+    "width", "height", "video_codec", "video_fps", "audio_codec", "audio_channels",
+    "audio_sample_rate", "audio_bit_depth", "probe_status", "probed_at", "added_at", "updated_at",
+)  # fmt: skip
+FILTERABLE = ("filetype", "resolution", "video_codec", "audio_codec", "probe_status")
+
+
+@dataclass(frozen=True)
+class TrackQuery:
+    """One page of the track list: search, filters, sort and paging."""
+
+    q: str | None = None
+    sort: str = "title"
+    order: str = "asc"
+    page: int = 1
+    per_page: int = 50
+    filetype: str | None = None
+    resolution: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    probe_status: str | None = None
+    missing: bool | None = None
+
+
+class TrackStore:
+    """Reads and writes `tracks` inside the caller's unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, video_id: str) -> Track | None:
+        """Return the track with `video_id`, if any."""
+        return self.session.scalar(select(Track).where(Track.video_id == video_id))
+
+    def existing_relpaths(self, relpaths: Sequence[str]) -> set[str]:
+        """Return which of `relpaths` already have a track."""
+        if not relpaths:
+            return set()
+        rows = self.session.scalars(select(Track.relpath).where(Track.relpath.in_(relpaths)))
+        return set(rows)
+
+    def add_discovered(self, files: Sequence[DiscoveredFile], now: datetime) -> list[Track]:
+        """Insert tracks for files not seen before, as `pending`; return the new rows."""
+        known = self.existing_relpaths([f.relpath for f in files])
+        fresh = [f for f in files if f.relpath not in known]
+        taken = self._taken_ids([f.video_id for f in fresh])
+        added: list[Track] = []
+        for found in fresh:
+            video_id = found.video_id
+            if video_id in taken:
+                video_id = derived_id(found.relpath)
+            taken.add(video_id)
+            track = Track(
+                video_id=video_id, relpath=found.relpath, title=found.title,
+                filetype=found.filetype, size_bytes=found.size, probe_status="pending",
+                probe_failures=0, added_at=now, updated_at=now,
+            )  # fmt: skip
+            self.session.add(track)
+            added.append(track)
+        self.session.flush()
+        return added
+
+    def _taken_ids(self, ids: Sequence[str]) -> set[str]:
+        rows = self.session.scalars(select(Track.video_id).where(Track.video_id.in_(ids)))
+        return set(rows)
+
+    def pending(self, limit: int, after_id: int = 0) -> Sequence[Track]:
+        """Return up to `limit` tracks still waiting for their first probe, by id."""
+        query = (
+            select(Track)
+            .where(Track.probe_status == "pending", Track.id > after_id)
+            .order_by(Track.id)
+            .limit(limit)
+        )
+        return self.session.scalars(query).all()
+
+    def page(self, query: TrackQuery) -> tuple[Sequence[Track], int]:
+        """Return one page of tracks and the total that match."""
+        base = _filtered(select(Track), query)
+        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        column = getattr(Track, query.sort)
+        ordered = column.desc() if query.order == "desc" else column.asc()
+        nulls_last = column.is_(None)
+        page = (
+            base.order_by(nulls_last, ordered, Track.id)
+            .limit(query.per_page)
+            .offset((query.page - 1) * query.per_page)
+        )
+        return self.session.scalars(page).all(), total
+
+    def facets(self, name: str, limit: int = 20) -> list[tuple[str, int]]:
+        """Return the most common values of filterable column `name` with their counts."""
+        column = getattr(Track, name)
+        rows = self.session.execute(
+            select(column, func.count())
+            .where(column.is_not(None))
+            .group_by(column)
+            .order_by(func.count().desc(), column)
+            .limit(limit)
+        )
+        return [(str(value), int(count)) for value, count in rows]
+
+
+def _filtered(stmt: Select[Track], query: TrackQuery) -> Select[Track]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.q:
+        pattern = f"%{_escape_like(query.q.lower())}%"
+        conditions.append(
+            or_(
+                func.lower(Track.title).like(pattern, escape="\\"),
+                func.lower(Track.relpath).like(pattern, escape="\\"),
+            )
+        )
+    for name in FILTERABLE:
+        value = getattr(query, name)
+        if value is not None:
+            conditions.append(getattr(Track, name) == value)
+    if query.missing is not None:
+        conditions.append(
+            Track.missing_since.is_not(None) if query.missing else Track.missing_since.is_(None)
+        )
+    return stmt.where(*conditions)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,43 @@
+"""Reading tracks: one track by id, a filtered page of them, a track's audit history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from mediashelf.audit.store import AuditFilter, AuditStore
+from mediashelf.db.schema import AuditEvent, Track
+from mediashelf.errors import InvalidInput, TrackNotFound
+from mediashelf.library.ids import is_valid_video_id
+from mediashelf.library.store import TrackQuery, TrackStore
+
+
+def get_track(session: Session, video_id: str) -> Track:
+    """Return the track with `video_id`, or raise InvalidInput / TrackNotFound."""
+    if not is_valid_video_id(video_id):
+        raise InvalidInput("malformed video id")
+    track = TrackStore(session).get(video_id)
+    if track is None:
+        raise TrackNotFound()
+    return track
+
+
+def list_tracks(session: Session, query: TrackQuery) -> tuple[Sequence[Track], int]:
+    """Return one page of tracks matching `query` and the total count."""
+    return TrackStore(session).page(query)
+
+
+def track_audit(
+    session: Session, video_id: str, limit: int = 50, offset: int = 0
+) -> tuple[Sequence[AuditEvent], int]:
+    """Return the audit history of one track, newest first."""
+    track = get_track(session, video_id)
+    return AuditStore(session).page(
+        AuditFilter(video_id=track.video_id, limit=limit, offset=offset)
+    )
+
+
+def list_audit(session: Session, flt: AuditFilter) -> tuple[Sequence[AuditEvent], int]:
+    """Return a page of audit events."""
+    return AuditStore(session).page(flt)

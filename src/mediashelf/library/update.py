@@ -1,0 +1,117 @@
+"""The update rules (§3): what a probe outcome changes on a track, as pure functions.
+
+Per-track rescans and library scans both call these, so the two can never disagree about
+which values a probe may overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mediashelf.db.schema import Track
+from mediashelf.errors import ProbeError
+from mediashelf.probe.result import AUDIO_FIELDS, MEDIA_FIELDS, VIDEO_FIELDS, ProbeResult
+
+Changes = dict[str, tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Size and mtime of a file when it was probed: the change detector."""
+
+    size: int
+    mtime_ns: int
+
+
+def media_values(track: Track) -> dict[str, Any]:
+    """Return the track's media columns."""
+    return {name: getattr(track, name) for name in MEDIA_FIELDS}
+
+
+def plan_changes(
+    current: Mapping[str, Any],
+    result: ProbeResult,
+    *,
+    refresh_duration: bool,
+    refresh_size: bool,
+) -> Changes:
+    """Return {field: (old, new)} for every media field the probe result may change.
+
+    The result is authoritative about which streams exist (a missing stream clears its
+    fields); an unknown value inside a stream that exists keeps the old one. Duration and
+    size are only overwritten when asked to or when they are empty.
+    """
+    new = result.media_fields()
+    changes: Changes = {}
+    for name in MEDIA_FIELDS:
+        old, value = current.get(name), new[name]
+        if _stream_absent(name, result):
+            value = None
+        elif value is None or (
+            old is not None and _protected(name, refresh_duration, refresh_size)
+        ):
+            continue
+        if old != value:
+            changes[name] = (old, value)
+    return changes
+
+
+def _stream_absent(name: str, result: ProbeResult) -> bool:
+    return (name in VIDEO_FIELDS and not result.has_video) or (
+        name in AUDIO_FIELDS and not result.has_audio
+    )
+
+
+def _protected(name: str, refresh_duration: bool, refresh_size: bool) -> bool:
+    return (name == "duration" and not refresh_duration) or (
+        name == "size_bytes" and not refresh_size
+    )
+
+
+def apply_success(
+    track: Track,
+    result: ProbeResult,
+    changes: Changes,
+    fingerprint: Fingerprint | None,
+    now: datetime,
+) -> None:
+    """Write `changes` and a successful probe record onto `track`."""
+    for name, (_old, value) in changes.items():
+        setattr(track, name, value)
+    _set_fingerprint(track, fingerprint)
+    track.probe_status = "ok"
+    track.probe_error_class = None
+    track.probe_error = None
+    track.prober = result.prober
+    track.probe_ms = result.probe_ms
+    track.probed_at = now
+    track.probe_failures = 0
+    track.missing_since = None
+    track.updated_at = now
+
+
+def apply_failure(
+    track: Track, error: ProbeError, fingerprint: Fingerprint | None, now: datetime
+) -> None:
+    """Record a failed probe on `track`; its media fields stay as they were."""
+    _set_fingerprint(track, fingerprint)
+    track.probe_status = "error"
+    track.probe_error_class = error.error_class
+    track.probe_error = error.message
+    track.probed_at = now
+    track.probe_failures = (track.probe_failures or 0) + 1
+    track.updated_at = now
+
+
+def _set_fingerprint(track: Track, fingerprint: Fingerprint | None) -> None:
+    if fingerprint is not None:
+        track.fingerprint_size = fingerprint.size
+        track.fingerprint_mtime_ns = fingerprint.mtime_ns
+
+
+def json_changes(changes: Changes) -> dict[str, list[Any]]:
+    """Return `changes` in their JSON form {field: [old, new]}."""
+    return {name: [old, new] for name, (old, new) in changes.items()}

@@ -1,0 +1,1 @@
+"""Probing media files: backends, the shared rules, the isolated pool."""

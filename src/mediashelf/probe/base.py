@@ -1,0 +1,64 @@
+"""The Prober protocol and the file checks every backend shares."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Protocol
+
+from mediashelf.errors import ProbeEmpty, ProbeMissing, ProbePermission, ProbeUnsupported
+from mediashelf.probe.result import ProbeResult
+
+
+class Prober(Protocol):
+    """A backend that reads a file's technical facts.
+
+    Extension contract: `probe` raises a ProbeError subclass for every failure it understands
+    and returns a ProbeResult built with `normalize.build_result`, so backends agree field for
+    field. It must be picklable: the probe pool sends it to worker processes.
+    """
+
+    @property
+    def name(self) -> str:
+        """Return the backend's short name ("pyav", "ffprobe")."""
+        ...
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Probe `path` and return its facts."""
+        ...
+
+
+def check_readable(path: Path) -> int:
+    """Return the size of the regular file at `path`, or raise the matching ProbeError."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise ProbeMissing() from exc
+    except PermissionError as exc:
+        raise ProbePermission() from exc
+    except OSError as exc:
+        raise ProbeMissing(f"The file cannot be reached: {os.strerror(exc.errno or 0)}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ProbeUnsupported("Not a regular file.")
+    if info.st_size == 0:
+        raise ProbeEmpty()
+    try:
+        with path.open("rb"):
+            pass
+    except PermissionError as exc:
+        raise ProbePermission() from exc
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise ProbeMissing() from exc
+        raise ProbePermission(f"The file cannot be opened: {exc.strerror}") from exc
+    return info.st_size
+
+
+class ProbeRunner(Protocol):
+    """Anything that probes a path: a Prober in-process, or the isolated ProbePool."""
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Probe `path` and return its facts."""
+        ...

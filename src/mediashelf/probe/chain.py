@@ -1,0 +1,57 @@
+"""The configured fallback chain of probe backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediashelf.config import Settings
+from mediashelf.errors import ConfigError, ProbeEmpty, ProbeError, ProbeMissing, ProbePermission
+from mediashelf.probe.base import Prober
+from mediashelf.probe.ffprobe_backend import FfprobeProber, ffprobe_available
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import ProbeResult
+
+# Failures about the file itself: every backend would say the same, so the chain stops.
+_FILE_LEVEL = (ProbeMissing, ProbePermission, ProbeEmpty)
+
+
+@dataclass(frozen=True)
+class ProbeChain:
+    """Try each backend in order; the first success wins, a ProbeError moves on."""
+
+    probers: tuple[Prober, ...]
+    name: str = "chain"
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Probe `path` with each backend until one succeeds; raise the first error if none does."""
+        first: ProbeError | None = None
+        for prober in self.probers:
+            try:
+                return prober.probe(path)
+            except _FILE_LEVEL:
+                raise
+            except ProbeError as exc:
+                first = first or exc
+        if first is None:
+            raise ConfigError("No probe backend is configured.")
+        raise first
+
+
+def build_chain(settings: Settings) -> ProbeChain:
+    """Build the chain named by `settings.probers`; ffprobe joins only when its binary exists."""
+    probers: list[Prober] = []
+    for name in settings.probers:
+        if name == "pyav":
+            probers.append(PyAVProber())
+        elif name == "ffprobe" and ffprobe_available(settings.ffprobe_path):
+            probers.append(FfprobeProber(settings.ffprobe_path, settings.probe_timeout_s))
+    if not probers:
+        raise ConfigError(f"None of the probers {list(settings.probers)} is available here.")
+    return ProbeChain(tuple(probers))
+
+
+def chain_of(probers: Sequence[Prober]) -> ProbeChain:
+    """Wrap explicit backends (tests, benchmarks) in a chain."""
+    return ProbeChain(tuple(probers))

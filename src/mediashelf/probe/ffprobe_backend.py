@@ -1,0 +1,147 @@
+"""Probing through the ffprobe binary: one process per file, with a hard timeout.
+
+It is the fallback when PyAV cannot read a file and the reference the tests hold PyAV to.
+Only the entries mediashelf uses are requested, which bounds the output a hostile file
+(a tag bomb, say) can make ffprobe print.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mediashelf.errors import (
+    ProbeCorrupt,
+    ProbeError,
+    ProbeMissing,
+    ProbePermission,
+    ProbeTimeout,
+    ProbeUnsupported,
+)
+from mediashelf.probe.base import check_readable
+from mediashelf.probe.normalize import build_result, frame_rate, positive_int
+from mediashelf.probe.result import ProbeResult, StreamFacts
+
+ENTRIES = (
+    "format=format_name,duration,size,bit_rate"
+    ":stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,bit_rate,"
+    "channels,channel_layout,sample_rate,bits_per_sample,bits_per_raw_sample"
+    ":stream_disposition=attached_pic,default"
+)
+MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+
+
+def ffprobe_available(binary: str = "ffprobe") -> bool:
+    """Tell whether the ffprobe binary can be found."""
+    return shutil.which(binary) is not None
+
+
+@functools.cache
+def ffprobe_version(binary: str = "ffprobe") -> str:
+    """Return ffprobe's version word, e.g. "5.1.6-0+deb12u1" (cached per process)."""
+    try:
+        out = subprocess.run(
+            [binary, "-version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    words = out.split()
+    return words[2] if len(words) > 2 else "unknown"
+
+
+class FfprobeProber:
+    """Probe by running ffprobe once for the file."""
+
+    name = "ffprobe"
+
+    def __init__(self, binary: str = "ffprobe", timeout_s: float = 15.0) -> None:
+        self.binary = binary
+        self.timeout_s = timeout_s
+
+    def command(self, path: Path) -> list[str]:
+        """Return the ffprobe command line for `path`."""
+        return [
+            self.binary, "-v", "error", "-print_format", "json",
+            "-show_entries", ENTRIES, str(path),
+        ]  # fmt: skip
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Run ffprobe on `path` and parse its JSON."""
+        size = check_readable(path)
+        if not ffprobe_available(self.binary):
+            raise ProbeUnsupported("ffprobe is not installed.")
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                self.command(path), capture_output=True, timeout=self.timeout_s, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ProbeTimeout(f"ffprobe took longer than {self.timeout_s:g}s.") from exc
+        if done.returncode != 0:
+            raise _classify(done.stderr.decode("utf-8", "replace"), path)
+        if len(done.stdout) > MAX_OUTPUT_BYTES:
+            raise ProbeCorrupt("ffprobe output is implausibly large.")
+        try:
+            data = json.loads(done.stdout)
+        except ValueError as exc:
+            raise ProbeCorrupt("ffprobe printed unreadable output.") from exc
+        result = parse_ffprobe_json(data, size, f"ffprobe {ffprobe_version(self.binary)}")
+        return replace(result, probe_ms=round((time.perf_counter() - started) * 1000, 3))
+
+
+def parse_ffprobe_json(data: dict[str, Any], size: int, prober: str) -> ProbeResult:
+    """Build a ProbeResult from ffprobe's JSON."""
+    fmt = data.get("format") or {}
+    streams = [_stream_facts(raw) for raw in data.get("streams") or []]
+    if not fmt and not streams:
+        raise ProbeCorrupt("ffprobe found no format or streams.")
+    return build_result(
+        container=fmt.get("format_name"),
+        duration=fmt.get("duration"),
+        size_bytes=size,
+        bitrate=fmt.get("bit_rate"),
+        streams=streams,
+        prober=prober,
+    )
+
+
+def _stream_facts(raw: dict[str, Any]) -> StreamFacts:
+    disposition = raw.get("disposition") or {}
+    return StreamFacts(
+        kind=str(raw.get("codec_type") or "unknown"),
+        codec=raw.get("codec_name"),
+        width=positive_int(raw.get("width")),
+        height=positive_int(raw.get("height")),
+        fps=frame_rate(raw.get("avg_frame_rate"), raw.get("r_frame_rate"))
+        if raw.get("codec_type") == "video"
+        else None,
+        bitrate=positive_int(raw.get("bit_rate")),
+        channels=positive_int(raw.get("channels")),
+        channel_layout=raw.get("channel_layout") or None,
+        sample_rate=positive_int(raw.get("sample_rate")),
+        bit_depth=positive_int(raw.get("bits_per_raw_sample"))
+        or positive_int(raw.get("bits_per_sample")),
+        attached_pic=bool(disposition.get("attached_pic")),
+        default=bool(disposition.get("default")),
+    )
+
+
+def _classify(stderr: str, path: Path) -> ProbeError:
+    message = stderr.replace(str(path), "<file>").strip().splitlines()
+    text = message[-1] if message else "ffprobe failed"
+    lowered = stderr.lower()
+    if "no such file" in lowered:
+        return ProbeMissing()
+    if "permission denied" in lowered:
+        return ProbePermission()
+    if "invalid data" in lowered or "end of file" in lowered or "moov atom" in lowered:
+        return ProbeCorrupt(f"Not a readable media file: {text}")
+    if "not supported" in lowered or "unknown" in lowered or "not implemented" in lowered:
+        return ProbeUnsupported(f"Unsupported format: {text}")
+    return ProbeCorrupt(f"ffprobe failed: {text}")

@@ -1,0 +1,121 @@
+"""An isolated pool of probe processes with a hard per-file timeout.
+
+libav parses untrusted bytes. Running it in worker processes means a hang is killed at the
+timeout and a crash (segfault) costs one pool process, never the service; both come back as
+a classified ProbeError for that file. Workers are recycled after `max_tasks` files to bound
+any leak in the native code.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import CancelledError, Future
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pebble
+
+from mediashelf.errors import ProbeCrashed, ProbeError, ProbeTimeout, probe_error
+from mediashelf.probe.base import Prober
+from mediashelf.probe.result import ProbeResult
+
+_worker_prober: Prober | None = None
+
+
+def _init_worker(prober: Prober) -> None:
+    global _worker_prober  # noqa: PLW0603 - one prober per pool process, set once at start
+    _worker_prober = prober
+
+
+def _probe_task(path: str) -> ProbeResult | tuple[str, str]:
+    """Probe in a pool process; errors travel back as (class, message) to stay picklable."""
+    assert _worker_prober is not None
+    try:
+        return _worker_prober.probe(Path(path))
+    except ProbeError as exc:
+        return (exc.error_class, exc.message)
+
+
+class ProbePool:
+    """Probe files in `processes` worker processes, `timeout_s` per file."""
+
+    def __init__(
+        self, prober: Prober, processes: int, timeout_s: float, max_tasks: int = 2000
+    ) -> None:
+        self.processes = max(1, processes)
+        self.timeout_s = timeout_s
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["mediashelf.probe.pool"])
+        self._pool = pebble.ProcessPool(
+            max_workers=self.processes,
+            max_tasks=max_tasks,
+            initializer=_init_worker,
+            initargs=(prober,),
+            context=context,
+        )
+
+    def submit(self, path: Path) -> Future[Any]:
+        """Start probing `path`; pass the future to `outcome`."""
+        future: Future[Any] = self._pool.schedule(
+            _probe_task, args=(str(path),), timeout=self.timeout_s
+        )
+        return future
+
+    def outcome(self, future: Future[Any]) -> ProbeResult:
+        """Wait for `future` and return its result or raise its classified ProbeError."""
+        try:
+            value = future.result()
+        except TimeoutError as exc:
+            raise ProbeTimeout(
+                f"Probing took longer than {self.timeout_s:g}s and was stopped."
+            ) from exc
+        except pebble.ProcessExpired as exc:
+            raise ProbeCrashed(f"The prober process died (exit code {exc.exitcode}).") from exc
+        except CancelledError as exc:
+            raise ProbeTimeout("Probing was cancelled.") from exc
+        if isinstance(value, tuple):
+            raise probe_error(value[0], value[1])
+        assert isinstance(value, ProbeResult)
+        return value
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Probe one file and wait for it."""
+        return self.outcome(self.submit(path))
+
+    def probe_many(
+        self, paths: Iterable[Path], window: int | None = None
+    ) -> Iterator[tuple[Path, ProbeResult | ProbeError]]:
+        """Probe `paths` with a bounded number in flight; yield (path, result or error) in order."""
+        limit = window or self.processes * 8
+        pending: deque[tuple[Path, Future[Any]]] = deque()
+        for path in paths:
+            pending.append((path, self.submit(path)))
+            if len(pending) >= limit:
+                yield self._settle(*pending.popleft())
+        while pending:
+            yield self._settle(*pending.popleft())
+
+    def _settle(self, path: Path, future: Future[Any]) -> tuple[Path, ProbeResult | ProbeError]:
+        try:
+            return path, self.outcome(future)
+        except ProbeError as exc:
+            return path, exc
+
+    def close(self) -> None:
+        """Stop the worker processes (in-flight probes are abandoned)."""
+        self._pool.stop()  # type: ignore[no-untyped-call]
+        self._pool.join(timeout=10)
+
+    def __enter__(self) -> ProbePool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

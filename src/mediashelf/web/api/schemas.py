@@ -1,0 +1,114 @@
+"""Pydantic shapes of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from mediashelf.library.store import FILTERABLE, SORTABLE
+
+
+class TrackOut(BaseModel):
+    """A track with its media facts and probe record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    video_id: str
+    relpath: str
+    title: str
+    filetype: str
+    size_bytes: int | None
+    duration: float | None
+    container: str | None
+    bitrate: int | None
+    width: int | None
+    height: int | None
+    resolution: str | None
+    video_codec: str | None
+    video_fps: float | None
+    video_bitrate: int | None
+    audio_codec: str | None
+    audio_bitrate: int | None
+    audio_channels: int | None
+    audio_channel_layout: str | None
+    audio_sample_rate: int | None
+    audio_bit_depth: int | None
+    probe_status: str
+    probe_error_class: str | None
+    probe_error: str | None
+    prober: str | None
+    probe_ms: float | None
+    probed_at: datetime | None
+    probe_failures: int
+    missing_since: datetime | None
+    fingerprint_size: int | None
+    fingerprint_mtime_ns: int | None
+    added_at: datetime
+    updated_at: datetime
+
+
+class TrackPage(BaseModel):
+    """One page of the track list."""
+
+    items: list[TrackOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class TrackListParams(BaseModel):
+    """Query parameters of GET /api/tracks."""
+
+    q: str | None = Field(default=None, max_length=200)
+    sort: str = "title"
+    order: Literal["asc", "desc"] = "asc"
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    per_page: int = Field(default=50, ge=1, le=500)
+    filetype: str | None = None
+    resolution: str | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    probe_status: Literal["ok", "error", "missing", "pending"] | None = None
+    missing: bool | None = None
+
+    @field_validator("sort")
+    @classmethod
+    def _sortable(cls, value: str) -> str:
+        if value not in SORTABLE:
+            raise ValueError(f"sort must be one of {', '.join(SORTABLE)}")
+        return value
+
+
+class RescanRequest(BaseModel):
+    """Body of POST /api/track/{video_id}/rescan_media (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_duration: StrictBool = False
+    refresh_size: StrictBool = False
+
+
+class AuditOut(BaseModel):
+    """One audit event."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ts: datetime
+    action: str
+    actor: str
+    video_id: str | None
+    job_id: int | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    """A page of audit events, newest first."""
+
+    events: list[AuditOut]
+    total: int
+
+
+assert set(FILTERABLE) <= set(TrackListParams.model_fields)

@@ -1,0 +1,138 @@
+"""JSON routes for tracks, per-track rescan and the audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from mediashelf.audit.store import AuditFilter
+from mediashelf.errors import InvalidInput
+from mediashelf.library.rescan import RescanOptions, rescan_track
+from mediashelf.library.store import TrackQuery
+from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
+from mediashelf.probe.result import MEDIA_FIELDS
+from mediashelf.web.api.schemas import (
+    AuditOut,
+    AuditPage,
+    RescanRequest,
+    TrackListParams,
+    TrackOut,
+    TrackPage,
+)
+from mediashelf.web.context import AppContext
+from mediashelf.web.errors import describe_validation
+
+router = APIRouter(prefix="/api", tags=["tracks"])
+
+RESCAN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": RescanRequest.model_json_schema()}},
+    }
+}
+
+
+def app_context(request: Request) -> AppContext:
+    """Return the app's context."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+@router.get("/tracks", response_model=TrackPage)
+def get_tracks(request: Request, params: Annotated[TrackListParams, Query()]) -> TrackPage:
+    """List tracks: search, filter, sort and paginate on the server."""
+    with app_context(request).db.unit_of_work() as session:
+        items, total = list_tracks(session, TrackQuery(**params.model_dump()))
+        return TrackPage(
+            items=[TrackOut.model_validate(t) for t in items],
+            total=total,
+            page=params.page,
+            per_page=params.per_page,
+        )
+
+
+@router.get("/track/{video_id}", response_model=TrackOut)
+def get_one_track(request: Request, video_id: str) -> TrackOut:
+    """Return one track with its probe record."""
+    with app_context(request).db.unit_of_work() as session:
+        return TrackOut.model_validate(get_track(session, video_id))
+
+
+@router.get("/track/{video_id}/audit", response_model=AuditPage)
+def get_track_audit(
+    request: Request,
+    video_id: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AuditPage:
+    """Return the track's audit history, newest first."""
+    with app_context(request).db.unit_of_work() as session:
+        events, total = track_audit(session, video_id, limit, offset)
+        return AuditPage(events=[AuditOut.model_validate(e) for e in events], total=total)
+
+
+@router.post("/track/{video_id}/rescan_media", openapi_extra=RESCAN_BODY)
+async def post_rescan(request: Request, video_id: str) -> dict[str, Any]:
+    """Probe the track's file now and update its media fields (§4 contract)."""
+    options = parse_rescan_body(await request.body())
+    ctx = app_context(request)
+    return await run_in_threadpool(_rescan, ctx, video_id, options)
+
+
+def _rescan(ctx: AppContext, video_id: str, options: RescanOptions) -> dict[str, Any]:
+    with ctx.db.unit_of_work() as session:
+        outcome = rescan_track(
+            session,
+            root=ctx.root,
+            runner=ctx.probe_runner(),
+            clock=ctx.clock,
+            video_id=video_id,
+            options=options,
+            actor="api",
+        )
+        track = TrackOut.model_validate(outcome.track).model_dump(mode="json")
+    media = {name: track[name] for name in MEDIA_FIELDS}
+    return {
+        "status": "ok",
+        "video_id": track["video_id"],
+        **media,
+        "prober": track["prober"],
+        "probed_at": track["probed_at"],
+        "fields_updated": sorted(outcome.changes),
+        "changes": outcome.as_json(),
+    }
+
+
+def parse_rescan_body(raw: bytes) -> RescanOptions:
+    """Parse the optional JSON body; anything malformed is InvalidInput (HTTP 400)."""
+    if not raw.strip():
+        return RescanOptions()
+    try:
+        data = json.loads(raw)
+        body = RescanRequest.model_validate(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = (
+            describe_validation(exc.errors()) if isinstance(exc, ValidationError) else "not JSON"
+        )
+        raise InvalidInput(f"malformed body: {detail}") from exc
+    return RescanOptions(body.refresh_duration, body.refresh_size)
+
+
+@router.get("/audit", response_model=AuditPage, tags=["audit"])
+def get_audit(
+    request: Request,
+    video_id: str | None = None,
+    action: str | None = None,
+    job_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AuditPage:
+    """List audit events, newest first."""
+    flt = AuditFilter(video_id=video_id, action=action, job_id=job_id, limit=limit, offset=offset)
+    with app_context(request).db.unit_of_work() as session:
+        events, total = list_audit(session, flt)
+        return AuditPage(events=[AuditOut.model_validate(e) for e in events], total=total)
