@@ -95,11 +95,11 @@ def rescan(
         settings = load_settings()
         if settings.library is None:
             raise LibraryUnavailable("Set MEDIASHELF_LIBRARY to the library root.")
-        db = Database(settings.effective_database_url)
-        migrate.upgrade(db)
         options = RescanOptions(refresh_duration, refresh_size)
+        db = Database(settings.effective_database_url)
         pool = ProbePool(build_chain(settings), 1, settings.probe_timeout_s)
-        with pool, db.unit_of_work() as session:
+        with db, pool, db.unit_of_work() as session:
+            migrate.upgrade(db)
             outcome = rescan_track(
                 session, root=settings.library, runner=pool, clock=SystemClock(),
                 video_id=video_id, options=options, actor="cli",
@@ -127,9 +127,10 @@ def _show(value: object) -> str:
 def db_upgrade() -> None:
     """Migrate the database schema to the newest revision."""
     try:
-        db = Database(load_settings().effective_database_url)
-        migrate.upgrade(db)
-        out.print(f"schema at revision {migrate.current_revision(db)}")
+        with Database(load_settings().effective_database_url) as db:
+            migrate.upgrade(db)
+            revision = migrate.current_revision(db)
+        out.print(f"schema at revision {revision}")
     except MediashelfError as exc:
         raise fail(exc) from exc
 
@@ -138,12 +139,12 @@ def db_upgrade() -> None:
 def db_check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
     try:
-        db = Database(load_settings().effective_database_url)
-        current, head = migrate.current_revision(db), migrate.head_revision()
+        with Database(load_settings().effective_database_url) as db:
+            current, head = migrate.current_revision(db), migrate.head_revision()
+            diff = migrate.schema_diff(db) if current == head else []
         if current != head:
             err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
             raise typer.Exit(USAGE)
-        diff = migrate.schema_diff(db)
         if diff:
             err.print(f"schema differs from the models: {diff}")
             raise typer.Exit(USAGE)

@@ -1,0 +1,5 @@
+"""`python -m mediashelf.cli`."""
+
+from mediashelf.cli.main import app
+
+app()

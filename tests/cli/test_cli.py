@@ -1,0 +1,147 @@
+"""The `mediashelf` command: demo, db, rescan exit codes, and serve end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from mediashelf.cli.exits import NOT_FOUND, PROBE_FAILED, USAGE
+from mediashelf.cli.main import app
+from mediashelf.clock import SystemClock
+from mediashelf.db.schema import Track
+from mediashelf.db.session import Database
+from mediashelf.library.sync import sync_library
+from mediashelf.probe.pool import ProbePool
+
+runner = CliRunner()
+
+
+def env_for(database: Database, library: Path) -> dict[str, str]:
+    """Environment that points the CLI at `database` and `library`."""
+    return {"MEDIASHELF_DATABASE_URL": database.url, "MEDIASHELF_LIBRARY": str(library)}
+
+
+def video_id_of(database: Database, relpath: str) -> str:
+    """Return the video id of the track at `relpath`."""
+    with database.unit_of_work() as session:
+        value = session.scalar(select(Track.video_id).where(Track.relpath == relpath))
+    assert value is not None
+    return value
+
+
+def test_demo_writes_a_playable_library(tmp_path: Path, probe_pool: ProbePool) -> None:
+    result = runner.invoke(app, ["demo", str(tmp_path / "demo"), "--count", "12"])
+    assert result.exit_code == 0, result.output
+    files = [p for p in (tmp_path / "demo").rglob("*") if p.is_file()]
+    assert len(files) == 12
+    outcomes = [outcome for _, outcome in probe_pool.probe_many(files)]
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    assert any(getattr(o, "has_video", False) for o in outcomes)
+    assert any(not getattr(o, "has_video", True) for o in outcomes)
+
+
+def test_db_upgrade_then_check(db_url: str) -> None:
+    env = {"MEDIASHELF_DATABASE_URL": db_url}
+    before = runner.invoke(app, ["db", "check"], env=env)
+    assert before.exit_code == USAGE
+    assert "db upgrade" in before.output
+    upgraded = runner.invoke(app, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0  # idempotent
+    after = runner.invoke(app, ["db", "check"], env=env)
+    assert after.exit_code == 0, after.output
+    assert "schema current" in after.output
+
+
+def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbePool) -> None:
+    sync_library(database, library, probe_pool, SystemClock())
+    env = env_for(database, library)
+    good = video_id_of(database, "video/h264_aac.mp4")
+    with database.unit_of_work() as session:
+        session.execute(update(Track).where(Track.video_id == good).values(bitrate=1))
+
+    ok = runner.invoke(app, ["rescan", good, "--json"], env=env)
+    assert ok.exit_code == 0, ok.output
+    payload = json.loads(ok.output)
+    assert payload["changes"]["bitrate"][0] == 1
+
+    again = runner.invoke(app, ["rescan", good], env=env)
+    assert again.exit_code == 0
+    assert "nothing changed" in again.output
+
+    assert runner.invoke(app, ["rescan", "AAAAAAAAAAA"], env=env).exit_code == NOT_FOUND
+    assert runner.invoke(app, ["rescan", "bad id"], env=env).exit_code == USAGE
+    broken = video_id_of(database, "broken/random.mp4")
+    failed = runner.invoke(app, ["rescan", broken], env=env)
+    assert failed.exit_code == PROBE_FAILED
+    assert "error" in failed.output
+    os.remove(library / "video/h264_aac.mp4")
+    assert runner.invoke(app, ["rescan", good], env=env).exit_code == NOT_FOUND
+
+
+def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
+    env = {"MEDIASHELF_DATA_DIR": str(tmp_path), "MEDIASHELF_API_TOKEN": ""}
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0"], env=env)  # noqa: S104
+    assert result.exit_code == USAGE
+    assert "MEDIASHELF_API_TOKEN" in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get_json(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        data: dict[str, object] = json.loads(response.read())
+        return data
+
+
+@pytest.mark.timeout(120)
+def test_serve_indexes_a_demo_library_and_answers(tmp_path: Path) -> None:
+    """What `make run` does: a demo library, served, discovered and probed in the background."""
+    library = tmp_path / "demo"
+    assert runner.invoke(app, ["demo", str(library), "--count", "20"]).exit_code == 0
+    port = _free_port()
+    env = {**os.environ, "MEDIASHELF_DATA_DIR": str(tmp_path / "data")}
+    env.pop("MEDIASHELF_DATABASE_URL", None)
+    cmd = [sys.executable, "-m", "mediashelf.cli", "serve", "--library", str(library)]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        body: dict[str, object] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                body = _get_json(f"http://127.0.0.1:{port}/api/tracks?probe_status=ok")
+            except OSError:
+                body = {}
+            if body.get("total") == 20:
+                break
+            time.sleep(0.3)
+        assert body.get("total") == 20, body
+        assert _get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok"
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught.
+    assert proc.returncode in {0, -signal.SIGTERM}, stderr.decode()
+    assert b"Application shutdown complete" in stderr
+    assert b"Library indexed: 20 added, 20 probed, 0 failed" in stderr

@@ -1,0 +1,126 @@
+"""Shared fixtures: the generated corpus, databases on both dialects, the probe pool, the app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from mediashelf.clock import SystemClock
+from mediashelf.config import Settings
+from mediashelf.db.engine import normalize_url
+from mediashelf.db.migrate import upgrade
+from mediashelf.db.session import Database
+from mediashelf.probe.chain import build_chain
+from mediashelf.probe.ffprobe_backend import ffprobe_available
+from mediashelf.probe.pool import ProbePool
+from tests.media.generate import CorpusFile, generate_corpus
+
+STRICT = os.environ.get("MEDIASHELF_TEST_STRICT") == "1"
+PG_URL = os.environ.get("MEDIASHELF_TEST_DATABASE_URL")
+
+
+def missing_environment(reason: str) -> NoReturn:
+    """Skip for a missing tool or service; in strict mode (CI) fail instead."""
+    if STRICT:
+        pytest.fail(f"MEDIASHELF_TEST_STRICT=1 and {reason}")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The generated corpus and its manifest."""
+
+    root: Path
+    files: tuple[CorpusFile, ...]
+
+    def of_kind(self, *kinds: str) -> list[CorpusFile]:
+        """Return the manifest entries of the given kinds."""
+        return [f for f in self.files if f.kind in kinds]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """Generate the test corpus once per run."""
+    root = tmp_path_factory.mktemp("corpus")
+    return Corpus(root, tuple(generate_corpus(root)))
+
+
+@pytest.fixture
+def library(corpus: Corpus, tmp_path: Path) -> Path:
+    """Return a private copy of the corpus (without the huge sparse file) that a test may change."""
+    root = tmp_path / "library"
+    shutil.copytree(corpus.root, root, ignore=shutil.ignore_patterns("big"))
+    return root
+
+
+@pytest.fixture
+def require_ffprobe() -> None:
+    """Need the ffprobe binary."""
+    if not ffprobe_available():
+        missing_environment("ffprobe is not installed")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """Create a PostgreSQL database of this run's own and drop it at the end."""
+    if not PG_URL:
+        missing_environment("PostgreSQL is not configured (MEDIASHELF_TEST_DATABASE_URL)")
+    server = make_url(normalize_url(PG_URL))
+    name = f"mediashelf_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URL of an empty database, once per dialect."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    engine = create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    """Return a migrated, empty database."""
+    db = Database(db_url)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def probe_pool() -> Iterator[ProbePool]:
+    """One isolated pool with the default chain for the whole run."""
+    settings = Settings(probe_processes=2, probe_timeout_s=10)
+    with ProbePool(
+        build_chain(settings), settings.probe_processes, settings.probe_timeout_s
+    ) as pool:
+        yield pool
+
+
+@pytest.fixture
+def clock() -> SystemClock:
+    """The real clock (tests that need fixed time build a FixedClock)."""
+    return SystemClock()

@@ -1,0 +1,206 @@
+"""Probe failures: each backend and the chain classify them alike and leak no server path."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediashelf.config import Settings
+from mediashelf.errors import (
+    ConfigError,
+    ProbeCorrupt,
+    ProbeCrashed,
+    ProbeEmpty,
+    ProbeError,
+    ProbeMissing,
+    ProbeNoStreams,
+    ProbePermission,
+    ProbeTimeout,
+    ProbeUnsupported,
+)
+from mediashelf.probe.base import ProbeRunner
+from mediashelf.probe.chain import ProbeChain, build_chain, chain_of
+from mediashelf.probe.ffprobe_backend import FfprobeProber
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import ProbeResult
+from tests.conftest import Corpus
+
+BROKEN = [
+    ("broken/empty.mp3", "empty"),
+    ("broken/truncated.mp4", "corrupt"),
+    ("broken/random.mp4", "corrupt"),
+    ("broken/notes.mkv", "corrupt"),
+]
+
+
+@pytest.fixture(params=["pyav", "ffprobe", "chain"])
+def runner(request: pytest.FixtureRequest) -> ProbeRunner:
+    """Each real backend, and the default chain."""
+    if request.param == "pyav":
+        return PyAVProber()
+    if request.param == "ffprobe":
+        request.getfixturevalue("require_ffprobe")
+        return FfprobeProber()
+    return build_chain(Settings())
+
+
+def _assert_no_path_leak(error: ProbeError, path: Path) -> None:
+    for text in (error.message, str(error)):
+        assert str(path) not in text
+        assert str(path.parent) not in text
+        assert "/tmp" not in text
+
+
+def test_broken_list_matches_the_manifest(corpus: Corpus) -> None:
+    assert sorted(rel for rel, _ in BROKEN) == sorted(f.relpath for f in corpus.of_kind("broken"))
+
+
+@pytest.mark.parametrize(("relpath", "error_class"), BROKEN)
+def test_broken_file_is_classified(
+    runner: ProbeRunner, corpus: Corpus, relpath: str, error_class: str
+) -> None:
+    path = corpus.root / relpath
+    with pytest.raises(ProbeError) as caught:
+        runner.probe(path)
+    assert caught.value.error_class == error_class
+    assert caught.value.message
+    _assert_no_path_leak(caught.value, path)
+
+
+def test_missing_file(runner: ProbeRunner, tmp_path: Path) -> None:
+    path = tmp_path / "gone" / "nothing.mp4"
+    with pytest.raises(ProbeMissing) as caught:
+        runner.probe(path)
+    assert caught.value.error_class == "missing"
+    _assert_no_path_leak(caught.value, path)
+
+
+def test_directory_is_unsupported(runner: ProbeRunner, tmp_path: Path) -> None:
+    path = tmp_path / "folder.mkv"
+    path.mkdir()
+    with pytest.raises(ProbeUnsupported) as caught:
+        runner.probe(path)
+    assert caught.value.error_class == "unsupported"
+    _assert_no_path_leak(caught.value, path)
+
+
+def test_unreadable_file_is_permission(
+    runner: ProbeRunner, corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where mode 000 does not stop reads: fake the refusal at open().
+    path = tmp_path / "locked.mp4"
+    shutil.copyfile(corpus.root / "video/h264_aac.mp4", path)
+    real_open = pathlib.Path.open
+
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", refusing_open)
+    with pytest.raises(ProbePermission) as caught:
+        runner.probe(path)
+    assert caught.value.error_class == "permission"
+    _assert_no_path_leak(caught.value, path)
+
+
+def test_good_file_still_probes(runner: ProbeRunner, corpus: Corpus) -> None:
+    result = runner.probe(corpus.root / "video/h264_aac.mp4")
+    assert result.video_codec == "h264"
+    assert result.audio_codec == "aac"
+
+
+# --------------------------------------------------------------------------- chain rules
+
+
+def _result(tag: str) -> ProbeResult:
+    return ProbeResult(
+        container=tag, duration=1.0, size_bytes=10, bitrate=80, has_video=False, has_audio=True
+    )
+
+
+class FakeProber:
+    """A backend with a scripted outcome that records its calls."""
+
+    def __init__(self, name: str, outcome: ProbeResult | ProbeError) -> None:
+        self.name = name
+        self.outcome = outcome
+        self.calls: list[Path] = []
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Return or raise the scripted outcome."""
+        self.calls.append(path)
+        if isinstance(self.outcome, ProbeError):
+            raise self.outcome
+        return self.outcome
+
+
+PATH = Path("clip.mp4")
+
+
+def test_chain_first_success_wins() -> None:
+    first, second = FakeProber("a", _result("first")), FakeProber("b", _result("second"))
+    assert chain_of([first, second]).probe(PATH).container == "first"
+    assert first.calls == [PATH]
+    assert second.calls == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ProbeCorrupt("bad"),
+        ProbeUnsupported("odd"),
+        ProbeTimeout("slow"),
+        ProbeCrashed("died"),
+        ProbeNoStreams(),
+    ],
+)
+def test_chain_moves_on_after_a_probe_error(error: ProbeError) -> None:
+    failing, working = FakeProber("a", error), FakeProber("b", _result("second"))
+    assert chain_of([failing, working]).probe(PATH).container == "second"
+    assert failing.calls == [PATH]
+    assert working.calls == [PATH]
+
+
+@pytest.mark.parametrize("error", [ProbeMissing(), ProbePermission(), ProbeEmpty()])
+def test_chain_stops_at_a_file_level_error(error: ProbeError) -> None:
+    failing, working = FakeProber("a", error), FakeProber("b", _result("second"))
+    with pytest.raises(type(error)) as caught:
+        chain_of([failing, working]).probe(PATH)
+    assert caught.value is error
+    assert working.calls == []
+
+
+def test_chain_raises_the_first_error_when_all_fail() -> None:
+    first_error, second_error = ProbeUnsupported("first"), ProbeCorrupt("second")
+    first, second = FakeProber("a", first_error), FakeProber("b", second_error)
+    with pytest.raises(ProbeUnsupported) as caught:
+        chain_of([first, second]).probe(PATH)
+    assert caught.value is first_error
+    assert second.calls == [PATH]
+
+
+def test_empty_chain_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        ProbeChain(()).probe(PATH)
+
+
+def test_build_chain_keeps_the_configured_order() -> None:
+    chain = build_chain(Settings(probers=("pyav",)))
+    assert [p.name for p in chain.probers] == ["pyav"]
+
+
+def test_build_chain_without_any_available_backend_is_a_config_error(tmp_path: Path) -> None:
+    settings = Settings(probers=("ffprobe",), ffprobe_path=str(tmp_path / "no-ffprobe"))
+    with pytest.raises(ConfigError):
+        build_chain(settings)
+
+
+@pytest.mark.usefixtures("require_ffprobe")
+def test_default_chain_is_pyav_then_ffprobe() -> None:
+    chain = build_chain(Settings(probers=("pyav", "ffprobe")))
+    assert [p.name for p in chain.probers] == ["pyav", "ffprobe"]

@@ -1,0 +1,187 @@
+"""The shared normalisation rules: unknown values, frame rates, stream choice, fallbacks."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from mediashelf.errors import ProbeNoStreams
+from mediashelf.probe.normalize import (
+    build_result,
+    choose_audio,
+    choose_video,
+    frame_rate,
+    positive_float,
+    positive_int,
+)
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import StreamFacts
+from tests.conftest import Corpus
+
+UNKNOWN = ["N/A", "", "0", 0, 0.0, "-1", -5, float("nan"), "nan", float("inf"), "-inf", None]
+UNKNOWN += ["junk", True, False, [1]]
+
+
+@pytest.mark.parametrize("value", UNKNOWN)
+def test_unknown_values_become_none(value: object) -> None:
+    assert positive_int(value) is None
+    assert positive_float(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("128000", 128000), (44100, 44100), ("2.9", 2), (7.0, 7)]
+)
+def test_positive_int_parses_numbers(value: object, expected: int) -> None:
+    assert positive_int(value) == expected
+
+
+def test_positive_float_parses_numbers() -> None:
+    assert positive_float("1.045") == 1.045
+    assert positive_float(3) == 3.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: normalize.positive_int(0.5) returns 0, not None (int() truncates after the "
+    "positivity check), breaking its 'zero becomes None' contract",
+)
+def test_positive_int_never_returns_zero() -> None:
+    assert positive_int(0.5) is None
+    assert positive_int("0.25") is None
+
+
+def test_frame_rate_ntsc() -> None:
+    assert frame_rate("30000/1001") == 29.97
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [
+        (("0/0", "25/1"), 25.0),
+        (("N/A", "24000/1001"), 23.976),
+        ((None, Fraction(50, 2)), 25.0),
+        ((Fraction(0, 1), 30.0), 30.0),
+        (("25",), 25.0),
+        (("x/y", "-25/1", "25/-1"), None),
+        (("0/0",), None),
+        ((), None),
+    ],
+)
+def test_frame_rate_takes_the_first_usable_candidate(
+    candidates: tuple[object, ...], expected: float | None
+) -> None:
+    assert frame_rate(*candidates) == expected
+
+
+def _video(codec: str, width: int | None, height: int | None, **kw: bool) -> StreamFacts:
+    return StreamFacts(kind="video", codec=codec, width=width, height=height, **kw)
+
+
+def test_choose_video_skips_cover_art_and_still_images_and_picks_the_largest() -> None:
+    cover = _video("mjpeg", 3000, 3000, attached_pic=True)
+    still = _video("png", 2000, 2000)
+    small = _video("h264", 640, 360)
+    large = _video("hevc", 1920, 1080)
+    audio = StreamFacts(kind="audio", codec="aac")
+    assert choose_video([cover, small, still, large, audio]) is large
+
+
+def test_choose_video_prefers_default_among_equal_sizes() -> None:
+    first = _video("h264", 640, 360)
+    default = _video("vp9", 640, 360, default=True)
+    assert choose_video([first, default]) is default
+
+
+def test_choose_video_with_only_cover_art_is_none() -> None:
+    assert choose_video([_video("mjpeg", 500, 500, attached_pic=True), _video("png", 9, 9)]) is None
+
+
+def test_choose_audio_prefers_default_else_first() -> None:
+    first = StreamFacts(kind="audio", codec="aac")
+    default = StreamFacts(kind="audio", codec="opus", default=True)
+    assert choose_audio([first, default]) is default
+    assert choose_audio([first, StreamFacts(kind="audio", codec="mp3")]) is first
+    assert choose_audio([_video("h264", 1, 1)]) is None
+
+
+def test_build_result_falls_back_to_size_over_duration_for_bitrate() -> None:
+    result = build_result(
+        container="mp3",
+        duration="2.0",
+        size_bytes=50_000,
+        bitrate="N/A",
+        streams=[StreamFacts(kind="audio", codec="mp3", channels=2)],
+        prober="test",
+    )
+    assert result.bitrate == 50_000 * 8 // 2
+    assert result.duration == 2.0
+    assert result.has_audio
+    assert not result.has_video
+    assert result.resolution is None
+
+
+def test_build_result_keeps_a_known_bitrate_and_unknown_stays_none() -> None:
+    streams = [_video("h264", 1280, 720)]
+    known = build_result(
+        container="matroska,webm",
+        duration=1.0,
+        size_bytes=1000,
+        bitrate="4000",
+        streams=streams,
+        prober="t",
+    )
+    assert known.bitrate == 4000
+    assert known.resolution == "1280x720"
+    unknown = build_result(
+        container="", duration="N/A", size_bytes=0, bitrate=None, streams=streams, prober="t"
+    )
+    assert unknown.bitrate is None
+    assert unknown.duration is None
+    assert unknown.size_bytes is None
+    assert unknown.container is None
+
+
+def test_build_result_rounds_duration_to_milliseconds() -> None:
+    result = build_result(
+        container="mp4",
+        duration=1.23456,
+        size_bytes=1,
+        bitrate=1,
+        streams=[StreamFacts(kind="audio", codec="aac")],
+        prober="t",
+    )
+    assert result.duration == 1.235
+
+
+def test_build_result_without_audio_or_video_raises_no_streams() -> None:
+    with pytest.raises(ProbeNoStreams) as caught:
+        build_result(
+            container="matroska,webm",
+            duration=1.0,
+            size_bytes=10,
+            bitrate=None,
+            streams=[StreamFacts(kind="subtitle", codec="ass"), _video("png", 10, 10)],
+            prober="t",
+        )
+    assert caught.value.error_class == "no_streams"
+
+
+def test_cover_art_mp3_probes_as_audio_only(corpus: Corpus) -> None:
+    result = PyAVProber().probe(corpus.root / "audio/cover.mp3")
+    assert result.has_audio
+    assert not result.has_video
+    assert result.audio_codec == "mp3"
+    assert result.resolution is None
+    assert result.width is None
+    assert result.video_codec is None
+
+
+@pytest.mark.usefixtures("require_ffprobe")
+def test_cover_art_mp3_probes_as_audio_only_with_ffprobe(corpus: Corpus) -> None:
+    from mediashelf.probe.ffprobe_backend import FfprobeProber
+
+    result = FfprobeProber().probe(corpus.root / "audio/cover.mp3")
+    assert result.has_audio
+    assert not result.has_video
+    assert result.resolution is None

@@ -1,0 +1,130 @@
+"""GET /api/tracks, /api/track/{id}, /api/audit, /healthz and the HTML index."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import App
+
+MEDIA_COUNT = 22  # video + audio + broken files in the per-test library (big/ excluded)
+
+
+def test_lists_every_discovered_track(app: App) -> None:
+    body = app.client.get("/api/tracks", params={"per_page": 500}).json()
+    relpaths = {t["relpath"] for t in body["items"]}
+    assert body["total"] == len(relpaths) == MEDIA_COUNT
+    assert "Música/Ñandú – canción.flac" in relpaths
+    assert "misc/notes.txt" not in relpaths
+    assert (body["page"], body["per_page"]) == (1, 500)
+
+
+def test_pagination_is_stable_and_complete(app: App) -> None:
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        body = app.client.get("/api/tracks", params={"per_page": 10, "page": page}).json()
+        seen += [t["video_id"] for t in body["items"]]
+    assert len(seen) == len(set(seen)) == MEDIA_COUNT
+
+
+def test_sort_by_bitrate_desc_puts_unknown_last(app: App) -> None:
+    items = app.client.get(
+        "/api/tracks", params={"sort": "bitrate", "order": "desc", "per_page": 500}
+    ).json()["items"]
+    known = [t["bitrate"] for t in items if t["bitrate"] is not None]
+    assert known == sorted(known, reverse=True)
+    assert all(t["bitrate"] is None for t in items[len(known) :])
+
+
+@pytest.mark.parametrize(
+    ("params", "check"),
+    [
+        ({"video_codec": "h264"}, lambda t: t["video_codec"] == "h264"),
+        ({"filetype": "flac"}, lambda t: t["filetype"] == "flac"),
+        ({"resolution": "160x120"}, lambda t: t["resolution"] == "160x120"),
+        ({"probe_status": "error"}, lambda t: t["relpath"].startswith("broken/")),
+        ({"q": "ñandú"}, lambda t: "Ñandú" in t["title"]),
+        ({"missing": "false"}, lambda t: t["missing_since"] is None),
+    ],
+)
+def test_filters(app: App, params: dict[str, str], check: object) -> None:
+    body = app.client.get("/api/tracks", params=params).json()
+    assert body["total"] > 0
+    assert all(check(t) for t in body["items"])  # type: ignore[operator]
+
+
+def test_search_treats_like_wildcards_literally(app: App) -> None:
+    assert app.client.get("/api/tracks", params={"q": "%"}).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"per_page": 501}, {"per_page": 0}, {"page": 0}, {"sort": "password"}, {"order": "up"}],
+)
+def test_bad_list_parameters_are_422_with_a_message(app: App, params: dict[str, object]) -> None:
+    response = app.client.get("/api/tracks", params=params)
+    assert response.status_code == 422
+    assert response.json()["status"] == "error"
+    assert response.json()["error"]
+
+
+def test_one_track_with_probe_record(app: App) -> None:
+    track = app.track("audio/pcm_s24le_mono.wav")
+    body = app.client.get(f"/api/track/{track.video_id}").json()
+    assert body["audio_codec"] == "pcm_s24le"
+    assert body["audio_bit_depth"] == 24
+    assert body["probe_status"] == "ok"
+    assert body["prober"].startswith("pyav")
+    assert body["probed_at"].endswith(("+00:00", "Z"))
+
+
+def test_bracketed_ytdlp_id_is_the_public_id(app: App) -> None:
+    body = app.client.get("/api/track/dQw4w9WgXcQ").json()
+    assert body["relpath"] == "Videos/My Clip [dQw4w9WgXcQ].mp4"
+    assert body["title"] == "My Clip"
+
+
+def test_failed_track_shows_its_error(app: App) -> None:
+    track = app.track("broken/empty.mp3")
+    body = app.client.get(f"/api/track/{track.video_id}").json()
+    assert (body["probe_status"], body["probe_error_class"]) == ("error", "empty")
+
+
+@pytest.mark.parametrize(("video_id", "status"), [("AAAAAAAAAAA", 404), ("bad id", 400)])
+def test_track_errors(app: App, video_id: str, status: int) -> None:
+    response = app.client.get(f"/api/track/{video_id}")
+    assert response.status_code == status
+    assert response.json()["status"] == "error"
+
+
+def test_unknown_route_is_json_404(app: App) -> None:
+    response = app.client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"status": "error", "error": "not found"}
+
+
+def test_audit_list_filters(app: App) -> None:
+    track = app.track("video/h264_aac.mp4")
+    app.client.post(f"/api/track/{track.video_id}/rescan_media")
+    assert app.client.get("/api/audit", params={"action": "track.rescan"}).json()["total"] == 1
+    assert app.client.get("/api/audit", params={"action": "library.scan"}).json()["total"] == 0
+    assert app.client.get("/api/audit", params={"video_id": "zzzzzzzzzzz"}).json()["total"] == 0
+
+
+def test_healthz(app: App) -> None:
+    assert app.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+def test_index_page_lists_tracks_as_escaped_html(app: App) -> None:
+    response = app.client.get("/", params={"per_page": 500})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Ñandú – canción" in response.text
+    assert f"{MEDIA_COUNT} tracks" in response.text
+    assert "<script" not in response.text
+
+
+def test_openapi_documents_the_rescan_body(app: App) -> None:
+    spec = app.client.get("/openapi.json").json()
+    post = spec["paths"]["/api/track/{video_id}/rescan_media"]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["properties"]) == {"refresh_duration", "refresh_size"}
