@@ -50,6 +50,42 @@ class DatabaseError(MediashelfError):
     """The database is unreachable or its schema is not current."""
 
 
+class InvalidJobRequest(MediashelfError):
+    """The job request is invalid (unknown kind or bad params)."""
+
+
+class JobNotFound(NotFound):
+    """job not found"""
+
+
+class JobConflict(MediashelfError):
+    """The job is not in a state that allows this."""
+
+
+class DuplicateJob(JobConflict):
+    """An identical job is already pending or running."""
+
+    def __init__(self, job_id: int, message: str | None = None) -> None:
+        super().__init__(message or f"An identical job is already active (job {job_id}).")
+        self.job_id = job_id
+
+
+class JobLost(MediashelfError):
+    """The job was taken away from this worker (its lease expired or it was rescued)."""
+
+
+class JobCancelled(MediashelfError):
+    """The job was cancelled."""
+
+
+class PermanentJobError(MediashelfError):
+    """The job cannot succeed by retrying."""
+
+
+class LibraryOffline(PermanentJobError):
+    """library root looks offline"""
+
+
 class ProbeError(MediashelfError):
     """The file could not be probed."""
 

@@ -92,7 +92,7 @@ def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbeP
 
 def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
     env = {"MEDIASHELF_DATA_DIR": str(tmp_path), "MEDIASHELF_API_TOKEN": ""}
-    result = runner.invoke(app, ["serve", "--host", "0.0.0.0"], env=env)  # noqa: S104
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0"], env=env)
     assert result.exit_code == USAGE
     assert "MEDIASHELF_API_TOKEN" in result.output
 
@@ -105,7 +105,7 @@ def _free_port() -> int:
 
 
 def _get_json(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=5) as response:
         data: dict[str, object] = json.loads(response.read())
         return data
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av
 import pytest
 
 from mediashelf.errors import ProbeNoStreams
+from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.normalize import (
     build_result,
     choose_audio,
@@ -19,6 +21,7 @@ from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import StreamFacts
 from tests.conftest import Corpus
 
+ATTACHED_PIC = av.stream.Disposition.attached_pic
 UNKNOWN = ["N/A", "", "0", 0, 0.0, "-1", -5, float("nan"), "nan", float("inf"), "-inf", None]
 UNKNOWN += ["junk", True, False, [1]]
 
@@ -41,11 +44,6 @@ def test_positive_float_parses_numbers() -> None:
     assert positive_float(3) == 3.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: normalize.positive_int(0.5) returns 0, not None (int() truncates after the "
-    "positivity check), breaking its 'zero becomes None' contract",
-)
 def test_positive_int_never_returns_zero() -> None:
     assert positive_int(0.5) is None
     assert positive_int("0.25") is None
@@ -74,8 +72,22 @@ def test_frame_rate_takes_the_first_usable_candidate(
     assert frame_rate(*candidates) == expected
 
 
-def _video(codec: str, width: int | None, height: int | None, **kw: bool) -> StreamFacts:
-    return StreamFacts(kind="video", codec=codec, width=width, height=height, **kw)
+def _video(
+    codec: str,
+    width: int | None,
+    height: int | None,
+    *,
+    attached_pic: bool = False,
+    default: bool = False,
+) -> StreamFacts:
+    return StreamFacts(
+        kind="video",
+        codec=codec,
+        width=width,
+        height=height,
+        attached_pic=attached_pic,
+        default=default,
+    )
 
 
 def test_choose_video_skips_cover_art_and_still_images_and_picks_the_largest() -> None:
@@ -168,7 +180,11 @@ def test_build_result_without_audio_or_video_raises_no_streams() -> None:
 
 
 def test_cover_art_mp3_probes_as_audio_only(corpus: Corpus) -> None:
-    result = PyAVProber().probe(corpus.root / "audio/cover.mp3")
+    path = corpus.root / "audio/cover.mp3"
+    with av.open(str(path)) as container:  # the cover really is there, as a video stream
+        covers = [s for s in container.streams.video if s.disposition & ATTACHED_PIC]
+    assert len(covers) == 1
+    result = PyAVProber().probe(path)
     assert result.has_audio
     assert not result.has_video
     assert result.audio_codec == "mp3"
@@ -179,8 +195,6 @@ def test_cover_art_mp3_probes_as_audio_only(corpus: Corpus) -> None:
 
 @pytest.mark.usefixtures("require_ffprobe")
 def test_cover_art_mp3_probes_as_audio_only_with_ffprobe(corpus: Corpus) -> None:
-    from mediashelf.probe.ffprobe_backend import FfprobeProber
-
     result = FfprobeProber().probe(corpus.root / "audio/cover.mp3")
     assert result.has_audio
     assert not result.has_video

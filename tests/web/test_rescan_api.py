@@ -212,7 +212,7 @@ def test_hanging_probe_is_killed_and_answers_504(
     from mediashelf.library.sync import sync_library
 
     sync_library(database, library, probe_pool, SystemClock())
-    with ProbePool(HangingProber(), processes=1, timeout_s=1.0) as hanging:
+    with ProbePool(HangingProber(match=""), processes=1, timeout_s=1.0) as hanging:
         app = make_app(database, library, hanging, tmp_path)
         with app.client:
             before = app.row(VIDEO)

@@ -60,7 +60,7 @@ def test_search_treats_like_wildcards_literally(app: App) -> None:
     "params",
     [{"per_page": 501}, {"per_page": 0}, {"page": 0}, {"sort": "password"}, {"order": "up"}],
 )
-def test_bad_list_parameters_are_422_with_a_message(app: App, params: dict[str, object]) -> None:
+def test_bad_list_parameters_are_422_with_a_message(app: App, params: dict[str, str | int]) -> None:
     response = app.client.get("/api/tracks", params=params)
     assert response.status_code == 422
     assert response.json()["status"] == "error"

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -86,7 +98,10 @@ class Track(Base):
     added_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_tracks_title", "title"),)
+    __table_args__ = (
+        Index("ix_tracks_title", "title"),
+        Index("ix_tracks_fingerprint", "fingerprint_size", "fingerprint_mtime_ns"),
+    )
 
 
 class AuditEvent(Base):
@@ -101,3 +116,90 @@ class AuditEvent(Base):
     video_id: Mapped[str | None] = mapped_column(String(64), index=True)
     job_id: Mapped[int | None] = mapped_column(Integer, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Job(Base):
+    """A unit of background work: the queue entry and the record people watch (§2, §6)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    unique_key: Mapped[str | None] = mapped_column(String(128))
+    parent_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime]
+    run_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    cancel_requested_at: Mapped[datetime | None]
+    trigger: Mapped[str] = mapped_column(String(16), default="api")
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    summary: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (
+        Index("ix_jobs_claim", "status", "priority", "run_at", "id"),
+        Index("ix_jobs_kind_status", "kind", "status"),
+        Index("ix_jobs_finished_at", "finished_at"),
+        Index(
+            "ux_jobs_active_unique_key",
+            "unique_key",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'running')"),
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
+    )
+
+
+class JobLog(Base):
+    """One log line of a job, in the `job` or `progress` stream."""
+
+    __tablename__ = "job_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    ts: Mapped[datetime]
+    stream: Mapped[str] = mapped_column(String(16), default="job")
+    level: Mapped[str] = mapped_column(String(16), default="info")
+    message: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_job_logs_job_stream_id", "job_id", "stream", "id"),)
+
+
+class Worker(Base):
+    """A worker process and its liveness."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime] = mapped_column(index=True)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+
+
+class ScheduleFire(Base):
+    """One firing of a schedule slot; the primary key makes each slot fire once."""
+
+    __tablename__ = "schedule_fires"
+
+    schedule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fire_at: Mapped[datetime] = mapped_column(primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]

@@ -83,7 +83,8 @@ def walk(
     if scope and not start.resolve().is_relative_to(real_root):
         raise LibraryUnavailable("The scan path leaves the library root.")
     stack = [start]
-    seen_dirs: set[tuple[int, int]] = set()
+    top = start.stat()
+    seen_dirs: set[tuple[int, int]] = {(top.st_dev, top.st_ino)}
     while stack:
         folder = stack.pop()
         subfolders: list[Path] = []

@@ -22,7 +22,7 @@ STILL_IMAGE_CODECS = frozenset(
 def positive_int(value: object) -> int | None:
     """Return `value` as a positive int; "N/A", empty, zero, negative and junk become None."""
     number = positive_float(value)
-    return None if number is None else int(number)
+    return None if number is None or number < 1 else int(number)
 
 
 def positive_float(value: object) -> float | None:

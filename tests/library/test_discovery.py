@@ -1,0 +1,189 @@
+"""Walking the library root: which files count as media and how they are named."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from itertools import islice
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from mediashelf.errors import LibraryUnavailable
+from mediashelf.library.discovery import DiscoveredFile, media_extension, walk
+from tests.conftest import Corpus
+
+MEDIA_KINDS = ("video", "audio", "broken", "big")
+
+
+def _walk(root: Path, scope: str | None = None) -> tuple[list[DiscoveredFile], list[str]]:
+    warnings: list[str] = []
+    return list(walk(root, scope=scope, warn=warnings.append)), warnings
+
+
+def _relpaths(found: list[DiscoveredFile]) -> list[str]:
+    return sorted(f.relpath for f in found)
+
+
+def _media_relpaths(corpus: Corpus, *kinds: str) -> list[str]:
+    return sorted(f.relpath for f in corpus.of_kind(*kinds))
+
+
+def test_walk_finds_exactly_the_media_files(corpus: Corpus) -> None:
+    found, warnings = _walk(corpus.root)
+    assert _relpaths(found) == _media_relpaths(corpus, *MEDIA_KINDS)
+    assert warnings == []
+    ignored = {f.relpath for f in corpus.of_kind("ignored")}
+    assert ignored == {"misc/notes.txt", "Music/Some Artist/Album (2020)/cover.jpg"}
+    assert not ignored & {f.relpath for f in found}
+
+
+def test_relpaths_are_relative_posix_and_facts_match_the_file(corpus: Corpus) -> None:
+    found, _ = _walk(corpus.root)
+    assert len(found) == len({f.relpath for f in found})
+    for entry in found:
+        pure = PurePosixPath(entry.relpath)
+        assert not pure.is_absolute()
+        assert "\\" not in entry.relpath
+        assert ".." not in pure.parts
+        assert pure.as_posix() == entry.relpath
+        info = (corpus.root / entry.relpath).stat()
+        assert (entry.size, entry.mtime_ns) == (info.st_size, info.st_mtime_ns)
+        assert entry.filetype == entry.relpath.rsplit(".", 1)[1].lower()
+
+
+def test_non_ascii_nested_and_bracketed_names_are_found(corpus: Corpus) -> None:
+    by_relpath = {f.relpath: f for f in _walk(corpus.root)[0]}
+    assert "日本語/テスト.mp3" in by_relpath
+    assert "Música/Ñandú \u2013 canción.flac" in by_relpath
+    nested = by_relpath["Music/Some Artist/Album (2020)/01 - First Song.m4a"]
+    assert nested.title == "01 - First Song"
+    clip = by_relpath["Videos/My Clip [dQw4w9WgXcQ].mp4"]
+    assert clip.video_id == "dQw4w9WgXcQ"
+    assert clip.title == "My Clip"
+    assert by_relpath["big/huge.mkv"].size == 8 * 1024**3
+
+
+def test_hidden_files_and_folders_are_skipped(library: Path) -> None:
+    shutil.copyfile(library / "audio/plain.mp3", library / ".hidden.mp3")
+    (library / ".cache").mkdir()
+    shutil.copyfile(library / "audio/plain.mp3", library / ".cache/inside.mp3")
+    shutil.copyfile(library / "audio/plain.mp3", library / "audio/.partial.mp3")
+    found = _relpaths(_walk(library)[0])
+    assert "audio/plain.mp3" in found
+    assert not [r for r in found if any(part.startswith(".") for part in r.split("/"))]
+
+
+def test_extensions_are_case_insensitive(library: Path) -> None:
+    shutil.copyfile(library / "audio/plain.mp3", library / "audio/LOUD.MP3")
+    by_relpath = {f.relpath: f for f in _walk(library)[0]}
+    assert by_relpath["audio/LOUD.MP3"].filetype == "mp3"
+    assert media_extension("x.MKV") == "mkv"
+    assert media_extension("noext") is None
+    assert media_extension("notes.txt") is None
+
+
+def test_scope_limits_the_walk_to_a_sub_folder(corpus: Corpus) -> None:
+    found, _ = _walk(corpus.root, scope="audio")
+    expected = [r for r in _media_relpaths(corpus, *MEDIA_KINDS) if r.startswith("audio/")]
+    assert _relpaths(found) == expected
+    assert expected
+
+
+def test_nested_scope_keeps_relpaths_relative_to_the_root(corpus: Corpus) -> None:
+    found, _ = _walk(corpus.root, scope="Music/Some Artist")
+    assert _relpaths(found) == ["Music/Some Artist/Album (2020)/01 - First Song.m4a"]
+
+
+def test_scope_leaving_the_root_is_refused(corpus: Corpus) -> None:
+    with pytest.raises(LibraryUnavailable):
+        _walk(corpus.root / "audio", scope="../video")
+
+
+def test_symlinks_leaving_the_root_are_ignored_with_a_warning(
+    library: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copyfile(library / "audio/plain.mp3", outside / "secret.mp3")
+    (library / "audio/escape.mp3").symlink_to(outside / "secret.mp3")
+    (library / "escape_dir").symlink_to(outside, target_is_directory=True)
+
+    found, warnings = _walk(library)
+
+    relpaths = _relpaths(found)
+    assert "audio/escape.mp3" not in relpaths
+    assert not [r for r in relpaths if r.startswith("escape_dir")]
+    assert len(warnings) == 2
+    assert any("audio/escape.mp3" in w for w in warnings)
+    assert any("escape_dir" in w for w in warnings)
+    assert not [w for w in warnings if str(outside) in w]
+
+
+def test_symlink_to_a_file_inside_the_root_is_found(library: Path) -> None:
+    (library / "favourite.mp3").symlink_to(Path("audio/plain.mp3"))
+    by_relpath = {f.relpath: f for f in _walk(library)[0]}
+    assert "favourite.mp3" in by_relpath
+    assert by_relpath["favourite.mp3"].size == (library / "audio/plain.mp3").stat().st_size
+
+
+def test_unreadable_folder_is_reported_and_the_rest_is_found(
+    library: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where chmod 000 does not stop reads: fake the refusal at scandir().
+    locked = (library / "audio").resolve()
+    real_scandir: Callable[..., Any] = os.scandir
+
+    def refusing_scandir(path: Any = ".") -> Any:
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    found, warnings = _walk(library)
+
+    expected = [
+        r for r in _media_relpaths(corpus, "video", "audio", "broken") if not r.startswith("audio/")
+    ]
+    assert _relpaths(found) == expected
+    assert len(warnings) == 1
+    assert "'audio'" in warnings[0]
+    assert "Permission denied" in warnings[0]
+    assert str(library) not in warnings[0]
+
+
+def test_missing_root_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(LibraryUnavailable):
+        _walk(tmp_path / "not-mounted")
+
+
+def test_root_that_is_a_file_is_unavailable(corpus: Corpus) -> None:
+    with pytest.raises(LibraryUnavailable):
+        _walk(corpus.root / "audio/plain.mp3")
+
+
+def test_directory_symlink_loops_end(library: Path, corpus: Corpus) -> None:
+    (library / "video/loop").symlink_to(Path("../video"), target_is_directory=True)
+    (library / "misc/up").symlink_to(Path(".."), target_is_directory=True)
+    (library / "Music/a").mkdir()
+    (library / "Music/b").mkdir()
+    (library / "Music/a/to_b").symlink_to(Path("../b"), target_is_directory=True)
+    (library / "Music/b/to_a").symlink_to(Path("../a"), target_is_directory=True)
+
+    limit = 1000  # far more than the library holds: reaching it means the walk loops
+    found = list(islice(walk(library, warn=lambda _: None), limit))
+
+    assert len(found) < limit
+    assert set(_media_relpaths(corpus, "video", "audio", "broken")) <= {f.relpath for f in found}
+
+
+def test_symlink_back_to_the_root_lists_each_file_once(library: Path) -> None:
+    shutil.copyfile(library / "audio/plain.mp3", library / "top.mp3")
+    (library / "misc/up").symlink_to(Path(".."), target_is_directory=True)
+
+    found = [f.relpath for f in _walk(library)[0]]
+
+    real_files = [os.path.realpath(library / r) for r in found]
+    assert len(real_files) == len(set(real_files)), sorted(found)
