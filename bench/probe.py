@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,6 @@ class Row:
     files: int
     seconds: float
     runs: list[float] = field(default_factory=list)
-    failures: int = 0
     ratio: float = 0.0
     ratio_concurrent: float | None = None
 
@@ -167,6 +167,7 @@ class PoolRun:
     first_result_s: float
     warm: list[float]
     outcomes: Outcomes[ProbeResult]
+    parent_cpu_s: float  # CPU time of this (the parent) process per warm run
 
 
 def _cold_pool_run(paths: Sequence[Path], processes: int, timeout_s: float) -> tuple[float, float]:
@@ -188,8 +189,10 @@ def run_pool(paths: Sequence[Path], processes: int, repeat: int, warmup: int) ->
     cold, first = _cold_pool_run(paths, processes, timeout_s)
     with ProbePool(build_chain(Settings()), processes, timeout_s) as pool:
         pool_outcomes(pool, paths[:warmup])
+        cpu_started = time.process_time()
         warm, outcomes = best_of(repeat, lambda: pool_outcomes(pool, paths))
-    return PoolRun(cold, first, warm, outcomes)
+        parent_cpu = (time.process_time() - cpu_started) / repeat
+    return PoolRun(cold, first, warm, outcomes, parent_cpu)
 
 
 # --------------------------------------------------------------------------- checks
@@ -263,6 +266,16 @@ def ffprobe_version_line() -> str:
     return out.stdout.splitlines()[0] if out.stdout else "ffprobe: unknown"
 
 
+def ffprobe_startup_ms(samples: int = 20) -> float:
+    """Return the median wall time of `ffprobe -version`: process start-up, no file opened."""
+    times: list[float] = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        subprocess.run(["ffprobe", "-version"], capture_output=True, check=False)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
 def machine_info(processes: int) -> dict[str, Any]:
     """Describe the machine and the libraries under test (no paths)."""
     return {
@@ -273,6 +286,7 @@ def machine_info(processes: int) -> dict[str, Any]:
         "pyav_ffmpeg": av.ffmpeg_version_info,
         "ffprobe": ffprobe_version_line(),
         "platform": f"{platform.system()} {platform.machine()}",
+        "load_at_start": round(os.getloadavg()[0], 2),
     }
 
 
@@ -319,7 +333,8 @@ def render(report: Report) -> str:
     m, c = report.machine, report.corpus
     lines = [
         f"machine: {m['cores']} cores, {m['platform']}, Python {m['python']}, "
-        f"PyAV {m['pyav']} (FFmpeg {m['pyav_ffmpeg']}), {m['ffprobe']}",
+        f"PyAV {m['pyav']} (FFmpeg {m['pyav_ffmpeg']}), {m['ffprobe']}; "
+        f"1-min load average at start {m['load_at_start']}",
         f"corpus: {c['files']} files ({c['with_video']} with video, {c['audio_only']} audio-only)"
         f"{', reused' if c['reused'] else ', generated'}; pool processes: {m['processes']}",
         "",
@@ -395,8 +410,24 @@ def measure(paths: list[Path], args: argparse.Namespace, root: Path, report: Rep
         f"pool started and warmed up ({warmup} files) before timing; a new pool's first "
         f"result took {pool.first_result_s:.3f}s (forkserver + worker start + imports)",
         f"chain results answered by: {answered_by(pool.outcomes)}",
-        f"best of {repeat} runs; all runs (s): "
-        + "; ".join(f"{r.method.split(',')[0]}: {r.runs}" for r in report.rows),
+        *cost_notes(report.rows, pool, n, procs),
+        f"best of {repeat} runs; every run (s):",
+        *(f"  {r.method}: {r.runs}" for r in report.rows),
+    ]
+
+
+def cost_notes(rows: Sequence[Row], pool: PoolRun, files: int, procs: int) -> list[str]:
+    """Explain where the time goes: ffprobe start-up and the pool's per-file overhead."""
+    startup = ffprobe_startup_ms()
+    per_ffprobe = rows[0].seconds / files * 1000
+    per_pyav = rows[4].seconds / files * 1000
+    per_pool = rows[2].seconds / files * 1000
+    return [
+        f"ffprobe: {per_ffprobe:.1f} ms/file, of which start-up alone "
+        f"(`ffprobe -version`, median of 20) is {startup:.1f} ms",
+        f"pyav in-process: {per_pyav:.3f} ms/file; chain via pool: {per_pool:.3f} ms/file wall "
+        f"with {procs} workers; parent process CPU "
+        f"{pool.parent_cpu_s / files * 1e6:.0f} us/file (pickling, futures, result threads)",
     ]
 
 
