@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from mediashelf.clock import SystemClock
 from mediashelf.config import Settings
 from mediashelf.db.engine import normalize_url
 from mediashelf.db.migrate import upgrade
+from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
+from mediashelf.jobs.service import create_job, get_job
+from mediashelf.library.runtime import Runtime
 from mediashelf.probe.chain import build_chain
 from mediashelf.probe.ffprobe_backend import ffprobe_available
 from mediashelf.probe.pool import ProbePool
@@ -124,3 +128,66 @@ def probe_pool() -> Iterator[ProbePool]:
 def clock() -> SystemClock:
     """The real clock (tests that need fixed time build a FixedClock)."""
     return SystemClock()
+
+
+FAST_ENGINE = {
+    "heartbeat_s": 0.2,
+    "lease_s": 1.0,
+    "poll_s": 0.05,
+    "job_retry_base_s": 0.05,
+    "job_retry_max_s": 0.2,
+    "probe_processes": 2,
+    "probe_timeout_s": 10,
+}
+
+
+def make_runtime(
+    database: Database, library: Path | None, pool: ProbePool | None = None, **overrides: object
+) -> Runtime:
+    """Return a runtime over `database` and `library` with fast engine timings."""
+    settings = Settings(
+        library=library,
+        database_url=database.url,
+        **{**FAST_ENGINE, **overrides},  # type: ignore[arg-type]
+    )
+    return Runtime(settings=settings, db=database, shared_pool=pool)
+
+
+def run_job(runtime: Runtime, kind: str, params: dict[str, object] | None = None,
+            timeout_s: float = 60.0) -> Job:  # fmt: skip
+    """Enqueue a job, run it with this runtime's worker (started if needed), return it ended."""
+    with runtime.db.unit_of_work() as session:
+        job_id = create_job(session, runtime.registry, runtime.clock, kind=kind,
+                            params=params or {}, trigger="cli", actor="test").id  # fmt: skip
+    return wait_for_job(runtime, job_id, timeout_s)
+
+
+def wait_for_job(runtime: Runtime, job_id: int, timeout_s: float = 60.0) -> Job:
+    """Run the worker until `job_id` ends; return the ended job."""
+    if runtime.worker is None:
+        runtime.start_worker()
+    assert runtime.worker is not None
+    runtime.worker.wake()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with runtime.db.unit_of_work() as session:
+            job = get_job(session, job_id)
+        if job.status in ("completed", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end within {timeout_s}s: {job.status}")
+
+
+@pytest.fixture
+def runtime(database: Database, library: Path, probe_pool: ProbePool) -> Iterator[Runtime]:
+    """A runtime over the library copy; its worker (if started) stops after the test."""
+    built = make_runtime(database, library, probe_pool)
+    yield built
+    if built.worker is not None:
+        built.worker.stop()
+        built.worker = None
+
+
+def scan(runtime: Runtime, **params: object) -> Job:
+    """Run one library scan to its end."""
+    return run_job(runtime, "library_scan", dict(params))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KNOWN_PROBERS = ("pyav", "ffprobe")
@@ -29,10 +29,18 @@ class Settings(BaseSettings):
     missing_brake: float = Field(default=0.2, ge=0, le=1)
     job_retention_days: int = Field(default=30, ge=1)
     log_format: Literal["text", "json"] = "text"
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)
+    poll_s: float = Field(default=1.0, gt=0)
+    job_retry_base_s: float = Field(default=10.0, ge=0)
+    job_retry_max_s: float = Field(default=600.0, ge=0)
+    job_log_cap: int = Field(default=5000, ge=100)
+    job_modules: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    @field_validator("probers", mode="before")
+    @field_validator("probers", "job_modules", mode="before")
     @classmethod
     def _split_probers(cls, value: object) -> object:
         if isinstance(value, str):
@@ -45,6 +53,14 @@ class Settings(BaseSettings):
         unknown = [name for name in value if name not in KNOWN_PROBERS]
         if unknown or not value:
             raise ValueError(f"probers must be a non-empty subset of {KNOWN_PROBERS}: {unknown}")
+        return value
+
+    @field_validator("lease_s")
+    @classmethod
+    def _lease_outlives_heartbeats(cls, value: float, info: ValidationInfo) -> float:
+        heartbeat = info.data.get("heartbeat_s", 5.0)
+        if value < 2 * heartbeat:
+            raise ValueError("lease_s must be at least twice heartbeat_s")
         return value
 
     @property

@@ -75,7 +75,7 @@ class JobLost(MediashelfError):
 
 
 class JobCancelled(MediashelfError):
-    """The job was cancelled."""
+    """Cancelled; work already done is kept."""
 
 
 class PermanentJobError(MediashelfError):

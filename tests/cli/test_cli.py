@@ -18,11 +18,10 @@ from typer.testing import CliRunner
 
 from mediashelf.cli.exits import NOT_FOUND, PROBE_FAILED, USAGE
 from mediashelf.cli.main import app
-from mediashelf.clock import SystemClock
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
-from mediashelf.library.sync import sync_library
 from mediashelf.probe.pool import ProbePool
+from tests.web.conftest import index_library
 
 runner = CliRunner()
 
@@ -65,7 +64,7 @@ def test_db_upgrade_then_check(db_url: str) -> None:
 
 
 def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbePool) -> None:
-    sync_library(database, library, probe_pool, SystemClock())
+    index_library(database, library, probe_pool)
     env = env_for(database, library)
     good = video_id_of(database, "video/h264_aac.mp4")
     with database.unit_of_work() as session:
@@ -144,4 +143,4 @@ def test_serve_indexes_a_demo_library_and_answers(tmp_path: Path) -> None:
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
     assert proc.returncode in {0, -signal.SIGTERM}, stderr.decode()
     assert b"Application shutdown complete" in stderr
-    assert b"Library indexed: 20 added, 20 probed, 0 failed" in stderr
+    assert b"Library scan completed" in stderr

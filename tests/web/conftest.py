@@ -1,4 +1,4 @@
-"""An app over an indexed copy of the corpus, on each database dialect."""
+"""An app over a scanned copy of the corpus, on each database dialect."""
 
 from __future__ import annotations
 
@@ -11,16 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mediashelf.clock import SystemClock
-from mediashelf.config import Settings
 from mediashelf.db.schema import AuditEvent, Track
 from mediashelf.db.session import Database
-from mediashelf.library.sync import sync_library
+from mediashelf.library.runtime import Runtime
 from mediashelf.probe.base import ProbeRunner
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
 from mediashelf.web.app import create_app
-from mediashelf.web.context import AppContext
+from tests.conftest import make_runtime, scan
 
 
 @dataclass
@@ -28,7 +26,7 @@ class App:
     """A running test app and handles on what is behind it."""
 
     client: TestClient
-    ctx: AppContext
+    runtime: Runtime
     db: Database
     library: Path
 
@@ -44,10 +42,11 @@ class App:
         track = self.track(relpath)
         return {c.key: getattr(track, c.key) for c in Track.__table__.columns}
 
-    def audit(self) -> list[AuditEvent]:
-        """Return every audit event, oldest first."""
+    def audit(self, action: str = "track.rescan") -> list[AuditEvent]:
+        """Return the audit events of `action`, oldest first."""
         with self.db.unit_of_work() as session:
-            return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
+            query = select(AuditEvent).where(AuditEvent.action == action)
+            return list(session.scalars(query.order_by(AuditEvent.id)))
 
 
 @dataclass
@@ -63,17 +62,26 @@ class StaticRunner:
         return self.result
 
 
-def make_app(database: Database, library: Path, runner: ProbeRunner, tmp: Path) -> App:
-    """Build an app whose context uses `runner` for probing."""
-    settings = Settings(library=library, database_url=database.url, data_dir=tmp)
-    ctx = AppContext(settings=settings, db=database, runner=runner)
-    return App(TestClient(create_app(ctx)), ctx, database, library)
+def index_library(database: Database, library: Path, pool: ProbePool) -> None:
+    """Scan `library` into `database` once."""
+    runtime = make_runtime(database, library, pool)
+    assert scan(runtime).status == "completed"
+    runtime.close()
+
+
+def make_app(
+    database: Database, library: Path, pool: ProbePool, runner: ProbeRunner | None = None
+) -> App:
+    """Build an app (no embedded workers) whose rescans probe with `runner` or `pool`."""
+    runtime = make_runtime(database, library, pool)
+    runtime.runner = runner
+    return App(TestClient(create_app(runtime)), runtime, database, library)
 
 
 @pytest.fixture
-def app(database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path) -> Iterator[App]:
-    """An app over the indexed library copy, probing through the real pool."""
-    sync_library(database, library, probe_pool, SystemClock())
-    built = make_app(database, library, probe_pool, tmp_path)
+def app(database: Database, library: Path, probe_pool: ProbePool) -> Iterator[App]:
+    """An app over the scanned library copy, probing through the real pool."""
+    index_library(database, library, probe_pool)
+    built = make_app(database, library, probe_pool)
     with built.client:
         yield built

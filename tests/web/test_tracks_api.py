@@ -106,7 +106,8 @@ def test_audit_list_filters(app: App) -> None:
     track = app.track("video/h264_aac.mp4")
     app.client.post(f"/api/track/{track.video_id}/rescan_media")
     assert app.client.get("/api/audit", params={"action": "track.rescan"}).json()["total"] == 1
-    assert app.client.get("/api/audit", params={"action": "library.scan"}).json()["total"] == 0
+    scans = app.client.get("/api/audit", params={"action": "library.scan"}).json()
+    assert [e["details"]["phase"] for e in scans["events"]] == ["end", "start"]
     assert app.client.get("/api/audit", params={"video_id": "zzzzzzzzzzz"}).json()["total"] == 0
 
 

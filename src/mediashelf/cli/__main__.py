@@ -2,4 +2,5 @@
 
 from mediashelf.cli.main import app
 
-app()
+if __name__ == "__main__":  # probe pool processes re-import the main module
+    app()

@@ -1,58 +1,32 @@
-"""The `mediashelf` command: serve, rescan, db, demo."""
+"""The `mediashelf` command: serve, worker, scan, rescan, jobs, db, demo."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import signal
+import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
-from mediashelf.cli.exits import OK, USAGE, exit_code_for
+from mediashelf.cli import db as db_commands
+from mediashelf.cli import jobs as job_commands
+from mediashelf.cli.exits import FAILED, OK
+from mediashelf.cli.follow import follow_job
 from mediashelf.cli.logs import configure_logging
-from mediashelf.clock import SystemClock
-from mediashelf.config import Settings
-from mediashelf.db import migrate
-from mediashelf.db.session import Database
-from mediashelf.errors import ConfigError, LibraryUnavailable, MediashelfError
+from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, out
+from mediashelf.db.schema import Job
+from mediashelf.errors import ConfigError, DuplicateJob, MediashelfError
+from mediashelf.jobs.service import cancel_job, create_job, job_stats
 from mediashelf.library.rescan import RescanOptions, rescan_track
-from mediashelf.probe.chain import build_chain
-from mediashelf.probe.pool import ProbePool
+from mediashelf.library.runtime import Runtime
+from mediashelf.library.tasks import LIBRARY_SCAN
 
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
-db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
-app.add_typer(db_app, name="db")
-out = Console()
-err = Console(stderr=True)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Build Settings from the environment plus the flags that were given."""
-    given = {key: value for key, value in overrides.items() if value is not None}
-    try:
-        return Settings(**given)
-    except ValidationError as exc:
-        raise ConfigError(f"Invalid configuration: {exc.errors()[0]['msg']}") from exc
-
-
-def fail(exc: MediashelfError) -> typer.Exit:
-    """Print `exc` and return the exit to raise."""
-    err.print(f"[red]error:[/red] {exc.message}")
-    return typer.Exit(exit_code_for(exc))
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether `host` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+app.add_typer(db_commands.app, name="db")
+app.add_typer(job_commands.app, name="jobs")
 
 
 @app.command()
@@ -60,27 +34,114 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     library: Annotated[Path | None, typer.Option(help="Library root folder.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Embedded job threads (0: none).")] = None,
     insecure: Annotated[bool, typer.Option(help="Allow a public bind without a token.")] = False,
-    sync: Annotated[bool, typer.Option(help="Index the library at start-up.")] = True,
+    scan: Annotated[bool, typer.Option(help="Queue an incremental scan at start-up.")] = True,
 ) -> None:
-    """Run the web app and API."""
+    """Run the web app and API with embedded job workers."""
     import uvicorn
 
     from mediashelf.web.app import create_app
-    from mediashelf.web.context import AppContext
 
     try:
         settings = load_settings(host=host, port=port, library=library)
-        configure_logging(settings.log_format)
         if not is_loopback(settings.host) and not settings.api_token and not insecure:
             raise ConfigError(
                 f"Refusing to bind {settings.host} without MEDIASHELF_API_TOKEN "
                 "(pass --insecure to do it anyway)."
             )
-        ctx = AppContext.from_settings(settings)
+        configure_logging(settings.log_format)
+        runtime = Runtime.from_settings(settings)
     except MediashelfError as exc:
         raise fail(exc) from exc
-    uvicorn.run(create_app(ctx, initial_sync=sync), host=settings.host, port=settings.port)
+    threads = settings.worker_concurrency if workers is None else workers
+    web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
+    uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+) -> None:
+    """Run job workers only (any number, on any hosts, sharing one database)."""
+    try:
+        settings = load_settings(worker_concurrency=concurrency)
+        configure_logging(settings.log_format)
+        runtime = Runtime.from_settings(settings)
+        runtime.migrate()
+        runtime.start_worker()
+    except MediashelfError as exc:
+        raise fail(exc) from exc
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    runtime.close()
+
+
+@app.command()
+def scan(
+    force: Annotated[bool, typer.Option(help="Re-probe unchanged files too.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
+    path: Annotated[str | None, typer.Option(help="Only this sub-folder.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Files per batch.")] = None,
+    throttle_ms: Annotated[int | None, typer.Option(help="Pause between batches.")] = None,
+    no_wait: Annotated[bool, typer.Option(help="Print the job id and return.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+) -> None:
+    """Scan the library: enqueue a library_scan job and follow it."""
+    params = {"force": force, "dry_run": dry_run, "path": path, "batch_size": batch_size,
+              "throttle_ms": throttle_ms}  # fmt: skip
+    try:
+        runtime = Runtime.from_settings(load_settings())
+        runtime.migrate()
+        job_id = _enqueue_scan(runtime, {k: v for k, v in params.items() if v is not None})
+        if no_wait:
+            out.print_json(json.dumps({"job_id": job_id})) if as_json else out.print(job_id)
+            runtime.close()
+            return
+        if not _workers_alive(runtime):
+            runtime.start_worker()
+        job = _follow_or_cancel(runtime, job_id)
+    except MediashelfError as exc:
+        raise fail(exc) from exc
+    runtime.close()
+    if as_json:
+        out.print_json(json.dumps({"job_id": job.id, "status": job.status,
+                                   "summary": job.summary, "progress": job.progress}))  # fmt: skip
+    else:
+        out.print(job.summary or job.status, highlight=False)
+        for name, entry in (job.error_summary or {}).items():
+            out.print(f"  {name}: {entry['count']} (e.g. {', '.join(entry['samples'])})")
+    raise typer.Exit(OK if job.status == "completed" else FAILED)
+
+
+def _enqueue_scan(runtime: Runtime, params: dict[str, object]) -> int:
+    with runtime.db.unit_of_work() as session:
+        try:
+            job = create_job(
+                session, runtime.registry, runtime.clock, kind=LIBRARY_SCAN, params=params,
+                trigger="cli", actor="cli",
+            )  # fmt: skip
+        except DuplicateJob as exc:
+            err.print(f"A library scan is already active (job {exc.job_id}); following it.")
+            return exc.job_id
+        return job.id
+
+
+def _workers_alive(runtime: Runtime) -> bool:
+    with runtime.db.unit_of_work() as session:
+        return bool(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
+
+
+def _follow_or_cancel(runtime: Runtime, job_id: int) -> Job:
+    try:
+        return follow_job(runtime, job_id)
+    except KeyboardInterrupt:
+        err.print(f"Cancelling job {job_id}…")
+        with runtime.db.unit_of_work() as session:
+            cancel_job(session, runtime.clock, job_id, actor="cli")
+        return follow_job(runtime, job_id)
 
 
 @app.command()
@@ -92,21 +153,23 @@ def rescan(
 ) -> None:
     """Probe one track's file now and update its media facts."""
     try:
-        settings = load_settings()
-        if settings.library is None:
-            raise LibraryUnavailable("Set MEDIASHELF_LIBRARY to the library root.")
-        options = RescanOptions(refresh_duration, refresh_size)
-        db = Database(settings.effective_database_url)
-        pool = ProbePool(build_chain(settings), 1, settings.probe_timeout_s)
-        with db, pool, db.unit_of_work() as session:
-            migrate.upgrade(db)
+        settings = load_settings(probe_processes=1)
+        runtime = Runtime.from_settings(settings)
+    except MediashelfError as exc:
+        raise fail(exc) from exc
+    try:
+        runtime.migrate()
+        with runtime.db.unit_of_work() as session:
             outcome = rescan_track(
-                session, root=settings.library, runner=pool, clock=SystemClock(),
-                video_id=video_id, options=options, actor="cli",
+                session, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
+                video_id=video_id, options=RescanOptions(refresh_duration, refresh_size),
+                actor="cli",
             )  # fmt: skip
             changes = outcome.as_json()
     except MediashelfError as exc:
         raise fail(exc) from exc
+    finally:
+        runtime.close()
     if as_json:
         out.print_json(json.dumps({"status": "ok", "video_id": video_id, "changes": changes}))
         return
@@ -115,42 +178,8 @@ def rescan(
         return
     table = Table("field", "old", "new", title=f"{video_id}: {len(changes)} changed")
     for name, (old, new) in changes.items():
-        table.add_row(name, _show(old), _show(new))
+        table.add_row(name, "-" if old is None else str(old), "-" if new is None else str(new))
     out.print(table)
-
-
-def _show(value: object) -> str:
-    return "-" if value is None else str(value)
-
-
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Migrate the database schema to the newest revision."""
-    try:
-        with Database(load_settings().effective_database_url) as db:
-            migrate.upgrade(db)
-            revision = migrate.current_revision(db)
-        out.print(f"schema at revision {revision}")
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-
-
-@db_app.command("check")
-def db_check() -> None:
-    """Exit non-zero unless the schema is at the newest revision and matches the models."""
-    try:
-        with Database(load_settings().effective_database_url) as db:
-            current, head = migrate.current_revision(db), migrate.head_revision()
-            diff = migrate.schema_diff(db) if current == head else []
-        if current != head:
-            err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
-            raise typer.Exit(USAGE)
-        if diff:
-            err.print(f"schema differs from the models: {diff}")
-            raise typer.Exit(USAGE)
-        out.print(f"schema current ({head})")
-    except MediashelfError as exc:
-        raise fail(exc) from exc
 
 
 @app.command()
@@ -164,4 +193,3 @@ def demo(
 
     written = write_demo_library(path, count, seed=seed)
     out.print(f"wrote {written} clips to {path}")
-    raise typer.Exit(OK)

@@ -63,7 +63,10 @@ class Track(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     video_id: Mapped[str] = mapped_column(String(64), unique=True)
-    relpath: Mapped[str] = mapped_column(Text, unique=True)
+    # Code-point order on every dialect: scans merge the sorted walk with this column.
+    relpath: Mapped[str] = mapped_column(
+        Text().with_variant(Text(collation="C"), "postgresql"), unique=True
+    )
     title: Mapped[str] = mapped_column(Text)
     filetype: Mapped[str] = mapped_column(String(16), index=True)
 

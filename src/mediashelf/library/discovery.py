@@ -73,74 +73,110 @@ def check_root(root: Path) -> Path:
     return real
 
 
+def scope_prefix(scope: str | None) -> str:
+    """Return the relpath prefix ("a/b/") of a sub-folder scope, or "" for the whole library."""
+    if not scope:
+        return ""
+    parts = [p for p in scope.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise LibraryUnavailable("The scan path must be a folder inside the library.")
+    return "/".join(parts) + "/"
+
+
 def walk(
-    root: Path, scope: str | None = None, warn: Warn | None = None
+    root: Path, scope: str | None = None, warn: Warn | None = None, after: str | None = None
 ) -> Iterator[DiscoveredFile]:
-    """Yield every media file under `root` (or under its sub-folder `scope`), sorted per folder."""
+    """Yield every media file under `root` (or its sub-folder `scope`) in relpath order.
+
+    The order is plain code-point order of the relpath strings, the same as the track
+    store's ordered stream, so a scan can merge the two without holding either in memory.
+    With `after`, files up to and including that relpath are skipped (resuming).
+    """
     report = warn or log.warning
     real_root = check_root(root)
-    start = real_root / scope if scope else real_root
-    if scope and not start.resolve().is_relative_to(real_root):
-        raise LibraryUnavailable("The scan path leaves the library root.")
-    stack = [start]
+    prefix = scope_prefix(scope)
+    start = real_root / prefix if prefix else real_root
+    if prefix and (not start.is_dir() or not start.resolve().is_relative_to(real_root)):
+        raise LibraryUnavailable("The scan path is not a folder inside the library.")
     top = start.stat()
-    seen_dirs: set[tuple[int, int]] = {(top.st_dev, top.st_ino)}
-    while stack:
-        folder = stack.pop()
-        subfolders: list[Path] = []
-        for entry in _entries(folder, real_root, report):
-            found = _visit(entry, real_root, seen_dirs, subfolders, report)
+    seen = {(top.st_dev, top.st_ino)}
+    yield from _walk_folder(str(start), prefix, real_root, seen, after, report)
+
+
+def _walk_folder(
+    folder: str,
+    prefix: str,
+    root: Path,
+    seen: set[tuple[int, int]],
+    after: str | None,
+    report: Warn,
+) -> Iterator[DiscoveredFile]:
+    for key, entry in _entries(folder, prefix, root, report):
+        rel = prefix + entry.name
+        if key.endswith("/"):
+            sub = rel + "/"
+            if after is not None and sub < after and not after.startswith(sub):
+                continue  # the whole folder sorts before the resume point
+            if _enter(entry, rel, seen, report):
+                yield from _walk_folder(entry.path, sub, root, seen, after, report)
+        elif after is None or rel > after:
+            found = _media_file(entry, rel, report)
             if found is not None:
                 yield found
-        stack.extend(reversed(subfolders))
 
 
-def _entries(folder: Path, root: Path, report: Warn) -> list[os.DirEntry[str]]:
+def _entries(
+    folder: str, prefix: str, root: Path, report: Warn
+) -> list[tuple[str, os.DirEntry[str]]]:
+    """Return the visible entries of `folder` keyed so that sorting gives relpath order."""
     try:
         with os.scandir(folder) as it:
-            return sorted(it, key=lambda e: e.name)
+            raw = list(it)
     except OSError as exc:
-        report(f"Skipped unreadable folder {_rel(folder, root)!r}: {exc.strerror}")
+        report(f"Skipped unreadable folder {prefix.rstrip('/') or '.'!r}: {exc.strerror}")
         return []
+    keyed: list[tuple[str, os.DirEntry[str]]] = []
+    for entry in raw:
+        if entry.name.startswith("."):
+            continue
+        if not _utf8(entry.name):
+            report(f"Skipped a name that is not valid UTF-8 in {prefix.rstrip('/') or '.'!r}")
+            continue
+        try:
+            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
+                report(f"Ignored symlink leaving the library: {prefix + entry.name!r}")
+                continue
+            is_dir = entry.is_dir()
+        except OSError as exc:
+            report(f"Skipped {prefix + entry.name!r}: {exc.strerror}")
+            continue
+        if is_dir or media_extension(entry.name) is not None:
+            keyed.append((entry.name + "/" if is_dir else entry.name, entry))
+    keyed.sort(key=lambda pair: pair[0])
+    return keyed
 
 
-def _visit(
-    entry: os.DirEntry[str],
-    root: Path,
-    seen_dirs: set[tuple[int, int]],
-    subfolders: list[Path],
-    report: Warn,
-) -> DiscoveredFile | None:
-    path = Path(entry.path)
-    if entry.name.startswith("."):
-        return None
-    if not _utf8(entry.name):
-        report(f"Skipped a name that is not valid UTF-8 in {_rel(path.parent, root)!r}")
-        return None
+def _enter(entry: os.DirEntry[str], rel: str, seen: set[tuple[int, int]], report: Warn) -> bool:
     try:
-        if entry.is_symlink() and not path.resolve().is_relative_to(root):
-            report(f"Ignored symlink leaving the library: {_rel(path, root)!r}")
-            return None
-        if entry.is_dir():
-            info = entry.stat()
-            if (info.st_dev, info.st_ino) not in seen_dirs:
-                seen_dirs.add((info.st_dev, info.st_ino))
-                subfolders.append(path)
-            return None
-        if not entry.is_file() or media_extension(entry.name) is None:
+        info = entry.stat()
+    except OSError as exc:
+        report(f"Skipped folder {rel!r}: {exc.strerror}")
+        return False
+    if (info.st_dev, info.st_ino) in seen:
+        return False
+    seen.add((info.st_dev, info.st_ino))
+    return True
+
+
+def _media_file(entry: os.DirEntry[str], rel: str, report: Warn) -> DiscoveredFile | None:
+    try:
+        if not entry.is_file():
             return None
         info = entry.stat()
     except OSError as exc:
-        report(f"Skipped {_rel(path, root)!r}: {exc.strerror}")
+        report(f"Skipped {rel!r}: {exc.strerror}")
         return None
-    return DiscoveredFile(_rel(path, root), info.st_size, info.st_mtime_ns)
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
+    return DiscoveredFile(rel, info.st_size, info.st_mtime_ns)
 
 
 def _utf8(name: str) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from mediashelf.db.schema import Track
@@ -36,6 +36,27 @@ class TrackQuery:
     audio_codec: str | None = None
     probe_status: str | None = None
     missing: bool | None = None
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """The few columns a scan compares a file against, detached from any session."""
+
+    id: int
+    relpath: str
+    video_id: str
+    fingerprint_size: int | None
+    fingerprint_mtime_ns: int | None
+    probe_status: str
+    probe_error_class: str | None
+    probe_failures: int
+    missing_since: datetime | None
+
+
+ROW_COLUMNS = (
+    Track.id, Track.relpath, Track.video_id, Track.fingerprint_size, Track.fingerprint_mtime_ns,
+    Track.probe_status, Track.probe_error_class, Track.probe_failures, Track.missing_since,
+)  # fmt: skip
 
 
 class TrackStore:
@@ -79,6 +100,69 @@ class TrackStore:
     def _taken_ids(self, ids: Sequence[str]) -> set[str]:
         rows = self.session.scalars(select(Track.video_id).where(Track.video_id.in_(ids)))
         return set(rows)
+
+    def _in_scope(self, prefix: str) -> list[ColumnElement[bool]]:
+        if not prefix:
+            return []
+        return [Track.relpath >= prefix, Track.relpath < prefix[:-1] + "0"]  # "0" follows "/"
+
+    def rows_after(self, after: str | None, prefix: str, limit: int) -> list[TrackRow]:
+        """Return the next `limit` tracks in relpath order after `after`, within `prefix`.
+
+        relpath compares by code point on both dialects (SQLite BINARY, PostgreSQL "C"), the
+        order in which discovery walks the library.
+        """
+        query = select(*ROW_COLUMNS).where(*self._in_scope(prefix))
+        if after is not None:
+            query = query.where(Track.relpath > after)
+        rows = self.session.execute(query.order_by(Track.relpath).limit(limit))
+        return [TrackRow(*row) for row in rows]
+
+    def scope_counts(self, prefix: str) -> tuple[int, int]:
+        """Return (tracks, tracks already missing) within `prefix`."""
+        row = self.session.execute(
+            select(func.count(), func.count(Track.missing_since)).where(*self._in_scope(prefix))
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def move_candidates(
+        self, video_ids: Sequence[str], fingerprints: Sequence[tuple[int, int]]
+    ) -> list[TrackRow]:
+        """Return tracks that share a video id or a (size, mtime) fingerprint with new files."""
+        conditions: list[ColumnElement[bool]] = []
+        if video_ids:
+            conditions.append(Track.video_id.in_(video_ids))
+        if fingerprints:
+            conditions.append(
+                tuple_(Track.fingerprint_size, Track.fingerprint_mtime_ns).in_(fingerprints)
+            )
+        if not conditions:
+            return []
+        rows = self.session.execute(select(*ROW_COLUMNS).where(or_(*conditions)))
+        return [TrackRow(*row) for row in rows]
+
+    def by_ids(self, ids: Sequence[int]) -> dict[int, Track]:
+        """Return the tracks with `ids`, keyed by id."""
+        if not ids:
+            return {}
+        return {t.id: t for t in self.session.scalars(select(Track).where(Track.id.in_(ids)))}
+
+    def mark_missing(self, ids: Sequence[int], now: datetime) -> None:
+        """Mark tracks missing (their media fields stay as they were)."""
+        if ids:
+            self.session.execute(
+                update(Track)
+                .where(Track.id.in_(ids))
+                .values(probe_status="missing", missing_since=now, updated_at=now)
+            )
+
+    def add(self, track: Track) -> Track:
+        """Insert one track, replacing its video id with the derived one when it is taken."""
+        if self._taken_ids([track.video_id]):
+            track.video_id = derived_id(track.relpath)
+        self.session.add(track)
+        self.session.flush()
+        return track
 
     def pending(self, limit: int, after_id: int = 0) -> Sequence[Track]:
         """Return up to `limit` tracks still waiting for their first probe, by id."""

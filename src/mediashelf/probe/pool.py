@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import CancelledError, Future
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError, Future, wait
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -86,17 +86,45 @@ class ProbePool:
         return self.outcome(self.submit(path))
 
     def probe_many(
-        self, paths: Iterable[Path], window: int | None = None
+        self,
+        paths: Iterable[Path],
+        window: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> Iterator[tuple[Path, ProbeResult | ProbeError]]:
-        """Probe `paths` with a bounded number in flight; yield (path, result or error) in order."""
+        """Probe `paths` with a bounded number in flight; yield (path, result or error) in order.
+
+        When `stop()` turns true, probes in flight are cancelled (a running one is killed) and
+        the iteration ends early.
+        """
         limit = window or self.processes * 8
         pending: deque[tuple[Path, Future[Any]]] = deque()
-        for path in paths:
-            pending.append((path, self.submit(path)))
-            if len(pending) >= limit:
+        try:
+            for path in paths:
+                if stop is not None and stop():
+                    return
+                pending.append((path, self.submit(path)))
+                if len(pending) >= limit:
+                    if not self._wait(pending[0][1], stop):
+                        return
+                    yield self._settle(*pending.popleft())
+            while pending:
+                if not self._wait(pending[0][1], stop):
+                    return
                 yield self._settle(*pending.popleft())
-        while pending:
-            yield self._settle(*pending.popleft())
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+    @staticmethod
+    def _wait(future: Future[Any], stop: Callable[[], bool] | None) -> bool:
+        """Wait for `future`; False when `stop()` turned true first."""
+        if stop is None:
+            return True
+        while not future.done():
+            if stop():
+                return False
+            wait([future], timeout=0.1)
+        return True
 
     def _settle(self, path: Path, future: Future[Any]) -> tuple[Path, ProbeResult | ProbeError]:
         try:

@@ -1,4 +1,4 @@
-"""The FastAPI application, built from an AppContext."""
+"""The FastAPI application over a Runtime."""
 
 from __future__ import annotations
 
@@ -8,27 +8,34 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from mediashelf import __version__
-from mediashelf.web.api import health, tracks
-from mediashelf.web.context import AppContext
+from mediashelf.library.runtime import Runtime
+from mediashelf.web.api import health, jobs, tracks
 from mediashelf.web.errors import install_error_handlers
 from mediashelf.web.pages import index
 
 
-def create_app(ctx: AppContext, initial_sync: bool = False) -> FastAPI:
-    """Build the app; the schema is migrated on start and the context closed on stop."""
+def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -> FastAPI:
+    """Build the app; on start it migrates, starts `workers` embedded job threads, and scans."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        ctx.start(initial_sync=initial_sync)
+        runtime.migrate()
+        if workers > 0:
+            runtime.start_worker(workers)
+        if initial_scan:
+            runtime.enqueue_startup_scan()
+            if runtime.worker is not None:
+                runtime.worker.wake()
         try:
             yield
         finally:
-            ctx.close()
+            runtime.close()
 
     app = FastAPI(title="mediashelf", version=__version__, lifespan=lifespan)
-    app.state.ctx = ctx
+    app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(tracks.router)
+    app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(index.router)
     return app

@@ -11,7 +11,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mediashelf.errors import (
     DatabaseError,
+    DuplicateJob,
     InvalidInput,
+    InvalidJobRequest,
+    JobConflict,
     LibraryUnavailable,
     MediashelfError,
     NotFound,
@@ -26,6 +29,10 @@ def status_for(exc: MediashelfError) -> int:
     """Return the HTTP status code for a mediashelf error."""
     if isinstance(exc, InvalidInput):
         return 400
+    if isinstance(exc, InvalidJobRequest):
+        return 422
+    if isinstance(exc, JobConflict):
+        return 409
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, ProbeTimeout):
@@ -42,6 +49,8 @@ def error_body(exc: MediashelfError) -> dict[str, object]:
     body: dict[str, object] = {"status": "error", "error": exc.message}
     if isinstance(exc, ProbeError):
         body["error_class"] = exc.error_class
+    if isinstance(exc, DuplicateJob):
+        body["job_id"] = exc.job_id
     return body
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from mediashelf.errors import DatabaseError
-from mediashelf.web.api.tracks import app_context
+from mediashelf.web.api.tracks import runtime_of
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
 def healthz(request: Request) -> Any:
     """Return 200 when the database answers, 503 otherwise."""
     try:
-        app_context(request).db.ping()
+        runtime_of(request).db.ping()
     except DatabaseError as exc:
         return JSONResponse({"status": "error", "error": exc.message}, status_code=503)
     return {"status": "ok", "database": "ok"}

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from mediashelf.audit.store import AuditFilter
 from mediashelf.errors import InvalidInput
 from mediashelf.library.rescan import RescanOptions, rescan_track
+from mediashelf.library.runtime import Runtime
 from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
 from mediashelf.probe.result import MEDIA_FIELDS
@@ -23,7 +24,6 @@ from mediashelf.web.api.schemas import (
     TrackOut,
     TrackPage,
 )
-from mediashelf.web.context import AppContext
 from mediashelf.web.errors import describe_validation
 
 router = APIRouter(prefix="/api", tags=["tracks"])
@@ -36,16 +36,16 @@ RESCAN_BODY: dict[str, Any] = {
 }
 
 
-def app_context(request: Request) -> AppContext:
-    """Return the app's context."""
-    ctx: AppContext = request.app.state.ctx
-    return ctx
+def runtime_of(request: Request) -> Runtime:
+    """Return the app's runtime."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 @router.get("/tracks", response_model=TrackPage)
 def get_tracks(request: Request, params: Annotated[TrackListParams, Query()]) -> TrackPage:
     """List tracks: search, filter, sort and paginate on the server."""
-    with app_context(request).db.unit_of_work() as session:
+    with runtime_of(request).db.unit_of_work() as session:
         items, total = list_tracks(session, TrackQuery(**params.model_dump()))
         return TrackPage(
             items=[TrackOut.model_validate(t) for t in items],
@@ -58,7 +58,7 @@ def get_tracks(request: Request, params: Annotated[TrackListParams, Query()]) ->
 @router.get("/track/{video_id}", response_model=TrackOut)
 def get_one_track(request: Request, video_id: str) -> TrackOut:
     """Return one track with its probe record."""
-    with app_context(request).db.unit_of_work() as session:
+    with runtime_of(request).db.unit_of_work() as session:
         return TrackOut.model_validate(get_track(session, video_id))
 
 
@@ -70,7 +70,7 @@ def get_track_audit(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AuditPage:
     """Return the track's audit history, newest first."""
-    with app_context(request).db.unit_of_work() as session:
+    with runtime_of(request).db.unit_of_work() as session:
         events, total = track_audit(session, video_id, limit, offset)
         return AuditPage(events=[AuditOut.model_validate(e) for e in events], total=total)
 
@@ -79,17 +79,16 @@ def get_track_audit(
 async def post_rescan(request: Request, video_id: str) -> dict[str, Any]:
     """Probe the track's file now and update its media fields (§4 contract)."""
     options = parse_rescan_body(await request.body())
-    ctx = app_context(request)
-    return await run_in_threadpool(_rescan, ctx, video_id, options)
+    return await run_in_threadpool(_rescan, runtime_of(request), video_id, options)
 
 
-def _rescan(ctx: AppContext, video_id: str, options: RescanOptions) -> dict[str, Any]:
-    with ctx.db.unit_of_work() as session:
+def _rescan(runtime: Runtime, video_id: str, options: RescanOptions) -> dict[str, Any]:
+    with runtime.db.unit_of_work() as session:
         outcome = rescan_track(
             session,
-            root=ctx.root,
-            runner=ctx.probe_runner(),
-            clock=ctx.clock,
+            root=runtime.root,
+            runner=runtime.probe_runner(),
+            clock=runtime.clock,
             video_id=video_id,
             options=options,
             actor="api",
@@ -133,6 +132,6 @@ def get_audit(
 ) -> AuditPage:
     """List audit events, newest first."""
     flt = AuditFilter(video_id=video_id, action=action, job_id=job_id, limit=limit, offset=offset)
-    with app_context(request).db.unit_of_work() as session:
+    with runtime_of(request).db.unit_of_work() as session:
         events, total = list_audit(session, flt)
         return AuditPage(events=[AuditOut.model_validate(e) for e in events], total=total)

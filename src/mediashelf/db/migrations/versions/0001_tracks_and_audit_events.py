@@ -40,7 +40,9 @@ def upgrade() -> None:
         "tracks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("video_id", sa.String(length=64), nullable=False),
-        sa.Column("relpath", sa.Text(), nullable=False),
+        sa.Column(
+            "relpath", sa.Text().with_variant(sa.Text(collation="C"), "postgresql"), nullable=False
+        ),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("filetype", sa.String(length=16), nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),

@@ -1,0 +1,44 @@
+"""Watching a job from the terminal: a rich progress bar, then the summary."""
+
+from __future__ import annotations
+
+import time
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from mediashelf.cli.wiring import err
+from mediashelf.db.schema import Job
+from mediashelf.jobs.service import get_job
+from mediashelf.library.runtime import Runtime
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def snapshot(runtime: Runtime, job_id: int) -> Job:
+    """Return a fresh copy of the job."""
+    with runtime.db.unit_of_work() as session:
+        return get_job(session, job_id)
+
+
+def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.5) -> Job:
+    """Show the job's progress until it ends; return the finished job."""
+    columns = (
+        TextColumn("[bold]{task.fields[phase]:>8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}"),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("scan", total=None, phase="pending", rate="-", eta="-")
+        while True:
+            job = snapshot(runtime, job_id)
+            p = job.progress or {}
+            eta = p.get("eta_s")
+            bar.update(
+                task, total=p.get("total") or None, completed=p.get("processed", 0),
+                phase=p.get("phase", job.status), rate=p.get("rate", "-"),
+                eta="-" if eta is None else f"{eta}s",
+            )  # fmt: skip
+            if job.status in TERMINAL:
+                return job
+            time.sleep(poll_s)

@@ -1,0 +1,44 @@
+"""Shared by the CLI commands: settings from flags, the runtime, error exits."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from mediashelf.cli.exits import exit_code_for
+from mediashelf.config import Settings
+from mediashelf.errors import ConfigError, MediashelfError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment plus the flags that were given."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"Invalid configuration {where}: {first['msg']}") from exc
+
+
+def fail(exc: MediashelfError) -> typer.Exit:
+    """Print `exc` and return the exit to raise."""
+    err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+    return typer.Exit(exit_code_for(exc))
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether `host` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

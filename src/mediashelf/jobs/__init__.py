@@ -1,0 +1,1 @@
+"""The durable job engine: queue, workers, retries, cancellation, schedules, logs."""

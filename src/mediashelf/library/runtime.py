@@ -1,0 +1,120 @@
+"""The long-lived parts of a mediashelf process, built once from Settings.
+
+One place assembles database, probe pool, job registry and embedded worker, so `serve`,
+`worker` and `scan` run exactly the same engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from mediashelf.clock import Clock, SystemClock
+from mediashelf.config import Settings
+from mediashelf.db.migrate import upgrade
+from mediashelf.db.session import Database
+from mediashelf.errors import DuplicateJob, LibraryUnavailable
+from mediashelf.jobs.maintenance import Schedule
+from mediashelf.jobs.registry import Registry
+from mediashelf.jobs.service import create_job
+from mediashelf.jobs.worker import Worker, WorkerConfig
+from mediashelf.library.tasks import LIBRARY_SCAN, build_registry
+from mediashelf.probe.base import ProbeRunner
+from mediashelf.probe.chain import build_chain
+from mediashelf.probe.pool import ProbePool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Database, probe pool (started on first use), job registry and optional worker."""
+
+    settings: Settings
+    db: Database
+    clock: Clock = field(default_factory=SystemClock)
+    runner: ProbeRunner | None = None
+    shared_pool: ProbePool | None = None  # owned by the caller (tests, benchmarks): not closed
+    _pool: ProbePool | None = None
+    _registry: Registry | None = None
+    worker: Worker | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        """Open the database named by `settings`."""
+        return cls(settings, Database(settings.effective_database_url), clock or SystemClock())
+
+    @property
+    def root(self) -> Path:
+        """Return the library root, or raise LibraryUnavailable when none is configured."""
+        if self.settings.library is None:
+            raise LibraryUnavailable("No library is configured (MEDIASHELF_LIBRARY).")
+        return self.settings.library
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision."""
+        upgrade(self.db)
+
+    def pool(self) -> ProbePool:
+        """Return the isolated probe pool, starting it on first call."""
+        if self.shared_pool is not None:
+            return self.shared_pool
+        if self._pool is None:
+            self._pool = ProbePool(
+                build_chain(self.settings),
+                self.settings.probe_processes,
+                self.settings.probe_timeout_s,
+            )
+        return self._pool
+
+    def probe_runner(self) -> ProbeRunner:
+        """Return the injected runner (tests), else the pool."""
+        return self.runner if self.runner is not None else self.pool()
+
+    @property
+    def registry(self) -> Registry:
+        """Return the job kinds this process knows."""
+        if self._registry is None:
+            self._registry = build_registry(self.settings, self.pool)
+        return self._registry
+
+    def schedules(self) -> list[Schedule]:
+        """Return the configured schedules (MEDIASHELF_SCAN_SCHEDULE)."""
+        expression = self.settings.scan_schedule
+        if not expression or self.settings.library is None:
+            return []
+        return [Schedule("library_scan", expression, LIBRARY_SCAN)]
+
+    def start_worker(self, concurrency: int | None = None) -> Worker:
+        """Start a worker in this process (threads) and return it."""
+        config = WorkerConfig.from_settings(self.settings, self.schedules())
+        if concurrency is not None:
+            config = replace(config, concurrency=concurrency)
+        self.worker = Worker(self.db, self.registry, self.clock, config)
+        self.worker.start()
+        return self.worker
+
+    def enqueue_startup_scan(self) -> int | None:
+        """Queue an incremental library scan (or find the active one); return its id."""
+        if self.settings.library is None:
+            return None
+        with self.db.unit_of_work() as session:
+            try:
+                job = create_job(
+                    session, self.registry, self.clock, kind=LIBRARY_SCAN, params={},
+                    trigger="cli", actor="serve",
+                )  # fmt: skip
+            except DuplicateJob as exc:
+                return exc.job_id
+            return job.id
+
+    def close(self) -> None:
+        """Stop the worker and the pool, and close database connections."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self.db.dispose()

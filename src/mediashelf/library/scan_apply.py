@@ -1,0 +1,194 @@
+"""Writing half of a library scan: apply one batch's outcomes in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from mediashelf.db.schema import Track
+from mediashelf.errors import ProbeError, ProbeMissing
+from mediashelf.library.discovery import DiscoveredFile
+from mediashelf.library.scan_plan import Item, Verdict
+from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
+from mediashelf.library.store import TrackRow, TrackStore
+from mediashelf.library.update import (
+    Fingerprint,
+    apply_failure,
+    apply_success,
+    media_values,
+    plan_changes,
+)
+from mediashelf.probe.result import ProbeResult
+
+Outcome = ProbeResult | ProbeError
+
+
+@dataclass
+class Batch:
+    """One batch of merged items with their verdicts, moves and probe outcomes."""
+
+    items: list[tuple[Item, Verdict]] = field(default_factory=list)
+    moves: dict[str, TrackRow] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def files(self) -> int:
+        """Return how many walked files the batch holds."""
+        return sum(1 for item, _ in self.items if item.file is not None)
+
+    def to_probe(self, root: Path) -> list[Path]:
+        """Return the files that need probing: new, changed, and moved-and-modified ones."""
+        paths = []
+        for item, verdict in self.items:
+            file = item.file
+            if file is None or verdict not in (Verdict.NEW, Verdict.CHANGED):
+                continue
+            move = self.moves.get(file.relpath)
+            if move is None or _fingerprint_of(move) != (file.size, file.mtime_ns):
+                paths.append(root / file.relpath)
+        return paths
+
+    def last_relpath(self) -> str | None:
+        """Return the relpath the batch ends at (the resume point after it)."""
+        return self.items[-1][0].relpath if self.items else None
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """Scan params that shape writes."""
+
+    refresh_duration: bool
+    refresh_size: bool
+    scan_started: datetime
+
+
+def apply_batch(
+    session: Session,
+    batch: Batch,
+    counters: ScanCounters,
+    errors: ErrorSummary,
+    options: ApplyOptions,
+    now: datetime,
+) -> None:
+    """Write every outcome of `batch` and count it; the caller commits with the checkpoint."""
+    store = TrackStore(session)
+    ids = [i.row.id for i, _ in batch.items if i.row is not None]
+    ids += [row.id for row in batch.moves.values()]
+    tracks = store.by_ids(ids)
+    missing: list[int] = []
+    for item, verdict in batch.items:
+        file = item.file
+        if file is None:
+            if verdict is Verdict.MISSING and item.row is not None:
+                missing.append(item.row.id)
+            continue
+        counters.processed += 1
+        if verdict is Verdict.UNCHANGED:
+            counters.unchanged += 1
+        elif verdict is Verdict.SKIPPED:
+            counters.skipped += 1
+        elif file.relpath in batch.moves:
+            move = batch.moves[file.relpath]
+            _move(tracks[move.id], file, batch, counters, errors, options, now)
+        else:
+            track = tracks.get(item.row.id) if item.row is not None else None
+            _probed(store, track, file, batch.outcomes.get(file.relpath), counters, errors,
+                    options, now)  # fmt: skip
+    store.mark_missing(missing, now)
+    counters.missing += len(missing)
+
+
+def _probed(
+    store: TrackStore,
+    track: Track | None,
+    file: DiscoveredFile,
+    outcome: Outcome | None,
+    counters: ScanCounters,
+    errors: ErrorSummary,
+    options: ApplyOptions,
+    now: datetime,
+) -> None:
+    if outcome is None:  # not probed (cancelled mid-batch): leave it for the next scan
+        counters.processed -= 1
+        return
+    if isinstance(outcome, ProbeMissing):  # vanished between the walk and the probe
+        if track is None:
+            counters.skipped += 1
+        elif track.missing_since is None:
+            store.mark_missing([track.id], now)
+            counters.missing += 1
+        return
+    is_new = track is None
+    if track is None:
+        track = store.add(_new_track(file, now))
+    _record(track, file, outcome, counters, errors, options, now, is_new)
+
+
+def _record(
+    track: Track,
+    file: DiscoveredFile,
+    outcome: Outcome,
+    counters: ScanCounters,
+    errors: ErrorSummary,
+    options: ApplyOptions,
+    now: datetime,
+    is_new: bool,
+) -> bool:
+    fingerprint = Fingerprint(file.size, file.mtime_ns)
+    if isinstance(outcome, ProbeError):
+        apply_failure(track, outcome, fingerprint, now)
+        counters.failed += 1
+        errors.add(outcome.error_class, file.relpath)
+        return False
+    before = (track.fingerprint_size, track.fingerprint_mtime_ns, track.probe_status)
+    changes = plan_changes(
+        media_values(track), outcome,
+        refresh_duration=options.refresh_duration or is_new,
+        refresh_size=options.refresh_size or is_new,
+    )  # fmt: skip
+    apply_success(track, outcome, changes, fingerprint, now)
+    if is_new:
+        counters.added += 1
+    elif changes or before != (file.size, file.mtime_ns, "ok"):
+        counters.updated += 1
+    else:
+        counters.unchanged += 1
+    return True
+
+
+def _move(
+    track: Track,
+    file: DiscoveredFile,
+    batch: Batch,
+    counters: ScanCounters,
+    errors: ErrorSummary,
+    options: ApplyOptions,
+    now: datetime,
+) -> None:
+    """Give a track whose file moved its new relpath; it keeps its id and history."""
+    if track.missing_since is not None and track.missing_since >= options.scan_started:
+        counters.missing -= 1  # this scan had marked it missing before finding where it went
+    new = _new_track(file, now)
+    track.relpath, track.title, track.filetype = new.relpath, new.title, new.filetype
+    track.missing_since = None
+    track.updated_at = now
+    counters.moved += 1
+    outcome = batch.outcomes.get(file.relpath)
+    if outcome is not None and not isinstance(outcome, ProbeMissing):
+        _record(track, file, outcome, ScanCounters(), errors, options, now, is_new=False)
+    elif track.probe_status == "missing":
+        track.probe_status = "ok" if track.probed_at is not None else "pending"
+
+
+def _new_track(file: DiscoveredFile, now: datetime) -> Track:
+    return Track(
+        video_id=file.video_id, relpath=file.relpath, title=file.title, filetype=file.filetype,
+        size_bytes=file.size, probe_status="pending", probe_failures=0, added_at=now,
+        updated_at=now,
+    )  # fmt: skip
+
+
+def _fingerprint_of(row: TrackRow) -> tuple[int | None, int | None]:
+    return row.fingerprint_size, row.fingerprint_mtime_ns

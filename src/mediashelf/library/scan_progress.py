@@ -1,0 +1,81 @@
+"""A library scan's counters, its progress line (§5 format) and its summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+SAMPLES_PER_CLASS = 5
+COUNTER_ORDER = (
+    "processed", "total", "added", "updated", "unchanged", "moved", "missing", "failed", "skipped",
+)  # fmt: skip
+
+
+@dataclass
+class ScanCounters:
+    """Counters of §5; every walked file lands in exactly one of added … skipped."""
+
+    phase: str = "discover"
+    total: int = 0
+    processed: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    missing: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rate: float = 0.0
+    eta_s: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters for `jobs.progress` and checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanCounters:
+        """Rebuild counters saved by `as_dict`."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def line(self, now: datetime, job_id: int) -> str:
+        """Return the stable progress line: `<ts> job=N phase=P processed=… eta_s=…`."""
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        counts = " ".join(f"{name}={getattr(self, name)}" for name in COUNTER_ORDER)
+        eta = "-" if self.eta_s is None else str(self.eta_s)
+        return f"{stamp} job={job_id} phase={self.phase} {counts} rate={self.rate:.1f} eta_s={eta}"
+
+    def summary(self, elapsed_s: float, dry_run: bool) -> str:
+        """Return the completion message shown in tables and toasts."""
+        head = "Library scan (dry run) completed" if dry_run else "Library scan completed"
+        text = (
+            f"{head} in {elapsed_s:.1f}s: {self.processed} processed, {self.added} added, "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.moved} moved, "
+            f"{self.missing} missing, {self.failed} failed"
+        )
+        return text + (f", {self.skipped} skipped" if self.skipped else "")
+
+    def pace(self, done_now: int, elapsed_s: float) -> None:
+        """Update rate (files/s over this attempt) and ETA from `done_now` files in `elapsed_s`."""
+        self.rate = round(done_now / elapsed_s, 1) if elapsed_s > 0 else 0.0
+        left = max(0, self.total - self.processed)
+        self.eta_s = int(left / self.rate) if self.rate > 0 else None
+
+
+@dataclass
+class ErrorSummary:
+    """Failures grouped by error class, with a few sample relpaths each."""
+
+    classes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, error_class: str, relpath: str) -> None:
+        """Count one failure."""
+        entry = self.classes.setdefault(error_class, {"count": 0, "samples": []})
+        entry["count"] += 1
+        if len(entry["samples"]) < SAMPLES_PER_CLASS:
+            entry["samples"].append(relpath)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form stored in `jobs.error_summary`."""
+        return {name: dict(entry) for name, entry in sorted(self.classes.items())}

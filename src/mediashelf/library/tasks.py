@@ -1,0 +1,51 @@
+"""Registers the library's job kinds with the engine; the worker entry points import this."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from functools import partial
+
+from mediashelf.config import Settings
+from mediashelf.errors import ConfigError
+from mediashelf.jobs.registry import JobKind, Registry
+from mediashelf.library.scan import ScanDeps, ScanParams, run_library_scan
+from mediashelf.probe.pool import ProbePool
+
+LIBRARY_SCAN = "library_scan"
+
+
+def register_library_tasks(
+    registry: Registry, settings: Settings, pool: Callable[[], ProbePool]
+) -> None:
+    """Register `library_scan` (one active at a time: a second request gets the active one)."""
+    if settings.library is None:
+        raise ConfigError("Set MEDIASHELF_LIBRARY to the library root to run library jobs.")
+    deps = ScanDeps(root=settings.library, pool=pool, missing_brake=settings.missing_brake)
+    registry.register(
+        JobKind(
+            name=LIBRARY_SCAN,
+            handler=partial(run_library_scan, deps=deps),
+            params_model=ScanParams,
+            max_attempts=3,
+            unique_key=lambda _params: LIBRARY_SCAN,
+        )
+    )
+
+
+def build_registry(settings: Settings, pool: Callable[[], ProbePool]) -> Registry:
+    """Return a registry with the library's kinds and those of `settings.job_modules`.
+
+    Extension contract: each module named in MEDIASHELF_JOB_MODULES defines
+    `register(registry: Registry, settings: Settings) -> None`.
+    """
+    registry = Registry()
+    if settings.library is not None:
+        register_library_tasks(registry, settings, pool)
+    for name in settings.job_modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import job module {name!r}: {exc}") from exc
+        module.register(registry, settings)
+    return registry
