@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from mediashelf.cli.exits import NOT_FOUND, PROBE_FAILED, USAGE
+from mediashelf.cli.exits import FAILED, NOT_FOUND, PROBE_FAILED, USAGE
 from mediashelf.cli.main import app
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
@@ -144,3 +145,51 @@ def test_serve_indexes_a_demo_library_and_answers(tmp_path: Path) -> None:
     assert proc.returncode in {0, -signal.SIGTERM}, stderr.decode()
     assert b"Application shutdown complete" in stderr
     assert b"Library scan completed" in stderr
+
+
+def test_scan_runs_in_process_when_no_worker_is_alive(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    env = {**env_for(database, library), "MEDIASHELF_PROBE_PROCESSES": "2"}
+    result = runner.invoke(app, ["scan", "--json", "--batch-size", "7"], env=env)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "completed"
+    assert payload["progress"]["added"] == 18
+    assert payload["progress"]["failed"] == 4
+    assert payload["summary"].startswith("Library scan completed")
+
+    dry = runner.invoke(app, ["scan", "--dry-run"], env=env)
+    assert dry.exit_code == 0
+    assert "dry run" in dry.stdout
+
+
+def test_scan_of_an_offline_root_exits_non_zero(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    index_library(database, library, probe_pool)
+    shutil.rmtree(library)
+    result = runner.invoke(app, ["scan"], env=env_for(database, library))
+    assert result.exit_code == FAILED
+    assert "library root looks offline" in result.stdout
+
+
+def test_jobs_commands(database: Database, library: Path) -> None:
+    env = env_for(database, library)
+    queued = runner.invoke(app, ["scan", "--no-wait", "--json"], env=env)
+    assert queued.exit_code == 0, queued.output
+    job_id = json.loads(queued.stdout)["job_id"]
+
+    listed = json.loads(runner.invoke(app, ["jobs", "list", "--json"], env=env).stdout)
+    assert [(j["id"], j["status"]) for j in listed["jobs"]] == [(job_id, "pending")]
+    shown = json.loads(runner.invoke(app, ["jobs", "show", str(job_id), "--json"], env=env).stdout)
+    assert shown["kind"] == "library_scan"
+    cancelled = runner.invoke(app, ["jobs", "cancel", str(job_id)], env=env)
+    assert "cancelled" in cancelled.stdout
+    assert runner.invoke(app, ["jobs", "cancel", str(job_id)], env=env).exit_code != 0
+    retried = runner.invoke(app, ["jobs", "retry", str(job_id)], env=env)
+    assert "pending" in retried.stdout
+    logs = runner.invoke(app, ["jobs", "logs", str(job_id)], env=env)
+    assert "created by cli" in logs.stdout
+    assert "retry requested by cli" in logs.stdout
+    assert runner.invoke(app, ["jobs", "show", "9999"], env=env).exit_code == NOT_FOUND

@@ -112,7 +112,7 @@ def test_audit_list_filters(app: App) -> None:
 
 
 def test_healthz(app: App) -> None:
-    assert app.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    assert app.client.get("/healthz").json() == {"status": "ok", "database": "ok", "workers": 0}
 
 
 def test_index_page_lists_tracks_as_escaped_html(app: App) -> None:

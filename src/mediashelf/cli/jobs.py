@@ -10,31 +10,24 @@ import typer
 from rich.table import Table
 
 from mediashelf.cli.follow import TERMINAL, snapshot
-from mediashelf.cli.wiring import fail, load_settings, out
+from mediashelf.cli.wiring import opened_runtime, out
 from mediashelf.db.schema import Job
-from mediashelf.errors import MediashelfError
 from mediashelf.jobs.service import cancel_job, get_job, job_logs, list_jobs, retry_job
 from mediashelf.jobs.store import JobFilter
-from mediashelf.library.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _runtime() -> Runtime:
-    runtime = Runtime.from_settings(load_settings())
-    runtime.migrate()
-    return runtime
+JSON_KEYS = (
+    "id", "kind", "status", "priority", "params", "trigger", "attempt", "max_attempts",
+    "worker_id", "progress", "summary", "result", "error", "error_summary", "errors",
+)  # fmt: skip
+TIME_KEYS = ("created_at", "started_at", "finished_at", "cancel_requested_at")
 
 
 def job_json(job: Job) -> dict[str, Any]:
     """Return the job as a JSON-ready dict."""
-    keys = (
-        "id", "kind", "status", "priority", "params", "trigger", "attempt", "max_attempts",
-        "worker_id", "progress", "summary", "result", "error", "error_summary", "errors",
-    )  # fmt: skip
-    data: dict[str, Any] = {key: getattr(job, key) for key in keys}
-    for key in ("created_at", "started_at", "finished_at", "cancel_requested_at"):
+    data: dict[str, Any] = {key: getattr(job, key) for key in JSON_KEYS}
+    for key in TIME_KEYS:
         value = getattr(job, key)
         data[key] = value.isoformat() if value else None
     return data
@@ -48,14 +41,9 @@ def list_command(
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs, newest first."""
-    try:
-        runtime = _runtime()
-        with runtime.db.unit_of_work() as session:
-            jobs, total = list_jobs(session, JobFilter(status=status, kind=kind, limit=limit))
-            rows = [job_json(j) for j in jobs]
-        runtime.close()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
+    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        jobs, total = list_jobs(session, JobFilter(status=status, kind=kind, limit=limit))
+        rows = [job_json(j) for j in jobs]
     if as_json:
         out.print_json(json.dumps({"jobs": rows, "total": total}))
         return
@@ -70,13 +58,8 @@ def list_command(
 @app.command("show")
 def show(job_id: int, as_json: JsonFlag = False) -> None:
     """Show one job with its progress, summary and errors."""
-    try:
-        runtime = _runtime()
-        with runtime.db.unit_of_work() as session:
-            data = job_json(get_job(session, job_id))
-        runtime.close()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
+    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        data = job_json(get_job(session, job_id))
     if as_json:
         out.print_json(json.dumps(data))
         return
@@ -94,48 +77,33 @@ def logs(
     ] = False,
 ) -> None:
     """Print a job's log; with --follow, until the job ends."""
-    try:
-        runtime = _runtime()
+    with opened_runtime() as runtime:
         after = 0
         while True:
             with runtime.db.unit_of_work() as session:
                 lines = job_logs(session, job_id, stream, after, 500)
                 for line in lines:
-                    out.print(f"{line.ts:%H:%M:%S} {line.stream:8} {line.message}", highlight=False,
-                              markup=False)  # fmt: skip
+                    text = f"{line.ts:%H:%M:%S} {line.stream:8} {line.message}"
+                    out.print(text, highlight=False, markup=False)
             after = lines[-1].id if lines else after
             if not follow or (not lines and snapshot(runtime, job_id).status in TERMINAL):
-                break
+                return
             if not lines:
                 time.sleep(1.0)
-        runtime.close()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
 
 
 @app.command("cancel")
 def cancel(job_id: int) -> None:
     """Cancel a pending job, or ask a running one to stop."""
-    try:
-        runtime = _runtime()
-        with runtime.db.unit_of_work() as session:
-            job = cancel_job(session, runtime.clock, job_id, actor="cli")
-            status = "cancel requested" if job.status == "running" else job.status
-        runtime.close()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
+    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        job = cancel_job(session, runtime.clock, job_id, actor="cli")
+        status = "cancel requested" if job.status == "running" else job.status
     out.print(f"job {job_id}: {status}")
 
 
 @app.command("retry")
 def retry(job_id: int) -> None:
     """Queue a failed or cancelled job again."""
-    try:
-        runtime = _runtime()
-        with runtime.db.unit_of_work() as session:
-            job = retry_job(session, runtime.registry, runtime.clock, job_id, actor="cli")
-            status = job.status
-        runtime.close()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
+    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        status = retry_job(session, runtime.registry, runtime.clock, job_id, actor="cli").status
     out.print(f"job {job_id}: {status}")

@@ -16,7 +16,7 @@ from mediashelf.cli import jobs as job_commands
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.follow import follow_job
 from mediashelf.cli.logs import configure_logging
-from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, out
+from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, opened_runtime, out
 from mediashelf.db.schema import Job
 from mediashelf.errors import ConfigError, DuplicateJob, MediashelfError
 from mediashelf.jobs.service import cancel_job, create_job, job_stats
@@ -64,19 +64,13 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
 ) -> None:
     """Run job workers only (any number, on any hosts, sharing one database)."""
-    try:
-        settings = load_settings(worker_concurrency=concurrency)
-        configure_logging(settings.log_format)
-        runtime = Runtime.from_settings(settings)
-        runtime.migrate()
+    with opened_runtime(worker_concurrency=concurrency) as runtime:
+        configure_logging(runtime.settings.log_format)
         runtime.start_worker()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    runtime.close()
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        stop.wait()
 
 
 @app.command()
@@ -92,20 +86,14 @@ def scan(
     """Scan the library: enqueue a library_scan job and follow it."""
     params = {"force": force, "dry_run": dry_run, "path": path, "batch_size": batch_size,
               "throttle_ms": throttle_ms}  # fmt: skip
-    try:
-        runtime = Runtime.from_settings(load_settings())
-        runtime.migrate()
+    with opened_runtime() as runtime:
         job_id = _enqueue_scan(runtime, {k: v for k, v in params.items() if v is not None})
         if no_wait:
             out.print_json(json.dumps({"job_id": job_id})) if as_json else out.print(job_id)
-            runtime.close()
             return
         if not _workers_alive(runtime):
             runtime.start_worker()
         job = _follow_or_cancel(runtime, job_id)
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-    runtime.close()
     if as_json:
         out.print_json(json.dumps({"job_id": job.id, "status": job.status,
                                    "summary": job.summary, "progress": job.progress}))  # fmt: skip
@@ -152,24 +140,13 @@ def rescan(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Probe one track's file now and update its media facts."""
-    try:
-        settings = load_settings(probe_processes=1)
-        runtime = Runtime.from_settings(settings)
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-    try:
-        runtime.migrate()
-        with runtime.db.unit_of_work() as session:
-            outcome = rescan_track(
-                session, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
-                video_id=video_id, options=RescanOptions(refresh_duration, refresh_size),
-                actor="cli",
-            )  # fmt: skip
-            changes = outcome.as_json()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-    finally:
-        runtime.close()
+    options = RescanOptions(refresh_duration, refresh_size)
+    with opened_runtime(probe_processes=1) as runtime, runtime.db.unit_of_work() as session:
+        outcome = rescan_track(
+            session, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
+            video_id=video_id, options=options, actor="cli",
+        )  # fmt: skip
+        changes = outcome.as_json()
     if as_json:
         out.print_json(json.dumps({"status": "ok", "video_id": video_id, "changes": changes}))
         return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -12,6 +14,7 @@ from rich.console import Console
 from mediashelf.cli.exits import exit_code_for
 from mediashelf.config import Settings
 from mediashelf.errors import ConfigError, MediashelfError
+from mediashelf.library.runtime import Runtime
 
 out = Console()
 err = Console(stderr=True)
@@ -32,6 +35,21 @@ def fail(exc: MediashelfError) -> typer.Exit:
     """Print `exc` and return the exit to raise."""
     err.print(f"[red]error:[/red] {exc.message}", highlight=False)
     return typer.Exit(exit_code_for(exc))
+
+
+@contextmanager
+def opened_runtime(**overrides: Any) -> Iterator[Runtime]:
+    """Yield a migrated Runtime; close it afterwards and turn errors into clean exits."""
+    runtime: Runtime | None = None
+    try:
+        runtime = Runtime.from_settings(load_settings(**overrides))
+        runtime.migrate()
+        yield runtime
+    except MediashelfError as exc:
+        raise fail(exc) from exc
+    finally:
+        if runtime is not None:
+            runtime.close()
 
 
 def is_loopback(host: str) -> bool:

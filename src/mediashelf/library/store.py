@@ -188,6 +188,13 @@ class TrackStore:
         )
         return self.session.scalars(page).all(), total
 
+    def status_counts(self) -> dict[str, int]:
+        """Return how many tracks have each probe status."""
+        rows = self.session.execute(
+            select(Track.probe_status, func.count()).group_by(Track.probe_status)
+        )
+        return {status: int(count) for status, count in rows}
+
     def facets(self, name: str, limit: int = 20) -> list[tuple[str, int]]:
         """Return the most common values of filterable column `name` with their counts."""
         column = getattr(Track, name)

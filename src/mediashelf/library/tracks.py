@@ -38,6 +38,11 @@ def track_audit(
     )
 
 
+def track_status_counts(session: Session) -> dict[str, int]:
+    """Return how many tracks have each probe status."""
+    return TrackStore(session).status_counts()
+
+
 def list_audit(session: Session, flt: AuditFilter) -> tuple[Sequence[AuditEvent], int]:
     """Return a page of audit events."""
     return AuditStore(session).page(flt)

@@ -1,0 +1,278 @@
+"""The library_scan job against the generated corpus, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mediashelf.db.schema import Job, JobLog, Track
+from mediashelf.db.session import Database
+from mediashelf.errors import InvalidJobRequest
+from mediashelf.jobs.service import create_job
+from mediashelf.library.runtime import Runtime
+from mediashelf.probe.pool import ProbePool
+from tests.conftest import make_runtime, scan
+from tests.probe.fake_probers import HangingProber
+
+FILES = 22  # media files in the per-test library (the corpus without big/)
+BROKEN = 4
+PROGRESS = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ job=\d+ phase=(discover|diff|probe|apply|done) "
+    r"processed=\d+ total=\d+ added=\d+ updated=\d+ unchanged=\d+ moved=\d+ missing=\d+ "
+    r"failed=\d+ skipped=\d+ rate=\d+\.\d eta_s=(\d+|-)$"
+)
+
+
+def counts(job: Job) -> dict[str, int]:
+    """Return the outcome counters of a finished scan."""
+    keys = ("processed", "total", "added", "updated", "unchanged", "moved", "missing", "failed",
+            "skipped")  # fmt: skip
+    return {k: job.progress[k] for k in keys}
+
+
+def tracks(db: Database) -> dict[str, Track]:
+    """Return every track by relpath."""
+    with db.unit_of_work() as session:
+        return {t.relpath: t for t in session.scalars(select(Track))}
+
+
+def snapshot(db: Database) -> list[dict[str, Any]]:
+    """Return every column of every track, to prove nothing changed."""
+    with db.unit_of_work() as session:
+        rows = session.scalars(select(Track).order_by(Track.id))
+        return [{c.key: getattr(t, c.key) for c in Track.__table__.columns} for t in rows]
+
+
+def progress_lines(db: Database, job_id: int) -> list[str]:
+    """Return the job's progress stream."""
+    with db.unit_of_work() as session:
+        query = select(JobLog.message).where(JobLog.job_id == job_id, JobLog.stream == "progress")
+        return list(session.scalars(query.order_by(JobLog.id)))
+
+
+def test_first_scan_adds_every_file_and_summarises_failures(runtime: Runtime) -> None:
+    job = scan(runtime)
+    assert job.status == "completed", job.error
+    assert counts(job) == {
+        "processed": FILES, "total": FILES, "added": FILES - BROKEN, "updated": 0,
+        "unchanged": 0, "moved": 0, "missing": 0, "failed": BROKEN, "skipped": 0,
+    }  # fmt: skip
+    assert job.summary is not None
+    assert re.fullmatch(
+        rf"Library scan completed in \d+\.\ds: {FILES} processed, {FILES - BROKEN} added, "
+        rf"0 updated, 0 unchanged, 0 moved, 0 missing, {BROKEN} failed",
+        job.summary,
+    )
+    assert job.error_summary == {
+        "corrupt": {"count": 3, "samples": [
+            "broken/notes.mkv", "broken/random.mp4", "broken/truncated.mp4"]},
+        "empty": {"count": 1, "samples": ["broken/empty.mp3"]},
+    }  # fmt: skip
+    rows = tracks(runtime.db)
+    assert len(rows) == FILES
+    video = rows["video/h264_aac.mp4"]
+    assert (video.probe_status, video.resolution, video.video_codec) == ("ok", "160x120", "h264")
+    assert rows["audio/flac24_5.1.flac"].audio_bit_depth == 24
+    assert rows["broken/empty.mp3"].probe_error_class == "empty"
+    assert rows["Videos/My Clip [dQw4w9WgXcQ].mp4"].video_id == "dQw4w9WgXcQ"
+
+
+def test_progress_stream_has_the_stable_format(runtime: Runtime) -> None:
+    job = scan(runtime)
+    lines = progress_lines(runtime.db, job.id)
+    assert len(lines) >= 2
+    for line in lines:
+        assert PROGRESS.match(line), line
+        fields = dict(part.split("=", 1) for part in line.split()[1:])
+        assert fields["job"] == str(job.id)
+    last = dict(part.split("=", 1) for part in lines[-1].split()[1:])
+    assert last["phase"] == "done"
+    assert int(last["processed"]) == int(last["total"]) == FILES
+
+
+def test_second_scan_finds_everything_unchanged(runtime: Runtime) -> None:
+    scan(runtime)
+    before = snapshot(runtime.db)
+    job = scan(runtime)
+    assert counts(job) == {
+        "processed": FILES, "total": FILES, "added": 0, "updated": 0, "unchanged": FILES,
+        "moved": 0, "missing": 0, "failed": 0, "skipped": 0,
+    }  # fmt: skip
+    assert snapshot(runtime.db) == before
+
+
+def _change_library(library: Path) -> None:
+    """Add, change, move and delete one file each."""
+    shutil.copy(library / "audio/plain.mp3", library / "audio/added copy.mp3")
+    (library / "video/h264_aac.mp4").write_bytes((library / "audio/aac.m4a").read_bytes())
+    (library / "moved").mkdir()
+    os.rename(library / "audio/opus.opus", library / "moved/opus.opus")
+    os.remove(library / "audio/pcm_s16le_stereo.wav")
+
+
+def test_incremental_scan_counts_each_change_exactly(runtime: Runtime, library: Path) -> None:
+    scan(runtime)
+    old = tracks(runtime.db)
+    _change_library(library)
+    job = scan(runtime)
+    assert counts(job) == {
+        "processed": FILES, "total": FILES, "added": 1, "updated": 1, "unchanged": FILES - 3,
+        "moved": 1, "missing": 1, "failed": 0, "skipped": 0,
+    }  # fmt: skip
+    new = tracks(runtime.db)
+    changed = new["video/h264_aac.mp4"]
+    assert (changed.video_codec, changed.resolution, changed.audio_codec) == (None, None, "aac")
+    moved = new["moved/opus.opus"]
+    assert moved.video_id == old["audio/opus.opus"].video_id
+    assert moved.id == old["audio/opus.opus"].id
+    assert "audio/opus.opus" not in new
+    gone = new["audio/pcm_s16le_stereo.wav"]
+    assert gone.probe_status == "missing"
+    assert gone.missing_since is not None
+    assert gone.audio_codec == "pcm_s16le"  # facts are kept, the row is never deleted
+    assert new["audio/added copy.mp3"].probe_status == "ok"
+
+
+def test_missing_file_that_returns_is_probed_again(runtime: Runtime, library: Path) -> None:
+    scan(runtime)
+    data = (library / "audio/plain.mp3").read_bytes()
+    os.remove(library / "audio/plain.mp3")
+    assert scan(runtime).progress["missing"] == 1
+    (library / "audio/plain.mp3").write_bytes(data)
+    job = scan(runtime)
+    assert (job.progress["updated"], job.progress["missing"]) == (1, 0)
+    back = tracks(runtime.db)["audio/plain.mp3"]
+    assert (back.probe_status, back.missing_since) == ("ok", None)
+
+
+def test_move_by_bracketed_id_keeps_the_id_even_when_the_file_changed(
+    runtime: Runtime, library: Path
+) -> None:
+    scan(runtime)
+    source = library / "Videos/My Clip [dQw4w9WgXcQ].mp4"
+    target = library / "Archive/Renamed [dQw4w9WgXcQ].mp4"
+    target.parent.mkdir()
+    target.write_bytes(source.read_bytes() + b"\0" * 16)
+    source.unlink()
+    job = scan(runtime)
+    assert (job.progress["moved"], job.progress["added"], job.progress["missing"]) == (1, 0, 0)
+    moved = tracks(runtime.db)["Archive/Renamed [dQw4w9WgXcQ].mp4"]
+    assert moved.video_id == "dQw4w9WgXcQ"
+    assert moved.title == "Renamed"
+    assert moved.fingerprint_size == target.stat().st_size
+
+
+def test_dry_run_reports_and_writes_nothing(runtime: Runtime, library: Path) -> None:
+    scan(runtime)
+    _change_library(library)
+    before = snapshot(runtime.db)
+    job = scan(runtime, dry_run=True)
+    assert job.status == "completed"
+    assert job.summary is not None
+    assert job.summary.startswith("Library scan (dry run) completed")
+    assert (job.progress["added"], job.progress["updated"], job.progress["moved"]) == (1, 1, 1)
+    assert job.progress["missing"] == 1
+    assert job.result is not None
+    assert job.result["would"]["add"] == ["audio/added copy.mp3"]
+    assert job.result["would"]["move"] == ["moved/opus.opus"]
+    assert snapshot(runtime.db) == before
+    assert counts(scan(runtime)) == {  # the real scan then does what the dry run said
+        k: job.progress[k] for k in counts(job)
+    }
+
+
+@pytest.mark.parametrize("how", ["emptied", "half gone", "root missing"])
+def test_brake_refuses_an_offline_root_and_changes_nothing(
+    runtime: Runtime, library: Path, how: str
+) -> None:
+    scan(runtime)
+    before = snapshot(runtime.db)
+    files = sorted(p for p in library.rglob("*") if p.is_file())
+    if how == "emptied":
+        for path in files:
+            path.unlink()
+    elif how == "half gone":
+        for path in files[::2]:
+            path.unlink()
+    else:
+        shutil.rmtree(library)
+    job = scan(runtime)
+    assert job.status == "failed"
+    assert job.attempt == 1  # permanent: no retries
+    assert job.error is not None
+    assert "library root looks offline" in job.error
+    assert snapshot(runtime.db) == before
+
+
+def test_allow_mass_missing_marks_them(runtime: Runtime, library: Path) -> None:
+    scan(runtime)
+    for path in sorted(library.joinpath("audio").iterdir()):
+        path.unlink()
+    for path in sorted(library.joinpath("video").iterdir()):
+        path.unlink()
+    gone = sum(1 for t in tracks(runtime.db) if t.startswith(("audio/", "video/")))
+    job = scan(runtime, allow_mass_missing=True)
+    assert job.status == "completed"
+    assert job.progress["missing"] == gone
+
+
+def test_force_reprobes_unchanged_files(runtime: Runtime) -> None:
+    scan(runtime)
+    job = scan(runtime, force=True)
+    assert counts(job) == {
+        "processed": FILES, "total": FILES, "added": 0, "updated": 0,
+        "unchanged": FILES - BROKEN, "moved": 0, "missing": 0, "failed": BROKEN, "skipped": 0,
+    }  # fmt: skip
+
+
+def test_path_scope_touches_only_that_folder(runtime: Runtime, library: Path) -> None:
+    scan(runtime)
+    os.remove(library / "video/vp9_opus.webm")  # outside the scope: must not become missing
+    (library / "audio/plain.mp3").touch()
+    audio = sum(1 for p in (library / "audio").iterdir())
+    job = scan(runtime, path="audio")
+    assert (job.progress["total"], job.progress["updated"], job.progress["missing"]) == (
+        audio, 1, 0,
+    )  # fmt: skip
+    assert tracks(runtime.db)["video/vp9_opus.webm"].probe_status == "ok"
+
+
+def test_throttle_and_rate_limit_params_are_honoured(runtime: Runtime) -> None:
+    job = scan(runtime, batch_size=5, throttle_ms=10, max_probes_per_s=500)
+    assert job.status == "completed"
+    assert job.progress["added"] == FILES - BROKEN
+    assert job.params["batch_size"] == 5
+
+
+@pytest.mark.parametrize(
+    "params", [{"batch_size": 0}, {"force": "sometimes"}, {"unknown": 1}, {"throttle_ms": -1}]
+)
+def test_bad_params_are_refused(runtime: Runtime, params: dict[str, object]) -> None:
+    with runtime.db.unit_of_work() as session, pytest.raises(InvalidJobRequest):
+        create_job(session, runtime.registry, runtime.clock, kind="library_scan", params=params)
+
+
+def test_files_that_hang_the_prober_are_quarantined(database: Database, library: Path) -> None:
+    shutil.copy(library / "audio/plain.mp3", library / "audio/hang me.mp3")
+    with ProbePool(HangingProber(), processes=1, timeout_s=0.5) as pool:
+        runtime = make_runtime(database, library, pool)
+        try:
+            first = scan(runtime)
+            assert first.error_summary is not None
+            assert first.error_summary["timeout"] == {"count": 1, "samples": ["audio/hang me.mp3"]}
+            second = scan(runtime)
+            assert (second.progress["failed"], second.progress["skipped"]) == (1, 0)
+            third = scan(runtime)
+            assert (third.progress["failed"], third.progress["skipped"]) == (0, 1)
+            assert tracks(database)["audio/hang me.mp3"].probe_failures == 2
+            forced = scan(runtime, force=True)
+            assert forced.error_summary is not None
+            assert forced.error_summary["timeout"]["count"] == 1
+        finally:
+            runtime.close()
