@@ -38,6 +38,15 @@ def track_audit(
     )
 
 
+FACETS = ("filetype", "resolution", "video_codec", "audio_codec")
+
+
+def track_facets(session: Session) -> dict[str, list[tuple[str, int]]]:
+    """Return the most common values of each filterable facet with their counts."""
+    store = TrackStore(session)
+    return {name: store.facets(name) for name in FACETS}
+
+
 def track_status_counts(session: Session) -> dict[str, int]:
     """Return how many tracks have each probe status."""
     return TrackStore(session).status_counts()

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from mediashelf import __version__
 from mediashelf.library.runtime import Runtime
 from mediashelf.web.api import health, jobs, tracks
 from mediashelf.web.errors import install_error_handlers
-from mediashelf.web.pages import index
+from mediashelf.web.pages import jobs as job_pages
+from mediashelf.web.pages import library as library_pages
+
+STATIC = Path(__file__).with_name("static")
 
 
 def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -> FastAPI:
@@ -37,5 +42,7 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
     app.include_router(tracks.router)
     app.include_router(jobs.router)
     app.include_router(health.router)
-    app.include_router(index.router)
+    app.include_router(library_pages.router)
+    app.include_router(job_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mediashelf.errors import (
@@ -21,6 +21,7 @@ from mediashelf.errors import (
     ProbeError,
     ProbeTimeout,
 )
+from mediashelf.web.pages.render import TEMPLATES
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +59,45 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the JSON error shape."""
 
     @app.exception_handler(MediashelfError)
-    async def _mediashelf(_request: Request, exc: MediashelfError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=status_for(exc))
+    async def _mediashelf(request: Request, exc: MediashelfError) -> Response:
+        status = status_for(exc)
+        if wants_page(request):
+            return error_page(request, status, exc.message)
+        return JSONResponse(error_body(exc), status_code=status)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"status": "error", "error": describe_validation(exc.errors())}, status_code=422
-        )
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        message = describe_validation(exc.errors())
+        if wants_page(request):
+            return error_page(request, 422, message)
+        return JSONResponse({"status": "error", "error": message}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = "not found" if exc.status_code == 404 else str(exc.detail)
+        if wants_page(request):
+            return error_page(request, exc.status_code, message)
         return JSONResponse({"status": "error", "error": message}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("Unhandled error", exc_info=exc)
         return JSONResponse({"status": "error", "error": "internal error"}, status_code=500)
+
+
+def wants_page(request: Request) -> bool:
+    """Tell whether the failed request was a browser asking for a page (not the API)."""
+    path = request.url.path
+    if path.startswith(("/api/", "/healthz", "/metrics", "/media/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """Render the HTML error page."""
+    titles = {400: "Bad request", 404: "Not found", 409: "Conflict", 422: "Invalid request"}
+    context = {"status": status, "title": titles.get(status, "Error"), "message": message}
+    return TEMPLATES.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def describe_validation(errors: object) -> str:

@@ -23,6 +23,7 @@ from mediashelf.jobs.service import (
 )
 from mediashelf.jobs.store import JobFilter
 from mediashelf.library.runtime import Runtime
+from mediashelf.web.api.deps import client_of, runtime_of
 from mediashelf.web.api.schemas import (
     JobCreate,
     JobDetail,
@@ -33,7 +34,6 @@ from mediashelf.web.api.schemas import (
     LogTail,
     WorkerOut,
 )
-from mediashelf.web.api.tracks import runtime_of
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
@@ -69,7 +69,7 @@ def post_job(request: Request, body: JobCreate) -> JobDetail:
     with runtime.db.unit_of_work() as session:
         job = create_job(
             session, runtime.registry, runtime.clock, kind=body.kind, params=body.params,
-            priority=body.priority, trigger="api", actor="api",
+            priority=body.priority, trigger=client_of(request), actor=client_of(request),
         )  # fmt: skip
         job_id = job.id
     if runtime.worker is not None:
@@ -143,7 +143,7 @@ def post_cancel(request: Request, job_id: int) -> JobDetail:
     """Cancel a pending job, or ask a running one to stop at its next checkpoint."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
-        cancel_job(session, runtime.clock, job_id, actor="api")
+        cancel_job(session, runtime.clock, job_id, actor=client_of(request))
     return detail(runtime, job_id)
 
 
@@ -152,7 +152,7 @@ def post_retry(request: Request, job_id: int) -> JobDetail:
     """Queue a failed or cancelled job again."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
-        retry_job(session, runtime.registry, runtime.clock, job_id, actor="api")
+        retry_job(session, runtime.registry, runtime.clock, job_id, actor=client_of(request))
     if runtime.worker is not None:
         runtime.worker.wake()
     return detail(runtime, job_id)

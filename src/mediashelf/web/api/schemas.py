@@ -12,6 +12,7 @@ from pydantic import (
     StrictBool,
     computed_field,
     field_validator,
+    model_validator,
 )
 
 from mediashelf.library.store import FILTERABLE, SORTABLE
@@ -79,6 +80,14 @@ class TrackListParams(BaseModel):
     audio_codec: str | None = None
     probe_status: Literal["ok", "error", "missing", "pending"] | None = None
     missing: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """Treat empty form fields ("?filetype=") as not given."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
 
     @field_validator("sort")
     @classmethod

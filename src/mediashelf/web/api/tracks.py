@@ -16,6 +16,7 @@ from mediashelf.library.runtime import Runtime
 from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
 from mediashelf.probe.result import MEDIA_FIELDS
+from mediashelf.web.api.deps import client_of, runtime_of
 from mediashelf.web.api.schemas import (
     AuditOut,
     AuditPage,
@@ -34,12 +35,6 @@ RESCAN_BODY: dict[str, Any] = {
         "content": {"application/json": {"schema": RescanRequest.model_json_schema()}},
     }
 }
-
-
-def runtime_of(request: Request) -> Runtime:
-    """Return the app's runtime."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 @router.get("/tracks", response_model=TrackPage)
@@ -79,10 +74,12 @@ def get_track_audit(
 async def post_rescan(request: Request, video_id: str) -> dict[str, Any]:
     """Probe the track's file now and update its media fields (§4 contract)."""
     options = parse_rescan_body(await request.body())
-    return await run_in_threadpool(_rescan, runtime_of(request), video_id, options)
+    return await run_in_threadpool(
+        _rescan, runtime_of(request), video_id, options, client_of(request)
+    )
 
 
-def _rescan(runtime: Runtime, video_id: str, options: RescanOptions) -> dict[str, Any]:
+def _rescan(runtime: Runtime, video_id: str, options: RescanOptions, actor: str) -> dict[str, Any]:
     with runtime.db.unit_of_work() as session:
         outcome = rescan_track(
             session,
@@ -91,7 +88,7 @@ def _rescan(runtime: Runtime, video_id: str, options: RescanOptions) -> dict[str
             clock=runtime.clock,
             video_id=video_id,
             options=options,
-            actor="api",
+            actor=actor,
         )
         track = TrackOut.model_validate(outcome.track).model_dump(mode="json")
     media = {name: track[name] for name in MEDIA_FIELDS}

@@ -1,0 +1,91 @@
+"""HTML pages for tracks: the list, one track, and its media stream (range requests)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from mediashelf.errors import MediaFileNotFound, PathOutsideLibrary
+from mediashelf.library.paths import resolve_in_library
+from mediashelf.library.store import FILTERABLE, TrackQuery
+from mediashelf.library.tracks import (
+    get_track,
+    list_tracks,
+    track_audit,
+    track_facets,
+    track_status_counts,
+)
+from mediashelf.web.api.deps import runtime_of
+from mediashelf.web.api.schemas import TrackListParams
+from mediashelf.web.pages.render import TEMPLATES
+
+router = APIRouter(include_in_schema=False)
+
+COLUMNS = (
+    ("title", "Title", False), ("duration", "Duration", True), ("size_bytes", "Size", True),
+    ("bitrate", "Bitrate", True), ("resolution", "Resolution", False),
+    ("video_codec", "Video", False), ("audio_codec", "Audio", False), ("video_fps", "FPS", True),
+    ("audio_channels", "Ch", True), ("audio_sample_rate", "Rate", True),
+    ("probe_status", "Status", False),
+)  # fmt: skip
+MEDIA_TYPES = {
+    "mp3": "audio/mpeg", "m4a": "audio/mp4", "flac": "audio/flac", "opus": "audio/ogg",
+    "ogg": "audio/ogg", "wav": "audio/wav", "mp4": "video/mp4", "m4v": "video/mp4",
+    "webm": "video/webm", "mkv": "video/x-matroska", "mov": "video/quicktime",
+}  # fmt: skip
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    """Send visitors to the track list."""
+    return RedirectResponse("/tracks")
+
+
+@router.get("/tracks", response_class=HTMLResponse)
+def tracks_page(request: Request, params: Annotated[TrackListParams, Query()]) -> HTMLResponse:
+    """The track table (twin of GET /api/tracks): sort, filters and paging in the URL."""
+    with runtime_of(request).db.unit_of_work() as session:
+        items, total = list_tracks(session, TrackQuery(**params.model_dump()))
+        facets = track_facets(session)
+        status_counts = track_status_counts(session)
+        url_params = params.model_dump(exclude_none=True)
+        filtered = bool(params.q) or any(getattr(params, n) for n in (*FILTERABLE, "missing"))
+        return TEMPLATES.TemplateResponse(
+            request,
+            "tracks.html",
+            {
+                "nav": "tracks", "tracks": items, "total": total, "params": params,
+                "pages": max(1, -(-total // params.per_page)), "facets": facets,
+                "status_counts": status_counts, "url_params": url_params, "filtered": filtered,
+                "columns": COLUMNS,
+            },
+        )  # fmt: skip
+
+
+@router.get("/track/{video_id}", response_class=HTMLResponse)
+def track_page(request: Request, video_id: str) -> HTMLResponse:
+    """One track with every property, its probe record, history and player."""
+    with runtime_of(request).db.unit_of_work() as session:
+        track = get_track(session, video_id)
+        audit, _ = track_audit(session, video_id, limit=100)
+        return TEMPLATES.TemplateResponse(
+            request, "track.html", {"nav": "tracks", "track": track, "audit": audit}
+        )
+
+
+@router.get("/media/{video_id}")
+def media(request: Request, video_id: str) -> FileResponse:
+    """Stream the track's file (HTTP range requests supported)."""
+    runtime = runtime_of(request)
+    with runtime.db.unit_of_work() as session:
+        track = get_track(session, video_id)
+        relpath, filetype = track.relpath, track.filetype
+    try:
+        path = resolve_in_library(runtime.root, relpath)
+    except PathOutsideLibrary as exc:
+        raise MediaFileNotFound() from exc
+    if not path.is_file():
+        raise MediaFileNotFound()
+    return FileResponse(path, media_type=MEDIA_TYPES.get(filetype, "application/octet-stream"))

@@ -1,0 +1,68 @@
+"""Jinja2 set-up for the pages, with the formatting filters every page uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi.templating import Jinja2Templates
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+
+
+def duration(value: float | None) -> str:
+    """Return seconds as h:mm:ss (or m:ss.s for short clips); "-" when unknown."""
+    if value is None:
+        return "-"
+    whole = int(value)
+    hours, rest = divmod(whole, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:02d}"
+    return f"{minutes}:{value - minutes * 60:04.1f}"
+
+
+def size(value: int | None) -> str:
+    """Return bytes in binary units; "-" when unknown."""
+    if value is None:
+        return "-"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return "-"
+
+
+def bitrate(value: int | None) -> str:
+    """Return bit/s as kb/s or Mb/s; "-" when unknown."""
+    if value is None:
+        return "-"
+    if value >= 10_000_000:
+        return f"{value / 1_000_000:.1f} Mb/s"
+    return f"{value / 1000:.0f} kb/s"
+
+
+def dash(value: object) -> str:
+    """Return the value as text, or "-" when unknown."""
+    return "-" if value is None or value == "" else str(value)
+
+
+def when(value: datetime | None) -> str:
+    """Return a UTC timestamp as "YYYY-MM-DD HH:MM:SS"."""
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def query(params: dict[str, object], **changes: object) -> str:
+    """Return `?…` for `params` with `changes` applied (None drops a key)."""
+    merged = {**params, **changes}
+    kept = {k: v for k, v in merged.items() if v not in (None, "")}
+    return "?" + urlencode(kept) if kept else "?"
+
+
+TEMPLATES.env.filters.update(duration=duration, size=size, bitrate=bitrate, dash=dash, when=when)
+TEMPLATES.env.globals.update(
+    query=query,
+    formatters={"duration": duration, "size": size, "bitrate": bitrate, "dash": dash, "when": when},
+)

@@ -1,0 +1,115 @@
+// A live job view (modal and /jobs/{id}): progress every 2 s, log tail every 5 s, stopped on close.
+import { api } from "./api.js";
+import { dash, when } from "./format.js";
+
+const JOB_EVERY_MS = 2000;
+const LOG_EVERY_MS = 5000;
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+export class JobView {
+  constructor(root) {
+    this.root = root;
+    this.jobId = root.dataset.jobId;
+    this.after = { "": 0, job: 0, progress: 0 };
+    this.stream = "";
+    this.timers = [];
+    this.log = root.querySelector("[data-job=log]");
+    this.log.textContent = "";
+    for (const radio of root.querySelectorAll(".log-tabs input")) {
+      radio.addEventListener("change", () => { this.stream = radio.value; this.log.textContent = ""; this.after[this.stream] = 0; this.pollLogs(); });
+    }
+  }
+
+  part(name) { return this.root.querySelector(`[data-job=${name}]`); }
+
+  start() {
+    this.pollJob();
+    this.pollLogs();
+    this.timers.push(setInterval(() => this.pollJob(), JOB_EVERY_MS));
+    this.timers.push(setInterval(() => this.pollLogs(), LOG_EVERY_MS));
+  }
+
+  stop() {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.stopped = true;
+  }
+
+  async pollJob() {
+    if (this.stopped) return;
+    let job;
+    try { job = await api("GET", `/api/jobs/${this.jobId}`); } catch { return; }
+    this.render(job);
+    if (TERMINAL.has(job.status) && this.finalFetched) this.stopJobPolling();
+    if (TERMINAL.has(job.status)) this.finalFetched = true;
+  }
+
+  stopJobPolling() {
+    clearInterval(this.timers[0]);
+  }
+
+  render(job) {
+    const p = job.progress || {};
+    const status = this.part("status");
+    status.textContent = job.status;
+    status.className = `badge badge-${job.status}`;
+    this.root.dataset.status = job.status;
+    this.part("summary").textContent = job.summary || "";
+    const bar = this.part("bar");
+    bar.max = p.total || 1;
+    bar.value = p.processed || 0;
+    const eta = p.eta_s === null || p.eta_s === undefined ? "-" : `${p.eta_s}s`;
+    this.part("rate").textContent = `phase ${dash(p.phase)} · ${p.processed || 0}/${dash(p.total)} · ${p.rate || 0} files/s · ETA ${eta}`;
+    for (const cell of this.root.querySelectorAll("[data-counter]")) cell.textContent = dash(p[cell.dataset.counter]);
+    this.part("attempt").textContent = `${job.attempt}/${job.max_attempts}`;
+    this.part("worker").textContent = dash(job.worker_id);
+    const error = this.part("error");
+    error.hidden = !job.error;
+    error.textContent = job.error || "";
+    this.renderErrors(job.error_summary || {});
+  }
+
+  renderErrors(summary) {
+    const list = this.part("error-summary");
+    list.replaceChildren();
+    const names = Object.keys(summary);
+    if (!names.length) {
+      const item = document.createElement("li");
+      item.className = "muted";
+      item.textContent = "none";
+      list.append(item);
+      return;
+    }
+    for (const name of names) {
+      const item = document.createElement("li");
+      const strong = document.createElement("strong");
+      strong.textContent = name;
+      item.append(strong, `: ${summary[name].count} — `);
+      summary[name].samples.forEach((path, index) => {
+        const link = document.createElement("a");
+        link.className = "sample";
+        link.href = `/tracks?q=${encodeURIComponent(path)}`;
+        link.textContent = path;
+        item.append(link);
+        if (index < summary[name].samples.length - 1) item.append(", ");
+      });
+      list.append(item);
+    }
+  }
+
+  async pollLogs() {
+    if (this.stopped) return;
+    const stream = this.stream;
+    let tail;
+    try {
+      const filter = stream ? `stream=${stream}&` : "";
+      tail = await api("GET", `/api/jobs/${this.jobId}/logs?${filter}after=${this.after[stream]}&limit=500`);
+    } catch { return; }
+    if (stream !== this.stream || !tail.lines.length) return;
+    this.after[stream] = tail.next_after;
+    const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 24;
+    const text = tail.lines.map((line) => line.stream === "progress" ? line.message : `${when(line.ts)} ${line.level} ${line.message}`).join("\n") + "\n";
+    this.log.append(document.createTextNode(text));
+    if (atBottom) this.log.scrollTop = this.log.scrollHeight;
+  }
+}

@@ -1,0 +1,200 @@
+"""The pages in a real Chromium: rescan, library scan with live progress, logs, cancel."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select, update
+
+from mediashelf.db.schema import Job, Track
+from mediashelf.jobs.store import JobStore
+from tests.browser.conftest import Server
+
+pytestmark = pytest.mark.browser
+
+VIDEO = "video/h264_aac.mp4"
+
+
+def track(server: Server, relpath: str) -> Track:
+    """Return the track row for `relpath`."""
+    with server.db.unit_of_work() as session:
+        row = session.scalar(select(Track).where(Track.relpath == relpath))
+        assert row is not None
+        return row
+
+
+def spoil(server: Server, relpath: str, **values: object) -> Track:
+    """Overwrite some columns of a track (as if an old probe had got them wrong)."""
+    with server.db.unit_of_work() as session:
+        session.execute(update(Track).where(Track.relpath == relpath).values(**values))
+    return track(server, relpath)
+
+
+def test_rescan_without_refresh_keeps_duration_and_fixes_bitrate(
+    page: Page, server: Server
+) -> None:
+    before = spoil(server, VIDEO, bitrate=1000, duration=999.0)
+    page.goto(f"{server.url}/track/{before.video_id}")
+    expect(page.locator("[data-field=bitrate]")).to_have_text("1 kb/s")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "rescan_media" in r.url else None)
+    # Two clicks in one go, as a double click lands: the second finds the button disabled.
+    page.evaluate(
+        "() => { const b = document.getElementById('rescan-button'); b.click(); b.click(); }"
+    )
+    expect(page.locator(".toast")).to_contain_text("bitrate")
+    after = track(server, VIDEO)
+    assert after.bitrate is not None
+    assert after.bitrate != 1000
+    assert after.duration == 999.0
+    expect(page.locator("[data-field=bitrate]")).to_have_text(f"{after.bitrate / 1000:.0f} kb/s")
+    expect(page.locator("[data-field=duration]")).to_have_text("16:39.0")
+    expect(page.locator("#audit-table tbody tr").first).to_contain_text("bitrate")
+    assert len(requests) == 1
+    page.reload()
+    expect(page.locator("#audit-table tbody tr").first).to_contain_text("ui")
+
+
+def test_rescan_with_both_checkboxes_refreshes_duration_and_size(
+    page: Page, server: Server
+) -> None:
+    before = spoil(server, VIDEO, duration=999.0, size_bytes=5)
+    page.goto(f"{server.url}/track/{before.video_id}")
+    expect(page.locator("#refresh-duration")).not_to_be_checked()
+    expect(page.locator("#refresh-size")).not_to_be_checked()
+    page.locator("#refresh-duration").check()
+    page.locator("#refresh-size").check()
+    page.locator("#rescan-button").click()
+    expect(page.locator(".toast")).to_contain_text("duration")
+    after = track(server, VIDEO)
+    assert after.size_bytes == os.path.getsize(server.library / VIDEO)
+    assert after.duration == pytest.approx(1.0, abs=0.1)
+    expect(page.locator("[data-field=duration]")).to_have_text("0:01.0")
+    expect(page.locator("[data-field=size_bytes]")).not_to_have_text("5 B")
+    page.reload()  # the server renders the same values the DB holds
+    expect(page.locator("[data-field=duration]")).to_have_text("0:01.0")
+
+
+def test_missing_file_rescan_shows_the_error_and_changes_nothing(
+    page: Page, server: Server
+) -> None:
+    before = track(server, VIDEO)
+    os.remove(server.library / VIDEO)
+    page.goto(f"{server.url}/track/{before.video_id}")
+    page.locator("#rescan-button").click()
+    expect(page.locator(".toast-error")).to_contain_text("file not found")
+    expect(page.locator("#rescan-button")).to_be_enabled()
+    after = track(server, VIDEO)
+    assert (after.bitrate, after.updated_at, after.probe_status) == (
+        before.bitrate, before.updated_at, before.probe_status,
+    )  # fmt: skip
+
+
+def test_library_scan_from_jobs_page_shows_live_progress_and_cancels(
+    page: Page, server: Server
+) -> None:
+    page.goto(f"{server.url}/jobs")
+    page.locator("#create-job summary").click()
+    page.locator("input[name=force]").check()
+    page.locator("input[name=throttle_ms]").fill("1000")
+    page.locator("input[name=batch_size]").fill("2")
+    page.locator("#scan-form button[type=submit]").click()
+    modal = page.locator("#job-modal")
+    expect(modal).to_be_visible()
+    bar = modal.locator("[data-job=bar]")
+    expect(bar).to_have_attribute("value", re.compile(r"^[1-9]\d*$"), timeout=15_000)
+    first = int(bar.get_attribute("value") or 0)
+    expect(bar).not_to_have_attribute("value", str(first), timeout=15_000)  # it moves
+    log = modal.locator("[data-job=log]")
+    expect(log).to_contain_text("attempt 1/3 started", timeout=10_000)
+    lines = log.inner_text().count("\n")
+    page.wait_for_timeout(5_500)  # one log refresh period
+    assert log.inner_text().count("\n") > lines  # the logs grew without a reload
+    assert page.url.endswith("/jobs")
+    page.locator("#job-modal-close").click()
+    row = page.locator("#jobs-table tbody tr").first
+    row.locator("[data-action=cancel]").click()
+    expect(row.locator(".badge")).to_have_text("cancelled", timeout=15_000)
+    with server.db.unit_of_work() as session:
+        job = session.scalars(select(Job).order_by(Job.id.desc())).first()
+        assert job is not None
+        assert job.status == "cancelled"
+        assert (job.progress.get("processed") or 0) < (job.progress.get("total") or 0)
+
+
+def test_open_logs_opens_the_modal_with_logs_loaded(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/jobs")
+    page.locator("#jobs-table [data-action=logs]").first.click()
+    modal = page.locator("#job-modal")
+    expect(modal).to_be_visible()
+    expect(modal.locator("[data-job=status]")).to_have_text("completed")
+    expect(modal.locator("[data-job=log]")).to_contain_text("completed: Library scan completed")
+    expect(modal.locator("[data-job=error-summary]")).to_contain_text("broken/empty.mp3")
+    modal.locator("input[value=progress]").check()
+    expect(modal.locator("[data-job=log]")).to_contain_text("phase=done")
+
+
+def test_scan_results_show_on_tracks_and_track_pages(page: Page, server: Server) -> None:
+    target = server.library / VIDEO
+    target.write_bytes((server.library / "audio/aac.m4a").read_bytes())
+    page.goto(f"{server.url}/jobs")
+    page.locator("#create-job summary").click()
+    page.locator("#scan-form button[type=submit]").click()
+    expect(page.locator("#job-modal [data-job=status]")).to_have_text("completed", timeout=30_000)
+    changed = track(server, VIDEO)
+    assert changed.video_codec is None
+    page.goto(f"{server.url}/tracks?q=h264_aac")
+    row = page.locator("#tracks-table tbody tr").first
+    expect(row).to_contain_text("h264_aac")
+    expect(row.locator("td").nth(4)).to_have_text("-")  # resolution of an audio-only file
+    expect(row.locator("td").nth(6)).to_have_text("aac")
+    page.goto(f"{server.url}/track/{changed.video_id}")
+    expect(page.locator("[data-field=video_codec]")).to_have_text("-")
+    expect(page.locator("audio")).to_have_count(1)
+
+
+def test_log_lines_from_files_render_as_text(page: Page, server: Server) -> None:
+    hostile = "<img src=x onerror=alert(1)> broken name"
+    with server.db.unit_of_work() as session:
+        job = session.scalars(select(Job).order_by(Job.id.desc())).first()
+        assert job is not None
+        JobStore(session).log(job.id, 1, job.created_at, "warning", hostile)
+        job_id = job.id
+    page.goto(f"{server.url}/jobs/{job_id}")
+    log = page.locator("[data-job=log]")
+    expect(log).to_contain_text(hostile)
+    assert page.locator("[data-job=log] img").count() == 0
+    page.goto(f"{server.url}/jobs")
+    page.locator(f"#jobs-table [data-action=logs][data-job-id='{job_id}']").click()
+    expect(page.locator("#job-modal [data-job=log]")).to_contain_text(hostile)
+    assert page.locator("#job-modal img").count() == 0
+
+
+def test_tracks_page_sorts_filters_and_pages_in_the_url(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/tracks")
+    page.locator("select[name=per_page]").select_option("25")
+    expect(page).to_have_url(re.compile(r"per_page=25"))
+    page.locator("th a", has_text="Bitrate").click()
+    expect(page).to_have_url(re.compile(r"sort=bitrate"))
+    page.locator("select[name=probe_status]").select_option("error")
+    expect(page).to_have_url(re.compile(r"probe_status=error"))
+    expect(page.locator("#tracks-table tbody tr")).to_have_count(4)
+    expect(page.locator("#tracks-table tbody .badge-error")).to_have_count(4)
+
+
+def test_unknown_track_is_a_404_page(page: Page, server: Server) -> None:
+    response = page.goto(f"{server.url}/track/AAAAAAAAAAA")
+    assert response is not None
+    assert response.status == 404
+    expect(page.locator("h1")).to_contain_text("404")
+
+
+def test_readable_at_360px(page: Page, server: Server) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in ("/tracks", "/jobs"):
+        page.goto(server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} scrolls sideways: {width}px"
