@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_LIBRARY ?= data/demo-library
 DEMO_COUNT ?= 120
 
-.PHONY: setup run test lint typecheck bench clean
+.PHONY: setup run test lint typecheck bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ run: setup
 	fi
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 	PYTHONPATH=src $(BIN)/lint-imports
 
 typecheck: setup
@@ -38,6 +38,10 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/probe.py
+	$(BIN)/python bench/scan.py
+
+screenshots: setup
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -115,13 +115,36 @@ def test_healthz(app: App) -> None:
     assert app.client.get("/healthz").json() == {"status": "ok", "database": "ok", "workers": 0}
 
 
-def test_index_page_lists_tracks_as_escaped_html(app: App) -> None:
-    response = app.client.get("/", params={"per_page": 500})
+def test_tracks_page_is_the_html_twin_of_the_list(app: App) -> None:
+    assert app.client.get("/", follow_redirects=False).headers["location"] == "/tracks"
+    response = app.client.get("/tracks", params={"per_page": 500})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "Ñandú – canción" in response.text
-    assert f"{MEDIA_COUNT} tracks" in response.text
-    assert "<script" not in response.text
+    assert f"{MEDIA_COUNT} in the library" in response.text
+    filtered = app.client.get("/tracks", params={"probe_status": "error", "filetype": ""})
+    assert "4 match" in filtered.text
+
+
+def test_pages_answer_errors_as_html(app: App) -> None:
+    page = app.client.get("/track/AAAAAAAAAAA", headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "track not found" in page.text
+    bad = app.client.get("/tracks", params={"per_page": 9999}, headers={"accept": "text/html"})
+    assert bad.status_code == 422
+    assert "per_page" in bad.text
+
+
+def test_media_streams_with_range_requests(app: App) -> None:
+    track = app.track("audio/plain.mp3")
+    whole = (app.library / "audio/plain.mp3").read_bytes()
+    part = app.client.get(f"/media/{track.video_id}", headers={"range": "bytes=0-99"})
+    assert part.status_code == 206
+    assert part.content == whole[:100]
+    assert part.headers["content-type"] == "audio/mpeg"
+    (app.library / "audio/plain.mp3").unlink()
+    assert app.client.get(f"/media/{track.video_id}").status_code == 404
 
 
 def test_openapi_documents_the_rescan_body(app: App) -> None:

@@ -81,16 +81,8 @@ class JobContext:
             self.signals.lost.set()
             return
         self._lines += 1
-        if self._lines % 200 == 0:
-            self._trim(store)
-
-    def _trim(self, store: JobStore) -> None:
-        dropped = store.trim_logs(self.job_id, self.log_cap, self.clock.now())
-        if dropped:
-            store.fenced_log(
-                self.fence, self.clock.now(), "job", "warning",
-                f"[{dropped} earlier log lines dropped: this job logs more than {self.log_cap}]",
-            )  # fmt: skip
+        if self._lines % max(10, self.log_cap // 10) == 0:
+            store.cap_logs(self.job_id, self.attempt, self.log_cap, self.clock.now())
 
     def report(
         self, progress: dict[str, Any], line: str | None = None, session: Session | None = None

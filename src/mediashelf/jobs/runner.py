@@ -96,6 +96,7 @@ class JobRunner:
             if row is None:
                 return "lost"
             store.log(fence.job_id, fence.attempt, now, "info", f"{status}: {values['summary']}")
+            store.cap_logs(fence.job_id, fence.attempt, self.log_cap, now)
         log.info("Job %s %s: %s", fence.job_id, status, values["summary"])
         return status
 
@@ -143,4 +144,5 @@ class JobRunner:
             if store.fenced_update(fence, **values) is None:
                 return "lost"
             store.log(job.id, fence.attempt, now, "error", note)
+            store.cap_logs(job.id, fence.attempt, self.log_cap, now)
         return str(values["status"])

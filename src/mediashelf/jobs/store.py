@@ -29,6 +29,7 @@ from mediashelf.db.schema import Job, JobLog, ScheduleFire, Worker
 from mediashelf.errors import DuplicateJob
 
 ACTIVE = ("pending", "running")
+DROPPED_NOTE = "earlier log lines dropped"
 FINISHED = ("completed", "failed", "cancelled")
 
 
@@ -91,7 +92,8 @@ class JobStore:
     def claim(self, worker_id: str, limit: int, now: datetime, kinds: Sequence[str]) -> list[Job]:
         """Atomically take up to `limit` due pending jobs of `kinds` for `worker_id`.
 
-        One statement: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING. On
+        One statement: WITH due AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …
+        RETURNING. On
         SQLite the UPDATE is the transaction's first statement, so it takes the write lock at
         once (the effect of BEGIN IMMEDIATE) and no two workers can pick the same row.
         """
@@ -101,10 +103,15 @@ class JobStore:
             .order_by(Job.priority.desc(), Job.run_at, Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
+        # The CTE is computed once. As a subquery, PostgreSQL re-runs it for every row it
+        # updates, and SKIP LOCKED then yields a new row each time: the LIMIT is defeated
+        # and one worker takes every due job.
         stmt = (
             update(Job)
-            .where(Job.id.in_(due.scalar_subquery()), Job.status == "pending")
+            .where(Job.id.in_(select(due.c.id)), Job.status == "pending")
             .values(
                 status="running",
                 worker_id=worker_id,
@@ -195,30 +202,35 @@ class JobStore:
             )
         )
 
-    def trim_logs(self, job_id: int, cap: int, now: datetime) -> int:
-        """Drop the oldest lines beyond `cap` (per stream) and keep one line saying how many."""
-        dropped_total = 0
+    def cap_logs(self, job_id: int, attempt: int, cap: int, now: datetime) -> int:
+        """Keep each stream of the job within `cap` lines, dropping the oldest.
+
+        One line, kept current, says how many lines were dropped in all; returns that total.
+        """
+        marker = JobLog.message.like(f"[% {DROPPED_NOTE}%")
+        notes = self.session.scalars(
+            select(JobLog.message).where(JobLog.job_id == job_id, marker)
+        ).all()
+        total = sum(int(note[1:].split(" ", 1)[0]) for note in notes)
+        dropped = 0
         for stream in ("job", "progress"):
-            count = self.session.scalar(
-                select(func.count()).where(JobLog.job_id == job_id, JobLog.stream == stream)
-            )
-            excess = (count or 0) - cap
-            if excess <= 0:
-                continue
-            cutoff = self.session.scalar(
-                select(JobLog.id)
-                .where(JobLog.job_id == job_id, JobLog.stream == stream)
-                .order_by(JobLog.id)
-                .offset(excess)
-                .limit(1)
-            )
-            self.session.execute(
-                delete(JobLog).where(
-                    JobLog.job_id == job_id, JobLog.stream == stream, JobLog.id < cutoff
-                )
-            )
-            dropped_total += excess
-        return dropped_total
+            dropped += self._trim(job_id, stream, cap, marker)
+        if dropped:
+            self.session.execute(delete(JobLog).where(JobLog.job_id == job_id, marker))
+            total += dropped
+            self.log(job_id, attempt, now, "warning", f"[{total} {DROPPED_NOTE}: cap {cap}]")
+        return total
+
+    def _trim(self, job_id: int, stream: str, cap: int, marker: ColumnElement[bool]) -> int:
+        lines = (JobLog.job_id == job_id) & (JobLog.stream == stream) & ~marker
+        excess = (self.session.scalar(select(func.count()).where(lines)) or 0) - cap
+        if excess <= 0:
+            return 0
+        cutoff = self.session.scalar(
+            select(JobLog.id).where(lines).order_by(JobLog.id).offset(excess).limit(1)
+        )
+        self.session.execute(delete(JobLog).where(lines, JobLog.id < cutoff))
+        return excess
 
     # -- liveness -------------------------------------------------------------------------
 

@@ -77,6 +77,9 @@ def apply_batch(
     ids = [i.row.id for i, _ in batch.items if i.row is not None]
     ids += [row.id for row in batch.moves.values()]
     tracks = store.by_ids(ids)
+    taken = store.taken_ids(
+        [i.file.video_id for i, v in batch.items if v is Verdict.NEW and i.file is not None]
+    )
     missing: list[int] = []
     for item, verdict in batch.items:
         file = item.file
@@ -94,8 +97,8 @@ def apply_batch(
             _move(tracks[move.id], file, batch, counters, errors, options, now)
         else:
             track = tracks.get(item.row.id) if item.row is not None else None
-            _probed(store, track, file, batch.outcomes.get(file.relpath), counters, errors,
-                    options, now)  # fmt: skip
+            outcome = batch.outcomes.get(file.relpath)
+            _probed(store, track, taken, file, outcome, counters, errors, options, now)
     store.mark_missing(missing, now)
     counters.missing += len(missing)
 
@@ -103,6 +106,7 @@ def apply_batch(
 def _probed(
     store: TrackStore,
     track: Track | None,
+    taken: set[str],
     file: DiscoveredFile,
     outcome: Outcome | None,
     counters: ScanCounters,
@@ -122,7 +126,7 @@ def _probed(
         return
     is_new = track is None
     if track is None:
-        track = store.add(_new_track(file, now))
+        track = store.add(_new_track(file, now), taken)
     _record(track, file, outcome, counters, errors, options, now, is_new)
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from mediashelf.db.schema import Track
-from mediashelf.library.discovery import DiscoveredFile
 from mediashelf.library.ids import derived_id
 
 SORTABLE = (
@@ -69,38 +68,6 @@ class TrackStore:
         """Return the track with `video_id`, if any."""
         return self.session.scalar(select(Track).where(Track.video_id == video_id))
 
-    def existing_relpaths(self, relpaths: Sequence[str]) -> set[str]:
-        """Return which of `relpaths` already have a track."""
-        if not relpaths:
-            return set()
-        rows = self.session.scalars(select(Track.relpath).where(Track.relpath.in_(relpaths)))
-        return set(rows)
-
-    def add_discovered(self, files: Sequence[DiscoveredFile], now: datetime) -> list[Track]:
-        """Insert tracks for files not seen before, as `pending`; return the new rows."""
-        known = self.existing_relpaths([f.relpath for f in files])
-        fresh = [f for f in files if f.relpath not in known]
-        taken = self._taken_ids([f.video_id for f in fresh])
-        added: list[Track] = []
-        for found in fresh:
-            video_id = found.video_id
-            if video_id in taken:
-                video_id = derived_id(found.relpath)
-            taken.add(video_id)
-            track = Track(
-                video_id=video_id, relpath=found.relpath, title=found.title,
-                filetype=found.filetype, size_bytes=found.size, probe_status="pending",
-                probe_failures=0, added_at=now, updated_at=now,
-            )  # fmt: skip
-            self.session.add(track)
-            added.append(track)
-        self.session.flush()
-        return added
-
-    def _taken_ids(self, ids: Sequence[str]) -> set[str]:
-        rows = self.session.scalars(select(Track.video_id).where(Track.video_id.in_(ids)))
-        return set(rows)
-
     def _in_scope(self, prefix: str) -> list[ColumnElement[bool]]:
         if not prefix:
             return []
@@ -156,23 +123,23 @@ class TrackStore:
                 .values(probe_status="missing", missing_since=now, updated_at=now)
             )
 
-    def add(self, track: Track) -> Track:
-        """Insert one track, replacing its video id with the derived one when it is taken."""
-        if self._taken_ids([track.video_id]):
-            track.video_id = derived_id(track.relpath)
-        self.session.add(track)
-        self.session.flush()
-        return track
+    def taken_ids(self, ids: Sequence[str]) -> set[str]:
+        """Return which of `ids` already name a track."""
+        if not ids:
+            return set()
+        return set(self.session.scalars(select(Track.video_id).where(Track.video_id.in_(ids))))
 
-    def pending(self, limit: int, after_id: int = 0) -> Sequence[Track]:
-        """Return up to `limit` tracks still waiting for their first probe, by id."""
-        query = (
-            select(Track)
-            .where(Track.probe_status == "pending", Track.id > after_id)
-            .order_by(Track.id)
-            .limit(limit)
-        )
-        return self.session.scalars(query).all()
+    def add(self, track: Track, taken: set[str]) -> Track:
+        """Add a new track; its video id falls back to the derived one when `taken` has it.
+
+        `taken` comes from one `taken_ids` call per batch and is updated here, so a batch of
+        inserts costs one lookup and one flush.
+        """
+        if track.video_id in taken:
+            track.video_id = derived_id(track.relpath)
+        taken.add(track.video_id)
+        self.session.add(track)
+        return track
 
     def page(self, query: TrackQuery) -> tuple[Sequence[Track], int]:
         """Return one page of tracks and the total that match."""

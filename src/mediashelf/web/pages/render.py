@@ -45,7 +45,9 @@ def bitrate(value: int | None) -> str:
 
 
 def dash(value: object) -> str:
-    """Return the value as text, or "-" when unknown."""
+    """Return the value as text ("yes"/"no" for booleans), or "-" when unknown."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return "-" if value is None or value == "" else str(value)
 
 

@@ -1,0 +1,604 @@
+"""The job engine in one process (threads): claim, unique keys, retries, cancel, retry, logs,
+retention, the reaper and fencing, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from mediashelf.audit.store import AuditStore
+from mediashelf.clock import Clock, FixedClock
+from mediashelf.db.schema import AuditEvent, Job, JobLog
+from mediashelf.db.session import Database
+from mediashelf.errors import DuplicateJob, JobConflict, JobLost
+from mediashelf.jobs.context import JobContext, StopSignals
+from mediashelf.jobs.maintenance import KEEP_LAST_PER_KIND, prune_finished_jobs, reap_silent_jobs
+from mediashelf.jobs.runner import JobRunner, RetryPolicy
+from mediashelf.jobs.service import cancel_job, create_job, get_job, retry_job
+from mediashelf.jobs.store import Fence, JobStore
+from mediashelf.library.runtime import Runtime
+from tests.conftest import make_runtime, run_job, wait_for_job
+from tests.jobs import kinds
+from tests.jobs.kinds import SleepyParams
+
+KINDS_MODULE = ("tests.jobs.kinds",)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DROPPED = re.compile(r"\[(\d+) earlier log lines dropped")
+
+
+@pytest.fixture
+def engine(database: Database) -> Iterator[Runtime]:
+    """A runtime knowing only the test kinds; its worker (if started) stops after the test."""
+    built = make_runtime(database, None, job_modules=KINDS_MODULE)
+    yield built
+    stop_worker(built)
+
+
+def stop_worker(runtime: Runtime) -> None:
+    """Stop the runtime's worker if one runs."""
+    if runtime.worker is not None:
+        runtime.worker.stop()
+        runtime.worker = None
+
+
+def enqueue(
+    runtime: Runtime,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    priority: int = 0,
+) -> int:
+    """Create a job through the service and return its id."""
+    with runtime.db.unit_of_work() as session:
+        job = create_job(
+            session, runtime.registry, clock or runtime.clock, kind=kind, params=params,
+            priority=priority, trigger="cli", actor="test",
+        )  # fmt: skip
+        return job.id
+
+
+def load(db: Database, job_id: int) -> Job:
+    """Return the job as stored now."""
+    with db.unit_of_work() as session:
+        return get_job(session, job_id)
+
+
+def claim(db: Database, worker_id: str, now: datetime, limit: int = 1) -> list[Job]:
+    """Claim due jobs of any test kind for `worker_id`."""
+    with db.unit_of_work() as session:
+        return JobStore(session).claim(worker_id, limit, now, kinds_names())
+
+
+def kinds_names() -> list[str]:
+    """Return every test kind's name."""
+    return [kinds.RECORD, kinds.FLAKY, kinds.PERMANENT, kinds.SLEEPY, kinds.CHATTY]
+
+
+def log_lines(db: Database, job_id: int, stream: str | None = None) -> list[JobLog]:
+    """Return the job's log lines, oldest first."""
+    with db.unit_of_work() as session:
+        return list(JobStore(session).logs(job_id, stream, 0, 100_000))
+
+
+def audit(db: Database, action: str, job_id: int) -> list[AuditEvent]:
+    """Return the audit events of `action` about `job_id`, oldest first."""
+    with db.unit_of_work() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action, AuditEvent.job_id == job_id)
+        return list(session.scalars(query.order_by(AuditEvent.id)))
+
+
+def wait_until(predicate: Any, what: str, timeout_s: float = 30.0) -> None:
+    """Poll `predicate()` every 0.05 s until it is true, or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def set_columns(db: Database, job_id: int, **values: Any) -> None:
+    """Overwrite columns of one job (test set-up)."""
+    with db.unit_of_work() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(**values))
+
+
+# -- claim and enqueue ------------------------------------------------------------------------
+
+
+def test_claim_never_takes_more_than_its_limit(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    for _ in range(5):
+        enqueue(engine, kinds.SLEEPY, clock=clock)
+    assert len(claim(engine.db, "w1", T0, limit=1)) == 1
+    assert len(claim(engine.db, "w2", T0, limit=2)) == 2
+
+
+def test_claim_takes_priority_then_run_at_then_id(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    ids = {
+        name: enqueue(engine, kinds.SLEEPY, clock=clock, priority=priority)
+        for name, priority in (("a", 0), ("b", 5), ("c", 5), ("d", 0), ("later", 9))
+    }
+    run_at = {"a": -10, "b": -1, "c": -5, "d": -10, "later": 60}
+    for name, offset in run_at.items():
+        set_columns(engine.db, ids[name], run_at=T0 + timedelta(seconds=offset))
+
+    order = []
+    while claimed := claim(engine.db, "w1", T0):
+        assert len(claimed) == 1
+        order.append(claimed[0])
+    assert [job.id for job in order] == [ids["c"], ids["b"], ids["a"], ids["d"]]
+    first = order[0]
+    assert (first.status, first.worker_id, first.attempt) == ("running", "w1", 1)
+    assert first.started_at == T0
+    assert first.heartbeat_at == T0
+
+    assert claim(engine.db, "w1", T0 + timedelta(seconds=59)) == []  # not due yet
+    due = claim(engine.db, "w2", T0 + timedelta(seconds=60), limit=5)
+    assert [job.id for job in due] == [ids["later"]]
+
+
+def test_claim_only_takes_the_kinds_asked_for(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    chatty = enqueue(engine, kinds.CHATTY, clock=clock)
+    sleepy = enqueue(engine, kinds.SLEEPY, clock=clock)
+    with engine.db.unit_of_work() as session:
+        claimed = JobStore(session).claim("w1", 10, T0, [kinds.SLEEPY])
+    assert [job.id for job in claimed] == [sleepy]
+    assert load(engine.db, chatty).status == "pending"
+
+
+def test_claim_batch_never_hands_a_job_out_twice(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    ids = {enqueue(engine, kinds.SLEEPY, clock=clock) for _ in range(7)}
+    first = claim(engine.db, "w1", T0, limit=4)
+    second = claim(engine.db, "w2", T0, limit=4)
+    assert len(first) == 4
+    assert len(second) == 3
+    assert {job.id for job in first} | {job.id for job in second} == ids
+    assert claim(engine.db, "w3", T0, limit=4) == []
+
+
+def test_unique_key_refuses_a_duplicate_naming_the_active_job(engine: Runtime) -> None:
+    first = enqueue(engine, kinds.SLEEPY, {"key": "library"})
+    with pytest.raises(DuplicateJob) as pending_dup:
+        enqueue(engine, kinds.SLEEPY, {"key": "library", "steps": 3})
+    assert pending_dup.value.job_id == first
+
+    other = enqueue(engine, kinds.SLEEPY, {"key": "other"})  # another key is free
+    keyless = [enqueue(engine, kinds.SLEEPY) for _ in range(2)]  # no key, no limit
+    assert len({first, other, *keyless}) == 4
+
+    set_columns(engine.db, first, status="running", worker_id="w1", attempt=1)
+    with pytest.raises(DuplicateJob) as running_dup:
+        enqueue(engine, kinds.SLEEPY, {"key": "library"})
+    assert running_dup.value.job_id == first
+
+    set_columns(engine.db, first, status="completed", finished_at=engine.clock.now())
+    again = enqueue(engine, kinds.SLEEPY, {"key": "library"})  # finished jobs free the key
+    assert again != first
+    with engine.db.unit_of_work() as session:
+        active = session.scalar(
+            select(func.count()).where(
+                Job.unique_key == "sleepy:library", Job.status.in_(("pending", "running"))
+            )
+        )
+    assert active == 1
+
+
+def test_params_are_checked_and_extra_keys_refused(engine: Runtime) -> None:
+    from mediashelf.errors import InvalidJobRequest
+
+    with pytest.raises(InvalidJobRequest, match="steps"):
+        enqueue(engine, kinds.SLEEPY, {"steps": -1})
+    with pytest.raises(InvalidJobRequest, match="bogus"):
+        enqueue(engine, kinds.SLEEPY, {"bogus": 1})
+    with pytest.raises(InvalidJobRequest, match="unknown job kind"):
+        enqueue(engine, "no_such_kind")
+
+
+# -- retries ------------------------------------------------------------------------------
+
+
+def runner_for(engine: Runtime, clock: Clock, worker_id: str = "w1", seed: int = 7) -> JobRunner:
+    """A runner with a 10 s base backoff and a seeded jitter."""
+    return JobRunner(
+        engine.db, engine.registry, clock, worker_id, RetryPolicy(base_s=10.0, max_s=600.0),
+        log_cap=5000, rng=random.Random(seed),
+    )  # fmt: skip
+
+
+def run_once(engine: Runtime, runner: JobRunner, now: datetime) -> str:
+    """Claim the one due job at `now` and run one attempt of it."""
+    claimed = claim(engine.db, runner.worker_id, now)
+    assert len(claimed) == 1, f"nothing due at {now}"
+    return runner.run(claimed[0], StopSignals())
+
+
+def test_retries_back_off_exponentially_then_succeed(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    runner = runner_for(engine, clock)
+    job_id = enqueue(engine, kinds.FLAKY, {"succeed_on": 3}, clock=clock)
+
+    delays = []
+    for attempt in (1, 2):
+        assert run_once(engine, runner, clock.now()) == "pending"
+        job = load(engine.db, job_id)
+        assert (job.status, job.attempt, job.worker_id) == ("pending", attempt, None)
+        assert len(job.errors) == attempt  # one entry per failed attempt
+        assert job.errors[-1]["attempt"] == attempt
+        assert job.errors[-1]["class"] == "RuntimeError"
+        assert f"attempt {attempt}" in job.errors[-1]["error"]
+        delay = (job.run_at - clock.now()).total_seconds()
+        delays.append(delay)
+        assert claim(engine.db, "w1", clock.now()) == []  # run_at is in the future
+        clock.set(job.run_at)
+
+    base = 10.0
+    assert base * 0.5 <= delays[0] <= base * 1.5
+    assert base * 2 * 0.5 <= delays[1] <= base * 2 * 1.5
+
+    assert run_once(engine, runner, clock.now()) == "completed"
+    job = load(engine.db, job_id)
+    assert (job.status, job.attempt) == ("completed", 3)
+    assert job.summary == "flaky succeeded on attempt 3"
+    assert [entry["attempt"] for entry in job.errors] == [1, 2]
+    assert job.finished_at == clock.now()
+
+
+def test_retries_stop_at_max_attempts(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    runner = runner_for(engine, clock)
+    job_id = enqueue(engine, kinds.FLAKY, {"succeed_on": 99}, clock=clock)
+    outcomes = []
+    for _ in range(kinds.MAX_ATTEMPTS):
+        outcomes.append(run_once(engine, runner, clock.now()))
+        clock.set(load(engine.db, job_id).run_at)
+    assert outcomes == ["pending", "pending", "failed"]
+    job = load(engine.db, job_id)
+    assert (job.status, job.attempt, job.max_attempts) == ("failed", 3, 3)
+    assert [entry["attempt"] for entry in job.errors] == [1, 2, 3]
+    assert job.error == "RuntimeError: flaky failure on attempt 3"
+    assert job.summary == "Failed: RuntimeError: flaky failure on attempt 3"
+    assert job.finished_at is not None
+    assert claim(engine.db, "w1", clock.now() + timedelta(days=1)) == []
+
+
+def test_worker_retries_a_flaky_job_until_it_succeeds(engine: Runtime) -> None:
+    job = run_job(engine, kinds.FLAKY, {"succeed_on": 2}, timeout_s=30)
+    assert (job.status, job.attempt) == ("completed", 2)
+    assert len(job.errors) == 1
+    messages = [line.message for line in log_lines(engine.db, job.id, "job")]
+    assert any("attempt 1 failed" in m and "retrying in" in m for m in messages)
+
+
+def test_permanent_error_fails_at_the_first_attempt(engine: Runtime) -> None:
+    job = run_job(engine, kinds.PERMANENT, timeout_s=30)
+    assert (job.status, job.attempt, job.max_attempts) == ("failed", 1, 3)
+    assert len(job.errors) == 1
+    assert job.errors[0]["class"] == "PermanentJobError"
+    assert job.summary == "Failed: permanent failure on attempt 1"
+
+
+# -- cancel and retry -----------------------------------------------------------------------
+
+
+def test_cancel_pending_job_is_immediate(engine: Runtime) -> None:
+    job_id = enqueue(engine, kinds.SLEEPY, {"steps": 5})
+    with engine.db.unit_of_work() as session:
+        job = cancel_job(session, engine.clock, job_id, actor="api")
+    assert job.status == "cancelled"
+    assert job.finished_at is not None
+    assert job.summary == "Cancelled before it started"
+    events = audit(engine.db, "job.cancel", job_id)
+    assert len(events) == 1
+    assert events[0].actor == "api"
+    assert events[0].details["outcome"] == "cancelled"
+
+    with engine.db.unit_of_work() as session, pytest.raises(JobConflict):
+        cancel_job(session, engine.clock, job_id, actor="api")
+    assert claim(engine.db, "w1", engine.clock.now() + timedelta(days=1)) == []
+    assert load(engine.db, job_id).attempt == 0
+
+
+def test_cancel_running_job_stops_it_within_a_step(engine: Runtime) -> None:
+    job_id = enqueue(engine, kinds.SLEEPY, {"steps": 300, "step_s": 0.1})
+    engine.start_worker()
+    wait_until(lambda: load(engine.db, job_id).progress.get("step", 0) >= 3, "three steps")
+
+    with engine.db.unit_of_work() as session:
+        requested = cancel_job(session, engine.clock, job_id, actor="ui")
+        step_at_cancel = requested.progress["step"]
+    assert requested.status == "running"
+    assert requested.cancel_requested_at is not None
+
+    job = wait_for_job(engine, job_id, timeout_s=30)
+    assert job.status == "cancelled"
+    assert job.cancel_requested_at is not None
+    assert job.finished_at is not None
+    assert job.summary == "Cancelled; work already done is kept."
+    assert job.progress["step"] <= step_at_cancel + 1  # at most the step in flight
+    events = audit(engine.db, "job.cancel", job_id)
+    assert [(e.actor, e.details["outcome"]) for e in events] == [("ui", "cancel requested")]
+    messages = [line.message for line in log_lines(engine.db, job_id, "job")]
+    assert "cancel requested by ui" in messages
+
+
+def test_retry_failed_job_runs_it_again(engine: Runtime) -> None:
+    failed = run_job(engine, kinds.PERMANENT, {"succeed_on": 2}, timeout_s=30)
+    assert (failed.status, failed.attempt) == ("failed", 1)
+
+    with engine.db.unit_of_work() as session:
+        job = retry_job(session, engine.registry, engine.clock, failed.id, actor="cli")
+    assert (job.status, job.trigger) == ("pending", "retry")
+    assert job.max_attempts == 1 + kinds.MAX_ATTEMPTS
+    assert (job.finished_at, job.error, job.summary, job.worker_id) == (None, None, None, None)
+    events = audit(engine.db, "job.retry", failed.id)
+    assert [(e.actor, e.details["previous_status"]) for e in events] == [("cli", "failed")]
+
+    done = wait_for_job(engine, failed.id, timeout_s=30)
+    assert (done.status, done.attempt) == ("completed", 2)
+    assert done.summary == "permanent succeeded on attempt 2"
+
+    with engine.db.unit_of_work() as session, pytest.raises(JobConflict):
+        retry_job(session, engine.registry, engine.clock, failed.id, actor="cli")
+
+
+def test_retry_refuses_active_jobs_and_taken_unique_keys(engine: Runtime) -> None:
+    pending = enqueue(engine, kinds.SLEEPY, {"key": "k"})
+    with engine.db.unit_of_work() as session, pytest.raises(JobConflict):
+        retry_job(session, engine.registry, engine.clock, pending, actor="api")
+    with engine.db.unit_of_work() as session:
+        cancel_job(session, engine.clock, pending, actor="api")
+    newer = enqueue(engine, kinds.SLEEPY, {"key": "k"})
+    with engine.db.unit_of_work() as session, pytest.raises(DuplicateJob) as dup:
+        retry_job(session, engine.registry, engine.clock, pending, actor="api")
+    assert dup.value.job_id == newer
+    assert load(engine.db, pending).status == "cancelled"
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+def run_chatty(database: Database, lines: int, stream: str = "job") -> tuple[Job, Runtime]:
+    """Run one chatty job with the smallest log cap (100)."""
+    runtime = make_runtime(database, None, job_modules=KINDS_MODULE, job_log_cap=100)
+    try:
+        job = run_job(runtime, kinds.CHATTY, {"lines": lines, "stream": stream}, timeout_s=60)
+    finally:
+        stop_worker(runtime)
+    assert job.status == "completed"
+    return job, runtime
+
+
+@pytest.mark.parametrize("stream", ["job", "progress"])
+def test_log_cap_keeps_the_newest_lines_and_says_lines_were_dropped(
+    database: Database, stream: str
+) -> None:
+    job, _ = run_chatty(database, 1000, stream)
+    cap = 100
+    kept = log_lines(database, job.id, stream)
+    for name in ("job", "progress"):
+        assert len(log_lines(database, job.id, name)) <= cap + 3, name
+    messages = [line.message for line in kept]
+    assert "line 1000" in messages
+    assert "line 1" not in messages
+    numbers = [int(m.split()[1]) for m in messages if re.fullmatch(r"line \d+", m)]
+    assert numbers == sorted(numbers)  # the newest lines, in order
+    assert numbers[0] > 1000 - cap - 3
+    notes = [line for line in log_lines(database, job.id, "job") if DROPPED.search(line.message)]
+    assert notes, "no line says that lines were dropped"
+    assert {note.level for note in notes} == {"warning"}
+
+
+def test_log_cap_note_counts_every_dropped_line(database: Database) -> None:
+    job, _ = run_chatty(database, 1000)
+    kept = log_lines(database, job.id, "job")
+    notes = [int(m.group(1)) for line in kept if (m := DROPPED.search(line.message))]
+    # written to the job stream: "created", "attempt started", 1000 lines, "completed"
+    written_lines = 1 + 1 + 1000 + 1
+    kept_lines = len([line for line in kept if not DROPPED.search(line.message)])
+    assert sum(notes) == written_lines - kept_lines
+
+
+# -- retention --------------------------------------------------------------------------------
+
+
+def add_finished(db: Database, kind: str, finished_at: datetime, count: int) -> list[int]:
+    """Insert `count` finished jobs of `kind` (with one log line each) directly."""
+    ids = []
+    with db.unit_of_work() as session:
+        for _ in range(count):
+            job = Job(
+                kind=kind, status="completed", priority=0, params={}, created_at=finished_at,
+                run_at=finished_at, started_at=finished_at, finished_at=finished_at, attempt=1,
+                max_attempts=3, trigger="api", progress={}, errors=[], summary="old",
+            )  # fmt: skip
+            session.add(job)
+            session.flush()
+            JobStore(session).log(job.id, 1, finished_at, "info", "done")
+            ids.append(job.id)
+    return ids
+
+
+def test_prune_deletes_old_finished_jobs_but_keeps_the_newest_per_kind(database: Database) -> None:
+    clock = FixedClock(T0)
+    old, recent = T0 - timedelta(days=40), T0 - timedelta(days=1)
+    early_recent = add_finished(database, kinds.RECORD, recent, 3)
+    old_records = add_finished(database, kinds.RECORD, old, 60)
+    late_recent = add_finished(database, kinds.RECORD, recent, 5)
+    old_flaky = add_finished(database, kinds.FLAKY, old, 10)
+    with database.unit_of_work() as session:
+        pending = Job(
+            kind=kinds.RECORD, status="pending", params={}, created_at=old, run_at=old,
+            trigger="api", progress={}, errors=[],
+        )  # fmt: skip
+        session.add(pending)
+        session.flush()
+        pending_id = pending.id
+
+    pruned = prune_finished_jobs(database, clock, days=30, batch=4)
+
+    # newest 50 records by id: the 5 late recent ones and the last 45 old ones
+    expected_gone = old_records[: len(old_records) - (KEEP_LAST_PER_KIND - len(late_recent))]
+    assert pruned == len(expected_gone) == 15
+    with database.unit_of_work() as session:
+        left = set(session.scalars(select(Job.id)))
+        logged = set(session.scalars(select(JobLog.job_id)))
+    assert left == (
+        set(early_recent) | set(old_records[15:]) | set(late_recent) | set(old_flaky)
+    ) | {pending_id}
+    assert not logged & set(expected_gone)  # their logs went with them
+    assert prune_finished_jobs(database, clock, days=30) == 0
+
+
+# -- reaper and fencing -----------------------------------------------------------------------
+
+LEASE_S = 30.0
+
+
+def test_reaper_requeues_silent_jobs_then_fails_them(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
+    for attempt in range(1, kinds.MAX_ATTEMPTS + 1):
+        now = clock.now()
+        (claimed,) = claim(engine.db, f"w{attempt}", now)
+        assert claimed.attempt == attempt
+        assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0
+        clock.set(now + timedelta(seconds=LEASE_S - 1))
+        assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0  # within the lease
+        clock.set(now + timedelta(seconds=LEASE_S + 1))
+        assert reap_silent_jobs(engine.db, clock, LEASE_S) == 1
+        job = load(engine.db, job_id)
+        assert len(job.errors) == attempt
+        entry = job.errors[-1]
+        assert entry["attempt"] == attempt
+        assert entry["class"] == "WorkerLost"
+        assert entry["worker"] == f"w{attempt}"
+        assert entry["error"].startswith("interrupted")
+        if attempt < kinds.MAX_ATTEMPTS:
+            assert (job.status, job.worker_id, job.run_at) == ("pending", None, clock.now())
+            assert job.finished_at is None
+        else:
+            assert job.status == "failed"
+            assert job.finished_at == clock.now()
+            assert job.summary is not None
+            assert job.summary.startswith("Failed: interrupted")
+    assert claim(engine.db, "w9", clock.now() + timedelta(days=1)) == []
+    messages = [line.message for line in log_lines(engine.db, job_id, "job")]
+    assert sum("interrupted" in m for m in messages) == kinds.MAX_ATTEMPTS
+
+
+def test_reaper_spares_long_jobs_whose_worker_heartbeats(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
+    claim(engine.db, "w1", T0)
+    for minutes in (1, 10, 60):
+        clock.set(T0 + timedelta(minutes=minutes))
+        with engine.db.unit_of_work() as session:
+            alive = JobStore(session).heartbeat("w1", clock.now())
+        assert [(j, a) for j, a, _ in alive] == [(job_id, 1)]
+        clock.set(clock.now() + timedelta(seconds=LEASE_S - 1))
+        assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0
+    job = load(engine.db, job_id)
+    assert (job.status, job.worker_id, job.errors) == ("running", "w1", [])
+
+
+def take_away(engine: Runtime, clock: FixedClock, job_id: int) -> tuple[Fence, Fence, Job]:
+    """Claim as w1, let w1 fall silent, reap, re-claim as w2; return both fences."""
+    (first,) = claim(engine.db, "w1", clock.now())
+    clock.set(clock.now() + timedelta(seconds=LEASE_S + 1))
+    assert reap_silent_jobs(engine.db, clock, LEASE_S) == 1
+    (second,) = claim(engine.db, "w2", clock.now())
+    assert second.id == job_id
+    return Fence(job_id, 1, "w1"), Fence(job_id, 2, "w2"), first
+
+
+def test_fenced_writes_of_a_reaped_attempt_change_nothing(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
+    old, new, _ = take_away(engine, clock, job_id)
+    before = load(engine.db, job_id)
+    logs_before = len(log_lines(engine.db, job_id))
+
+    with engine.db.unit_of_work() as session:
+        store = JobStore(session)
+        assert store.fenced_update(old, progress={"zombie": 1}, status="completed") is None
+        assert not store.fenced_log(old, clock.now(), "job", "info", "zombie line")
+        same_worker_old_attempt = Fence(job_id, 1, "w2")
+        assert store.fenced_update(same_worker_old_attempt, progress={"zombie": 2}) is None
+
+    after = load(engine.db, job_id)
+    assert (after.status, after.attempt, after.worker_id) == ("running", 2, "w2")
+    assert after.progress == before.progress
+    assert len(log_lines(engine.db, job_id)) == logs_before
+
+    with engine.db.unit_of_work() as session:
+        row = JobStore(session).fenced_update(new, progress={"owner": "w2"})
+        assert row is not None
+        assert JobStore(session).fenced_log(new, clock.now(), "job", "info", "w2 line")
+    assert load(engine.db, job_id).progress == {"owner": "w2"}
+
+
+def test_fenced_out_context_rolls_back_its_batch_and_reports_lost(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
+    old, _, _ = take_away(engine, clock, job_id)
+    ctx = JobContext(
+        db=engine.db, clock=clock, fence=old, kind=kinds.SLEEPY, params=SleepyParams(),
+        checkpoint=None, trigger="cli",
+    )  # fmt: skip
+
+    def zombie_batch() -> None:
+        with engine.db.unit_of_work() as session:
+            AuditStore(session).record(ts=clock.now(), action="zombie.batch", actor="job:zombie")
+            ctx.commit_batch(session, {"processed": 10}, {"after": "zzz"})
+
+    with pytest.raises(JobLost):
+        zombie_batch()
+    assert ctx.signals.lost.is_set()
+    with engine.db.unit_of_work() as session:
+        zombie = session.scalar(select(func.count()).where(AuditEvent.action == "zombie.batch"))
+    assert zombie == 0  # the batch's own writes rolled back with it
+    job = load(engine.db, job_id)
+    assert (job.checkpoint, job.progress) == (None, {})
+
+    fresh = JobContext(
+        db=engine.db, clock=clock, fence=old, kind=kinds.SLEEPY, params=SleepyParams(),
+        checkpoint=None, trigger="cli",
+    )  # fmt: skip
+    fresh.log("zombie log")
+    assert fresh.signals.lost.is_set()
+    fresh.signals.lost.clear()
+    fresh.report({"processed": 99}, line="zombie progress")
+    assert fresh.signals.lost.is_set()
+    with pytest.raises(JobLost):
+        fresh.check()
+    messages = [line.message for line in log_lines(engine.db, job_id)]
+    assert not any("zombie" in m for m in messages)
+    assert load(engine.db, job_id).progress == {}
+
+
+def test_runner_of_a_reaped_attempt_stops_as_lost(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.FLAKY, {"succeed_on": 1}, clock=clock)
+    _, _, stale = take_away(engine, clock, job_id)
+    status = runner_for(engine, clock, worker_id="w1").run(stale, StopSignals())
+    assert status == "lost"
+    job = load(engine.db, job_id)
+    assert (job.status, job.attempt, job.worker_id) == ("running", 2, "w2")
+    assert job.summary is None
+
+
+def test_log_cap_holds_when_a_job_ends_between_trims(database: Database) -> None:
+    job, _ = run_chatty(database, 1150)
+    assert len(log_lines(database, job.id, "job")) <= 100 + 3
