@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mediashelf import __version__
 from mediashelf.library.runtime import Runtime
+from mediashelf.web import auth
 from mediashelf.web.api import health, jobs, tracks
 from mediashelf.web.errors import install_error_handlers
 from mediashelf.web.pages import jobs as job_pages
@@ -39,6 +40,8 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
     app = FastAPI(title="mediashelf", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.middleware("http")(auth.require_token)
+    app.include_router(auth.router)
     app.include_router(tracks.router)
     app.include_router(jobs.router)
     app.include_router(health.router)

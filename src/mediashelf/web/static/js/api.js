@@ -17,7 +17,8 @@ export async function api(method, url, body) {
   let data = null;
   try { data = await response.json(); } catch { data = null; }
   if (!response.ok) {
-    const error = new Error((data && data.error) || `HTTP ${response.status}`);
+    const message = response.status === 401 ? "log in first (Log in, top right)" : (data && data.error);
+    const error = new Error(message || `HTTP ${response.status}`);
     error.status = response.status;
     error.data = data;
     throw error;
