@@ -73,117 +73,100 @@ def apply_batch(
     now: datetime,
 ) -> None:
     """Write every outcome of `batch` and count it; the caller commits with the checkpoint."""
-    store = TrackStore(session)
-    ids = [i.row.id for i, _ in batch.items if i.row is not None]
-    ids += [row.id for row in batch.moves.values()]
-    tracks = store.by_ids(ids)
-    taken = store.taken_ids(
-        [i.file.video_id for i, v in batch.items if v is Verdict.NEW and i.file is not None]
-    )
-    missing: list[int] = []
-    for item, verdict in batch.items:
-        file = item.file
-        if file is None:
-            if verdict is Verdict.MISSING and item.row is not None:
-                missing.append(item.row.id)
-            continue
-        counters.processed += 1
-        if verdict is Verdict.UNCHANGED:
-            counters.unchanged += 1
-        elif verdict is Verdict.SKIPPED:
-            counters.skipped += 1
-        elif file.relpath in batch.moves:
-            move = batch.moves[file.relpath]
-            _move(tracks[move.id], file, batch, counters, errors, options, now)
-        else:
-            track = tracks.get(item.row.id) if item.row is not None else None
+    BatchWriter(TrackStore(session), counters, errors, options, now).write(batch)
+
+
+@dataclass
+class BatchWriter:
+    """Applies one batch's verdicts and probe outcomes to the tracks, counting each file once."""
+
+    store: TrackStore
+    counters: ScanCounters
+    errors: ErrorSummary
+    options: ApplyOptions
+    now: datetime
+
+    def write(self, batch: Batch) -> None:
+        """Apply every item of `batch`."""
+        ids = [i.row.id for i, _ in batch.items if i.row is not None]
+        tracks = self.store.by_ids(ids + [row.id for row in batch.moves.values()])
+        new_ids = [i.file.video_id for i, v in batch.items if v is Verdict.NEW and i.file]
+        taken = self.store.taken_ids(new_ids)
+        missing: list[int] = []
+        for item, verdict in batch.items:
+            file = item.file
+            if file is None:
+                if verdict is Verdict.MISSING and item.row is not None:
+                    missing.append(item.row.id)
+                continue
+            self.counters.processed += 1
             outcome = batch.outcomes.get(file.relpath)
-            _probed(store, track, taken, file, outcome, counters, errors, options, now)
-    store.mark_missing(missing, now)
-    counters.missing += len(missing)
+            if verdict is Verdict.UNCHANGED:
+                self.counters.unchanged += 1
+            elif verdict is Verdict.SKIPPED:
+                self.counters.skipped += 1
+            elif file.relpath in batch.moves:
+                self._move(tracks[batch.moves[file.relpath].id], file, outcome)
+            else:
+                track = tracks.get(item.row.id) if item.row is not None else None
+                self._probed(track, taken, file, outcome)
+        self.store.mark_missing(missing, self.now)
+        self.counters.missing += len(missing)
 
-
-def _probed(
-    store: TrackStore,
-    track: Track | None,
-    taken: set[str],
-    file: DiscoveredFile,
-    outcome: Outcome | None,
-    counters: ScanCounters,
-    errors: ErrorSummary,
-    options: ApplyOptions,
-    now: datetime,
-) -> None:
-    if outcome is None:  # not probed (cancelled mid-batch): leave it for the next scan
-        counters.processed -= 1
-        return
-    if isinstance(outcome, ProbeMissing):  # vanished between the walk and the probe
+    def _probed(
+        self, track: Track | None, taken: set[str], file: DiscoveredFile, outcome: Outcome | None
+    ) -> None:
+        if outcome is None:  # not probed (cancelled mid-batch): leave it for the next scan
+            self.counters.processed -= 1
+            return
+        if isinstance(outcome, ProbeMissing):  # vanished between the walk and the probe
+            if track is None:
+                self.counters.skipped += 1
+            elif track.missing_since is None:
+                self.store.mark_missing([track.id], self.now)
+                self.counters.missing += 1
+            return
+        is_new = track is None
         if track is None:
-            counters.skipped += 1
-        elif track.missing_since is None:
-            store.mark_missing([track.id], now)
-            counters.missing += 1
-        return
-    is_new = track is None
-    if track is None:
-        track = store.add(_new_track(file, now), taken)
-    _record(track, file, outcome, counters, errors, options, now, is_new)
+            track = self.store.add(_new_track(file, self.now), taken)
+        self._count(self._record(track, file, outcome, is_new))
 
+    def _record(self, track: Track, file: DiscoveredFile, outcome: Outcome, is_new: bool) -> str:
+        """Apply one probe outcome; return the counter the file belongs to."""
+        fingerprint = Fingerprint(file.size, file.mtime_ns)
+        if isinstance(outcome, ProbeError):
+            apply_failure(track, outcome, fingerprint, self.now)
+            self.errors.add(outcome.error_class, file.relpath)
+            return "failed"
+        before = (track.fingerprint_size, track.fingerprint_mtime_ns, track.probe_status)
+        changes = plan_changes(
+            media_values(track), outcome,
+            refresh_duration=self.options.refresh_duration or is_new,
+            refresh_size=self.options.refresh_size or is_new,
+        )  # fmt: skip
+        apply_success(track, outcome, changes, fingerprint, self.now)
+        if is_new:
+            return "added"
+        if changes or before != (file.size, file.mtime_ns, "ok"):
+            return "updated"
+        return "unchanged"
 
-def _record(
-    track: Track,
-    file: DiscoveredFile,
-    outcome: Outcome,
-    counters: ScanCounters,
-    errors: ErrorSummary,
-    options: ApplyOptions,
-    now: datetime,
-    is_new: bool,
-) -> bool:
-    fingerprint = Fingerprint(file.size, file.mtime_ns)
-    if isinstance(outcome, ProbeError):
-        apply_failure(track, outcome, fingerprint, now)
-        counters.failed += 1
-        errors.add(outcome.error_class, file.relpath)
-        return False
-    before = (track.fingerprint_size, track.fingerprint_mtime_ns, track.probe_status)
-    changes = plan_changes(
-        media_values(track), outcome,
-        refresh_duration=options.refresh_duration or is_new,
-        refresh_size=options.refresh_size or is_new,
-    )  # fmt: skip
-    apply_success(track, outcome, changes, fingerprint, now)
-    if is_new:
-        counters.added += 1
-    elif changes or before != (file.size, file.mtime_ns, "ok"):
-        counters.updated += 1
-    else:
-        counters.unchanged += 1
-    return True
+    def _count(self, name: str) -> None:
+        setattr(self.counters, name, getattr(self.counters, name) + 1)
 
-
-def _move(
-    track: Track,
-    file: DiscoveredFile,
-    batch: Batch,
-    counters: ScanCounters,
-    errors: ErrorSummary,
-    options: ApplyOptions,
-    now: datetime,
-) -> None:
-    """Give a track whose file moved its new relpath; it keeps its id and history."""
-    if track.missing_since is not None and track.missing_since >= options.scan_started:
-        counters.missing -= 1  # this scan had marked it missing before finding where it went
-    new = _new_track(file, now)
-    track.relpath, track.title, track.filetype = new.relpath, new.title, new.filetype
-    track.missing_since = None
-    track.updated_at = now
-    counters.moved += 1
-    outcome = batch.outcomes.get(file.relpath)
-    if outcome is not None and not isinstance(outcome, ProbeMissing):
-        _record(track, file, outcome, ScanCounters(), errors, options, now, is_new=False)
-    elif track.probe_status == "missing":
-        track.probe_status = "ok" if track.probed_at is not None else "pending"
+    def _move(self, track: Track, file: DiscoveredFile, outcome: Outcome | None) -> None:
+        """Give a track whose file moved its new relpath; it keeps its id and history."""
+        if track.missing_since is not None and track.missing_since >= self.options.scan_started:
+            self.counters.missing -= 1  # this scan marked it missing before finding it again
+        new = _new_track(file, self.now)
+        track.relpath, track.title, track.filetype = new.relpath, new.title, new.filetype
+        track.missing_since = None
+        track.updated_at = self.now
+        self.counters.moved += 1  # only: a moved file that changed too is probed, not recounted
+        if outcome is not None and not isinstance(outcome, ProbeMissing):
+            self._record(track, file, outcome, is_new=False)
+        elif track.probe_status == "missing":
+            track.probe_status = "ok" if track.probed_at is not None else "pending"
 
 
 def _new_track(file: DiscoveredFile, now: datetime) -> Track:
