@@ -75,7 +75,6 @@ class LibraryScan:
         )
         self.after: str | None = saved.get("after")
         self.resuming = bool(saved)
-        self.idle = False
         self.would: dict[str, list[str]] = {}
         self._last_emit = 0.0
         self._attempt_start = time.monotonic()
@@ -89,12 +88,13 @@ class LibraryScan:
             raise LibraryOffline(
                 f"library root looks offline: {exc.message} Nothing was changed."
             ) from exc
+        work = True
         if not self.resuming:
             self._audit("start", {"params": self.params.model_dump()})
-            self._diff()
+            work = self._diff()
         else:
             self.ctx.log(f"resuming after {self.after!r} with {self.counters.processed} done")
-        if not self.params.dry_run:
+        if work and not self.params.dry_run:
             self._apply()
         self.counters.phase = "done"
         self.counters.eta_s = 0
@@ -103,7 +103,8 @@ class LibraryScan:
 
     # -- diff: count, judge and brake, writing nothing ------------------------------------
 
-    def _diff(self) -> None:
+    def _diff(self) -> bool:
+        """Count and judge every file; return whether anything needs writing."""
         c = self.counters
         c.phase = "discover"
         would: dict[str, list[str]] = {"add": [], "update": [], "missing": [], "move": []}
@@ -130,16 +131,14 @@ class LibraryScan:
             f"{verdicts[Verdict.CHANGED]} changed, {verdicts[Verdict.UNCHANGED]} unchanged, "
             f"{moved} moved, {newly_missing} missing, {verdicts[Verdict.SKIPPED]} quarantined"
         )
-        idle = not (verdicts[Verdict.NEW] or verdicts[Verdict.CHANGED] or newly_missing)
-        if idle and not self.params.dry_run:  # nothing to write: done after one pass
-            self.params = self.params.model_copy(update={"dry_run": True})
-            self.idle = True
-        if self.params.dry_run:
+        work = bool(verdicts[Verdict.NEW] or verdicts[Verdict.CHANGED] or newly_missing)
+        if self.params.dry_run or not work:  # the diff's counts are the outcome
             c.processed = c.total
             c.added, c.moved, c.missing = verdicts[Verdict.NEW] - moved, moved, newly_missing
             c.updated, c.unchanged = verdicts[Verdict.CHANGED], verdicts[Verdict.UNCHANGED]
             c.skipped = verdicts[Verdict.SKIPPED]
         self._emit(force=True)
+        return work
 
     def _brake(self, newly_missing: int, files: int) -> None:
         with self.ctx.db.unit_of_work() as session:
@@ -261,7 +260,7 @@ class LibraryScan:
 
     def _outcome(self) -> JobOutcome:
         elapsed = (self.clock.now() - self.started).total_seconds()
-        dry_run = self.params.dry_run and not self.idle
+        dry_run = self.params.dry_run
         summary = self.counters.summary(elapsed, dry_run)
         result: dict[str, Any] = {**self.counters.as_dict(), "dry_run": dry_run}
         if dry_run:
