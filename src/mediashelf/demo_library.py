@@ -85,7 +85,7 @@ def _picture_frame(size: int, seed: int) -> av.VideoFrame:
     return frame.reformat(format="yuvj420p")
 
 
-def _jpeg_bytes(size: int, seed: int) -> bytes:
+def jpeg_bytes(size: int, seed: int) -> bytes:
     """Encode a tiny JPEG image with PyAV's mjpeg encoder."""
     ctx = av.CodecContext.create("mjpeg", "w")
     assert isinstance(ctx, av.VideoCodecContext)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mediashelf.demo_library import ClipSpec, _jpeg_bytes, write_clip, write_demo_library
+from mediashelf.demo_library import ClipSpec, jpeg_bytes, write_clip, write_demo_library
 
 __all__ = [
     "HUGE_SIZE",
@@ -257,7 +257,7 @@ def generate_corpus(root: Path, *, huge_size: int = HUGE_SIZE) -> list[CorpusFil
     (misc / "notes.txt").write_text("not media\n", encoding="utf-8")
     manifest.append(CorpusFile("misc/notes.txt", "ignored", {"ignored": True}))
     cover = root / "Music/Some Artist/Album (2020)/cover.jpg"
-    cover.write_bytes(_jpeg_bytes(32, 22))
+    cover.write_bytes(jpeg_bytes(32, 22))
     manifest.append(
         CorpusFile("Music/Some Artist/Album (2020)/cover.jpg", "ignored", {"ignored": True})
     )
