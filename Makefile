@@ -39,6 +39,7 @@ test: lint typecheck
 bench: setup
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/pages.py
 
 screenshots: setup
 	$(BIN)/python docs/screenshots.py
