@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from mediashelf.audit.store import AuditFilter, AuditStore
 from mediashelf.db.schema import AuditEvent, Track
-from mediashelf.errors import InvalidInput, TrackNotFound
+from mediashelf.errors import InvalidInput, MediaFileNotFound, PathOutsideLibrary, TrackNotFound
 from mediashelf.library.ids import is_valid_video_id
+from mediashelf.library.paths import resolve_in_library
 from mediashelf.library.store import TrackQuery, TrackStore
 
 
@@ -21,6 +23,18 @@ def get_track(session: Session, video_id: str) -> Track:
     if track is None:
         raise TrackNotFound()
     return track
+
+
+def media_file(session: Session, root: Path, video_id: str) -> tuple[Path, str]:
+    """Return the track's file (checked to stay in the library) and its type, or raise."""
+    track = get_track(session, video_id)
+    try:
+        path = resolve_in_library(root, track.relpath)
+    except PathOutsideLibrary as exc:
+        raise MediaFileNotFound() from exc
+    if not path.is_file():
+        raise MediaFileNotFound()
+    return path, track.filetype
 
 
 def list_tracks(session: Session, query: TrackQuery) -> tuple[Sequence[Track], int]:

@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from mediashelf.errors import MediaFileNotFound, PathOutsideLibrary
-from mediashelf.library.paths import resolve_in_library
 from mediashelf.library.store import FILTERABLE, TrackQuery
 from mediashelf.library.tracks import (
     get_track,
     list_tracks,
+    media_file,
     track_audit,
     track_facets,
     track_status_counts,
@@ -80,12 +79,5 @@ def media(request: Request, video_id: str) -> FileResponse:
     """Stream the track's file (HTTP range requests supported)."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
-        track = get_track(session, video_id)
-        relpath, filetype = track.relpath, track.filetype
-    try:
-        path = resolve_in_library(runtime.root, relpath)
-    except PathOutsideLibrary as exc:
-        raise MediaFileNotFound() from exc
-    if not path.is_file():
-        raise MediaFileNotFound()
+        path, filetype = media_file(session, runtime.root, video_id)
     return FileResponse(path, media_type=MEDIA_TYPES.get(filetype, "application/octet-stream"))
