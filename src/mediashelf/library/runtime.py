@@ -6,7 +6,6 @@ One place assembles database, probe pool, job registry and embedded worker, so `
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,8 +22,6 @@ from mediashelf.library.tasks import LIBRARY_SCAN, build_registry
 from mediashelf.probe.base import ProbeRunner
 from mediashelf.probe.chain import build_chain
 from mediashelf.probe.pool import ProbePool
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
