@@ -23,7 +23,7 @@ from mediashelf.errors import (
     ProbeUnsupported,
 )
 from mediashelf.probe.base import ProbeRunner
-from mediashelf.probe.chain import ProbeChain, build_chain, chain_of
+from mediashelf.probe.chain import ProbeChain, build_chain
 from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
@@ -144,7 +144,7 @@ PATH = Path("clip.mp4")
 
 def test_chain_first_success_wins() -> None:
     first, second = FakeProber("a", _result("first")), FakeProber("b", _result("second"))
-    assert chain_of([first, second]).probe(PATH).container == "first"
+    assert ProbeChain((first, second)).probe(PATH).container == "first"
     assert first.calls == [PATH]
     assert second.calls == []
 
@@ -161,7 +161,7 @@ def test_chain_first_success_wins() -> None:
 )
 def test_chain_moves_on_after_a_probe_error(error: ProbeError) -> None:
     failing, working = FakeProber("a", error), FakeProber("b", _result("second"))
-    assert chain_of([failing, working]).probe(PATH).container == "second"
+    assert ProbeChain((failing, working)).probe(PATH).container == "second"
     assert failing.calls == [PATH]
     assert working.calls == [PATH]
 
@@ -170,7 +170,7 @@ def test_chain_moves_on_after_a_probe_error(error: ProbeError) -> None:
 def test_chain_stops_at_a_file_level_error(error: ProbeError) -> None:
     failing, working = FakeProber("a", error), FakeProber("b", _result("second"))
     with pytest.raises(type(error)) as caught:
-        chain_of([failing, working]).probe(PATH)
+        ProbeChain((failing, working)).probe(PATH)
     assert caught.value is error
     assert working.calls == []
 
@@ -179,7 +179,7 @@ def test_chain_raises_the_first_error_when_all_fail() -> None:
     first_error, second_error = ProbeUnsupported("first"), ProbeCorrupt("second")
     first, second = FakeProber("a", first_error), FakeProber("b", second_error)
     with pytest.raises(ProbeUnsupported) as caught:
-        chain_of([first, second]).probe(PATH)
+        ProbeChain((first, second)).probe(PATH)
     assert caught.value is first_error
     assert second.calls == [PATH]
 

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,7 +32,7 @@ from mediashelf.jobs.maintenance import (
 )
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.runner import JobRunner, RetryPolicy
-from mediashelf.jobs.store import JobStore
+from mediashelf.jobs.store import JobStore, lease_cutoff
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,6 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.on_finished: Callable[[int, str], None] | None = None
 
     def start(self) -> None:
         """Register the worker and start its loop and heartbeat threads."""
@@ -129,11 +128,6 @@ class Worker:
         except Exception:
             log.warning("Could not deregister worker %s", self.id)
         log.info("Worker %s stopped", self.id)
-
-    def running_jobs(self) -> list[int]:
-        """Return the ids of jobs this worker is running."""
-        with self._lock:
-            return list(self._running)
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
@@ -171,11 +165,8 @@ class Worker:
     def _done(self, job: Job, future: Future[str]) -> None:
         with self._lock:
             self._running.pop(job.id, None)
-        status = "error" if future.exception() else future.result()
         if future.exception():
             log.error("Runner crashed on job %s", job.id, exc_info=future.exception())
-        if self.on_finished is not None:
-            self.on_finished(job.id, status)
         self._wake.set()
 
     def _housekeeping(self, last: dict[str, float]) -> None:
@@ -191,6 +182,8 @@ class Worker:
         if now - last.get("prune", 0) >= PRUNE_EVERY_S:
             last["prune"] = now
             prune_finished_jobs(self.db, self.clock, self.config.retention_days)
+            with self.db.unit_of_work() as session:  # workers gone for good (killed, moved)
+                JobStore(session).prune_workers(lease_cutoff(self.clock.now(), PRUNE_EVERY_S))
 
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.config.heartbeat_s):
@@ -211,13 +204,3 @@ class Worker:
                 signals.lost.set()
             elif job_id in cancelled:
                 signals.cancel.set()
-
-
-def run_worker(worker: Worker, until: Callable[[], bool], poll_s: float = 0.2) -> None:
-    """Start `worker`, wait until `until()` is true, then stop it."""
-    worker.start()
-    try:
-        while not until():
-            time.sleep(poll_s)
-    finally:
-        worker.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +48,4 @@ def build_chain(settings: Settings) -> ProbeChain:
             probers.append(FfprobeProber(settings.ffprobe_path, settings.probe_timeout_s))
     if not probers:
         raise ConfigError(f"None of the probers {list(settings.probers)} is available here.")
-    return ProbeChain(tuple(probers))
-
-
-def chain_of(probers: Sequence[Prober]) -> ProbeChain:
-    """Wrap explicit backends (tests, benchmarks) in a chain."""
     return ProbeChain(tuple(probers))
