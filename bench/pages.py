@@ -25,7 +25,7 @@ from mediashelf.db.migrate import upgrade
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
 from mediashelf.library.ids import derived_id
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 from mediashelf.web.app import create_app
 
 KINDS = (

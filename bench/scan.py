@@ -62,7 +62,6 @@ from mediashelf.jobs.registry import JobOutcome
 from mediashelf.jobs.service import create_job, get_job
 from mediashelf.library.discovery import DiscoveredFile, walk
 from mediashelf.library.ids import derived_id, title_for
-from mediashelf.library.runtime import Runtime
 from mediashelf.library.store import TrackStore
 from mediashelf.library.tasks import LIBRARY_SCAN
 from mediashelf.library.update import (
@@ -73,6 +72,7 @@ from mediashelf.library.update import (
     plan_changes,
 )
 from mediashelf.probe.ffprobe_backend import ffprobe_version, parse_ffprobe_json
+from mediashelf.runtime import Runtime
 from probe import ffprobe_json, ffprobe_version_line, read_all  # bench/probe.py
 
 BASELINE_BATCH = 200

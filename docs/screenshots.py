@@ -21,7 +21,7 @@ from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
 from mediashelf.demo_library import write_demo_library
 from mediashelf.jobs.service import create_job, get_job
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 from mediashelf.web.app import create_app
 
 OUT = Path(__file__).with_name("screenshots")

@@ -12,9 +12,6 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-# SVT-AV1 writes its banner straight to stderr unless told otherwise (1 = errors only).
-os.environ.setdefault("SVT_LOG", "1")
-
 import av
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
@@ -158,6 +155,10 @@ def _add_cover(out: OutputContainer) -> VideoStream:
 
 def _add_video(out: OutputContainer, spec: ClipSpec, codec: str) -> VideoStream:
     """Add a yuv420p video stream with fast, single-threaded encoder settings."""
+    if codec == "libsvtav1":
+        # SVT-AV1 prints its banner to stderr unless told otherwise (1 = errors only); it
+        # reads the variable when the encoder starts, so it is set here, never at import.
+        os.environ.setdefault("SVT_LOG", "1")
     stream = out.add_stream(codec, rate=spec.fps, options=dict(_VIDEO_OPTIONS.get(codec, {})))
     assert isinstance(stream, VideoStream)
     stream.width = spec.width

@@ -50,6 +50,14 @@ class DatabaseError(MediashelfError):
     """The database is unreachable or its schema is not current."""
 
 
+class DatabaseUnavailable(DatabaseError):
+    """The database is unavailable right now; try again shortly."""
+
+
+class StorageFull(MediashelfError):
+    """The disk holding the database is full; free some space."""
+
+
 class InvalidJobRequest(MediashelfError):
     """The job request is invalid (unknown kind or bad params)."""
 

@@ -16,8 +16,8 @@ import uvicorn
 from mediashelf.db.migrate import upgrade
 from mediashelf.db.session import Database
 from mediashelf.demo_library import write_demo_library
-from mediashelf.library.runtime import Runtime
 from mediashelf.probe.pool import ProbePool
+from mediashelf.runtime import Runtime
 from mediashelf.web.app import create_app
 from tests.conftest import Corpus, make_runtime, missing_environment, scan
 

@@ -23,7 +23,7 @@ from mediashelf.jobs.maintenance import KEEP_LAST_PER_KIND, prune_finished_jobs,
 from mediashelf.jobs.runner import JobRunner, RetryPolicy
 from mediashelf.jobs.service import cancel_job, create_job, get_job, retry_job
 from mediashelf.jobs.store import Fence, JobStore
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, run_job, wait_for_job
 from tests.jobs import kinds
 from tests.jobs.kinds import SleepyParams

@@ -24,7 +24,7 @@ from mediashelf.db.schema import Worker as WorkerRow
 from mediashelf.db.session import Database
 from mediashelf.jobs.service import cancel_job, create_job, get_job
 from mediashelf.jobs.store import JobStore
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime
 from tests.jobs import kinds
 from tests.jobs.conftest import DEMO_FILES

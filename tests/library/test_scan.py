@@ -15,8 +15,8 @@ from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest
 from mediashelf.jobs.service import create_job
-from mediashelf.library.runtime import Runtime
 from mediashelf.probe.pool import ProbePool
+from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan
 from tests.probe.fake_probers import HangingProber
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from mediashelf.db.schema import AuditEvent, Track
 from mediashelf.db.session import Database
-from mediashelf.library.runtime import Runtime
 from mediashelf.probe.base import ProbeRunner
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
+from mediashelf.runtime import Runtime
 from mediashelf.web.app import create_app
 from tests.conftest import make_runtime, scan
 

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mediashelf.cli.wiring import err
 from mediashelf.db.schema import Job
 from mediashelf.jobs.service import get_job
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 
 TERMINAL = ("completed", "failed", "cancelled")
 

@@ -21,8 +21,8 @@ from mediashelf.db.schema import Job
 from mediashelf.errors import ConfigError, DuplicateJob, MediashelfError
 from mediashelf.jobs.service import cancel_job, create_job, job_stats
 from mediashelf.library.rescan import RescanOptions, rescan_track
-from mediashelf.library.runtime import Runtime
 from mediashelf.library.tasks import LIBRARY_SCAN
+from mediashelf.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")

@@ -14,7 +14,7 @@ from rich.console import Console
 from mediashelf.cli.exits import exit_code_for
 from mediashelf.config import Settings
 from mediashelf.errors import ConfigError, MediashelfError
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 
 out = Console()
 err = Console(stderr=True)

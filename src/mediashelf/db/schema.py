@@ -75,29 +75,36 @@ class Track(Base):
     fingerprint_size: Mapped[int | None] = mapped_column(BigInteger)
     fingerprint_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
 
-    container: Mapped[str | None] = mapped_column(String(64))
+    # Probe-filled text is Text: a hostile file must never make an insert fail on length.
+    container: Mapped[str | None] = mapped_column(Text)
     bitrate: Mapped[int | None] = mapped_column(BigInteger)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     resolution: Mapped[str | None] = mapped_column(String(32), index=True)
-    video_codec: Mapped[str | None] = mapped_column(String(32), index=True)
+    video_codec: Mapped[str | None] = mapped_column(Text, index=True)
     video_fps: Mapped[float | None] = mapped_column(Float)
     video_bitrate: Mapped[int | None] = mapped_column(BigInteger)
-    audio_codec: Mapped[str | None] = mapped_column(String(32), index=True)
+    audio_codec: Mapped[str | None] = mapped_column(Text, index=True)
     audio_bitrate: Mapped[int | None] = mapped_column(BigInteger)
     audio_channels: Mapped[int | None] = mapped_column(Integer)
-    audio_channel_layout: Mapped[str | None] = mapped_column(String(64))
+    audio_channel_layout: Mapped[str | None] = mapped_column(Text)
     audio_sample_rate: Mapped[int | None] = mapped_column(Integer)
     audio_bit_depth: Mapped[int | None] = mapped_column(Integer)
 
     probe_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     probe_error_class: Mapped[str | None] = mapped_column(String(32))
     probe_error: Mapped[str | None] = mapped_column(Text)
-    prober: Mapped[str | None] = mapped_column(String(128))
+    prober: Mapped[str | None] = mapped_column(Text)
+    probe_version: Mapped[int | None] = mapped_column(Integer)
     probe_ms: Mapped[float | None] = mapped_column(Float)
     probed_at: Mapped[datetime | None]
     probe_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None]
     missing_since: Mapped[datetime | None]
+    verified_at: Mapped[datetime | None]
+    decode_errors: Mapped[int | None] = mapped_column(Integer)
+    decode_error: Mapped[str | None] = mapped_column(Text)
+    decode_error_at_s: Mapped[float | None] = mapped_column(Float)
     added_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -152,6 +159,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    logs_dropped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_jobs_claim", "status", "priority", "run_at", "id"),
@@ -206,3 +214,14 @@ class ScheduleFire(Base):
     fire_at: Mapped[datetime] = mapped_column(primary_key=True)
     job_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A logged-in browser session of the pages; deleting the row ends it everywhere."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the secret
+    token_tag: Mapped[str] = mapped_column(String(64))  # which API token it was opened with
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)

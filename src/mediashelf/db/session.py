@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mediashelf.db.engine import make_engine
-from mediashelf.errors import DatabaseError
+from mediashelf.db.outage import describe
+from mediashelf.errors import DatabaseUnavailable
 
 
 class Database:
@@ -44,8 +46,8 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except OperationalError as exc:
-            raise DatabaseError(f"The database is unreachable: {exc.orig}") from exc
+        except (OperationalError, sa_exc.TimeoutError) as exc:
+            raise DatabaseUnavailable(f"The database is unavailable: {describe(exc)}.") from exc
 
     def dispose(self) -> None:
         """Close every pooled connection."""

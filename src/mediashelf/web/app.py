@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from mediashelf import __version__
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 from mediashelf.web import auth
 from mediashelf.web.api import health, jobs, tracks
 from mediashelf.web.errors import install_error_handlers

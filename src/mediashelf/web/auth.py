@@ -17,8 +17,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mediashelf.web.api.deps import runtime_of
-from mediashelf.web.pages.render import TEMPLATES
+from mediashelf.web.deps import runtime_of
+from mediashelf.web.render import TEMPLATES
 
 SESSION_COOKIE = "mediashelf_session"
 CSRF_COOKIE = "mediashelf_csrf"

@@ -21,7 +21,7 @@ from mediashelf.errors import (
     ProbeError,
     ProbeTimeout,
 )
-from mediashelf.web.pages.render import TEMPLATES
+from mediashelf.web.render import TEMPLATES
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from mediashelf.errors import DatabaseError
 from mediashelf.jobs.service import job_stats
 from mediashelf.library.tracks import track_status_counts
-from mediashelf.web.api.deps import runtime_of
+from mediashelf.web.deps import runtime_of
 
 router = APIRouter(tags=["health"])
 

@@ -22,9 +22,9 @@ from mediashelf.jobs.service import (
     retry_job,
 )
 from mediashelf.jobs.store import JobFilter
-from mediashelf.library.runtime import Runtime
-from mediashelf.web.api.deps import client_of, runtime_of
-from mediashelf.web.api.schemas import (
+from mediashelf.runtime import Runtime
+from mediashelf.web.deps import client_of, runtime_of
+from mediashelf.web.schemas import (
     JobCreate,
     JobDetail,
     JobList,

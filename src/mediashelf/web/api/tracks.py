@@ -12,12 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from mediashelf.audit.store import AuditFilter
 from mediashelf.errors import InvalidInput
 from mediashelf.library.rescan import RescanOptions, rescan_track
-from mediashelf.library.runtime import Runtime
 from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
 from mediashelf.probe.result import MEDIA_FIELDS
-from mediashelf.web.api.deps import client_of, runtime_of
-from mediashelf.web.api.schemas import (
+from mediashelf.runtime import Runtime
+from mediashelf.web.deps import client_of, runtime_of
+from mediashelf.web.errors import describe_validation
+from mediashelf.web.schemas import (
     AuditOut,
     AuditPage,
     RescanRequest,
@@ -25,7 +26,6 @@ from mediashelf.web.api.schemas import (
     TrackOut,
     TrackPage,
 )
-from mediashelf.web.errors import describe_validation
 
 router = APIRouter(prefix="/api", tags=["tracks"])
 

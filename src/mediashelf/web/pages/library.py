@@ -16,9 +16,9 @@ from mediashelf.library.tracks import (
     track_facets,
     track_status_counts,
 )
-from mediashelf.web.api.deps import runtime_of
-from mediashelf.web.api.schemas import TrackListParams
-from mediashelf.web.pages.render import TEMPLATES
+from mediashelf.web.deps import runtime_of
+from mediashelf.web.render import TEMPLATES
+from mediashelf.web.schemas import TrackListParams
 
 router = APIRouter(include_in_schema=False)
 

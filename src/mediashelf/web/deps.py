@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from mediashelf.library.runtime import Runtime
+from mediashelf.runtime import Runtime
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi.templating import Jinja2Templates
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
 def duration(value: float | None) -> str:

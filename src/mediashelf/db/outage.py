@@ -1,0 +1,65 @@
+"""Which database errors are an outage (wait and retry) rather than a bug or bad data.
+
+The worker retries transient errors with backoff and the web answers 503 for them; a full
+disk is told apart because waiting does not help until someone frees space (HTTP 507).
+Nothing here formats a message for users: `describe` gives the class of the outage only,
+never the server's address or its own error text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import exc as sa_exc
+
+# SQLSTATE codes (or classes, by prefix) that mean "the server is away or busy, try again":
+# connection exceptions, admin/crash shutdown, cannot connect now, serialization failure,
+# deadlock, too many connections, lock not available.
+TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01", "53300", "55P03")
+FULL_SQLSTATES = ("53100",)
+SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open database")
+SQLITE_FULL = ("database or disk is full",)
+
+
+def _original(exc: BaseException) -> BaseException:
+    return exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Tell whether `exc` says the database's disk is full."""
+    orig = _original(exc)
+    if isinstance(orig, sqlite3.OperationalError):
+        return any(text in str(orig).lower() for text in SQLITE_FULL)
+    return _sqlstate(orig).startswith(FULL_SQLSTATES)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether `exc` is a database outage that retrying later can get past."""
+    if isinstance(exc, sa_exc.TimeoutError):  # connection pool exhausted
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = _original(exc)
+    if isinstance(orig, sqlite3.OperationalError):
+        return any(text in str(orig).lower() for text in SQLITE_TRANSIENT)
+    state = _sqlstate(orig)
+    if state:
+        return state.startswith(TRANSIENT_SQLSTATES)
+    # psycopg raises OperationalError without a SQLSTATE when it cannot connect at all.
+    return type(orig).__name__ == "OperationalError" and type(orig).__module__.startswith("psycopg")
+
+
+def describe(exc: BaseException) -> str:
+    """Return the class of a database failure in words, safe to show to anyone."""
+    if is_storage_full(exc):
+        return "disk full"
+    orig = _original(exc)
+    if isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower():
+        return "database locked by another process"
+    if is_transient(exc):
+        return "database unreachable"
+    return f"database error ({type(orig).__name__})"
