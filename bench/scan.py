@@ -220,14 +220,12 @@ def _write_batch(
         store = TrackStore(session)
         taken = store.taken_ids([file.video_id for file, _ in batch])
         for file, data in batch:
-            track = store.add(
-                Track(
-                    video_id=file.video_id, relpath=file.relpath, title=file.title,
-                    filetype=file.filetype, size_bytes=file.size, probe_status="pending",
-                    probe_failures=0, added_at=now, updated_at=now,
-                ),
-                taken,
+            track = Track(
+                video_id=file.video_id, relpath=file.relpath, title=file.title,
+                filetype=file.filetype, size_bytes=file.size, probe_status="pending",
+                probe_failures=0, added_at=now, updated_at=now,
             )  # fmt: skip
+            store.add(track, taken)
             fingerprint = Fingerprint(file.size, file.mtime_ns)
             if isinstance(data, str):
                 apply_failure(track, ProbeCorrupt(data), fingerprint, now)

@@ -138,6 +138,7 @@ FAST_ENGINE = {
     "job_retry_max_s": 0.2,
     "probe_processes": 2,
     "probe_timeout_s": 10,
+    "library_wait_s": 0.3,
 }
 
 

@@ -12,6 +12,27 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 KNOWN_PROBERS = ("pyav", "ffprobe")
 
 
+def cron_error(expression: str) -> str | None:
+    """Return why `expression` is not a usable cron schedule, or None when it is.
+
+    Usable means valid and firing at least once in the future: "0 0 31 2 *" is valid
+    syntax but never fires, which would leave a schedule silently dead.
+    """
+    from datetime import UTC, datetime
+
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+    try:
+        croniter(expression, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadCronError as exc:
+        return f"invalid cron expression {expression!r}: {exc}"
+    except CroniterBadDateError:
+        return f"cron expression {expression!r} never fires"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"invalid cron expression {expression!r}: {exc}"
+    return None
+
+
 class Settings(BaseSettings):
     """Every knob of mediashelf. Nothing else reads the environment."""
 
@@ -27,6 +48,7 @@ class Settings(BaseSettings):
     ffprobe_path: str = "ffprobe"
     scan_schedule: str | None = None
     missing_brake: float = Field(default=0.2, ge=0, le=1)
+    library_wait_s: float = Field(default=120.0, ge=0, le=86_400)
     job_retention_days: int = Field(default=30, ge=1)
     log_format: Literal["text", "json"] = "text"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
@@ -54,6 +76,16 @@ class Settings(BaseSettings):
         if unknown or not value:
             raise ValueError(f"probers must be a non-empty subset of {KNOWN_PROBERS}: {unknown}")
         return value
+
+    @field_validator("scan_schedule")
+    @classmethod
+    def _usable_schedule(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            problem = cron_error(value.strip())
+            if problem:
+                raise ValueError(problem)
+            return value.strip()
+        return None
 
     @field_validator("lease_s")
     @classmethod

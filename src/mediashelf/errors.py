@@ -78,6 +78,19 @@ class DuplicateJob(JobConflict):
         self.job_id = job_id
 
 
+class ConflictingJob(JobConflict):
+    """Another job of this kind with different parameters is already active."""
+
+    def __init__(self, job_id: int, kind: str, params: dict[str, object]) -> None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"
+        super().__init__(
+            f"Another {kind} is already active (job {job_id}, {shown}); wait for it to end "
+            "or cancel it, then ask again."
+        )
+        self.job_id = job_id
+        self.params = params
+
+
 class JobLost(MediashelfError):
     """The job was taken away from this worker (its lease expired or it was rescued)."""
 

@@ -13,12 +13,12 @@ from mediashelf.clock import Clock, SystemClock
 from mediashelf.config import Settings
 from mediashelf.db.migrate import upgrade
 from mediashelf.db.session import Database
-from mediashelf.errors import DuplicateJob, LibraryUnavailable
+from mediashelf.errors import ConflictingJob, LibraryUnavailable
 from mediashelf.jobs.maintenance import Schedule
 from mediashelf.jobs.registry import Registry
-from mediashelf.jobs.service import create_job
 from mediashelf.jobs.worker import Worker, WorkerConfig
-from mediashelf.library.tasks import LIBRARY_SCAN, build_registry
+from mediashelf.library.scan_request import LIBRARY_SCAN, request_scan
+from mediashelf.library.tasks import build_registry
 from mediashelf.probe.base import ProbeRunner
 from mediashelf.probe.chain import build_chain
 from mediashelf.probe.pool import ProbePool
@@ -93,18 +93,25 @@ class Runtime:
         return self.worker
 
     def enqueue_startup_scan(self) -> int | None:
-        """Queue an incremental library scan (or find the active one); return its id."""
+        """Queue an incremental library scan (or join the active one); return its id.
+
+        A different scan already active is left to run: its id is returned.
+        """
         if self.settings.library is None:
             return None
         with self.db.unit_of_work() as session:
             try:
-                job = create_job(
-                    session, self.registry, self.clock, kind=LIBRARY_SCAN, params={},
-                    trigger="cli", actor="serve",
-                )  # fmt: skip
-            except DuplicateJob as exc:
+                request = request_scan(
+                    session, self.registry, self.clock, {}, trigger="cli", actor="serve"
+                )
+            except ConflictingJob as exc:
                 return exc.job_id
-            return job.id
+            return request.job_id
+
+    def job_cancelled(self, job_id: int) -> None:
+        """Pass a cancel request to this process's worker at once (others poll for it)."""
+        if self.worker is not None:
+            self.worker.cancel_local(job_id)
 
     def close(self) -> None:
         """Stop the worker and the pool, and close database connections."""

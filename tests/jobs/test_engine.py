@@ -17,7 +17,7 @@ from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock, FixedClock
 from mediashelf.db.schema import AuditEvent, Job, JobLog
 from mediashelf.db.session import Database
-from mediashelf.errors import DuplicateJob, JobConflict, JobLost
+from mediashelf.errors import ConflictingJob, DuplicateJob, JobConflict, JobLost
 from mediashelf.jobs.context import JobContext, StopSignals
 from mediashelf.jobs.maintenance import KEEP_LAST_PER_KIND, prune_finished_jobs, reap_silent_jobs
 from mediashelf.jobs.runner import JobRunner, RetryPolicy
@@ -170,9 +170,14 @@ def test_claim_batch_never_hands_a_job_out_twice(engine: Runtime) -> None:
 
 def test_unique_key_refuses_a_duplicate_naming_the_active_job(engine: Runtime) -> None:
     first = enqueue(engine, kinds.SLEEPY, {"key": "library"})
-    with pytest.raises(DuplicateJob) as pending_dup:
-        enqueue(engine, kinds.SLEEPY, {"key": "library", "steps": 3})
+    with pytest.raises(DuplicateJob) as pending_dup:  # an equivalent request joins it
+        enqueue(engine, kinds.SLEEPY, {"key": "library", "steps": 10})
     assert pending_dup.value.job_id == first
+    with pytest.raises(ConflictingJob) as different:  # a different one is refused by name
+        enqueue(engine, kinds.SLEEPY, {"key": "library", "steps": 3})
+    assert different.value.job_id == first
+    assert f"job {first}" in different.value.message
+    assert "key='library'" in different.value.message
 
     other = enqueue(engine, kinds.SLEEPY, {"key": "other"})  # another key is free
     keyless = [enqueue(engine, kinds.SLEEPY) for _ in range(2)]  # no key, no limit
@@ -505,8 +510,8 @@ def test_reaper_spares_long_jobs_whose_worker_heartbeats(engine: Runtime) -> Non
     for minutes in (1, 10, 60):
         clock.set(T0 + timedelta(minutes=minutes))
         with engine.db.unit_of_work() as session:
-            alive = JobStore(session).heartbeat("w1", clock.now())
-        assert [(j, a) for j, a, _ in alive] == [(job_id, 1)]
+            alive = JobStore(session).heartbeat("w1", [Fence(job_id, 1, "w1")], clock.now())
+        assert [beat.job_id for beat in alive] == [job_id]
         clock.set(clock.now() + timedelta(seconds=LEASE_S - 1))
         assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0
     job = load(engine.db, job_id)
@@ -532,10 +537,11 @@ def test_fenced_writes_of_a_reaped_attempt_change_nothing(engine: Runtime) -> No
 
     with engine.db.unit_of_work() as session:
         store = JobStore(session)
-        assert store.fenced_update(old, progress={"zombie": 1}, status="completed") is None
+        assert store.checkpoint(old, clock.now(), {"zombie": 1}) is None
+        assert not store.complete(old, clock.now(), "zombie", {}, None)
         assert not store.fenced_log(old, clock.now(), "job", "info", "zombie line")
         same_worker_old_attempt = Fence(job_id, 1, "w2")
-        assert store.fenced_update(same_worker_old_attempt, progress={"zombie": 2}) is None
+        assert store.checkpoint(same_worker_old_attempt, clock.now(), {"zombie": 2}) is None
 
     after = load(engine.db, job_id)
     assert (after.status, after.attempt, after.worker_id) == ("running", 2, "w2")
@@ -543,7 +549,7 @@ def test_fenced_writes_of_a_reaped_attempt_change_nothing(engine: Runtime) -> No
     assert len(log_lines(engine.db, job_id)) == logs_before
 
     with engine.db.unit_of_work() as session:
-        row = JobStore(session).fenced_update(new, progress={"owner": "w2"})
+        row = JobStore(session).checkpoint(new, clock.now(), {"owner": "w2"})
         assert row is not None
         assert JobStore(session).fenced_log(new, clock.now(), "job", "info", "w2 line")
     assert load(engine.db, job_id).progress == {"owner": "w2"}

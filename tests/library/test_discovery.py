@@ -12,15 +12,20 @@ from typing import Any
 import pytest
 
 from mediashelf.errors import LibraryUnavailable
-from mediashelf.library.discovery import DiscoveredFile, media_extension, walk
+from mediashelf.library.discovery import DiscoveredFile, Skip, media_extension, walk
 from tests.conftest import Corpus
 
 MEDIA_KINDS = ("video", "audio", "broken", "big")
 
 
 def _walk(root: Path, scope: str | None = None) -> tuple[list[DiscoveredFile], list[str]]:
-    warnings: list[str] = []
-    return list(walk(root, scope=scope, warn=warnings.append)), warnings
+    skips = _skips(root, scope)
+    return skips[0], [f"{s.relpath!r} ({s.reason}): {s.detail}" for s in skips[1]]
+
+
+def _skips(root: Path, scope: str | None = None) -> tuple[list[DiscoveredFile], list[Skip]]:
+    skipped: list[Skip] = []
+    return list(walk(root, scope=scope, on_skip=skipped.append)), skipped
 
 
 def _relpaths(found: list[DiscoveredFile]) -> list[str]:
@@ -173,7 +178,7 @@ def test_directory_symlink_loops_end(library: Path, corpus: Corpus) -> None:
     (library / "Music/b/to_a").symlink_to(Path("../a"), target_is_directory=True)
 
     limit = 1000  # far more than the library holds: reaching it means the walk loops
-    found = list(islice(walk(library, warn=lambda _: None), limit))
+    found = list(islice(walk(library, on_skip=lambda _: None), limit))
 
     assert len(found) < limit
     assert set(_media_relpaths(corpus, "video", "audio", "broken")) <= {f.relpath for f in found}
@@ -187,3 +192,28 @@ def test_symlink_back_to_the_root_lists_each_file_once(library: Path) -> None:
 
     real_files = [os.path.realpath(library / r) for r in found]
     assert len(real_files) == len(set(real_files)), sorted(found)
+
+
+def test_hostile_entries_are_skipped_counted_and_named(library: Path) -> None:
+    (library / "Music/self").symlink_to(Path("self"))  # resolving it loops (ELOOP)
+    (library / "Music/gone.mp3").symlink_to(Path("nowhere.mp3"))  # dangling, media name
+    (library / "Music/gone.txt").symlink_to(Path("nowhere.txt"))  # dangling, not media
+    (library / "video/up").symlink_to(Path(".."), target_is_directory=True)  # a cycle
+    (library / "dup").symlink_to(Path("Music"), target_is_directory=True)  # a second path
+    bad = os.fsencode(str(library / "audio")) + b"/bad-\xff-name.mp3"
+    with open(bad, "wb") as handle:
+        handle.write(b"x")
+
+    found, skips = _skips(library)
+
+    reasons = {skip.relpath: skip.reason for skip in skips}
+    assert reasons["Music/self"] == "symlink_loop"
+    assert reasons["Music/gone.mp3"] == "dangling_link"
+    assert reasons["video/up"] == "symlink_loop"
+    assert reasons["dup"] == "duplicate_link"
+    assert reasons["audio/bad-\ufffd-name.mp3"] == "bad_name"
+    assert "Music/gone.txt" not in reasons  # not media: passed over silently
+    assert all(str(library) not in skip.detail for skip in skips)
+    relpaths = {f.relpath for f in found}
+    assert "audio/plain.mp3" in relpaths
+    assert not [r for r in relpaths if r.startswith(("dup/", "video/up/"))]

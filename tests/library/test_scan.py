@@ -14,6 +14,7 @@ from sqlalchemy import select
 from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest
+from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.service import create_job
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
@@ -23,9 +24,9 @@ from tests.probe.fake_probers import HangingProber
 FILES = 22  # media files in the per-test library (the corpus without big/)
 BROKEN = 4
 PROGRESS = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ job=\d+ phase=(discover|diff|probe|apply|done) "
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ job=\d+ phase=(discover|diff|probe|apply|waiting|done) "
     r"processed=\d+ total=\d+ added=\d+ updated=\d+ unchanged=\d+ moved=\d+ missing=\d+ "
-    r"failed=\d+ skipped=\d+ rate=\d+\.\d eta_s=(\d+|-)$"
+    r"failed=\d+ skipped=\d+ reprobed=\d+ rate=\d+\.\d eta_s=(\d+|-)$"
 )
 
 
@@ -47,6 +48,13 @@ def snapshot(db: Database) -> list[dict[str, Any]]:
     with db.unit_of_work() as session:
         rows = session.scalars(select(Track).order_by(Track.id))
         return [{c.key: getattr(t, c.key) for c in Track.__table__.columns} for t in rows]
+
+
+def job_lines(db: Database, job_id: int) -> list[JobLog]:
+    """Return the job's `job` stream."""
+    with db.unit_of_work() as session:
+        query = select(JobLog).where(JobLog.job_id == job_id, JobLog.stream == "job")
+        return list(session.scalars(query.order_by(JobLog.id)))
 
 
 def progress_lines(db: Database, job_id: int) -> list[str]:
@@ -181,32 +189,44 @@ def test_dry_run_reports_and_writes_nothing(runtime: Runtime, library: Path) -> 
     assert job.result is not None
     assert job.result["would"]["add"] == ["audio/added copy.mp3"]
     assert job.result["would"]["move"] == ["moved/opus.opus"]
+    assert job.result["would"]["missing"] == ["audio/pcm_s16le_stereo.wav"]  # not the move
     assert snapshot(runtime.db) == before
     assert counts(scan(runtime)) == {  # the real scan then does what the dry run said
         k: job.progress[k] for k in counts(job)
     }
 
 
-@pytest.mark.parametrize("how", ["emptied", "half gone", "root missing"])
-def test_brake_refuses_an_offline_root_and_changes_nothing(
-    runtime: Runtime, library: Path, how: str
-) -> None:
+def test_brake_refuses_mass_missing_and_changes_nothing(runtime: Runtime, library: Path) -> None:
     scan(runtime)
     before = snapshot(runtime.db)
-    files = sorted(p for p in library.rglob("*") if p.is_file())
-    if how == "emptied":
-        for path in files:
-            path.unlink()
-    elif how == "half gone":
-        for path in files[::2]:
-            path.unlink()
-    else:
-        shutil.rmtree(library)
+    for path in sorted(p for p in library.rglob("*") if p.is_file())[::2]:
+        path.unlink()
     job = scan(runtime)
     assert job.status == "failed"
     assert job.attempt == 1  # permanent: no retries
     assert job.error is not None
     assert "library root looks offline" in job.error
+    assert snapshot(runtime.db) == before
+
+
+@pytest.mark.parametrize("how", ["emptied", "root missing"])
+def test_offline_library_is_waited_for_then_fails_without_changes(
+    runtime: Runtime, library: Path, how: str
+) -> None:
+    scan(runtime)
+    before = snapshot(runtime.db)
+    if how == "emptied":  # an unmounted drive leaves an empty mount point
+        for path in library.iterdir():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    else:
+        shutil.rmtree(library)
+    job = scan(runtime)
+    assert job.status == "failed"
+    assert job.attempt == job.max_attempts  # offline is not permanent: each attempt waited
+    assert job.error is not None
+    assert "library stayed unavailable" in job.error
+    messages = [line.message for line in job_lines(runtime.db, job.id)]
+    assert sum(m.startswith("waiting for the library") for m in messages) == job.max_attempts
     assert snapshot(runtime.db) == before
 
 
@@ -224,7 +244,14 @@ def test_allow_mass_missing_marks_them(runtime: Runtime, library: Path) -> None:
 
 def test_force_reprobes_unchanged_files(runtime: Runtime) -> None:
     scan(runtime)
+    before = tracks(runtime.db)
     job = scan(runtime, force=True)
+    after = tracks(runtime.db)
+    for relpath, track in after.items():
+        old = before[relpath].probed_at
+        assert old is not None
+        assert track.probed_at is not None
+        assert track.probed_at > old, relpath  # every file was probed again
     assert counts(job) == {
         "processed": FILES, "total": FILES, "added": 0, "updated": 0,
         "unchanged": FILES - BROKEN, "moved": 0, "missing": 0, "failed": BROKEN, "skipped": 0,
@@ -243,11 +270,26 @@ def test_path_scope_touches_only_that_folder(runtime: Runtime, library: Path) ->
     assert tracks(runtime.db)["video/vp9_opus.webm"].probe_status == "ok"
 
 
-def test_throttle_and_rate_limit_params_are_honoured(runtime: Runtime) -> None:
+def test_throttle_and_rate_limit_params_are_honoured(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    real_sleep = JobContext.sleep
+
+    def counted(ctx: JobContext, seconds: float) -> None:
+        waits.append(seconds)
+        real_sleep(ctx, seconds)
+
+    monkeypatch.setattr(JobContext, "sleep", counted)
     job = scan(runtime, batch_size=5, throttle_ms=10, max_probes_per_s=500)
     assert job.status == "completed"
     assert job.progress["added"] == FILES - BROKEN
     assert job.params["batch_size"] == 5
+    batches = -(-FILES // 5)
+    assert waits.count(0.01) == batches  # the throttle between every two batches
+    pacing = [w for w in waits if 0 < w < 0.01]
+    assert pacing  # probes were held back to the rate
+    assert max(pacing) <= 1 / 500 + 1e-9
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from mediashelf.errors import (
     ConfigError,
     DatabaseError,
     InvalidInput,
+    InvalidJobRequest,
     LibraryUnavailable,
     MediashelfError,
     NotFound,
@@ -24,7 +25,7 @@ UNAVAILABLE = 6
 
 def exit_code_for(exc: MediashelfError) -> int:
     """Return the process exit code for a mediashelf error."""
-    if isinstance(exc, InvalidInput | ConfigError):
+    if isinstance(exc, InvalidInput | ConfigError | InvalidJobRequest):
         return USAGE
     if isinstance(exc, NotFound):
         return NOT_FOUND

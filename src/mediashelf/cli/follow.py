@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from mediashelf.cli.wiring import err
 from mediashelf.db.schema import Job
+from mediashelf.jobs.resilience import resilient
 from mediashelf.jobs.service import get_job
+from mediashelf.jobs.states import FINISHED
 from mediashelf.runtime import Runtime
 
-TERMINAL = ("completed", "failed", "cancelled")
+TERMINAL = FINISHED
 
 
 def snapshot(runtime: Runtime, job_id: int) -> Job:
-    """Return a fresh copy of the job."""
-    with runtime.db.unit_of_work() as session:
-        return get_job(session, job_id)
+    """Return a fresh copy of the job, waiting out a database outage."""
+    return resilient(runtime.db, partial(get_job, job_id=job_id), _pause, f"following job {job_id}")
 
 
-def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.5) -> Job:
-    """Show the job's progress until it ends; return the finished job."""
+def _pause(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
+
+
+def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.5, quiet: bool = False) -> Job:
+    """Show the job's progress until it ends (no bar when `quiet`); return the finished job."""
     columns = (
         TextColumn("[bold]{task.fields[phase]:>8}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}"),
     )
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*columns, console=err, transient=False, disable=quiet) as bar:
         task = bar.add_task("scan", total=None, phase="pending", rate="-", eta="-")
         while True:
             job = snapshot(runtime, job_id)

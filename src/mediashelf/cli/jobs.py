@@ -13,24 +13,17 @@ from mediashelf.cli.follow import TERMINAL, snapshot
 from mediashelf.cli.wiring import opened_runtime, out
 from mediashelf.db.schema import Job
 from mediashelf.jobs.service import cancel_job, get_job, job_logs, list_jobs, retry_job
+from mediashelf.jobs.states import JobStatus
 from mediashelf.jobs.store import JobFilter
+from mediashelf.web.schemas import JobOut
 
 app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-JSON_KEYS = (
-    "id", "kind", "status", "priority", "params", "trigger", "attempt", "max_attempts",
-    "worker_id", "progress", "summary", "result", "error", "error_summary", "errors",
-)  # fmt: skip
-TIME_KEYS = ("created_at", "started_at", "finished_at", "cancel_requested_at")
 
 
 def job_json(job: Job) -> dict[str, Any]:
-    """Return the job as a JSON-ready dict."""
-    data: dict[str, Any] = {key: getattr(job, key) for key in JSON_KEYS}
-    for key in TIME_KEYS:
-        value = getattr(job, key)
-        data[key] = value.isoformat() if value else None
-    return data
+    """Return the job in its one JSON form (the API's), ready for json.dumps."""
+    return JobOut.model_validate(job).model_dump(mode="json")
 
 
 @app.command("list")
@@ -97,7 +90,7 @@ def cancel(job_id: int) -> None:
     """Cancel a pending job, or ask a running one to stop."""
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
         job = cancel_job(session, runtime.clock, job_id, actor="cli")
-        status = "cancel requested" if job.status == "running" else job.status
+        status = "cancel requested" if job.status == JobStatus.RUNNING else job.status
     out.print(f"job {job_id}: {status}")
 
 

@@ -15,13 +15,14 @@ from mediashelf.cli import db as db_commands
 from mediashelf.cli import jobs as job_commands
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.follow import follow_job
+from mediashelf.cli.jobs import job_json
 from mediashelf.cli.logs import configure_logging
 from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, opened_runtime, out
 from mediashelf.db.schema import Job
-from mediashelf.errors import ConfigError, DuplicateJob, MediashelfError
-from mediashelf.jobs.service import cancel_job, create_job, job_stats
+from mediashelf.errors import ConfigError, MediashelfError
+from mediashelf.jobs.service import cancel_job, job_stats
 from mediashelf.library.rescan import RescanOptions, rescan_track
-from mediashelf.library.tasks import LIBRARY_SCAN
+from mediashelf.library.scan_request import request_scan
 from mediashelf.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
@@ -78,25 +79,35 @@ def scan(
     force: Annotated[bool, typer.Option(help="Re-probe unchanged files too.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
     path: Annotated[str | None, typer.Option(help="Only this sub-folder.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Files per batch.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows written per batch.")] = None,
     throttle_ms: Annotated[int | None, typer.Option(help="Pause between batches.")] = None,
+    max_probes_per_s: Annotated[
+        float | None, typer.Option(help="Probe at most this many files per second.")
+    ] = None,
     no_wait: Annotated[bool, typer.Option(help="Print the job id and return.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
 ) -> None:
-    """Scan the library: enqueue a library_scan job and follow it."""
+    """Scan the library: enqueue a library_scan job (or join an identical one) and follow it."""
     params = {"force": force, "dry_run": dry_run, "path": path, "batch_size": batch_size,
-              "throttle_ms": throttle_ms}  # fmt: skip
+              "throttle_ms": throttle_ms, "max_probes_per_s": max_probes_per_s}  # fmt: skip
     with opened_runtime() as runtime:
-        job_id = _enqueue_scan(runtime, {k: v for k, v in params.items() if v is not None})
+        with runtime.db.unit_of_work() as session:
+            request = request_scan(
+                session, runtime.registry, runtime.clock,
+                {k: v for k, v in params.items() if v is not None}, trigger="cli", actor="cli",
+            )  # fmt: skip
+        if request.joined:
+            err.print(f"An identical library scan is already active (job {request.job_id}); "
+                      "following it instead of starting another.")  # fmt: skip
         if no_wait:
-            out.print_json(json.dumps({"job_id": job_id})) if as_json else out.print(job_id)
+            out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
+                if as_json else out.print(request.job_id)  # fmt: skip
             return
         if not _workers_alive(runtime):
             runtime.start_worker()
-        job = _follow_or_cancel(runtime, job_id)
+        job = _follow_or_cancel(runtime, request.job_id, quiet=as_json)
     if as_json:
-        out.print_json(json.dumps({"job_id": job.id, "status": job.status,
-                                   "summary": job.summary, "progress": job.progress}))  # fmt: skip
+        out.print_json(json.dumps({**job_json(job), "joined": request.joined}))
     else:
         out.print(job.summary or job.status, highlight=False)
         for name, entry in (job.error_summary or {}).items():
@@ -104,32 +115,20 @@ def scan(
     raise typer.Exit(OK if job.status == "completed" else FAILED)
 
 
-def _enqueue_scan(runtime: Runtime, params: dict[str, object]) -> int:
-    with runtime.db.unit_of_work() as session:
-        try:
-            job = create_job(
-                session, runtime.registry, runtime.clock, kind=LIBRARY_SCAN, params=params,
-                trigger="cli", actor="cli",
-            )  # fmt: skip
-        except DuplicateJob as exc:
-            err.print(f"A library scan is already active (job {exc.job_id}); following it.")
-            return exc.job_id
-        return job.id
-
-
 def _workers_alive(runtime: Runtime) -> bool:
     with runtime.db.unit_of_work() as session:
         return bool(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
 
 
-def _follow_or_cancel(runtime: Runtime, job_id: int) -> Job:
+def _follow_or_cancel(runtime: Runtime, job_id: int, quiet: bool) -> Job:
     try:
-        return follow_job(runtime, job_id)
+        return follow_job(runtime, job_id, quiet=quiet)
     except KeyboardInterrupt:
         err.print(f"Cancelling job {job_id}…")
         with runtime.db.unit_of_work() as session:
             cancel_job(session, runtime.clock, job_id, actor="cli")
-        return follow_job(runtime, job_id)
+        runtime.job_cancelled(job_id)
+        return follow_job(runtime, job_id, quiet=quiet)
 
 
 @app.command()

@@ -27,8 +27,9 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"Invalid configuration {where}: {first['msg']}") from exc
+        where = "MEDIASHELF_" + "_".join(str(p) for p in first["loc"]).upper()
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"Invalid setting {where}: {message}") from exc
 
 
 def fail(exc: MediashelfError) -> typer.Exit:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from mediashelf.db.schema import Base
 from mediashelf.db.session import Database
@@ -23,12 +27,36 @@ def _config() -> Config:
     return config
 
 
+# Any constant works; it names "mediashelf migrations" among the server's advisory locks.
+PG_MIGRATION_LOCK = 0x6D656469
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema up to `revision`."""
+    """Bring the schema up to `revision`; processes starting together migrate one at a time.
+
+    PostgreSQL: a transaction-level advisory lock around the migration. SQLite: an exclusive
+    lock on a file beside the database. The second process then finds the schema current.
+    """
     config = _config()
-    with db.engine.begin() as conn:
+    with _file_lock(db), db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+@contextmanager
+def _file_lock(db: Database) -> Iterator[None]:
+    database = db.engine.url.database if db.dialect == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_revision(db: Database) -> str | None:

@@ -1,34 +1,60 @@
-"""What a running job's handler sees: its params, checkpoint, logs, progress and stop signals."""
+"""What a running job's handler sees: its params, checkpoint, logs, progress and stop signals.
+
+Every write goes through `transaction`, which rides out database outages (the job keeps its
+place and its committed work), and every write about the job itself is fenced.
+"""
 
 from __future__ import annotations
 
-import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from mediashelf.clock import Clock
+from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
 from mediashelf.errors import JobCancelled, JobLost, MediashelfError
+from mediashelf.jobs.resilience import resilient
 from mediashelf.jobs.store import Fence, JobStore
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class WorkerStopping(MediashelfError):
     """The worker is shutting down; the job goes back to the queue."""
 
 
-@dataclass
-class StopSignals:
-    """Flags the worker's threads raise for a running job."""
+class CancelRequested(JobCancelled):
+    """Cancelled; work already done is kept."""
 
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lost: threading.Event = field(default_factory=threading.Event)
-    stopping: threading.Event = field(default_factory=threading.Event)
+
+class StopSignals:
+    """Flags the worker's threads raise for a running job, and one event that wakes waits."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.lost = threading.Event()
+        self.stopping = threading.Event()
+        self.any = threading.Event()
+
+    def request_cancel(self) -> None:
+        """Ask the job to stop at its next checkpoint."""
+        self.cancel.set()
+        self.any.set()
+
+    def mark_lost(self) -> None:
+        """Tell the job it was taken away from this worker."""
+        self.lost.set()
+        self.any.set()
+
+    def stop(self) -> None:
+        """Tell the job the worker is shutting down."""
+        self.stopping.set()
+        self.any.set()
 
 
 @dataclass
@@ -58,66 +84,80 @@ class JobContext:
 
     def should_stop(self) -> bool:
         """Tell whether the job was cancelled, taken away, or the worker is stopping."""
-        s = self.signals
-        return s.cancel.is_set() or s.lost.is_set() or s.stopping.is_set()
+        return self.signals.any.is_set()
 
     def check(self) -> None:
-        """Raise JobLost, JobCancelled or WorkerStopping when the job must stop now."""
+        """Raise JobLost, CancelRequested or WorkerStopping when the job must stop now."""
         if self.signals.lost.is_set():
             raise JobLost()
         if self.signals.cancel.is_set():
-            raise JobCancelled()
+            raise CancelRequested()
         if self.signals.stopping.is_set():
             raise WorkerStopping()
 
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or less when the job must stop (then raise as `check` does)."""
+        if seconds > 0:
+            self.signals.any.wait(seconds)
+        self.check()
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in one unit of work, waiting out database outages."""
+        return resilient(self.db, work, self.signals.stopping.wait, f"job {self.job_id}")
+
     def log(self, message: str, level: str = "info", stream: str = "job") -> None:
         """Append a line to the job's log (dropped silently if the job was taken away)."""
-        with self.db.unit_of_work() as session:
-            self._write_line(session, stream, level, message)
+        self.transaction(lambda session: self._write_line(session, stream, level, message))
 
     def _write_line(self, session: Session, stream: str, level: str, message: str) -> None:
         store = JobStore(session)
         if not store.fenced_log(self.fence, self.clock.now(), stream, level, message):
-            self.signals.lost.set()
+            self.signals.mark_lost()
             return
         self._lines += 1
         if self._lines % max(10, self.log_cap // 10) == 0:
             store.cap_logs(self.job_id, self.attempt, self.log_cap, self.clock.now())
 
     def report(
-        self, progress: dict[str, Any], line: str | None = None, session: Session | None = None
+        self,
+        progress: dict[str, Any],
+        line: str | None = None,
+        error_summary: dict[str, Any] | None = None,
     ) -> None:
-        """Save the counters (and a progress line) in `session` or in a transaction of its own."""
-        if session is None:
-            with self.db.unit_of_work() as own:
-                self._report(own, progress, line)
-        else:
-            self._report(session, progress, line)
+        """Save the counters (and a progress line) in a transaction of their own."""
 
-    def _report(self, session: Session, progress: dict[str, Any], line: str | None) -> None:
-        row = JobStore(session).fenced_update(self.fence, progress=progress)
-        self._after_fenced(row)
-        if line is not None:
-            self._write_line(session, "progress", "info", line)
+        def write(session: Session) -> None:
+            row = JobStore(session).checkpoint(
+                self.fence, self.clock.now(), progress, error_summary=error_summary
+            )
+            self._after_fenced(row)
+            if line is not None and row is not None:
+                self._write_line(session, "progress", "info", line)
+
+        self.transaction(write)
 
     def commit_batch(
-        self, session: Session, progress: dict[str, Any], checkpoint: dict[str, Any]
+        self,
+        session: Session,
+        progress: dict[str, Any],
+        checkpoint: dict[str, Any],
+        error_summary: dict[str, Any] | None = None,
     ) -> None:
         """Save counters and checkpoint in the batch's own transaction, or raise JobLost.
 
         Called inside the unit of work that applied the batch: if the job was taken away,
         the raise rolls the whole batch back, so a fenced-out worker changes nothing.
         """
-        row = JobStore(session).fenced_update(
-            self.fence, progress=progress, checkpoint=checkpoint, heartbeat_at=self.clock.now()
+        row = JobStore(session).checkpoint(
+            self.fence, self.clock.now(), progress, checkpoint, error_summary
         )
         self._after_fenced(row)
         if row is None:
             raise JobLost()
         self.checkpoint = checkpoint
 
-    def _after_fenced(self, row: Any) -> None:
+    def _after_fenced(self, row: Job | None) -> None:
         if row is None:
-            self.signals.lost.set()
+            self.signals.mark_lost()
         elif row.cancel_requested_at is not None:
-            self.signals.cancel.set()
+            self.signals.request_cancel()

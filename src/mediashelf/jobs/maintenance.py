@@ -11,8 +11,10 @@ from typing import Any
 from croniter import croniter
 
 from mediashelf.clock import Clock
+from mediashelf.config import cron_error
 from mediashelf.db.session import Database
-from mediashelf.errors import ConfigError, DuplicateJob
+from mediashelf.errors import ConfigError, JobConflict
+from mediashelf.jobs.failures import attempt_record
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import create_job
 from mediashelf.jobs.store import JobStore, lease_cutoff
@@ -24,7 +26,7 @@ KEEP_LAST_PER_KIND = 50
 
 
 def reap_silent_jobs(db: Database, clock: Clock, lease_s: float) -> int:
-    """Requeue (or fail, when attempts are spent) running jobs whose worker fell silent."""
+    """Rescue running jobs whose worker fell silent: requeue, fail (attempts spent) or cancel."""
     now = clock.now()
     before = lease_cutoff(now, lease_s)
     rescued = 0
@@ -32,15 +34,10 @@ def reap_silent_jobs(db: Database, clock: Clock, lease_s: float) -> int:
         store = JobStore(session)
         for job in store.silent_running(before):
             message = f"interrupted: worker {job.worker_id} silent for more than {lease_s:g}s"
-            entry = {"attempt": job.attempt, "at": now.isoformat(), "error": message,
-                     "class": "WorkerLost", "worker": job.worker_id}  # fmt: skip
-            values: dict[str, Any] = {"errors": [*job.errors, entry], "error": message}
-            if job.attempt < job.max_attempts:
-                values |= {"status": "pending", "worker_id": None, "run_at": now}
-            else:
-                values |= {"status": "failed", "finished_at": now, "summary": f"Failed: {message}"}
-            if store.release(job, before, **values):
-                store.log(job.id, job.attempt, now, "warning", f"{message}; {values['status']}")
+            record = attempt_record(job.attempt, now, "WorkerLost", message, job.worker_id)
+            status = store.rescue(job, before, now, record)
+            if status is not None:
+                store.log(job.id, job.attempt, now, "warning", f"{message}; now {status}")
                 rescued += 1
     return rescued
 
@@ -55,8 +52,9 @@ class Schedule:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not croniter.is_valid(self.expression):
-            raise ConfigError(f"invalid cron expression for {self.name}: {self.expression!r}")
+        problem = cron_error(self.expression)
+        if problem:
+            raise ConfigError(f"schedule {self.name}: {problem}")
 
     def latest_slot(self, now: datetime) -> datetime:
         """Return the most recent fire time at or before `now`."""
@@ -67,28 +65,41 @@ class Schedule:
 def fire_schedules(
     db: Database, registry: Registry, clock: Clock, schedules: Sequence[Schedule]
 ) -> list[int]:
-    """Enqueue each schedule's current slot once, however many workers call this."""
-    now = clock.now()
+    """Enqueue each schedule's current slot once, however many workers call this.
+
+    A failing schedule is logged and skipped; the others still fire.
+    """
     enqueued: list[int] = []
     for schedule in schedules:
-        slot = schedule.latest_slot(now)
-        if (now - slot).total_seconds() > FIRE_WINDOW_S:
+        try:
+            job_id = _fire(db, registry, clock, schedule)
+        except Exception:
+            log.exception("Schedule %s could not fire", schedule.name)
             continue
-        with db.unit_of_work() as session:
-            store = JobStore(session)
-            if not store.record_fire(schedule.name, slot, now):
-                continue
-            try:
-                job = create_job(
-                    session, registry, clock, kind=schedule.kind, params=schedule.params,
-                    trigger="schedule", actor="schedule",
-                )  # fmt: skip
-            except DuplicateJob as exc:
-                log.info("Schedule %s at %s: job %s still active", schedule.name, slot, exc.job_id)
-                continue
-            store.set_fire_job(schedule.name, slot, job.id)
-            enqueued.append(job.id)
+        if job_id is not None:
+            enqueued.append(job_id)
     return enqueued
+
+
+def _fire(db: Database, registry: Registry, clock: Clock, schedule: Schedule) -> int | None:
+    now = clock.now()
+    slot = schedule.latest_slot(now)
+    if (now - slot).total_seconds() > FIRE_WINDOW_S:
+        return None
+    with db.unit_of_work() as session:
+        store = JobStore(session)
+        if not store.record_fire(schedule.name, slot, now):
+            return None
+        try:
+            job = create_job(
+                session, registry, clock, kind=schedule.kind, params=schedule.params,
+                trigger="schedule", actor="schedule",
+            )  # fmt: skip
+        except JobConflict as exc:
+            log.info("Schedule %s at %s skipped: %s", schedule.name, slot, exc.message)
+            return None
+        store.set_fire_job(schedule.name, slot, job.id)
+        return job.id
 
 
 def prune_finished_jobs(db: Database, clock: Clock, days: int, batch: int = 500) -> int:

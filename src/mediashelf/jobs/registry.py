@@ -1,9 +1,10 @@
 """Job kinds: what a kind is called, how its params are checked, and who runs it.
 
-Extension contract: a kind is registered with a pydantic params model (extra keys forbidden)
-and a handler `handler(ctx: JobContext) -> JobOutcome | None`. The handler saves progress and
-checkpoints through the context, calls `ctx.check()` between batches, and raises
-PermanentJobError for failures a retry cannot fix; any other exception is retried.
+Extension contract: a kind is registered with a pydantic params model (extra keys forbidden),
+optionally a `check_request` run at enqueue time, and a handler
+`handler(ctx: JobContext) -> JobOutcome | None`. The handler saves progress and checkpoints
+through the context, waits only with `ctx.sleep`, calls `ctx.check()` between batches, and
+raises PermanentJobError for failures a retry cannot fix; any other exception is retried.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class JobKind:
     params_model: type[BaseModel]
     max_attempts: int = 3
     unique_key: Callable[[BaseModel], str | None] | None = None
+    # Checks that need the world (a folder exists…), run when a job is enqueued, not when it
+    # runs: a request that cannot succeed is refused before it becomes a job.
+    check_request: Callable[[BaseModel], None] | None = None
 
     def parse(self, params: dict[str, Any] | None) -> BaseModel:
         """Validate `params`, raising InvalidJobRequest with a readable message."""
@@ -52,6 +56,13 @@ class JobKind:
                 for e in exc.errors()
             )
             raise InvalidJobRequest(f"invalid params for {self.name}: {detail}") from exc
+
+    def admit(self, params: dict[str, Any] | None) -> BaseModel:
+        """Validate a new request fully (params and `check_request`); raise InvalidJobRequest."""
+        parsed = self.parse(params)
+        if self.check_request is not None:
+            self.check_request(parsed)
+        return parsed
 
 
 class Registry:

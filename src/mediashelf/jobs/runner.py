@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import logging
 import random
-import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+
+from sqlalchemy.orm import Session
 
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
-from mediashelf.errors import (
-    InvalidJobRequest,
-    JobCancelled,
-    JobLost,
-    LibraryUnavailable,
-    MediashelfError,
-    PermanentJobError,
-)
+from mediashelf.errors import InvalidJobRequest, JobCancelled, JobLost, PermanentJobError
 from mediashelf.jobs.context import JobContext, StopSignals, WorkerStopping
+from mediashelf.jobs.failures import (
+    attempt_record,
+    error_class,
+    technical_detail,
+    user_message,
+)
 from mediashelf.jobs.registry import JobOutcome, Registry
+from mediashelf.jobs.resilience import OutageOutlasted, resilient
 from mediashelf.jobs.retry import backoff_s
+from mediashelf.jobs.states import JobStatus
 from mediashelf.jobs.store import Fence, JobStore
 
 log = logging.getLogger(__name__)
 
-PERMANENT = (PermanentJobError, InvalidJobRequest, LibraryUnavailable)
+PERMANENT = (PermanentJobError, InvalidJobRequest)
+LOST = "lost"  # what `run` returns when the job was taken away from this worker
 
 
 @dataclass(frozen=True)
@@ -63,86 +66,112 @@ class JobRunner:
         """Run one attempt of `job`; return the status it ended in ("lost" if taken away)."""
         fence = Fence(job.id, job.attempt, self.worker_id)
         try:
-            kind = self.registry.get(job.kind)
-            ctx = JobContext(
-                db=self.db, clock=self.clock, fence=fence, kind=job.kind,
-                params=kind.parse(job.params), checkpoint=job.checkpoint, trigger=job.trigger,
-                log_cap=self.log_cap, signals=signals,
-            )  # fmt: skip
-            ctx.log(f"attempt {job.attempt}/{job.max_attempts} started on {self.worker_id}")
-            ctx.check()
-            outcome = kind.handler(ctx) or JobOutcome(summary=f"{job.kind} completed")
-        except JobLost:
-            log.warning("Job %s attempt %s was taken away from this worker", job.id, job.attempt)
-            return "lost"
-        except JobCancelled as exc:
-            return self._finish(fence, "cancelled", summary=exc.message)
-        except WorkerStopping:
-            return self._requeue_on_shutdown(fence)
-        except PERMANENT as exc:
-            return self._fail(job, fence, exc, retry=False)
-        except Exception as exc:
-            return self._fail(job, fence, exc, retry=True)
-        return self._finish(
-            fence, "completed", summary=outcome.summary, result=outcome.result,
-            error_summary=outcome.error_summary,
+            try:
+                outcome = self._handle(job, fence, signals)
+            except JobLost:
+                log.warning("Job %s attempt %s was taken away from this worker", *fence_ids(fence))
+                return LOST
+            except JobCancelled as exc:
+                return self._end(fence, signals, "mark_cancelled", exc.message)
+            except WorkerStopping:
+                return self._end(fence, signals, "requeue", "worker stopping: requeued")
+            except OutageOutlasted:
+                raise
+            except PERMANENT as exc:
+                return self._fail(job, fence, signals, exc, retry=False)
+            except Exception as exc:
+                return self._fail(job, fence, signals, exc, retry=True)
+            return self._complete(fence, signals, outcome)
+        except OutageOutlasted:
+            # The worker stopped while the database was away: nothing can be written now.
+            # The job stays running until a worker's reaper sees this one silent.
+            log.warning("Job %s: worker stopped during a database outage", job.id)
+            return LOST
+
+    def fail_crashed(self, job: Job, fence: Fence, signals: StopSignals, exc: BaseException) -> str:
+        """Record an attempt whose runner died outside the handler, so the job moves on."""
+        error = exc if isinstance(exc, Exception) else RuntimeError(type(exc).__name__)
+        return self._fail(job, fence, signals, error, retry=True)
+
+    def _handle(self, job: Job, fence: Fence, signals: StopSignals) -> JobOutcome:
+        kind = self.registry.get(job.kind)
+        ctx = JobContext(
+            db=self.db, clock=self.clock, fence=fence, kind=job.kind,
+            params=kind.parse(job.params), checkpoint=job.checkpoint, trigger=job.trigger,
+            log_cap=self.log_cap, signals=signals,
         )  # fmt: skip
+        ctx.log(f"attempt {job.attempt}/{job.max_attempts} started on {self.worker_id}")
+        ctx.check()
+        return kind.handler(ctx) or JobOutcome(summary=f"{job.kind} completed")
 
-    def _finish(self, fence: Fence, status: str, **values: Any) -> str:
+    def _write(
+        self, fence: Fence, signals: StopSignals, work: Callable[[JobStore], bool], note: str,
+        level: str = "info",
+    ) -> bool:  # fmt: skip
+        """Run one ending transition and its log line; False when fenced out."""
         now = self.clock.now()
-        with self.db.unit_of_work() as session:
+
+        def transition(session: Session) -> bool:
             store = JobStore(session)
-            row = store.fenced_update(fence, status=status, finished_at=now, **values)
-            if row is None:
-                return "lost"
-            store.log(fence.job_id, fence.attempt, now, "info", f"{status}: {values['summary']}")
+            if not work(store):
+                return False
+            store.log(fence.job_id, fence.attempt, now, level, note)
             store.cap_logs(fence.job_id, fence.attempt, self.log_cap, now)
-        log.info("Job %s %s: %s", fence.job_id, status, values["summary"])
-        return status
+            return True
 
-    def _requeue_on_shutdown(self, fence: Fence) -> str:
-        now = self.clock.now()
-        with self.db.unit_of_work() as session:
-            store = JobStore(session)
-            row = store.fenced_update(
-                fence, status="pending", worker_id=None, run_at=now, attempt=fence.attempt - 1
-            )
-            if row is None:
-                return "lost"
-            store.log(fence.job_id, fence.attempt, now, "warning", "worker stopping: requeued")
-        return "pending"
+        return resilient(self.db, transition, signals.stopping.wait, f"job {fence.job_id}")
 
-    def _fail(self, job: Job, fence: Fence, exc: BaseException, retry: bool) -> str:
+    def _complete(self, fence: Fence, signals: StopSignals, outcome: JobOutcome) -> str:
         now = self.clock.now()
-        message = (
-            exc.message if isinstance(exc, MediashelfError) else f"{type(exc).__name__}: {exc}"
-        )
-        entry = {
-            "attempt": fence.attempt, "at": now.isoformat(), "error": message,
-            "class": type(exc).__name__, "worker": self.worker_id,
-        }  # fmt: skip
-        if not isinstance(exc, MediashelfError):
-            log.error("Job %s failed:\n%s", job.id, "".join(traceback.format_exception(exc)))
+        done = self._write(
+            fence, signals,
+            lambda s: s.complete(fence, now, outcome.summary, outcome.result,
+                                 outcome.error_summary),
+            f"completed: {outcome.summary}",
+        )  # fmt: skip
+        if done:
+            log.info("Job %s completed: %s", fence.job_id, outcome.summary)
+        return JobStatus.COMPLETED if done else LOST
+
+    def _end(self, fence: Fence, signals: StopSignals, how: str, summary: str) -> str:
+        now = self.clock.now()
+        if how == "requeue":
+            done = self._write(fence, signals, lambda s: s.requeue(fence, now), summary, "warning")
+            return JobStatus.PENDING if done else LOST
+        done = self._write(
+            fence, signals, lambda s: s.mark_cancelled(fence, now, summary),
+            f"cancelled: {summary}", "warning",
+        )  # fmt: skip
+        return JobStatus.CANCELLED if done else LOST
+
+    def _fail(
+        self, job: Job, fence: Fence, signals: StopSignals, exc: Exception, retry: bool
+    ) -> str:
+        now = self.clock.now()
+        message = user_message(exc)
+        record = attempt_record(fence.attempt, now, error_class(exc), message, self.worker_id)
         again = retry and fence.attempt < job.max_attempts
-        with self.db.unit_of_work() as session:
-            store = JobStore(session)
-            current = store.get(job.id)
-            errors = [*(current.errors if current else []), entry]
-            if again:
-                delay = backoff_s(fence.attempt, self.policy.base_s, self.policy.max_s, self.rng)
-                values: dict[str, Any] = {
-                    "status": "pending", "worker_id": None, "error": message, "errors": errors,
-                    "run_at": now + timedelta(seconds=delay),
-                }  # fmt: skip
-                note = f"attempt {fence.attempt} failed: {message}; retrying in {delay:.1f}s"
-            else:
-                values = {
-                    "status": "failed", "finished_at": now, "error": message, "errors": errors,
-                    "summary": f"Failed: {message}",
-                }  # fmt: skip
-                note = f"failed: {message}"
-            if store.fenced_update(fence, **values) is None:
-                return "lost"
-            store.log(job.id, fence.attempt, now, "error", note)
-            store.cap_logs(job.id, fence.attempt, self.log_cap, now)
-        return str(values["status"])
+        retry_at = None
+        note = f"failed: {message}"
+        if again:
+            delay = backoff_s(fence.attempt, self.policy.base_s, self.policy.max_s, self.rng)
+            retry_at = now + timedelta(seconds=delay)
+            note = f"attempt {fence.attempt} failed: {message}; retrying in {delay:.1f}s"
+        log.error("Job %s attempt %s failed", job.id, fence.attempt, exc_info=exc)
+        detail = technical_detail(exc)
+
+        def work(store: JobStore) -> bool:
+            if not store.fail_attempt(fence, now, record, retry_at):
+                return False
+            store.log(job.id, fence.attempt, now, "debug", detail)
+            return True
+
+        done = self._write(fence, signals, work, note, "error")
+        if not done:
+            return LOST
+        return JobStatus.PENDING if again else JobStatus.FAILED
+
+
+def fence_ids(fence: Fence) -> tuple[int, int]:
+    """Return (job id, attempt) for log messages."""
+    return fence.job_id, fence.attempt

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Job, JobLog, Worker
-from mediashelf.errors import DuplicateJob, JobConflict, JobNotFound
-from mediashelf.jobs.registry import Registry
-from mediashelf.jobs.store import ACTIVE, JobFilter, JobStore
+from mediashelf.errors import ConflictingJob, DuplicateJob, JobConflict, JobNotFound
+from mediashelf.jobs.registry import JobKind, Registry
+from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
+from mediashelf.jobs.store import JobFilter, JobStore
 
 LOG_STREAMS = ("job", "progress")
 
@@ -29,20 +30,40 @@ def create_job(
     priority: int = 0,
     trigger: str = "api",
     actor: str = "api",
+    parent_id: int | None = None,
 ) -> Job:
-    """Validate and enqueue a job; raise InvalidJobRequest or DuplicateJob."""
+    """Validate and enqueue a job.
+
+    Enqueue-or-join: when an active job holds the same unique key, an equivalent request
+    (same normalised params) raises DuplicateJob naming it, so the caller can follow it; a
+    different request raises ConflictingJob naming the active job and its params.
+    Raises InvalidJobRequest for bad params.
+    """
     spec = registry.get(kind)
-    parsed = spec.parse(params)
+    parsed = spec.admit(params)
+    wanted = parsed.model_dump(mode="json")
     now = clock.now()
     job = Job(
-        kind=kind, status="pending", priority=priority, params=parsed.model_dump(mode="json"),
+        kind=kind, status=JobStatus.PENDING, priority=priority, params=wanted,
         unique_key=spec.unique_key(parsed) if spec.unique_key else None, created_at=now,
         run_at=now, attempt=0, max_attempts=spec.max_attempts, trigger=trigger, progress={},
-        errors=[],
+        errors=[], parent_id=parent_id,
     )  # fmt: skip
-    JobStore(session).enqueue(job)
-    JobStore(session).log(job.id, 0, now, "info", f"created by {actor} ({trigger})")
+    store = JobStore(session)
+    try:
+        store.enqueue(job)
+    except DuplicateJob as exc:
+        active = store.get(exc.job_id)
+        if active is None or active.kind != kind or active.params == wanted:
+            raise
+        raise ConflictingJob(active.id, active.kind, _non_default(spec, active.params)) from exc
+    store.log(job.id, 0, now, "info", f"created by {actor} ({trigger})")
     return job
+
+
+def _non_default(spec: JobKind, params: dict[str, Any]) -> dict[str, Any]:
+    defaults = spec.params_model().model_dump(mode="json")
+    return {key: value for key, value in params.items() if defaults.get(key) != value}
 
 
 def get_job(session: Session, job_id: int) -> Job:
@@ -64,22 +85,21 @@ def children_counts(session: Session, job_id: int) -> dict[str, int]:
 
 
 def cancel_job(session: Session, clock: Clock, job_id: int, actor: str) -> Job:
-    """Cancel a pending job at once, or ask a running one to stop at its next checkpoint."""
+    """Cancel a pending job at once, or ask a running one to stop at its next checkpoint.
+
+    Raises JobConflict when the job is finished or a cancel was already requested (of two
+    concurrent cancels exactly one wins).
+    """
     job = get_job(session, job_id)
-    store = JobStore(session)
     now = clock.now()
-    if job.status == "pending" and store.conditional_update(
-        job_id, ["pending"], status="cancelled", finished_at=now,
-        summary="Cancelled before it started",
-    ):  # fmt: skip
-        outcome = "cancelled"
-    elif job.status == "running" and store.conditional_update(
-        job_id, ["running"], cancel_requested_at=now
-    ):
-        outcome = "cancel requested"
-    else:
+    status = JobStore(session).request_cancel(job_id, now)
+    if status is None:
+        session.refresh(job)
+        if job.status in ACTIVE:
+            raise JobConflict(f"job {job_id} is {job.status}; a cancel was already requested")
         raise JobConflict(f"job {job_id} is {job.status}; only pending or running jobs cancel")
-    store.log(job_id, job.attempt, now, "warning", f"{outcome} by {actor}")
+    outcome = "cancelled" if status is JobStatus.CANCELLED else "cancel requested"
+    JobStore(session).log(job_id, job.attempt, now, "warning", f"{outcome} by {actor}")
     details = {"kind": job.kind, "outcome": outcome}
     AuditStore(session).record(
         ts=now, action="job.cancel", actor=actor, job_id=job_id, details=details
@@ -89,23 +109,21 @@ def cancel_job(session: Session, clock: Clock, job_id: int, actor: str) -> Job:
 
 
 def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, actor: str) -> Job:
-    """Put a failed or cancelled job back in the queue, from the start, with fresh attempts."""
+    """Put a failed or cancelled job back in the queue, from the start, with fresh attempts.
+
+    Raises JobConflict when the job is not failed or cancelled (or another retry won), and
+    DuplicateJob when another active job holds its unique key.
+    """
     job = get_job(session, job_id)
-    if job.status not in ("failed", "cancelled"):
-        raise JobConflict(f"job {job_id} is {job.status}; only failed or cancelled jobs retry")
-    store = JobStore(session)
-    if job.unique_key and (active := store.active_with_key(job.unique_key)) is not None:
-        raise DuplicateJob(active.id)
+    previous = job.status
+    if previous not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise JobConflict(f"job {job_id} is {previous}; only failed or cancelled jobs retry")
     now = clock.now()
     spec = registry.get(job.kind)
-    store.conditional_update(
-        job_id, ["failed", "cancelled"], status="pending", run_at=now, trigger="retry",
-        worker_id=None, cancel_requested_at=None, finished_at=None, checkpoint=None,
-        progress={}, summary=None, result=None, error=None, error_summary=None,
-        max_attempts=job.attempt + spec.max_attempts,
-    )  # fmt: skip
-    store.log(job_id, job.attempt, now, "info", f"retry requested by {actor}")
-    details = {"kind": job.kind, "previous_status": job.status}
+    if not JobStore(session).retry(job_id, now, job.attempt + spec.max_attempts):
+        raise JobConflict(f"job {job_id} was changed by another request; reload and try again")
+    JobStore(session).log(job_id, job.attempt, now, "info", f"retry requested by {actor}")
+    details = {"kind": job.kind, "previous_status": previous}
     AuditStore(session).record(
         ts=now, action="job.retry", actor=actor, job_id=job_id, details=details
     )
@@ -151,7 +169,7 @@ def job_stats(session: Session, clock: Clock, lease_s: float) -> JobStats:
     """Return job counts by status and kind, today's outcomes and the live workers."""
     store = JobStore(session)
     now = clock.now()
-    by_status: dict[str, int] = dict.fromkeys((*ACTIVE, "completed", "failed", "cancelled"), 0)
+    by_status: dict[str, int] = {status.value: 0 for status in (*ACTIVE, *FINISHED)}
     by_kind: dict[str, dict[str, int]] = {}
     for kind, status, count in store.counts():
         by_status[status] = by_status.get(status, 0) + count
@@ -160,8 +178,8 @@ def job_stats(session: Session, clock: Clock, lease_s: float) -> JobStats:
     return JobStats(
         by_status=by_status,
         by_kind=by_kind,
-        completed_today=store.finished_since(midnight, "completed"),
-        failed_today=store.finished_since(midnight, "failed"),
+        completed_today=store.finished_since(midnight, JobStatus.COMPLETED),
+        failed_today=store.finished_since(midnight, JobStatus.FAILED),
         workers=store.live_workers(now - timedelta(seconds=lease_s)),
         now=now,
     )

@@ -1,8 +1,9 @@
-"""All job SQL: enqueue, atomic claim, fenced worker writes, reaping, logs, retention.
+"""All job SQL: the named transitions of the state machine, logs, workers, schedules, retention.
 
-Fencing: every write a worker makes to its job carries the job's id, attempt and worker id and
-requires status 'running'. Zero rows updated means the job was taken away (rescued by another
-worker, or cancelled and finished), and the worker must stop.
+Every transition is one conditioned statement and says whether it happened. A worker's writes
+are fenced: they carry the job's id, attempt and worker id and require status 'running', so
+zero rows means the job was taken away (rescued, or cancelled and finished) and the worker
+must stop. Nothing outside this module writes a job's status.
 """
 
 from __future__ import annotations
@@ -15,22 +16,27 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    Update,
+    and_,
+    case,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mediashelf.db.chunks import chunks
 from mediashelf.db.schema import Job, JobLog, ScheduleFire, Worker
 from mediashelf.errors import DuplicateJob
+from mediashelf.jobs.failures import with_record
+from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
 
-ACTIVE = ("pending", "running")
 DROPPED_NOTE = "earlier log lines dropped"
-FINISHED = ("completed", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class Fence:
             (Job.id == self.job_id)
             & (Job.attempt == self.attempt)
             & (Job.worker_id == self.worker_id)
-            & (Job.status == "running")
+            & (Job.status == JobStatus.RUNNING)
         )
 
 
@@ -57,8 +63,17 @@ class JobFilter:
 
     status: str | None = None
     kind: str | None = None
+    parent_id: int | None = None
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learnt about one held job."""
+
+    job_id: int
+    cancel_requested: bool
 
 
 class JobStore:
@@ -67,10 +82,21 @@ class JobStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    # -- queue ----------------------------------------------------------------------------
+    def _changed(self, stmt: Update) -> bool:
+        result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
+            stmt.execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    def _fenced(self, fence: Fence, **values: Any) -> Job | None:
+        stmt = update(Job).where(fence.holds()).values(**values).returning(Job)
+        return self.session.scalar(stmt.execution_options(synchronize_session=False))
+
+    # -- transitions ----------------------------------------------------------------------
 
     def enqueue(self, job: Job) -> Job:
-        """Insert `job`; raise DuplicateJob naming the active job when its unique key is taken."""
+        """(new) → pending; raise DuplicateJob naming the active job when its key is taken."""
+        job.status = JobStatus.PENDING
         if job.unique_key:
             active = self.active_with_key(job.unique_key)
             if active is not None:
@@ -83,37 +109,29 @@ class JobStore:
             raise DuplicateJob(active.id if active else 0) from exc
         return job
 
-    def active_with_key(self, unique_key: str) -> Job | None:
-        """Return the pending or running job holding `unique_key`, if any."""
-        return self.session.scalar(
-            select(Job).where(Job.unique_key == unique_key, Job.status.in_(ACTIVE))
-        )
-
     def claim(self, worker_id: str, limit: int, now: datetime, kinds: Sequence[str]) -> list[Job]:
-        """Atomically take up to `limit` due pending jobs of `kinds` for `worker_id`.
+        """pending → running: atomically take up to `limit` due jobs of `kinds`.
 
-        One statement: WITH due AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …
-        RETURNING. On
-        SQLite the UPDATE is the transaction's first statement, so it takes the write lock at
-        once (the effect of BEGIN IMMEDIATE) and no two workers can pick the same row.
+        PostgreSQL: WITH due AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …
+        RETURNING. The CTE is computed once; as a plain subquery PostgreSQL re-runs it for
+        every row it updates, SKIP LOCKED then yields a new row each time, and one worker
+        takes every due job. SQLite: the UPDATE is the transaction's first statement, so it
+        takes the write lock at once (the effect of BEGIN IMMEDIATE).
         """
         due = (
             select(Job.id)
-            .where(Job.status == "pending", Job.run_at <= now, Job.kind.in_(kinds))
+            .where(Job.status == JobStatus.PENDING, Job.run_at <= now, Job.kind.in_(kinds))
             .order_by(Job.priority.desc(), Job.run_at, Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
             .cte("due")
             .prefix_with("MATERIALIZED", dialect="postgresql")
         )
-        # The CTE is computed once. As a subquery, PostgreSQL re-runs it for every row it
-        # updates, and SKIP LOCKED then yields a new row each time: the LIMIT is defeated
-        # and one worker takes every due job.
         stmt = (
             update(Job)
-            .where(Job.id.in_(select(due.c.id)), Job.status == "pending")
+            .where(Job.id.in_(select(due.c.id)), Job.status == JobStatus.PENDING)
             .values(
-                status="running",
+                status=JobStatus.RUNNING,
                 worker_id=worker_id,
                 attempt=Job.attempt + 1,
                 started_at=func.coalesce(Job.started_at, now),
@@ -124,9 +142,205 @@ class JobStore:
         )
         return list(self.session.scalars(stmt))
 
+    def heartbeat(self, worker_id: str, held: Sequence[Fence], now: datetime) -> list[Beat]:
+        """running → running: renew the worker and exactly the attempts its runners hold.
+
+        A job whose runner died is not in `held`, so it is not kept alive: the reaper
+        rescues it once the lease runs out.
+        """
+        self.session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+        beats: list[Beat] = []
+        for part in chunks(list(held), 200):
+            if not part:
+                continue
+            rows = self.session.execute(
+                update(Job)
+                .where(or_(*(fence.holds() for fence in part)))
+                .values(heartbeat_at=now)
+                .returning(Job.id, Job.cancel_requested_at)
+                .execution_options(synchronize_session=False)
+            )
+            beats += [Beat(job_id, cancel is not None) for job_id, cancel in rows]
+        return beats
+
+    def checkpoint(
+        self,
+        fence: Fence,
+        now: datetime,
+        progress: dict[str, Any],
+        checkpoint: dict[str, Any] | None = None,
+        error_summary: dict[str, Any] | None = None,
+    ) -> Job | None:
+        """running → running: save counters (and checkpoint, error summary); None if fenced out."""
+        values: dict[str, Any] = {"progress": progress, "heartbeat_at": now}
+        if checkpoint is not None:
+            values["checkpoint"] = checkpoint
+        if error_summary is not None:
+            values["error_summary"] = error_summary
+        return self._fenced(fence, **values)
+
+    def complete(
+        self,
+        fence: Fence,
+        now: datetime,
+        summary: str,
+        result: dict[str, Any],
+        error_summary: dict[str, Any] | None,
+    ) -> bool:
+        """running → completed."""
+        return self._fenced(
+            fence, status=JobStatus.COMPLETED, finished_at=now, summary=summary, result=result,
+            error_summary=error_summary,
+        ) is not None  # fmt: skip
+
+    def fail_attempt(
+        self, fence: Fence, now: datetime, record: dict[str, Any], retry_at: datetime | None
+    ) -> bool:
+        """running → pending (retry at `retry_at`) or → failed (no retry left)."""
+        job = self.get(fence.job_id)
+        if job is None:
+            return False
+        values: dict[str, Any] = {
+            "error": record["error"],
+            "errors": with_record(job.errors, record),
+        }
+        if retry_at is not None:
+            values |= {"status": JobStatus.PENDING, "worker_id": None, "run_at": retry_at}
+        else:
+            values |= {
+                "status": JobStatus.FAILED, "finished_at": now,
+                "summary": f"Failed: {record['error']}",
+            }  # fmt: skip
+        return self._fenced(fence, **values) is not None
+
+    def requeue(self, fence: Fence, now: datetime) -> bool:
+        """running → pending: the worker is stopping; the attempt is given back."""
+        return (
+            self._fenced(
+                fence,
+                status=JobStatus.PENDING,
+                worker_id=None,
+                run_at=now,
+                attempt=fence.attempt - 1,
+            )
+            is not None
+        )
+
+    def mark_cancelled(self, fence: Fence, now: datetime, summary: str) -> bool:
+        """running → cancelled: the handler stopped at a checkpoint; committed work stays."""
+        return (
+            self._fenced(fence, status=JobStatus.CANCELLED, finished_at=now, summary=summary)
+            is not None
+        )
+
+    def rescue(
+        self, job: Job, silent_before: datetime, now: datetime, record: dict[str, Any]
+    ) -> JobStatus | None:
+        """running → pending / failed / cancelled for a job whose worker fell silent.
+
+        Conditioned on the attempt and on the heartbeat still being old, so a worker that
+        came back to life in the meantime keeps its job. Returns the new status, or None.
+        """
+        if job.cancel_requested_at is not None:
+            status, values = JobStatus.CANCELLED, {"finished_at": now, "summary": "Cancelled"}
+        elif job.attempt < job.max_attempts:
+            status, values = JobStatus.PENDING, {"worker_id": None, "run_at": now}
+        else:
+            summary = f"Failed: {record['error']}"
+            status, values = JobStatus.FAILED, {"finished_at": now, "summary": summary}
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == job.id,
+                Job.attempt == job.attempt,
+                Job.status == JobStatus.RUNNING,
+                Job.heartbeat_at < silent_before,
+            )
+            .values(
+                status=status,
+                error=record["error"],
+                errors=with_record(job.errors, record),
+                **values,
+            )
+        )
+        return status if self._changed(stmt) else None
+
+    def request_cancel(self, job_id: int, now: datetime) -> JobStatus | None:
+        """pending → cancelled at once; running → running with cancel requested.
+
+        One statement; None when the job was neither (or a cancel was already asked for),
+        so of two concurrent cancels exactly one wins.
+        """
+        pending = Job.status == JobStatus.PENDING
+        stmt = (
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(ACTIVE), Job.cancel_requested_at.is_(None))
+            .values(
+                status=case((pending, JobStatus.CANCELLED.value), else_=Job.status),
+                finished_at=case((pending, now), else_=Job.finished_at),
+                summary=case((pending, "Cancelled before it started"), else_=Job.summary),
+                cancel_requested_at=now,
+            )
+            .returning(Job.status)
+            .execution_options(synchronize_session=False)
+        )
+        status = self.session.scalar(stmt)
+        return JobStatus(status) if status is not None else None
+
+    def retry(self, job_id: int, now: datetime, max_attempts: int) -> bool:
+        """failed / cancelled → pending, from the start; False when another request won.
+
+        Raises DuplicateJob when another active job already holds the job's unique key.
+        """
+        stmt = (
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_((JobStatus.FAILED, JobStatus.CANCELLED)))
+            .values(
+                status=JobStatus.PENDING,
+                run_at=now,
+                trigger="retry",
+                worker_id=None,
+                cancel_requested_at=None,
+                finished_at=None,
+                checkpoint=None,
+                progress={},
+                summary=None,
+                result=None,
+                error=None,
+                error_summary=None,
+                max_attempts=max_attempts,
+            )
+        )
+        try:
+            with self.session.begin_nested():
+                return self._changed(stmt)
+        except IntegrityError as exc:
+            key = self.session.scalar(select(Job.unique_key).where(Job.id == job_id))
+            active = self.active_with_key(key or "")
+            raise DuplicateJob(active.id if active else 0) from exc
+
+    # -- reads ----------------------------------------------------------------------------
+
     def get(self, job_id: int) -> Job | None:
         """Return the job with `job_id`."""
         return self.session.get(Job, job_id)
+
+    def active_with_key(self, unique_key: str) -> Job | None:
+        """Return the pending or running job holding `unique_key`, if any."""
+        return self.session.scalar(
+            select(Job).where(Job.unique_key == unique_key, Job.status.in_(ACTIVE))
+        )
+
+    def cancel_requested(self, ids: Sequence[int]) -> set[int]:
+        """Return which of the running jobs `ids` have a cancel request."""
+        found: set[int] = set()
+        for part in chunks(list(ids)):
+            found |= set(
+                self.session.scalars(
+                    select(Job.id).where(Job.id.in_(part), Job.cancel_requested_at.is_not(None))
+                )
+            )
+        return found
 
     def page(self, flt: JobFilter) -> tuple[Sequence[Job], int]:
         """Return one page of jobs (newest first) and the total."""
@@ -135,6 +349,8 @@ class JobStore:
             query = query.where(Job.status == flt.status)
         if flt.kind:
             query = query.where(Job.kind == flt.kind)
+        if flt.parent_id is not None:
+            query = query.where(Job.parent_id == flt.parent_id)
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(Job.id.desc()).limit(flt.limit).offset(flt.offset)
@@ -148,7 +364,7 @@ class JobStore:
         )
         return [(kind, status, int(n)) for kind, status, n in rows]
 
-    def finished_since(self, since: datetime, status: str) -> int:
+    def finished_since(self, since: datetime, status: JobStatus) -> int:
         """Return how many jobs reached `status` since `since`."""
         return (
             self.session.scalar(
@@ -164,29 +380,24 @@ class JobStore:
         )
         return {status: int(n) for status, n in rows}
 
-    # -- fenced worker writes -------------------------------------------------------------
+    def silent_running(self, before: datetime, limit: int = 100) -> Sequence[Job]:
+        """Return running jobs whose worker has not heartbeated since `before`."""
+        return self.session.scalars(
+            select(Job)
+            .where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < before)
+            .order_by(Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
 
-    def fenced_update(self, fence: Fence, **values: Any) -> Job | None:
-        """Update the job if `fence` still holds; return the row, or None when fenced out."""
-        stmt = (
-            update(Job)
-            .where(fence.holds())
-            .values(**values)
-            .returning(Job)
-            .execution_options(synchronize_session=False)
-        )
-        return self.session.scalar(stmt)
+    # -- logs -----------------------------------------------------------------------------
 
     def fenced_log(self, fence: Fence, ts: datetime, stream: str, level: str, message: str) -> bool:
         """Append a log line if `fence` still holds; return whether it was written."""
         source = select(
-            literal(fence.job_id),
-            literal(fence.attempt),
-            literal(ts, type_=JobLog.ts.type),
-            literal(stream),
-            literal(level),
-            literal(message),
-        ).where(fence.holds())
+            literal(fence.job_id), literal(fence.attempt), literal(ts, type_=JobLog.ts.type),
+            literal(stream), literal(level), literal(message),
+        ).where(fence.holds())  # fmt: skip
         stmt = (
             insert(JobLog)
             .from_select(["job_id", "attempt", "ts", "stream", "level", "message"], source)
@@ -205,21 +416,23 @@ class JobStore:
     def cap_logs(self, job_id: int, attempt: int, cap: int, now: datetime) -> int:
         """Keep each stream of the job within `cap` lines, dropping the oldest.
 
-        One line, kept current, says how many lines were dropped in all; returns that total.
+        The running total is stored in `jobs.logs_dropped`; one line, kept current, says it.
+        Returns the total.
         """
         marker = JobLog.message.like(f"[% {DROPPED_NOTE}%")
-        notes = self.session.scalars(
-            select(JobLog.message).where(JobLog.job_id == job_id, marker)
-        ).all()
-        total = sum(int(note[1:].split(" ", 1)[0]) for note in notes)
-        dropped = 0
-        for stream in ("job", "progress"):
-            dropped += self._trim(job_id, stream, cap, marker)
-        if dropped:
-            self.session.execute(delete(JobLog).where(JobLog.job_id == job_id, marker))
-            total += dropped
-            self.log(job_id, attempt, now, "warning", f"[{total} {DROPPED_NOTE}: cap {cap}]")
-        return total
+        dropped = sum(self._trim(job_id, stream, cap, marker) for stream in ("job", "progress"))
+        if not dropped:
+            return self.session.scalar(select(Job.logs_dropped).where(Job.id == job_id)) or 0
+        total = self.session.scalar(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(logs_dropped=Job.logs_dropped + dropped)
+            .returning(Job.logs_dropped)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(delete(JobLog).where(JobLog.job_id == job_id, marker))
+        self.log(job_id, attempt, now, "warning", f"[{total} {DROPPED_NOTE}: cap {cap}]")
+        return int(total or 0)
 
     def _trim(self, job_id: int, stream: str, cap: int, marker: ColumnElement[bool]) -> int:
         lines = (JobLog.job_id == job_id) & (JobLog.stream == stream) & ~marker
@@ -232,23 +445,22 @@ class JobStore:
         self.session.execute(delete(JobLog).where(lines, JobLog.id < cutoff))
         return excess
 
-    # -- liveness -------------------------------------------------------------------------
+    def logs(self, job_id: int, stream: str | None, after: int, limit: int) -> Sequence[JobLog]:
+        """Return log lines of the job with id > `after`, oldest first."""
+        query = select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after)
+        if stream:
+            query = query.where(JobLog.stream == stream)
+        return self.session.scalars(query.order_by(JobLog.id).limit(limit)).all()
+
+    # -- workers --------------------------------------------------------------------------
 
     def register_worker(self, worker: Worker) -> None:
         """Insert or refresh this worker's row."""
         self.session.merge(worker)
 
-    def heartbeat(self, worker_id: str, now: datetime) -> list[tuple[int, int, datetime | None]]:
-        """Touch the worker and its running jobs; return (job id, attempt, cancel requested)."""
-        self.session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
-        rows = self.session.execute(
-            update(Job)
-            .where(Job.worker_id == worker_id, Job.status == "running")
-            .values(heartbeat_at=now)
-            .returning(Job.id, Job.attempt, Job.cancel_requested_at)
-            .execution_options(synchronize_session=False)
-        )
-        return [(job_id, attempt, cancel) for job_id, attempt, cancel in rows]
+    def worker_known(self, worker_id: str) -> bool:
+        """Tell whether this worker's row exists (it is pruned after a long silence)."""
+        return self.session.get(Worker, worker_id) is not None
 
     def remove_worker(self, worker_id: str) -> None:
         """Delete this worker's row (clean shutdown)."""
@@ -263,54 +475,6 @@ class JobStore:
     def prune_workers(self, before: datetime) -> None:
         """Forget workers silent since before `before`."""
         self.session.execute(delete(Worker).where(Worker.heartbeat_at < before))
-
-    def silent_running(self, before: datetime, limit: int = 100) -> Sequence[Job]:
-        """Return running jobs whose worker has not heartbeated since `before`."""
-        return self.session.scalars(
-            select(Job)
-            .where(Job.status == "running", Job.heartbeat_at < before)
-            .order_by(Job.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-
-    def release(self, job: Job, before: datetime, **values: Any) -> bool:
-        """Move a silent running job on (requeue or fail) unless it came back to life."""
-        stmt = (
-            update(Job)
-            .where(
-                Job.id == job.id,
-                Job.attempt == job.attempt,
-                Job.status == "running",
-                Job.heartbeat_at < before,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        result: CursorResult[Any] = self.session.execute(stmt)  # type: ignore[assignment]
-        return result.rowcount == 1
-
-    # -- user actions ---------------------------------------------------------------------
-
-    def conditional_update(self, job_id: int, statuses: Sequence[str], **values: Any) -> bool:
-        """Update the job only while its status is one of `statuses`."""
-        stmt = (
-            update(Job)
-            .where(Job.id == job_id, Job.status.in_(statuses))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        result: CursorResult[Any] = self.session.execute(stmt)  # type: ignore[assignment]
-        return result.rowcount == 1
-
-    # -- logs -----------------------------------------------------------------------------
-
-    def logs(self, job_id: int, stream: str | None, after: int, limit: int) -> Sequence[JobLog]:
-        """Return log lines of the job with id > `after`, oldest first."""
-        query = select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after)
-        if stream:
-            query = query.where(JobLog.stream == stream)
-        return self.session.scalars(query.order_by(JobLog.id).limit(limit)).all()
 
     # -- schedules and retention ----------------------------------------------------------
 
@@ -341,7 +505,7 @@ class JobStore:
         sub = ranked.subquery()
         rows = self.session.scalars(
             select(sub.c.id)
-            .where(sub.c.rank > keep_last, sub.c.finished_at < before)
+            .where(and_(sub.c.rank > keep_last, sub.c.finished_at < before))
             .order_by(sub.c.id)
             .limit(limit)
         )
@@ -349,9 +513,9 @@ class JobStore:
 
     def delete_jobs(self, ids: Sequence[int]) -> None:
         """Delete jobs and their logs."""
-        if ids:
-            self.session.execute(delete(JobLog).where(JobLog.job_id.in_(ids)))
-            self.session.execute(delete(Job).where(Job.id.in_(ids)))
+        for part in chunks(list(ids)):
+            self.session.execute(delete(JobLog).where(JobLog.job_id.in_(part)))
+            self.session.execute(delete(Job).where(Job.id.in_(part)))
 
 
 def lease_cutoff(now: datetime, lease_s: float) -> datetime:

@@ -1,7 +1,9 @@
-"""A worker process's engine: claim loop, heartbeat thread, handler threads, housekeeping.
+"""A worker process's engine: claim loop, pulse thread (heartbeat, cancels), runner threads.
 
-Liveness is the heartbeat thread's job alone, so a long batch never looks like a dead worker
-and a stopped or killed process always does: rescue depends on silence, not on run time.
+Liveness belongs to the pulse thread, and it vouches only for jobs whose runner is executing
+right now: a long batch never looks like a dead worker, and a job whose runner died is not
+kept alive by the heartbeat (it is requeued, or rescued once its lease runs out). Database
+outages are waited out with backoff; the worker carries on by itself when the database is back.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,6 +22,7 @@ from functools import partial
 from mediashelf import __version__
 from mediashelf.clock import Clock
 from mediashelf.config import Settings
+from mediashelf.db.outage import describe
 from mediashelf.db.schema import Job
 from mediashelf.db.schema import Worker as WorkerRow
 from mediashelf.db.session import Database
@@ -31,12 +34,15 @@ from mediashelf.jobs.maintenance import (
     reap_silent_jobs,
 )
 from mediashelf.jobs.registry import Registry
+from mediashelf.jobs.resilience import is_outage
 from mediashelf.jobs.runner import JobRunner, RetryPolicy
-from mediashelf.jobs.store import JobStore, lease_cutoff
+from mediashelf.jobs.store import Fence, JobStore, lease_cutoff
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+CANCEL_POLL_S = 0.5  # how soon a cancel sent from another process reaches a running job
+MAX_IDLE_BACKOFF_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,21 @@ class WorkerConfig:
         )
 
 
+@dataclass
+class Running:
+    """A job this worker's runner threads are executing."""
+
+    job: Job
+    fence: Fence
+    signals: StopSignals
+    future: Future[str] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Tell whether its runner is still executing it."""
+        return self.future is None or not self.future.done()
+
+
 def new_worker_id() -> str:
     """Return an id naming this host and process."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -90,23 +111,19 @@ class Worker:
         self.id = worker_id or new_worker_id()
         self.runner = JobRunner(db, registry, clock, self.id, config.retry, config.log_cap)
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="job")
-        self._running: dict[int, StopSignals] = {}
+        self._running: dict[int, Running] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._outage: set[str] = set()  # loops currently waiting out a database outage
+
+    # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Register the worker and start its loop and heartbeat threads."""
-        now = self.clock.now()
-        with self.db.unit_of_work() as session:
-            JobStore(session).register_worker(
-                WorkerRow(
-                    id=self.id, host=socket.gethostname(), pid=os.getpid(), started_at=now,
-                    heartbeat_at=now, concurrency=self.config.concurrency, version=__version__,
-                )
-            )  # fmt: skip
-        for target, name in ((self._loop, "claim"), (self._heartbeat_loop, "heartbeat")):
+        """Register the worker and start its claim and pulse threads."""
+        self._register()
+        for target, name in ((self._loop, "claim"), (self._pulse_loop, "pulse")):
             thread = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -117,8 +134,8 @@ class Worker:
         self._stop.set()
         self._wake.set()
         with self._lock:
-            for signals in self._running.values():
-                signals.stopping.set()
+            for running in self._running.values():
+                running.signals.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout)
@@ -133,74 +150,153 @@ class Worker:
         """Look for work now instead of at the next poll."""
         self._wake.set()
 
-    # -- threads --------------------------------------------------------------------------
+    def cancel_local(self, job_id: int) -> None:
+        """Pass a cancel request to a job running in this process at once."""
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None:
+            running.signals.request_cancel()
+
+    def running_ids(self) -> list[int]:
+        """Return the ids of the jobs this worker's runners are executing."""
+        with self._lock:
+            return [job_id for job_id, r in self._running.items() if r.alive]
+
+    def _register(self) -> None:
+        now = self.clock.now()
+        with self.db.unit_of_work() as session:
+            JobStore(session).register_worker(
+                WorkerRow(
+                    id=self.id, host=socket.gethostname(), pid=os.getpid(), started_at=now,
+                    heartbeat_at=now, concurrency=self.config.concurrency, version=__version__,
+                )
+            )  # fmt: skip
+
+    # -- claim loop -----------------------------------------------------------------------
 
     def _loop(self) -> None:
         last: dict[str, float] = {}
+        idle = self.config.poll_s
         while not self._stop.is_set():
-            try:
-                self._claim_and_submit()
-                self._housekeeping(last)
-            except Exception:
-                log.exception("Worker loop error; retrying")
-            self._wake.wait(self.config.poll_s)
+            if self._guarded("claim", self._claim_and_submit):
+                idle = self.config.poll_s
+            else:
+                idle = min(MAX_IDLE_BACKOFF_S, max(idle * 2, self.config.poll_s))
+            self._housekeeping(last)
+            self._wake.wait(idle)
             self._wake.clear()
+
+    def _guarded(self, what: str, step: Callable[[], object]) -> bool:
+        """Run one step of a loop; log its failure once per outage and say whether it worked."""
+        try:
+            step()
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("Worker %s: %s failed", self.id, what)
+            elif what not in self._outage:
+                log.warning("Worker %s: %s waits for the database (%s)", self.id, what,
+                            describe(exc))  # fmt: skip
+            if is_outage(exc):
+                self._outage.add(what)
+            return False
+        if what in self._outage:
+            self._outage.discard(what)
+            log.info("Worker %s: %s works again: the database is back", self.id, what)
+        return True
 
     def _claim_and_submit(self) -> None:
         with self._lock:
             free = self.config.concurrency - len(self._running)
-        if free <= 0:
+        if free <= 0 or self._stop.is_set():
             return
         with self.db.unit_of_work() as session:
             jobs = JobStore(session).claim(self.id, free, self.clock.now(), self.registry.names())
         for job in jobs:
-            signals = StopSignals()
+            running = Running(job, Fence(job.id, job.attempt, self.id), StopSignals())
             if job.cancel_requested_at is not None:
-                signals.cancel.set()
+                running.signals.request_cancel()
             with self._lock:
-                self._running[job.id] = signals
-            future = self._pool.submit(self.runner.run, job, signals)
-            future.add_done_callback(partial(self._done, job))
+                self._running[job.id] = running
+            running.future = self._pool.submit(self.runner.run, job, running.signals)
+            running.future.add_done_callback(partial(self._done, running))
 
-    def _done(self, job: Job, future: Future[str]) -> None:
+    def _done(self, running: Running, future: Future[str]) -> None:
+        exc = None if future.cancelled() else future.exception()
+        if exc is not None:  # the runner itself died: record it so the job is never stranded
+            log.error("Runner crashed on job %s", running.job.id, exc_info=exc)
+            try:
+                self.runner.fail_crashed(running.job, running.fence, running.signals, exc)
+            except Exception:
+                log.exception("Job %s is left for the reaper", running.job.id)
         with self._lock:
-            self._running.pop(job.id, None)
-        if future.exception():
-            log.error("Runner crashed on job %s", job.id, exc_info=future.exception())
+            self._running.pop(running.job.id, None)
         self._wake.set()
 
     def _housekeeping(self, last: dict[str, float]) -> None:
+        """Run each due housekeeping step; one failing step never skips the others."""
+        steps: list[tuple[str, float, Callable[[], object]]] = [
+            ("reap", max(0.5, self.config.lease_s / 3), self._reap),
+            ("schedule", 1.0, self._fire_schedules),
+            ("prune jobs", PRUNE_EVERY_S, self._prune_jobs),
+            ("prune workers", PRUNE_EVERY_S, self._prune_workers),
+        ]
         now = time.monotonic()
-        if now - last.get("reap", 0) >= max(0.5, self.config.lease_s / 3):
-            last["reap"] = now
-            if reap_silent_jobs(self.db, self.clock, self.config.lease_s):
-                self._wake.set()
-        if self.config.schedules and now - last.get("schedule", 0) >= 1.0:
-            last["schedule"] = now
-            if fire_schedules(self.db, self.registry, self.clock, self.config.schedules):
-                self._wake.set()
-        if now - last.get("prune", 0) >= PRUNE_EVERY_S:
-            last["prune"] = now
-            prune_finished_jobs(self.db, self.clock, self.config.retention_days)
-            with self.db.unit_of_work() as session:  # workers gone for good (killed, moved)
-                JobStore(session).prune_workers(lease_cutoff(self.clock.now(), PRUNE_EVERY_S))
+        for name, every_s, step in steps:
+            if name == "schedule" and not self.config.schedules:
+                continue
+            if now - last.get(name, -every_s) >= every_s:
+                last[name] = now
+                self._guarded(name, step)
 
-    def _heartbeat_loop(self) -> None:
-        while not self._stop.wait(self.config.heartbeat_s):
-            try:
-                self._heartbeat()
-            except Exception:
-                log.exception("Heartbeat failed")
+    def _reap(self) -> None:
+        self._heartbeat()  # vouch for our own jobs first: after an outage every lease looks old
+        if reap_silent_jobs(self.db, self.clock, self.config.lease_s):
+            self._wake.set()
+
+    def _fire_schedules(self) -> None:
+        if fire_schedules(self.db, self.registry, self.clock, self.config.schedules):
+            self._wake.set()
+
+    def _prune_jobs(self) -> None:
+        prune_finished_jobs(self.db, self.clock, self.config.retention_days)
+
+    def _prune_workers(self) -> None:
+        with self.db.unit_of_work() as session:  # workers gone for good (killed, moved)
+            JobStore(session).prune_workers(lease_cutoff(self.clock.now(), PRUNE_EVERY_S))
+
+    # -- pulse: heartbeat and cancel watch ------------------------------------------------
+
+    def _pulse_loop(self) -> None:
+        tick = min(CANCEL_POLL_S, self.config.heartbeat_s)
+        last_beat = time.monotonic()
+        while not self._stop.wait(tick):
+            if time.monotonic() - last_beat >= self.config.heartbeat_s:
+                if self._guarded("heartbeat", self._heartbeat):
+                    last_beat = time.monotonic()
+            elif self.running_ids():
+                self._guarded("cancel watch", self._watch_cancels)
 
     def _heartbeat(self) -> None:
         with self._lock:
-            before = dict(self._running)  # jobs claimed later are not judged by this beat
+            held = {r.job.id: r for r in self._running.values() if r.alive}
         with self.db.unit_of_work() as session:
-            alive = JobStore(session).heartbeat(self.id, self.clock.now())
-        cancelled = {job_id for job_id, _attempt, cancel in alive if cancel is not None}
-        held = {job_id for job_id, _attempt, _cancel in alive}
-        for job_id, signals in before.items():
-            if job_id not in held:
-                signals.lost.set()
-            elif job_id in cancelled:
-                signals.cancel.set()
+            store = JobStore(session)
+            beats = store.heartbeat(self.id, [r.fence for r in held.values()], self.clock.now())
+            known = store.worker_known(self.id)
+        if not known:  # pruned while this process could not reach the database
+            self._register()
+        renewed = {beat.job_id for beat in beats}
+        for job_id, running in held.items():
+            if job_id not in renewed:
+                running.signals.mark_lost()
+        for beat in beats:
+            if beat.cancel_requested:
+                held[beat.job_id].signals.request_cancel()
+
+    def _watch_cancels(self) -> None:
+        with self._lock:
+            held = {r.job.id: r for r in self._running.values() if r.alive}
+        with self.db.unit_of_work() as session:
+            cancelled = JobStore(session).cancel_requested(list(held))
+        for job_id in cancelled:
+            held[job_id].signals.request_cancel()

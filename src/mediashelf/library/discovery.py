@@ -6,6 +6,7 @@ not the size of the library. Problems with single entries are reported and skipp
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -26,8 +27,6 @@ VIDEO_EXTENSIONS = frozenset(
      "3gp", "ogv", "vob"}
 )  # fmt: skip
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
-
-Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,12 @@ class DiscoveredFile:
         return title_for(self.relpath)
 
 
-def media_extension(name: str) -> str | None:
+def media_extension(name: str, extensions: frozenset[str] = MEDIA_EXTENSIONS) -> str | None:
     """Return the media extension of `name`, or None when it is not a media file."""
     if "." not in name:
         return None
     ext = name.rsplit(".", 1)[1].lower()
-    return ext if ext in MEDIA_EXTENSIONS else None
+    return ext if ext in extensions else None
 
 
 def check_root(root: Path) -> Path:
@@ -83,98 +82,151 @@ def scope_prefix(scope: str | None) -> str:
     return "/".join(parts) + "/"
 
 
+@dataclass(frozen=True)
+class Skip:
+    """An entry the walk could not take, and why (an error summary class)."""
+
+    relpath: str
+    reason: str  # symlink_loop duplicate_link dangling_link outside_library unreadable bad_name
+    detail: str
+
+
+SkipHandler = Callable[[Skip], None]
+
+
+def _log_skip(skip: Skip) -> None:
+    log.warning("Skipped %r (%s): %s", skip.relpath, skip.reason, skip.detail)
+
+
+@dataclass(frozen=True)
+class _Walk:
+    root: Path
+    seen: set[tuple[int, int]]
+    after: str | None
+    on_skip: SkipHandler
+    extensions: frozenset[str]
+
+
 def walk(
-    root: Path, scope: str | None = None, warn: Warn | None = None, after: str | None = None
+    root: Path,
+    scope: str | None = None,
+    on_skip: SkipHandler | None = None,
+    after: str | None = None,
+    extensions: frozenset[str] = MEDIA_EXTENSIONS,
 ) -> Iterator[DiscoveredFile]:
     """Yield every media file under `root` (or its sub-folder `scope`) in relpath order.
 
     The order is plain code-point order of the relpath strings, the same as the track
     store's ordered stream, so a scan can merge the two without holding either in memory.
-    With `after`, files up to and including that relpath are skipped (resuming).
+    With `after`, files up to and including that relpath are skipped (resuming). Entries
+    that cannot be taken (symlink loops, dangling links, links leaving the library,
+    unreadable folders, names that are not UTF-8) go to `on_skip` and the walk goes on.
     """
-    report = warn or log.warning
     real_root = check_root(root)
     prefix = scope_prefix(scope)
     start = real_root / prefix if prefix else real_root
-    if prefix and (not start.is_dir() or not start.resolve().is_relative_to(real_root)):
+    try:
+        inside = start.resolve().is_relative_to(real_root) and start.is_dir()
+    except (OSError, RuntimeError):
+        inside = False
+    if prefix and not inside:
         raise LibraryUnavailable("The scan path is not a folder inside the library.")
     top = start.stat()
-    seen = {(top.st_dev, top.st_ino)}
-    yield from _walk_folder(str(start), prefix, real_root, seen, after, report)
+    state = _Walk(real_root, {(top.st_dev, top.st_ino)}, after, on_skip or _log_skip, extensions)
+    yield from _walk_folder(state, str(start), prefix)
 
 
-def _walk_folder(
-    folder: str,
-    prefix: str,
-    root: Path,
-    seen: set[tuple[int, int]],
-    after: str | None,
-    report: Warn,
-) -> Iterator[DiscoveredFile]:
-    for key, entry in _entries(folder, prefix, root, report):
+def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[DiscoveredFile]:
+    after = state.after
+    for key, entry in _entries(state, folder, prefix):
         rel = prefix + entry.name
         if key.endswith("/"):
             sub = rel + "/"
             if after is not None and sub < after and not after.startswith(sub):
                 continue  # the whole folder sorts before the resume point
-            if _enter(entry, rel, seen, report):
-                yield from _walk_folder(entry.path, sub, root, seen, after, report)
+            if _enter(state, entry, rel):
+                yield from _walk_folder(state, entry.path, sub)
         elif after is None or rel > after:
-            found = _media_file(entry, rel, report)
+            found = _media_file(state, entry, rel)
             if found is not None:
                 yield found
 
 
-def _entries(
-    folder: str, prefix: str, root: Path, report: Warn
-) -> list[tuple[str, os.DirEntry[str]]]:
+def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEntry[str]]]:
     """Return the visible entries of `folder` keyed so that sorting gives relpath order."""
+    where = prefix.rstrip("/") or "."
     try:
         with os.scandir(folder) as it:
             raw = list(it)
     except OSError as exc:
-        report(f"Skipped unreadable folder {prefix.rstrip('/') or '.'!r}: {exc.strerror}")
+        state.on_skip(Skip(where, "unreadable", exc.strerror or "cannot list the folder"))
         return []
     keyed: list[tuple[str, os.DirEntry[str]]] = []
     for entry in raw:
         if entry.name.startswith("."):
             continue
-        if not _utf8(entry.name):
-            report(f"Skipped a name that is not valid UTF-8 in {prefix.rstrip('/') or '.'!r}")
-            continue
-        try:
-            if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(root):
-                report(f"Ignored symlink leaving the library: {prefix + entry.name!r}")
-                continue
-            is_dir = entry.is_dir()
-        except OSError as exc:
-            report(f"Skipped {prefix + entry.name!r}: {exc.strerror}")
-            continue
-        if is_dir or media_extension(entry.name) is not None:
-            keyed.append((entry.name + "/" if is_dir else entry.name, entry))
+        kind = _kind(state, entry, prefix)
+        if kind is not None:
+            keyed.append((entry.name + "/" if kind == "dir" else entry.name, entry))
     keyed.sort(key=lambda pair: pair[0])
     return keyed
 
 
-def _enter(entry: os.DirEntry[str], rel: str, seen: set[tuple[int, int]], report: Warn) -> bool:
+def _kind(state: _Walk, entry: os.DirEntry[str], prefix: str) -> str | None:
+    """Return "dir" or "file" for an entry the walk takes, None for one it passes over."""
+    media = media_extension(entry.name, state.extensions) is not None
+    if not _utf8(entry.name):
+        shown = entry.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        state.on_skip(Skip(prefix + shown, "bad_name", "the name is not valid UTF-8"))
+        return None
+    rel = prefix + entry.name
+    try:
+        if entry.is_symlink():
+            target = Path(entry.path).resolve(strict=True)
+            if not target.is_relative_to(state.root):
+                state.on_skip(Skip(rel, "outside_library", "the link points outside the library"))
+                return None
+        is_dir = entry.is_dir()
+    except RuntimeError:
+        state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
+        elif exc.errno == errno.ENOENT and media:
+            state.on_skip(Skip(rel, "dangling_link", "the link points to nothing"))
+        elif media or exc.errno != errno.ENOENT:
+            state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the entry"))
+        return None
+    if is_dir:
+        return "dir"
+    return "file" if media else None
+
+
+def _enter(state: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
     try:
         info = entry.stat()
     except OSError as exc:
-        report(f"Skipped folder {rel!r}: {exc.strerror}")
+        state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the folder"))
         return False
-    if (info.st_dev, info.st_ino) in seen:
+    if (info.st_dev, info.st_ino) in state.seen:
+        target = os.path.realpath(entry.path)
+        if os.path.realpath(os.path.dirname(entry.path)).startswith(target.rstrip("/") + "/"):
+            state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
+        else:
+            state.on_skip(Skip(rel, "duplicate_link", "the folder is walked under another path"))
         return False
-    seen.add((info.st_dev, info.st_ino))
+    state.seen.add((info.st_dev, info.st_ino))
     return True
 
 
-def _media_file(entry: os.DirEntry[str], rel: str, report: Warn) -> DiscoveredFile | None:
+def _media_file(state: _Walk, entry: os.DirEntry[str], rel: str) -> DiscoveredFile | None:
     try:
         if not entry.is_file():
             return None
         info = entry.stat()
     except OSError as exc:
-        report(f"Skipped {rel!r}: {exc.strerror}")
+        state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the file"))
         return None
     return DiscoveredFile(rel, info.st_size, info.st_mtime_ns)
 

@@ -3,49 +3,46 @@
 The diff pass writes nothing, so the mass-missing brake and dry runs decide before any change.
 The apply pass commits each batch together with the job's checkpoint (fenced), so a rescued
 job resumes after its last committed batch and a fenced-out worker's batch rolls back.
+A library that is offline (root gone, or an empty mount point) is waited for, at the start
+and before any batch that would mark files missing; nothing is marked while it is away.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from mediashelf.audit.store import AuditStore
-from mediashelf.clock import Clock
 from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
-from mediashelf.jobs.context import JobContext
+from mediashelf.jobs.context import CancelRequested, JobContext
 from mediashelf.jobs.registry import JobOutcome
-from mediashelf.library.discovery import check_root, scope_prefix, walk
-from mediashelf.library.scan_apply import ApplyOptions, Batch, apply_batch
-from mediashelf.library.scan_plan import Item, Verdict, find_moves, judge, merge, rows_in_order
+from mediashelf.library.discovery import Skip, scope_prefix, walk
+from mediashelf.library.library_state import library_problem
+from mediashelf.library.scan_apply import ApplyOptions, Batch, BatchWriter
+from mediashelf.library.scan_plan import (
+    WRITES,
+    DiffTally,
+    Item,
+    Verdict,
+    find_moves,
+    judge,
+    merge,
+    rows_in_order,
+)
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
+from mediashelf.library.scan_request import ScanParams
 from mediashelf.library.store import TrackStore
 from mediashelf.probe.pool import ProbePool
 
 PROGRESS_EVERY_S = 2.0
-SAMPLE_LIMIT = 20
-
-
-class ScanParams(BaseModel):
-    """Parameters of a library scan."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    force: bool = False
-    refresh_duration: bool = True
-    refresh_size: bool = True
-    path: str | None = Field(default=None, max_length=1000)
-    dry_run: bool = False
-    batch_size: int = Field(default=200, ge=1, le=5000)
-    throttle_ms: int = Field(default=0, ge=0, le=60_000)
-    max_probes_per_s: float | None = Field(default=None, gt=0)
-    allow_mass_missing: bool = False
+MAX_ITEMS_PER_BATCH = 5000  # unchanged files write nothing, but the checkpoint should move on
+SKIPS_LOGGED = 50
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,22 @@ class ScanDeps:
     root: Path
     pool: Callable[[], ProbePool]
     missing_brake: float
+    library_wait_s: float = 120.0
+    extensions: frozenset[str] | None = None
+
+
+class LibraryWentAway(Exception):
+    """The library went offline during the scan; nothing of the current batch was written."""
+
+
+@dataclass
+class Saved:
+    """What the last committed batch left behind: where to resume and the counts so far."""
+
+    after: str | None
+    counters: ScanCounters
+    errors: ErrorSummary
+    plan: dict[str, int] = field(default_factory=dict)  # present / missing from the diff
 
 
 class LibraryScan:
@@ -63,88 +76,104 @@ class LibraryScan:
     def __init__(self, ctx: JobContext, deps: ScanDeps) -> None:
         assert isinstance(ctx.params, ScanParams)
         self.ctx, self.deps, self.params = ctx, deps, ctx.params
-        self.clock: Clock = ctx.clock
         self.prefix = scope_prefix(self.params.path)
         saved = ctx.checkpoint or {}
-        self.counters = ScanCounters.from_dict(saved.get("counters", {}))
-        self.errors = ErrorSummary(dict(saved.get("errors", {})))
+        self.saved = Saved(
+            saved.get("after"), ScanCounters.from_dict(saved.get("counters", {})),
+            ErrorSummary.from_dict(saved.get("errors", {})), dict(saved.get("plan", {})),
+        )  # fmt: skip
+        self.counters, self.errors = self.saved.counters.copy(), self.saved.errors.copy()
         self.started = (
-            datetime.fromisoformat(saved["started_at"])
-            if "started_at" in saved
+            datetime.fromisoformat(saved["started_at"]) if "started_at" in saved
             else ctx.clock.now()
-        )
-        self.after: str | None = saved.get("after")
+        )  # fmt: skip
         self.resuming = bool(saved)
         self.would: dict[str, list[str]] = {}
         self._last_emit = 0.0
-        self._attempt_start = time.monotonic()
-        self._attempt_done = 0
+        self._phase_start = time.monotonic()
+        self._checked = 0  # files checked in the current phase, for the rate
+        self._skips_logged = 0
 
     def run(self) -> JobOutcome:
         """Run the scan to completion, or raise JobCancelled / LibraryOffline / JobLost."""
-        try:
-            check_root(self.deps.root)
-        except LibraryUnavailable as exc:
-            raise LibraryOffline(
-                f"library root looks offline: {exc.message} Nothing was changed."
-            ) from exc
+        self._await_library()
         work = True
         if not self.resuming:
             self._audit("start", {"params": self.params.model_dump()})
             work = self._diff()
         else:
-            self.ctx.log(f"resuming after {self.after!r} with {self.counters.processed} done")
+            self.ctx.log(f"resuming after {self.saved.after!r} with {self.counters.processed} done")
         if work and not self.params.dry_run:
             self._apply()
-        self.counters.phase = "done"
+        self._set_phase("done")
         self.counters.eta_s = 0
         self._emit(force=True)
         return self._outcome()
+
+    # -- the library being there ----------------------------------------------------------
+
+    def _await_library(self) -> None:
+        """Return once the library is available; wait for it (cancellable) up to the limit."""
+        problem = self._library_problem()
+        if problem is None:
+            return
+        phase = self.counters.phase
+        self._set_phase("waiting")
+        self.counters.note = f"waiting for the library: {problem}"
+        self.ctx.log(self.counters.note, level="warning")
+        deadline = time.monotonic() + self.deps.library_wait_s
+        delay = 0.5
+        while problem is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LibraryUnavailable(
+                    f"The library stayed unavailable for {self.deps.library_wait_s:g}s "
+                    f"({problem}); nothing was marked missing."
+                )
+            self._emit()
+            self.ctx.sleep(min(delay, left, PROGRESS_EVERY_S))
+            delay = min(delay * 2, 10.0)
+            problem = self._library_problem()
+        self.counters.note = None
+        self._set_phase(phase)
+        self.ctx.log("the library is back; carrying on")
+
+    def _library_problem(self) -> str | None:
+        known = self.saved.plan.get("present")
+        if known is None:
+            rows, already = self.ctx.transaction(lambda s: TrackStore(s).scope_counts(self.prefix))
+            known = rows - already
+        return library_problem(self.deps.root, known)
 
     # -- diff: count, judge and brake, writing nothing ------------------------------------
 
     def _diff(self) -> bool:
         """Count and judge every file; return whether anything needs writing."""
-        c = self.counters
-        c.phase = "discover"
-        would: dict[str, list[str]] = {"add": [], "update": [], "missing": [], "move": []}
-        verdicts = dict.fromkeys(Verdict, 0)
-        moved = 0
+        self._set_phase("discover")
+        tally = DiffTally()
         taken: set[int] = set()
-        for batch in self._batches(after=None):
-            moves = find_moves(self.ctx.db, self.deps.root, _new_files(batch), taken)
-            moved += len(moves)
-            for item, verdict in batch:
-                verdicts[verdict] += 1
-                if item.file is not None:
-                    c.total += 1
-                key = _would_key(verdict, item, moves)
-                if key and len(would[key]) < SAMPLE_LIMIT:
-                    would[key].append(item.relpath)
+        for batch in self._batches(after=None, on_skip=tally.skip):
+            moves = find_moves(self.ctx.transaction, self.deps.root, _new_files(batch), taken)
+            tally.add_batch(batch, moves)
+            self.counters.total = tally.total
+            self._checked = tally.total
             self._emit()
-        c.phase = "diff"
-        newly_missing = max(0, verdicts[Verdict.MISSING] - moved)
-        self._brake(newly_missing, c.total)
-        self.would = would
-        self.ctx.log(
-            f"diff: {c.total} files; {verdicts[Verdict.NEW] - moved} new, "
-            f"{verdicts[Verdict.CHANGED]} changed, {verdicts[Verdict.UNCHANGED]} unchanged, "
-            f"{moved} moved, {newly_missing} missing, {verdicts[Verdict.SKIPPED]} quarantined"
-        )
-        work = bool(verdicts[Verdict.NEW] or verdicts[Verdict.CHANGED] or newly_missing)
-        if self.params.dry_run or not work:  # the diff's counts are the outcome
-            c.processed = c.total
-            c.added, c.moved, c.missing = verdicts[Verdict.NEW] - moved, moved, newly_missing
-            c.updated, c.unchanged = verdicts[Verdict.CHANGED], verdicts[Verdict.UNCHANGED]
-            c.skipped = verdicts[Verdict.SKIPPED]
+        self._set_phase("diff")
+        rows, already = self.ctx.transaction(lambda s: TrackStore(s).scope_counts(self.prefix))
+        present = rows - already
+        self._brake(tally.newly_missing, tally.total, present)
+        self.saved.plan = {"present": present, "missing": tally.newly_missing}
+        self.would = tally.would()
+        self.counters.total = tally.total
+        self.ctx.log(tally.describe())
+        if self.params.dry_run or not tally.work():  # the diff's counts are the outcome
+            tally.fill(self.counters)
+            self.errors = tally.errors
         self._emit(force=True)
-        return work
+        return tally.work()
 
-    def _brake(self, newly_missing: int, files: int) -> None:
-        with self.ctx.db.unit_of_work() as session:
-            tracks, already = TrackStore(session).scope_counts(self.prefix)
-        present = tracks - already
-        if self.params.allow_mass_missing or present == 0:
+    def _brake(self, newly_missing: int, files: int, present: int) -> None:
+        if self.params.allow_mass_missing or present <= 0:
             return
         if files == 0 or newly_missing > self.deps.missing_brake * present:
             raise LibraryOffline(
@@ -156,26 +185,33 @@ class LibraryScan:
     # -- apply: probe and write batch by batch --------------------------------------------
 
     def _apply(self) -> None:
+        while True:
+            try:
+                self._apply_from(self.saved.after)
+                return
+            except LibraryWentAway:
+                self.counters, self.errors = self.saved.counters.copy(), self.saved.errors.copy()
+                self._await_library()
+
+    def _apply_from(self, after: str | None) -> None:
         options = ApplyOptions(self.params.refresh_duration, self.params.refresh_size, self.started)
         moved_ahead: set[int] = set()
         taken: set[int] = set()
-        for items in self._batches(after=self.after):
+        self._set_phase("probe")
+        for items in self._batches(after=after, on_skip=self._count_skip):
             batch = self._plan(items, moved_ahead, taken)
-            self.counters.phase = "probe"
+            self._set_phase("probe", keep_rate=True)
             batch.outcomes = dict(self._probe(batch))
-            self.counters.phase = "apply"
-            with self.ctx.db.unit_of_work() as session:
-                apply_batch(session, batch, self.counters, self.errors, options, self.clock.now())
-                self.after = batch.last_relpath()
-                self.ctx.commit_batch(session, self.counters.as_dict(), self._checkpoint())
-            self._attempt_done += batch.files()
+            self._guard_missing(batch)
+            self._set_phase("apply", keep_rate=True)
+            self._write(batch, options)
             self._emit()
             self._between_batches()
 
     def _plan(
         self, items: list[tuple[Item, Verdict]], moved_ahead: set[int], taken: set[int]
     ) -> Batch:
-        moves = find_moves(self.ctx.db, self.deps.root, _new_files(items), taken)
+        moves = find_moves(self.ctx.transaction, self.deps.root, _new_files(items), taken)
         position = items[-1][0].relpath
         for row in moves.values():
             if row.relpath > position:
@@ -187,6 +223,41 @@ class LibraryScan:
             or (item.row.id not in moved_ids and item.row.id not in moved_ahead)
         ]  # fmt: skip
         return Batch(kept, moves)
+
+    def _guard_missing(self, batch: Batch) -> None:
+        """Re-check the brake right before a batch that marks tracks missing."""
+        marks = batch.marks_missing()
+        if not marks:
+            return
+        if library_problem(self.deps.root, self.saved.plan.get("present", 1)) is not None:
+            raise LibraryWentAway()
+        present = self.saved.plan.get("present", 0)
+        limit = max(self.saved.plan.get("missing", 0), self.deps.missing_brake * present)
+        if not self.params.allow_mass_missing and self.counters.missing + marks > limit:
+            raise LibraryOffline(
+                f"library root looks offline: {self.counters.missing + marks} of {present} tracks "
+                f"went missing during the scan (brake at {self.deps.missing_brake:.0%}); the "
+                "rest was not marked. Check the mount, or rerun with allow_mass_missing."
+            )
+
+    def _write(self, batch: Batch, options: ApplyOptions) -> None:
+        last = batch.last_relpath()
+
+        def work(session: Session) -> tuple[ScanCounters, ErrorSummary, list[str]]:
+            counters, errors = self.counters.copy(), self.errors.copy()
+            writer = BatchWriter(TrackStore(session), counters, errors, options,
+                                 self.ctx.clock.now())  # fmt: skip
+            writer.write(batch)
+            checkpoint = self._checkpoint(counters, errors, last)
+            self.ctx.commit_batch(session, counters.as_dict(), checkpoint, errors.as_dict())
+            return counters, errors, writer.notes
+
+        counters, errors, notes = self.ctx.transaction(work)
+        self._checked += counters.processed - self.counters.processed
+        self.counters, self.errors = counters, errors
+        self.saved = Saved(last, counters.copy(), errors.copy(), self.saved.plan)
+        for note in notes:
+            self.ctx.log(note, level="warning")
 
     def _probe(self, batch: Batch) -> Iterator[tuple[str, Any]]:
         paths = batch.to_probe(self.deps.root)
@@ -202,48 +273,61 @@ class LibraryScan:
         self.ctx.check()
 
     def _paced(self, paths: list[Path]) -> Iterator[Path]:
+        """Yield `paths` no faster than `max_probes_per_s`, waiting on the cancel signal."""
         rate = self.params.max_probes_per_s
         start = time.monotonic()
         for index, path in enumerate(paths):
-            if rate:
-                delay = start + index / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+            while rate and (delay := start + index / rate - time.monotonic()) > 0:
+                self.ctx.sleep(min(delay, PROGRESS_EVERY_S / 2))
+                self._emit()
             yield path
 
     def _between_batches(self) -> None:
-        self.ctx.check()
-        deadline = time.monotonic() + self.params.throttle_ms / 1000
-        while time.monotonic() < deadline:
-            time.sleep(min(0.05, deadline - time.monotonic()))
-            self.ctx.check()
+        self.ctx.sleep(self.params.throttle_ms / 1000)
 
     # -- shared ---------------------------------------------------------------------------
 
-    def _batches(self, after: str | None) -> Iterator[list[tuple[Item, Verdict]]]:
-        files = walk(self.deps.root, self.params.path, warn=self._warn, after=after)
-        rows = rows_in_order(self.ctx.db, self.prefix, after)
+    def _batches(
+        self, after: str | None, on_skip: Callable[[Skip], None]
+    ) -> Iterator[list[tuple[Item, Verdict]]]:
+        """Yield merged items in batches bounded by the rows they write (and their length)."""
+        kwargs = {"extensions": self.deps.extensions} if self.deps.extensions else {}
+        files = walk(self.deps.root, self.params.path, on_skip=on_skip, after=after, **kwargs)
+        rows = rows_in_order(self.ctx.transaction, self.prefix, after)
         batch: list[tuple[Item, Verdict]] = []
-        count = 0
+        writes = 0
         for item in merge(files, rows):
-            batch.append((item, judge(item, self.params.force)))
-            count += item.file is not None
-            if count >= self.params.batch_size:
+            verdict = judge(item, self.params.force)
+            batch.append((item, verdict))
+            writes += verdict in WRITES
+            if writes >= self.params.batch_size or len(batch) >= MAX_ITEMS_PER_BATCH:
                 yield batch
-                batch, count = [], 0
+                batch, writes = [], 0
             if self.ctx.should_stop():
                 self.ctx.check()
         if batch:
             yield batch
 
-    def _warn(self, message: str) -> None:
-        self.ctx.log(message, level="warning")
+    def _count_skip(self, skip: Skip) -> None:
+        self.counters.processed += 1
+        self.counters.skipped += 1
+        self.errors.add(skip.reason, skip.relpath)
+        if self._skips_logged < SKIPS_LOGGED:
+            self._skips_logged += 1
+            self.ctx.log(f"skipped {skip.relpath!r} ({skip.reason}): {skip.detail}", "warning")
 
-    def _checkpoint(self) -> dict[str, Any]:
+    def _checkpoint(
+        self, counters: ScanCounters, errors: ErrorSummary, after: str | None
+    ) -> dict[str, Any]:
         return {
-            "after": self.after, "counters": self.counters.as_dict(),
-            "errors": self.errors.as_dict(), "started_at": self.started.isoformat(),
+            "after": after, "counters": counters.as_dict(), "errors": errors.as_dict(),
+            "started_at": self.started.isoformat(), "plan": self.saved.plan,
         }  # fmt: skip
+
+    def _set_phase(self, phase: str, keep_rate: bool = False) -> None:
+        if phase != self.counters.phase and not keep_rate:
+            self._phase_start, self._checked = time.monotonic(), 0
+        self.counters.phase = phase
 
     def _emit(self, force: bool = False, in_flight: int = 0) -> None:
         now = time.monotonic()
@@ -251,15 +335,17 @@ class LibraryScan:
             return
         self._last_emit = now
         c = self.counters
-        shown = ScanCounters.from_dict(c.as_dict())
+        shown = c.copy()
         shown.processed += in_flight
-        shown.pace(self._attempt_done + in_flight, now - self._attempt_start)
+        shown.pace(self._checked + in_flight, now - self._phase_start,
+                   eta=c.phase in ("probe", "apply"))  # fmt: skip
         c.rate, c.eta_s = shown.rate, shown.eta_s
-        self.ctx.report(shown.as_dict(), line=shown.line(self.clock.now(), self.ctx.job_id))
+        line = shown.line(self.ctx.clock.now(), self.ctx.job_id)
+        self.ctx.report(shown.as_dict(), line=line, error_summary=self.errors.as_dict())
         self.ctx.check()
 
     def _outcome(self) -> JobOutcome:
-        elapsed = (self.clock.now() - self.started).total_seconds()
+        elapsed = (self.ctx.clock.now() - self.started).total_seconds()
         dry_run = self.params.dry_run
         summary = self.counters.summary(elapsed, dry_run)
         result: dict[str, Any] = {**self.counters.as_dict(), "dry_run": dry_run}
@@ -271,7 +357,7 @@ class LibraryScan:
 
     def cancelled(self) -> JobCancelled:
         """Return the cancellation to raise, with what was done before it."""
-        c = self.counters
+        c = self.saved.counters
         message = (
             f"Library scan cancelled after {c.processed} of {c.total} files: {c.added} added, "
             f"{c.updated} updated, {c.missing} missing, {c.failed} failed (kept)"
@@ -280,11 +366,13 @@ class LibraryScan:
         return JobCancelled(message)
 
     def _audit(self, phase: str, details: dict[str, Any]) -> None:
-        with self.ctx.db.unit_of_work() as session:
+        def record(session: Session) -> None:
             AuditStore(session).record(
-                ts=self.clock.now(), action="library.scan", actor=f"job:{self.ctx.job_id}",
+                ts=self.ctx.clock.now(), action="library.scan", actor=f"job:{self.ctx.job_id}",
                 job_id=self.ctx.job_id, details={"phase": phase, **details},
             )  # fmt: skip
+
+        self.ctx.transaction(record)
 
 
 def run_library_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
@@ -292,17 +380,9 @@ def run_library_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
     scan = LibraryScan(ctx, deps)
     try:
         return scan.run()
-    except JobCancelled as exc:
-        if exc.message == JobCancelled().message:
-            raise scan.cancelled() from exc
-        raise
+    except CancelRequested as exc:
+        raise scan.cancelled() from exc
 
 
 def _new_files(items: list[tuple[Item, Verdict]]) -> list[Any]:
     return [item.file for item, verdict in items if verdict is Verdict.NEW]
-
-
-def _would_key(verdict: Verdict, item: Item, moves: dict[str, Any]) -> str | None:
-    if verdict is Verdict.NEW:
-        return "move" if item.relpath in moves else "add"
-    return {Verdict.CHANGED: "update", Verdict.MISSING: "missing"}.get(verdict)

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from mediashelf.db.schema import Track
 from mediashelf.errors import ProbeError, ProbeMissing
 from mediashelf.library.discovery import DiscoveredFile
@@ -50,6 +48,15 @@ class Batch:
                 paths.append(root / file.relpath)
         return paths
 
+    def marks_missing(self) -> int:
+        """Return how many present tracks writing this batch would mark missing."""
+        gone = sum(
+            1 for item, verdict in self.items
+            if verdict is Verdict.MISSING and item.row is not None
+        )  # fmt: skip
+        vanished = sum(1 for outcome in self.outcomes.values() if isinstance(outcome, ProbeMissing))
+        return gone + vanished
+
     def last_relpath(self) -> str | None:
         """Return the relpath the batch ends at (the resume point after it)."""
         return self.items[-1][0].relpath if self.items else None
@@ -64,18 +71,6 @@ class ApplyOptions:
     scan_started: datetime
 
 
-def apply_batch(
-    session: Session,
-    batch: Batch,
-    counters: ScanCounters,
-    errors: ErrorSummary,
-    options: ApplyOptions,
-    now: datetime,
-) -> None:
-    """Write every outcome of `batch` and count it; the caller commits with the checkpoint."""
-    BatchWriter(TrackStore(session), counters, errors, options, now).write(batch)
-
-
 @dataclass
 class BatchWriter:
     """Applies one batch's verdicts and probe outcomes to the tracks, counting each file once."""
@@ -85,6 +80,7 @@ class BatchWriter:
     errors: ErrorSummary
     options: ApplyOptions
     now: datetime
+    notes: list[str] = field(default_factory=list)  # for the job log (id collisions)
 
     def write(self, batch: Batch) -> None:
         """Apply every item of `batch`."""
@@ -128,7 +124,10 @@ class BatchWriter:
             return
         is_new = track is None
         if track is None:
-            track = self.store.add(_new_track(file, self.now), taken)
+            track = _new_track(file, self.now)
+            note = self.store.add(track, taken)
+            if note:
+                self.notes.append(note)
         self._count(self._record(track, file, outcome, is_new))
 
     def _record(self, track: Track, file: DiscoveredFile, outcome: Outcome, is_new: bool) -> str:

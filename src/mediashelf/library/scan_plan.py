@@ -7,17 +7,26 @@ files at a time: memory stays flat however large the library is.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from mediashelf.db.session import Database
-from mediashelf.library.discovery import DiscoveredFile
+from sqlalchemy.orm import Session
+
+from mediashelf.library.discovery import DiscoveredFile, Skip
 from mediashelf.library.ids import bracket_id
+from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
 
 ROW_PAGE = 1000
+SAMPLE_LIMIT = 20
+MISSING_CANDIDATES = 200
+
+# Runs one unit of work (waiting out database outages): JobContext.transaction.
+Transact = Callable[[Callable[[Session], Any]], Any]
 QUARANTINE_CLASSES = ("timeout", "crashed")
 QUARANTINE_AFTER = 2
 
@@ -31,6 +40,9 @@ class Verdict(Enum):
     SKIPPED = "skipped"  # quarantined: hung or crashed the prober twice, file unchanged
     MISSING = "missing"  # a track whose file is gone
     STILL_MISSING = "still_missing"  # gone already before this scan
+
+
+WRITES = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.MISSING})  # verdicts that write a row
 
 
 @dataclass(frozen=True)
@@ -49,15 +61,18 @@ class Item:
         return self.row.relpath
 
 
-def rows_in_order(db: Database, prefix: str, after: str | None) -> Iterator[TrackRow]:
+def rows_in_order(transact: Transact, prefix: str, after: str | None) -> Iterator[TrackRow]:
     """Yield the tracks within `prefix` in relpath order, one short transaction per page."""
     while True:
-        with db.unit_of_work() as session:
-            page = TrackStore(session).rows_after(after, prefix, ROW_PAGE)
+        page: list[TrackRow] = transact(partial(_page, prefix=prefix, after=after))
         yield from page
         if len(page) < ROW_PAGE:
             return
         after = page[-1].relpath
+
+
+def _page(session: Session, prefix: str, after: str | None) -> list[TrackRow]:
+    return TrackStore(session).rows_after(after, prefix, ROW_PAGE)
 
 
 def merge(files: Iterable[DiscoveredFile], rows: Iterable[TrackRow]) -> Iterator[Item]:
@@ -102,7 +117,7 @@ def _quarantined(row: TrackRow) -> bool:
 
 
 def find_moves(
-    db: Database, root: Path, new_files: Sequence[DiscoveredFile], taken: set[int]
+    transact: Transact, root: Path, new_files: Sequence[DiscoveredFile], taken: set[int]
 ) -> dict[str, TrackRow]:
     """Match new files to tracks whose file is gone, by `[ID]` first, then by fingerprint.
 
@@ -113,8 +128,7 @@ def find_moves(
         return {}
     ids = [i for f in new_files if (i := bracket_id(f.relpath)) is not None]
     prints = [(f.size, f.mtime_ns) for f in new_files]
-    with db.unit_of_work() as session:
-        candidates = TrackStore(session).move_candidates(ids, prints)
+    candidates = transact(lambda s: TrackStore(s).move_candidates(ids, prints))
     moves: dict[str, TrackRow] = {}
     for file in new_files:
         match = _match(file, candidates, taken, root)
@@ -137,3 +151,82 @@ def _match(
         if candidate.id not in taken and not os.path.lexists(root / candidate.relpath):
             return candidate
     return None
+
+
+@dataclass
+class DiffTally:
+    """What the diff pass found: verdict counts, moves, walk skips and a few samples."""
+
+    verdicts: dict[Verdict, int] = field(default_factory=lambda: dict.fromkeys(Verdict, 0))
+    moved: int = 0
+    moved_present: int = 0  # moves of tracks that were not missing before this scan
+    total: int = 0
+    walk_skips: int = 0
+    errors: ErrorSummary = field(default_factory=ErrorSummary)
+    samples: dict[str, list[str]] = field(
+        default_factory=lambda: {"add": [], "update": [], "move": []}
+    )
+    missing_candidates: dict[int, str] = field(default_factory=dict)
+    moved_ids: set[int] = field(default_factory=set)
+
+    def skip(self, skip: Skip) -> None:
+        """Count an entry the walk could not take."""
+        self.total += 1
+        self.walk_skips += 1
+        self.errors.add(skip.reason, skip.relpath)
+
+    def add_batch(self, batch: list[tuple[Item, Verdict]], moves: dict[str, TrackRow]) -> None:
+        """Count one batch of judged items and the moves found among them."""
+        self.moved += len(moves)
+        self.moved_present += sum(1 for row in moves.values() if row.missing_since is None)
+        self.moved_ids |= {row.id for row in moves.values()}
+        for item, verdict in batch:
+            self.verdicts[verdict] += 1
+            self.total += item.file is not None
+            if verdict is Verdict.NEW:
+                self._sample("move" if item.relpath in moves else "add", item.relpath)
+            elif verdict is Verdict.CHANGED:
+                self._sample("update", item.relpath)
+            elif verdict is Verdict.MISSING and item.row is not None:
+                self._missing_candidate(item.row.id, item.relpath)
+
+    def _missing_candidate(self, row_id: int, relpath: str) -> None:
+        if len(self.missing_candidates) < MISSING_CANDIDATES:
+            self.missing_candidates[row_id] = relpath
+
+    def _sample(self, key: str, relpath: str) -> None:
+        if len(self.samples[key]) < SAMPLE_LIMIT:
+            self.samples[key].append(relpath)
+
+    @property
+    def newly_missing(self) -> int:
+        """Return how many present tracks the scan would mark missing (moves excluded)."""
+        return max(0, self.verdicts[Verdict.MISSING] - self.moved_present)
+
+    def work(self) -> bool:
+        """Tell whether the scan has anything to write."""
+        v = self.verdicts
+        return bool(v[Verdict.NEW] or v[Verdict.CHANGED] or self.newly_missing)
+
+    def would(self) -> dict[str, list[str]]:
+        """Return sample relpaths per action; a moved file is listed once, as a move."""
+        missing = [rel for i, rel in self.missing_candidates.items() if i not in self.moved_ids]
+        return {**self.samples, "missing": missing[:SAMPLE_LIMIT]}
+
+    def fill(self, c: ScanCounters) -> None:
+        """Set the counters from the diff alone (dry runs, and scans with nothing to write)."""
+        v = self.verdicts
+        c.processed = self.total
+        c.added, c.moved, c.missing = v[Verdict.NEW] - self.moved, self.moved, self.newly_missing
+        c.updated, c.unchanged = v[Verdict.CHANGED], v[Verdict.UNCHANGED]
+        c.skipped = v[Verdict.SKIPPED] + self.walk_skips
+
+    def describe(self) -> str:
+        """Return the diff's log line."""
+        v = self.verdicts
+        return (
+            f"diff: {self.total} files; {v[Verdict.NEW] - self.moved} new, "
+            f"{v[Verdict.CHANGED]} changed, {v[Verdict.UNCHANGED]} unchanged, {self.moved} moved, "
+            f"{self.newly_missing} missing, {v[Verdict.SKIPPED]} quarantined, "
+            f"{self.walk_skips} skipped"
+        )

@@ -9,6 +9,7 @@ from typing import Any
 SAMPLES_PER_CLASS = 5
 COUNTER_ORDER = (
     "processed", "total", "added", "updated", "unchanged", "moved", "missing", "failed", "skipped",
+    "reprobed",
 )  # fmt: skip
 
 
@@ -26,8 +27,10 @@ class ScanCounters:
     missing: int = 0
     failed: int = 0
     skipped: int = 0
-    rate: float = 0.0
+    reprobed: int = 0  # unchanged files probed again because an older prober described them
+    rate: float = 0.0  # files checked per second in the current phase
     eta_s: int | None = None
+    note: str | None = None  # what the scan is waiting for, when it waits
 
     def as_dict(self) -> dict[str, Any]:
         """Return the counters for `jobs.progress` and checkpoints."""
@@ -38,6 +41,10 @@ class ScanCounters:
         """Rebuild counters saved by `as_dict`."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def copy(self) -> ScanCounters:
+        """Return an independent copy (a batch writes to a copy until it commits)."""
+        return ScanCounters.from_dict(self.as_dict())
 
     def line(self, now: datetime, job_id: int) -> str:
         """Return the stable progress line: `<ts> job=N phase=P processed=… eta_s=…`."""
@@ -54,13 +61,14 @@ class ScanCounters:
             f"{self.updated} updated, {self.unchanged} unchanged, {self.moved} moved, "
             f"{self.missing} missing, {self.failed} failed"
         )
-        return text + (f", {self.skipped} skipped" if self.skipped else "")
+        text += f", {self.skipped} skipped" if self.skipped else ""
+        return text + (f", {self.reprobed} re-probed" if self.reprobed else "")
 
-    def pace(self, done_now: int, elapsed_s: float) -> None:
-        """Update rate (files/s over this attempt) and ETA from `done_now` files in `elapsed_s`."""
-        self.rate = round(done_now / elapsed_s, 1) if elapsed_s > 0 else 0.0
+    def pace(self, checked: int, elapsed_s: float, eta: bool) -> None:
+        """Set the rate from `checked` files in `elapsed_s`, and the ETA when `eta` is asked."""
+        self.rate = round(checked / elapsed_s, 1) if elapsed_s > 0 else 0.0
         left = max(0, self.total - self.processed)
-        self.eta_s = int(left / self.rate) if self.rate > 0 else None
+        self.eta_s = int(left / self.rate) if eta and self.rate > 0 else None
 
 
 @dataclass
@@ -78,4 +86,17 @@ class ErrorSummary:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form stored in `jobs.error_summary`."""
-        return {name: dict(entry) for name, entry in sorted(self.classes.items())}
+        return {
+            name: {"count": entry["count"], "samples": list(entry["samples"])}
+            for name, entry in sorted(self.classes.items())
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorSummary:
+        """Rebuild a summary saved by `as_dict`."""
+        return cls({name: {"count": int(e["count"]), "samples": list(e["samples"])}
+                    for name, e in data.items()})  # fmt: skip
+
+    def copy(self) -> ErrorSummary:
+        """Return an independent copy."""
+        return ErrorSummary.from_dict(self.as_dict())

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from mediashelf.db.chunks import ID_CHUNK, chunks
 from mediashelf.db.schema import Track
 from mediashelf.library.ids import derived_id
 
@@ -96,50 +97,65 @@ class TrackStore:
         self, video_ids: Sequence[str], fingerprints: Sequence[tuple[int, int]]
     ) -> list[TrackRow]:
         """Return tracks that share a video id or a (size, mtime) fingerprint with new files."""
-        conditions: list[ColumnElement[bool]] = []
-        if video_ids:
-            conditions.append(Track.video_id.in_(video_ids))
-        if fingerprints:
-            conditions.append(
-                tuple_(Track.fingerprint_size, Track.fingerprint_mtime_ns).in_(fingerprints)
-            )
-        if not conditions:
-            return []
-        rows = self.session.execute(select(*ROW_COLUMNS).where(or_(*conditions)))
-        return [TrackRow(*row) for row in rows]
+        found: dict[int, TrackRow] = {}
+        for part in chunks(video_ids):
+            rows = self.session.execute(select(*ROW_COLUMNS).where(Track.video_id.in_(part)))
+            found |= {row.id: TrackRow(*row) for row in rows}
+        for pairs_part in chunks(fingerprints, ID_CHUNK // 2):
+            pairs = tuple_(Track.fingerprint_size, Track.fingerprint_mtime_ns).in_(pairs_part)
+            rows = self.session.execute(select(*ROW_COLUMNS).where(pairs))
+            found |= {row.id: TrackRow(*row) for row in rows}
+        return list(found.values())
 
     def by_ids(self, ids: Sequence[int]) -> dict[int, Track]:
         """Return the tracks with `ids`, keyed by id."""
-        if not ids:
-            return {}
-        return {t.id: t for t in self.session.scalars(select(Track).where(Track.id.in_(ids)))}
+        found: dict[int, Track] = {}
+        for part in chunks(ids):
+            found |= {
+                t.id: t for t in self.session.scalars(select(Track).where(Track.id.in_(part)))
+            }
+        return found
 
     def mark_missing(self, ids: Sequence[int], now: datetime) -> None:
         """Mark tracks missing (their media fields stay as they were)."""
-        if ids:
+        for part in chunks(ids):
             self.session.execute(
                 update(Track)
-                .where(Track.id.in_(ids))
+                .where(Track.id.in_(part))
                 .values(probe_status="missing", missing_since=now, updated_at=now)
             )
 
     def taken_ids(self, ids: Sequence[str]) -> set[str]:
         """Return which of `ids` already name a track."""
-        if not ids:
-            return set()
-        return set(self.session.scalars(select(Track.video_id).where(Track.video_id.in_(ids))))
+        found: set[str] = set()
+        for part in chunks(ids):
+            found |= set(
+                self.session.scalars(select(Track.video_id).where(Track.video_id.in_(part)))
+            )
+        return found
 
-    def add(self, track: Track, taken: set[str]) -> Track:
-        """Add a new track; its video id falls back to the derived one when `taken` has it.
+    def add(self, track: Track, taken: set[str]) -> str | None:
+        """Add a new track, resolving an id collision; return a note when its id had to change.
 
-        `taken` comes from one `taken_ids` call per batch and is updated here, so a batch of
-        inserts costs one lookup and one flush.
+        `taken` comes from one `taken_ids` call per batch (the wanted ids) and is updated
+        here, so a batch of inserts costs one lookup and one flush. A wanted id that is taken
+        falls back to the id derived from the relpath, then to derivations of
+        "relpath#1", "relpath#2"…, each checked: the later file yields, deterministically.
         """
-        if track.video_id in taken:
-            track.video_id = derived_id(track.relpath)
-        taken.add(track.video_id)
+        wanted = track.video_id
+        candidate, n = wanted, 0
+        while candidate in taken or (candidate != wanted and self._id_exists(candidate)):
+            candidate = derived_id(track.relpath if n == 0 else f"{track.relpath}#{n}")
+            n += 1
+        track.video_id = candidate
+        taken.add(candidate)
         self.session.add(track)
-        return track
+        if candidate == wanted:
+            return None
+        return f"id {wanted} is taken; {track.relpath!r} got id {candidate}"
+
+    def _id_exists(self, video_id: str) -> bool:
+        return self.session.scalar(select(Track.id).where(Track.video_id == video_id)) is not None
 
     def page(self, query: TrackQuery) -> tuple[Sequence[Track], int]:
         """Return one page of tracks and the total that match."""

@@ -9,10 +9,11 @@ from functools import partial
 from mediashelf.config import Settings
 from mediashelf.errors import ConfigError
 from mediashelf.jobs.registry import JobKind, Registry
-from mediashelf.library.scan import ScanDeps, ScanParams, run_library_scan
+from mediashelf.library.scan import ScanDeps, run_library_scan
+from mediashelf.library.scan_request import LIBRARY_SCAN, ScanParams, check_scan_request
 from mediashelf.probe.pool import ProbePool
 
-LIBRARY_SCAN = "library_scan"
+__all__ = ["LIBRARY_SCAN", "build_registry", "register_library_tasks"]
 
 
 def register_library_tasks(
@@ -21,7 +22,10 @@ def register_library_tasks(
     """Register `library_scan` (one active at a time: a second request gets the active one)."""
     if settings.library is None:
         raise ConfigError("Set MEDIASHELF_LIBRARY to the library root to run library jobs.")
-    deps = ScanDeps(root=settings.library, pool=pool, missing_brake=settings.missing_brake)
+    deps = ScanDeps(
+        root=settings.library, pool=pool, missing_brake=settings.missing_brake,
+        library_wait_s=settings.library_wait_s,
+    )  # fmt: skip
     registry.register(
         JobKind(
             name=LIBRARY_SCAN,
@@ -29,6 +33,7 @@ def register_library_tasks(
             params_model=ScanParams,
             max_attempts=3,
             unique_key=lambda _params: LIBRARY_SCAN,
+            check_request=partial(check_scan_request, root=settings.library),
         )
     )
 

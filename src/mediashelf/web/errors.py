@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mediashelf.errors import (
+    ConflictingJob,
     DatabaseError,
     DuplicateJob,
     InvalidInput,
@@ -50,8 +51,10 @@ def error_body(exc: MediashelfError) -> dict[str, object]:
     body: dict[str, object] = {"status": "error", "error": exc.message}
     if isinstance(exc, ProbeError):
         body["error_class"] = exc.error_class
-    if isinstance(exc, DuplicateJob):
+    if isinstance(exc, DuplicateJob | ConflictingJob):
         body["job_id"] = exc.job_id
+    if isinstance(exc, ConflictingJob):
+        body["active_params"] = exc.params
     return body
 
 

@@ -144,6 +144,7 @@ def post_cancel(request: Request, job_id: int) -> JobDetail:
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
         cancel_job(session, runtime.clock, job_id, actor=client_of(request))
+    runtime.job_cancelled(job_id)
     return detail(runtime, job_id)
 
 
