@@ -109,11 +109,15 @@ def test_choose_video_with_only_cover_art_is_none() -> None:
     assert choose_video([_video("mjpeg", 500, 500, attached_pic=True), _video("png", 9, 9)]) is None
 
 
+def _audio(codec: str, *, default: bool = False) -> StreamFacts:
+    return StreamFacts(kind="audio", codec=codec, sample_rate=44100, channels=2, default=default)
+
+
 def test_choose_audio_prefers_default_else_first() -> None:
-    first = StreamFacts(kind="audio", codec="aac")
-    default = StreamFacts(kind="audio", codec="opus", default=True)
+    first = _audio("aac")
+    default = _audio("opus", default=True)
     assert choose_audio([first, default]) is default
-    assert choose_audio([first, StreamFacts(kind="audio", codec="mp3")]) is first
+    assert choose_audio([first, _audio("mp3")]) is first
     assert choose_audio([_video("h264", 1, 1)]) is None
 
 
@@ -123,7 +127,7 @@ def test_build_result_falls_back_to_size_over_duration_for_bitrate() -> None:
         duration="2.0",
         size_bytes=50_000,
         bitrate="N/A",
-        streams=[StreamFacts(kind="audio", codec="mp3", channels=2)],
+        streams=[_audio("mp3")],
         prober="test",
     )
     assert result.bitrate == 50_000 * 8 // 2
@@ -154,16 +158,17 @@ def test_build_result_keeps_a_known_bitrate_and_unknown_stays_none() -> None:
     assert unknown.container is None
 
 
-def test_build_result_rounds_duration_to_milliseconds() -> None:
+def test_build_result_rounds_duration_to_microseconds() -> None:
+    """A 100 µs clip keeps its length instead of becoming 0.0 (libav's own precision)."""
     result = build_result(
-        container="mp4",
-        duration=1.23456,
+        container="wav",
+        duration=0.000113379,
         size_bytes=1,
         bitrate=1,
-        streams=[StreamFacts(kind="audio", codec="aac")],
+        streams=[_audio("pcm_s16le")],
         prober="t",
     )
-    assert result.duration == 1.235
+    assert result.duration == 0.000113
 
 
 def test_build_result_without_audio_or_video_raises_no_streams() -> None:
