@@ -44,6 +44,7 @@ AUDIO_CONTAINERS = frozenset(
      "shn", "mp2", "asf_o", "rso", "sox", "xwma", "oma"}
 )  # fmt: skip
 _UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
+MAX_FPS = 1000.0
 INTERLACED = frozenset({"tt", "bb", "tb", "bt"})
 # A frame rate at or above this on an interlaced stream is the field rate (50 for 25i).
 FIELD_RATE_MIN = 47.0
@@ -52,10 +53,14 @@ ESTIMATED_BITRATE_CONTAINERS = frozenset({"mpegts", "mpegtsraw"})
 
 
 def frame_rate(*candidates: object) -> float | None:
-    """Return the first usable rate among `candidates` ("30000/1001", Fraction, float), 3 dp."""
+    """Return the first plausible rate among `candidates` ("30000/1001", Fraction, float), 3 dp.
+
+    A rate above MAX_FPS is a time base, not a frame rate (libav 8.1 reports DV's
+    avg_frame_rate as 60000), so the next candidate is used.
+    """
     for candidate in candidates:
         rate = as_rate(candidate)
-        if rate is not None:
+        if rate is not None and rate <= MAX_FPS:
             return round(rate, 3)
     return None
 
