@@ -59,15 +59,24 @@ class Settings(BaseSettings):
     job_retry_max_s: float = Field(default=600.0, ge=0)
     job_log_cap: int = Field(default=5000, ge=100)
     job_modules: Annotated[tuple[str, ...], NoDecode] = ()
+    extensions_extra: Annotated[tuple[str, ...], NoDecode] = ()
+    extensions_exclude: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
-    @field_validator("probers", "job_modules", mode="before")
+    @field_validator(
+        "probers", "job_modules", "extensions_extra", "extensions_exclude", mode="before"
+    )
     @classmethod
     def _split_probers(cls, value: object) -> object:
         if isinstance(value, str):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("extensions_extra", "extensions_exclude")
+    @classmethod
+    def _bare_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(e.strip().lstrip(".").lower() for e in value if e.strip().lstrip("."))
 
     @field_validator("probers")
     @classmethod

@@ -54,6 +54,7 @@ class ClipSpec:
     album: str | None = None
     seed: int = 0  # varies picture colours and tone pitch
     amplitude: int = 8000  # peak of the s16 test tone; 0 = silence (much faster for aac/opus)
+    video_options: tuple[tuple[str, str], ...] = ()  # extra encoder options, e.g. interlacing
 
 
 # --------------------------------------------------------------------------- encoding
@@ -159,7 +160,8 @@ def _add_video(out: OutputContainer, spec: ClipSpec, codec: str) -> VideoStream:
         # SVT-AV1 prints its banner to stderr unless told otherwise (1 = errors only); it
         # reads the variable when the encoder starts, so it is set here, never at import.
         os.environ.setdefault("SVT_LOG", "1")
-    stream = out.add_stream(codec, rate=spec.fps, options=dict(_VIDEO_OPTIONS.get(codec, {})))
+    options = {**_VIDEO_OPTIONS.get(codec, {}), **dict(spec.video_options)}
+    stream = out.add_stream(codec, rate=spec.fps, options=options)
     assert isinstance(stream, VideoStream)
     stream.width = spec.width
     stream.height = spec.height

@@ -17,6 +17,7 @@ from mediashelf.library.update import (
     media_values,
     plan_changes,
 )
+from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.result import MEDIA_FIELDS, VIDEO_FIELDS, ProbeResult
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -238,13 +239,20 @@ def test_apply_success_without_fingerprint_keeps_the_old_one() -> None:
     assert track.probe_status == "ok"
 
 
-def test_apply_failure_keeps_media_and_records_the_error() -> None:
+def test_apply_failure_of_a_changed_file_clears_its_media_facts() -> None:
     track = _track(probe_failures=2)
     before = media_values(track)
 
-    apply_failure(track, ProbeCorrupt("Not a readable media file: bad"), Fingerprint(5, 6), NOW)
+    changes = apply_failure(
+        track, ProbeCorrupt("Not a readable media file: bad"), Fingerprint(5, 6), NOW
+    )
 
-    assert media_values(track) == before
+    cleared = {name for name, value in before.items() if value is not None} - {"size_bytes"}
+    assert changes == {name: (before[name], None) for name in cleared}
+    assert all(getattr(track, name) is None for name in cleared)
+    assert track.size_bytes == before["size_bytes"]  # the file's own fact, not a probe fact
+    assert track.probe_version == NORMALIZER_VERSION
+    assert track.failing_since == NOW
     assert track.probe_status == "error"
     assert track.probe_error_class == "corrupt"
     assert track.probe_error == "Not a readable media file: bad"
@@ -252,6 +260,25 @@ def test_apply_failure_keeps_media_and_records_the_error() -> None:
     assert (track.fingerprint_size, track.fingerprint_mtime_ns) == (5, 6)
     assert track.probed_at == NOW
     assert track.updated_at == NOW
+
+
+def test_apply_failure_of_an_unchanged_file_keeps_its_media_facts() -> None:
+    track = _track(failing_since=EARLIER)
+    before = media_values(track)
+
+    changes = apply_failure(track, ProbeTimeout(), Fingerprint(1000, 1), NOW)
+
+    assert changes == {}
+    assert media_values(track) == before
+    assert track.probe_status == "error"
+    assert track.failing_since == EARLIER  # the first failure's time is kept
+
+
+def test_apply_success_records_the_normalizer_version_and_ends_failing() -> None:
+    track = _track(failing_since=EARLIER, probe_version=1)
+    apply_success(track, _result(), {}, None, NOW)
+    assert track.probe_version == NORMALIZER_VERSION
+    assert track.failing_since is None
 
 
 def test_apply_failure_counts_from_an_unset_counter() -> None:

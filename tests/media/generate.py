@@ -14,18 +14,24 @@ import argparse
 import json
 import os
 import random
+import struct
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mediashelf.demo_library import ClipSpec, jpeg_bytes, write_clip, write_demo_library
+from mediashelf.probe.formats import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 
 __all__ = [
+    "FORMAT_CLIPS",
     "HUGE_SIZE",
+    "JUNK",
+    "NOT_WRITABLE",
     "ClipSpec",
     "CorpusFile",
     "generate_corpus",
+    "generate_truth_corpus",
     "main",
     "write_clip",
     "write_demo_library",
@@ -261,6 +267,268 @@ def generate_corpus(root: Path, *, huge_size: int = HUGE_SIZE) -> list[CorpusFil
     manifest.append(
         CorpusFile("Music/Some Artist/Album (2020)/cover.jpg", "ignored", {"ignored": True})
     )
+    return manifest
+
+
+# --------------------------------------------------------------------------- one file per format
+
+_AUDIO_SPECS: dict[str, tuple[str, str]] = {
+    # extension: (muxer, audio encoder)
+    "mp3": ("mp3", "libmp3lame"), "mp2": ("mp2", "mp2"), "mp1": ("mp2", "mp2"),
+    "mpa": ("mp2", "mp2"), "m2a": ("mp2", "mp2"), "aac": ("adts", "aac"), "adts": ("adts", "aac"),
+    "m4a": ("ipod", "aac"), "m4b": ("ipod", "aac"), "m4r": ("ipod", "aac"), "3ga": ("3gp", "aac"),
+    "alac": ("ipod", "alac"), "ogg": ("ogg", "flac"), "oga": ("oga", "flac"),
+    "opus": ("opus", "libopus"), "flac": ("flac", "flac"), "wav": ("wav", "pcm_s16le"),
+    "wave": ("wav", "pcm_s16le"), "w64": ("w64", "pcm_s16le"), "rf64": ("wav", "pcm_s16le"),
+    "bwf": ("wav", "pcm_s16le"), "aif": ("aiff", "pcm_s16be"), "aiff": ("aiff", "pcm_s16be"),
+    "aifc": ("aiff", "pcm_s16be"), "au": ("au", "pcm_s16be"), "snd": ("au", "pcm_s16be"),
+    "caf": ("caf", "pcm_s16le"), "wv": ("wv", "wavpack"), "tta": ("tta", "tta"),
+    "ac3": ("ac3", "ac3"), "eac3": ("eac3", "eac3"), "ec3": ("eac3", "eac3"),
+    "wma": ("asf", "libmp3lame"), "mka": ("matroska", "libopus"), "ra": ("rm", "ac3"),
+    "amr": ("amr", "libopencore_amrnb"), "voc": ("voc", "pcm_u8"), "ircam": ("ircam", "pcm_s16le"),
+}  # fmt: skip
+_VIDEO_SPECS: dict[str, tuple[str, str, str | None]] = {
+    # extension: (muxer, video encoder, audio encoder)
+    "mp4": ("mp4", "libx264", "aac"), "m4v": ("mp4", "libx264", "aac"),
+    "mov": ("mov", "libx264", "aac"), "qt": ("mov", "libx264", "aac"),
+    "3gp": ("3gp", "libx264", "aac"), "3g2": ("3g2", "libx264", "aac"),
+    "f4v": ("f4v", "libx264", "aac"), "mkv": ("matroska", "libx264", "aac"),
+    "mk3d": ("matroska", "libx264", "aac"), "webm": ("webm", "libvpx-vp9", "libopus"),
+    "avi": ("avi", "mpeg4", "libmp3lame"), "divx": ("avi", "mpeg4", "libmp3lame"),
+    "wmv": ("asf", "wmv2", "libmp3lame"), "asf": ("asf", "wmv2", "libmp3lame"),
+    "flv": ("flv", "flv", "libmp3lame"), "mpg": ("mpeg", "mpeg2video", "mp2"),
+    "mpeg": ("mpeg", "mpeg1video", "mp2"), "vob": ("vob", "mpeg2video", "ac3"),
+    "m1v": ("mpeg1video", "mpeg1video", None), "m2v": ("mpeg2video", "mpeg2video", None),
+    "mpv": ("mpeg2video", "mpeg2video", None), "ts": ("mpegts", "libx264", "aac"),
+    "m2ts": ("mpegts", "libx264", "ac3"), "mts": ("mpegts", "libx264", "ac3"),
+    "m2t": ("mpegts", "mpeg2video", "mp2"), "tod": ("mpegts", "mpeg2video", "mp2"),
+    "ogv": ("ogg", "libvpx", "libopus"), "rm": ("rm", "rv20", "ac3"), "rmvb": ("rm", "rv20", "ac3"),
+    "mxf": ("mxf", "mpeg2video", None), "nut": ("nut", "mpeg4", "flac"),
+    "y4m": ("yuv4mpegpipe", "rawvideo", None), "ivf": ("ivf", "libvpx-vp9", None),
+    "wtv": ("wtv", "mpeg2video", "mp2"),
+}  # fmt: skip
+_OPUS_RATE = {"libopus": 48000, "libopencore_amrnb": 8000}
+
+
+def _audio_clip(muxer: str, codec: str) -> ClipSpec:
+    rate = _OPUS_RATE.get(codec, 44100)
+    layout = "mono" if codec == "libopencore_amrnb" else "stereo"
+    # MP3: 1 s, so that the encoder delay newer libav trims stays inside the tolerances.
+    seconds = 1.0 if codec == "libmp3lame" else 0.2
+    return ClipSpec(
+        muxer, None, codec, sample_rate=rate, layout=layout, duration_s=seconds, amplitude=0
+    )
+
+
+def _video_clip(muxer: str, video: str, audio: str | None) -> ClipSpec:
+    rate = _OPUS_RATE.get(audio or "", 48000 if audio == "ac3" else 44100)
+    return ClipSpec(
+        muxer, video, audio, width=64, height=48, sample_rate=rate, duration_s=0.2, amplitude=0
+    )
+
+
+FORMAT_CLIPS: dict[str, tuple[str, ClipSpec]] = {
+    **{ext: ("audio", _audio_clip(*spec)) for ext, spec in _AUDIO_SPECS.items()},
+    **{ext: ("video", _video_clip(*spec)) for ext, spec in _VIDEO_SPECS.items()},
+    "dv": ("video", ClipSpec("dv", "dvvideo", None, width=720, height=576, duration_s=0.2)),
+}
+"""One PyAV-written clip per listed extension: (kind, spec)."""
+
+NOT_WRITABLE: dict[str, str] = {
+    "spx": "no Speex encoder in PyAV's FFmpeg",
+    "ape": "no Monkey's Audio encoder in FFmpeg",
+    "tak": "no TAK encoder in FFmpeg",
+    "shn": "no Shorten encoder in FFmpeg",
+    "mpc": "no Musepack encoder in FFmpeg",
+    "dff": "DSDIFF: no muxer; DSD itself is covered by the hand-built DSF",
+    "dsf": "no muxer: written by hand below (write_dsf)",
+    "mlp": "the MLP encoder is not in PyAV's FFmpeg build",
+    "thd": "the TrueHD encoder is not in PyAV's FFmpeg build",
+    "truehd": "the TrueHD encoder is not in PyAV's FFmpeg build",
+    "dts": "the DTS (dca) encoder is not in PyAV's FFmpeg build",
+    "dtshd": "the DTS (dca) encoder is not in PyAV's FFmpeg build",
+    "oma": "no ATRAC encoder in FFmpeg",
+    "aa3": "no ATRAC encoder in FFmpeg",
+    "gsm": "no GSM encoder (libgsm) in PyAV's FFmpeg build",
+    "awb": "no AMR-WB encoder in PyAV's FFmpeg build",
+    "sph": "no NIST Sphere muxer in FFmpeg",
+    "nist": "no NIST Sphere muxer in FFmpeg",
+    "qoa": "no QOA encoder in FFmpeg",
+    "amv": "the AMV encoder needs fixed sizes and rates PyAV's generic writer does not set",
+}
+"""Listed extensions without a PyAV writer, and why (their demuxers exist in libav)."""
+
+assert set(FORMAT_CLIPS) | set(NOT_WRITABLE) == AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+def write_format_samples(root: Path) -> dict[str, str]:
+    """Write one clip per writable extension under ``root``; return {relpath: kind}."""
+    written: dict[str, str] = {}
+    for ext, (kind, spec) in FORMAT_CLIPS.items():
+        relpath = f"formats/sample.{ext}"
+        write_clip(root / relpath, spec)
+        written[relpath] = kind
+    return written
+
+
+# --------------------------------------------------------------------------- hand-built files
+
+
+def write_dsf(path: Path, channels: int = 2, rate: int = 2_822_400, block: int = 4096) -> None:
+    """Write a minimal valid DSF (DSD64, one block per channel of DSD silence)."""
+    data = b"\x69" * (block * channels)
+    layout = 2 if channels == 2 else 1
+    fields = (52, 1, 0, layout, channels, rate, 1, block * 8, block, 0)
+    fmt = b"fmt " + struct.pack("<QIIIIIIQII", *fields)
+    chunk = b"data" + struct.pack("<Q", 12 + len(data)) + data
+    total = 28 + len(fmt) + len(chunk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"DSD " + struct.pack("<QQQ", 28, total, 0) + fmt + chunk)
+
+
+def write_wav_header(
+    path: Path, tag: int, channels: int, rate: int, bits: int, data: bytes
+) -> None:
+    """Write a RIFF/WAVE file with a plain fmt chunk of format `tag` and `data`."""
+    align = max(1, channels * bits // 8)
+    fmt = struct.pack("<HHIIHHH", tag, channels, rate, rate * align, align, bits, 0)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+# --------------------------------------------------------------------------- junk
+
+JUNK: dict[str, str] = {
+    # relpath: error class every backend must give
+    "junk/one-byte.flac": "corrupt",
+    "junk/one-byte.mp3": "corrupt",
+    "junk/one-byte.m4a": "corrupt",
+    "junk/one-byte.ogg": "corrupt",
+    "junk/one-byte.wav": "corrupt",
+    "junk/one-byte.mkv": "corrupt",
+    "junk/one-byte.mp4": "corrupt",
+    "junk/one-byte.ac3": "corrupt",
+    "junk/random.aac": "corrupt",
+    "junk/random.flac": "corrupt",
+    "junk/random.mp3": "corrupt",
+    "junk/random.ogg": "corrupt",
+    "junk/random.wav": "corrupt",
+    "junk/random.m4a": "corrupt",
+    "junk/random.ac3": "corrupt",
+    "junk/random.avi": "corrupt",
+    "junk/random.ts": "corrupt",
+    "junk/random.webm": "corrupt",
+    "junk/random.dts": "corrupt",
+    "junk/photo.mp3": "corrupt",
+    "junk/text.mkv": "corrupt",
+    "junk/text.mp3": "corrupt",
+    "junk/vorbis-tag.wav": "unsupported",
+    "junk/overwritten.flac": "corrupt",
+}
+"""Files named like media that are not (or no longer) media, and their error class."""
+
+
+def write_junk(root: Path) -> None:
+    """Write every JUNK file: 1-byte files, random bytes, a JPEG and text under media names."""
+    rng = random.Random(4321)
+    for relpath in JUNK:
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        name = path.name
+        if name.startswith("one-byte"):
+            path.write_bytes(b"\x00")
+        elif name.startswith("random"):
+            path.write_bytes(rng.randbytes(64 * 1024))
+        elif name.startswith("text"):
+            path.write_text("Plain-text notes under a media name.\n" * 40, encoding="utf-8")
+    (root / "junk/photo.mp3").write_bytes(jpeg_bytes(64, 3))
+    # WAVE_FORMAT 0x674f ("Og", Ogg Vorbis mode 1): libav knows no codec for the tag.
+    write_wav_header(root / "junk/vorbis-tag.wav", 0x674F, 2, 44100, 0, bytes(4096))
+    # A good FLAC overwritten in place with random bytes of another length.
+    overwritten = root / "junk/overwritten.flac"
+    write_clip(overwritten, ClipSpec("flac", None, "flac", duration_s=0.2, amplitude=0))
+    overwritten.write_bytes(rng.randbytes(48 * 1024))
+
+
+# --------------------------------------------------------------------------- rule files
+
+RULE_FILES: dict[str, dict[str, object]] = {
+    # relpath: stored facts every backend must give
+    "rules/dsd64.dsf": {"audio_codec": "dsd_lsbf_planar", "audio_sample_rate": 2_822_400,
+                        "audio_bit_depth": 1, "audio_channels": 2},
+    "rules/adpcm_ms.wav": {"audio_codec": "adpcm_ms", "audio_bit_depth": 4, "audio_channels": 2},
+    "rules/adpcm_ima.wav": {"audio_codec": "adpcm_ima_wav", "audio_bit_depth": 4},
+    "rules/alaw.wav": {"audio_codec": "pcm_alaw", "audio_bit_depth": 8},
+    "rules/pcm_u8.wav": {"audio_codec": "pcm_u8", "audio_bit_depth": 8},
+    "rules/wavpack16.wv": {"audio_codec": "wavpack", "audio_bit_depth": 16},
+    "rules/tta16.tta": {"audio_codec": "tta", "audio_bit_depth": 16},
+    "rules/alac16.m4a": {"audio_codec": "alac", "audio_bit_depth": 16},
+    "rules/mp3.mp3": {"audio_codec": "mp3", "audio_bit_depth": None},
+    "rules/interlaced_25i.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
+    "rules/field_rate_50.ts": {"video_codec": "h264", "video_fps": 25.0},
+    "rules/truncated.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
+}  # fmt: skip
+"""Small files that exercise one rule each, with the facts they must store."""
+
+
+def _short(muxer: str, codec: str, **facts: str | float) -> ClipSpec:
+    """Return a 0.2 s silent audio clip spec."""
+    spec = ClipSpec(muxer, None, codec, duration_s=0.2, amplitude=0)
+    return replace(spec, **facts)  # type: ignore[arg-type]
+
+
+_RULE_CLIPS: dict[str, ClipSpec] = {
+    "rules/adpcm_ms.wav": _short("wav", "adpcm_ms"),
+    "rules/adpcm_ima.wav": _short("wav", "adpcm_ima_wav"),
+    "rules/alaw.wav": _short("wav", "pcm_alaw", sample_rate=8000),
+    "rules/pcm_u8.wav": _short("wav", "pcm_u8"),
+    "rules/wavpack16.wv": _short("wv", "wavpack", sample_format="s16p"),
+    "rules/tta16.tta": _short("tta", "tta", sample_format="s16"),
+    "rules/alac16.m4a": _short("ipod", "alac", sample_format="s16p"),
+    "rules/mp3.mp3": _short("mp3", "libmp3lame", duration_s=1.0),
+    # 25i: interlaced MPEG-2 (top field first) at 25 frames/s.
+    "rules/interlaced_25i.ts": ClipSpec(
+        "mpegts", "mpeg2video", None, duration_s=1.0, width=64, height=48,
+        video_options=(("flags", "+ilme+ildct"), ("top", "1")),
+    ),
+    # Field-rate reporting as some AVCHD cameras show it: an interlaced stream whose stated
+    # rate is 50 (the field rate). PyAV cannot write field pictures, so this is interlaced
+    # H.264 at a stated 50/s: the facts libav reports are the same (tt, 50), the frame rate
+    # a person means is 25.
+    "rules/field_rate_50.ts": ClipSpec(
+        "mpegts", "libx264", None, fps=50, duration_s=0.5, width=64, height=48,
+        video_options=(("x264-params", "interlaced=1:tff=1"),),
+    ),
+    "rules/truncated.ts": ClipSpec(
+        "mpegts", "mpeg2video", None, duration_s=2.0, width=64, height=48
+    ),
+}  # fmt: skip
+
+
+def write_rule_files(root: Path) -> None:
+    """Write every RULE_FILES entry (PyAV clips, a hand-built DSF, a truncated TS)."""
+    for relpath, spec in _RULE_CLIPS.items():
+        write_clip(root / relpath, spec)
+    write_dsf(root / "rules/dsd64.dsf")
+    truncated = root / "rules/truncated.ts"
+    whole = truncated.read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2 // 188 * 188 + 100])
+
+
+def generate_truth_corpus(root: Path) -> list[CorpusFile]:
+    """Write the probing-truth corpus (formats, junk, rule files) and return its manifest.
+
+    Kept apart from generate_corpus so the library and web tests keep their small library.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    formats = write_format_samples(root)
+    write_junk(root)
+    write_rule_files(root)
+    manifest = [CorpusFile(rel, "format", {"kind": kind}) for rel, kind in formats.items()]
+    manifest += [CorpusFile(rel, "junk", {"error_class": cls}) for rel, cls in JUNK.items()]
+    manifest += [CorpusFile(rel, "rule", facts) for rel, facts in RULE_FILES.items()]
     return manifest
 
 

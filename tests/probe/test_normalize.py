@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import av
 import pytest
 
-from mediashelf.errors import ProbeNoStreams
+from mediashelf.errors import ProbeError, ProbeNoStreams
 from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.normalize import (
     build_result,
@@ -18,7 +19,8 @@ from mediashelf.probe.normalize import (
     positive_int,
 )
 from mediashelf.probe.pyav_backend import PyAVProber
-from mediashelf.probe.result import StreamFacts
+from mediashelf.probe.pyav_dump import dumped_streams, split_top_level
+from mediashelf.probe.result import ProbeResult, StreamFacts
 from tests.conftest import Corpus
 
 ATTACHED_PIC = av.stream.Disposition.attached_pic
@@ -109,11 +111,15 @@ def test_choose_video_with_only_cover_art_is_none() -> None:
     assert choose_video([_video("mjpeg", 500, 500, attached_pic=True), _video("png", 9, 9)]) is None
 
 
+def _audio(codec: str, *, default: bool = False) -> StreamFacts:
+    return StreamFacts(kind="audio", codec=codec, sample_rate=44100, channels=2, default=default)
+
+
 def test_choose_audio_prefers_default_else_first() -> None:
-    first = StreamFacts(kind="audio", codec="aac")
-    default = StreamFacts(kind="audio", codec="opus", default=True)
+    first = _audio("aac")
+    default = _audio("opus", default=True)
     assert choose_audio([first, default]) is default
-    assert choose_audio([first, StreamFacts(kind="audio", codec="mp3")]) is first
+    assert choose_audio([first, _audio("mp3")]) is first
     assert choose_audio([_video("h264", 1, 1)]) is None
 
 
@@ -123,7 +129,7 @@ def test_build_result_falls_back_to_size_over_duration_for_bitrate() -> None:
         duration="2.0",
         size_bytes=50_000,
         bitrate="N/A",
-        streams=[StreamFacts(kind="audio", codec="mp3", channels=2)],
+        streams=[_audio("mp3")],
         prober="test",
     )
     assert result.bitrate == 50_000 * 8 // 2
@@ -154,16 +160,17 @@ def test_build_result_keeps_a_known_bitrate_and_unknown_stays_none() -> None:
     assert unknown.container is None
 
 
-def test_build_result_rounds_duration_to_milliseconds() -> None:
+def test_build_result_rounds_duration_to_microseconds() -> None:
+    """A 100 µs clip keeps its length instead of becoming 0.0 (libav's own precision)."""
     result = build_result(
-        container="mp4",
-        duration=1.23456,
+        container="wav",
+        duration=0.000113379,
         size_bytes=1,
         bitrate=1,
-        streams=[StreamFacts(kind="audio", codec="aac")],
+        streams=[_audio("pcm_s16le")],
         prober="t",
     )
-    assert result.duration == 1.235
+    assert result.duration == 0.000113
 
 
 def test_build_result_without_audio_or_video_raises_no_streams() -> None:
@@ -199,3 +206,127 @@ def test_cover_art_mp3_probes_as_audio_only_with_ffprobe(corpus: Corpus) -> None
     assert result.has_audio
     assert not result.has_video
     assert result.resolution is None
+
+
+# --------------------------------------------------------------------------- rules of v2
+
+
+def test_field_rate_of_an_interlaced_stream_is_halved() -> None:
+    interlaced = StreamFacts(
+        kind="video", codec="h264", width=1920, height=1080, avg_frame_rate="50/1",
+        r_frame_rate="50/1", field_order="tt",
+    )  # fmt: skip
+    progressive = replace(interlaced, field_order="progressive")
+    assert _one(interlaced).video_fps == 25.0
+    assert _one(progressive).video_fps == 50.0
+    assert _one(replace(interlaced, avg_frame_rate="0/0", r_frame_rate="25/1")).video_fps == 25.0
+
+
+def test_a_time_base_is_not_a_frame_rate() -> None:
+    dv = StreamFacts(
+        kind="video", codec="dvvideo", width=720, height=576, avg_frame_rate=60000,
+        r_frame_rate=Fraction(25, 1),
+    )  # fmt: skip
+    assert _one(dv).video_fps == 25.0
+
+
+def test_mpegts_bitrate_is_measured_not_the_pcr_estimate() -> None:
+    video = StreamFacts(kind="video", codec="mpeg2video", width=64, height=48)
+    result = build_result(
+        container="mpegts", duration=1.0, size_bytes=10_000, bitrate=160_000,
+        streams=[video], prober="t",
+    )  # fmt: skip
+    assert result.bitrate == 80_000
+
+
+def test_dsd_is_one_bit_at_its_native_rate() -> None:
+    dsd = StreamFacts(
+        kind="audio", codec="dsd_lsbf_planar", sample_rate=352800, channels=2,
+        sample_format="fltp", bits_per_raw_sample="N/A",
+    )  # fmt: skip
+    result = _one(dsd)
+    assert (result.audio_sample_rate, result.audio_bit_depth) == (2_822_400, 1)
+
+
+@pytest.mark.parametrize(
+    ("codec", "raw", "sample_format", "expected"),
+    [
+        ("ape", None, "s16p", 16),
+        ("wavpack", "24", "s32p", 24),
+        ("tak", None, "s16p", 16),
+        ("pcm_s24le", None, "s32", 24),
+        ("adpcm_ms", None, "s16", 4),
+        ("adpcm_sbpro_2", None, "s16", 2),
+        ("pcm_mulaw", None, "s16", 8),
+        ("aac", "16", "fltp", None),
+        ("mp3", None, "s16p", None),
+        ("wmalossless", None, "s16p", 16),
+    ],
+)
+def test_bit_depth_rule(codec: str, raw: object, sample_format: str, expected: int | None) -> None:
+    stream = StreamFacts(
+        kind="audio", codec=codec, sample_rate=44100, channels=2, sample_format=sample_format,
+        bits_per_raw_sample=raw,
+    )  # fmt: skip
+    assert _one(stream).audio_bit_depth == expected
+
+
+@pytest.mark.parametrize(
+    ("streams", "container", "error_class"),
+    [
+        ([StreamFacts(kind="audio", codec="flac", sample_rate=0, channels=0)], "flac", "corrupt"),
+        ([StreamFacts(kind="video", codec="mjpeg", width=64, height=64)], "jpeg_pipe", "corrupt"),
+        (
+            [StreamFacts(kind="audio", codec="none", sample_rate=44100, channels=2)],
+            "wav",
+            "unsupported",
+        ),
+        ([StreamFacts(kind="subtitle", codec="ass")], "matroska,webm", "no_streams"),
+    ],
+)
+def test_no_usable_stream_is_a_classified_error(
+    streams: list[StreamFacts], container: str, error_class: str
+) -> None:
+    with pytest.raises(ProbeError) as caught:
+        build_result(
+            container=container, duration=1.0, size_bytes=10, bitrate=None, streams=streams,
+            prober="t",
+        )  # fmt: skip
+    assert caught.value.error_class == error_class
+
+
+def test_a_picture_in_an_audio_container_is_cover_art() -> None:
+    cover = StreamFacts(kind="video", codec="mjpeg", width=500, height=500)
+    assert choose_video([cover], "mp3") is None
+    assert choose_video([replace(cover, frames=1)], "matroska,webm") is None
+    assert choose_video([replace(cover, frames=250)], "avi") is not None
+
+
+def test_unknown_bitrate_is_none_never_zero() -> None:
+    result = _one(replace(_audio("ape"), bitrate=0), bitrate=0, duration=None)
+    assert result.bitrate is None
+    assert result.audio_bitrate is None
+
+
+def test_dump_gives_facts_pyav_does_not_expose(corpus: Corpus) -> None:
+    with av.open(str(corpus.root / "audio/flac24_5.1.flac")) as container:
+        dumped = dumped_streams(container)
+    assert dumped[0].bits_per_raw_sample == 24
+    assert (dumped[0].sample_rate, dumped[0].channels) == (48000, 6)
+
+
+def test_split_top_level_keeps_parenthesised_commas() -> None:
+    line = "h264 (High), yuv420p(tv, bt709, top first), 1920x1080, 25 fps"
+    assert split_top_level(line) == [
+        "h264 (High)",
+        "yuv420p(tv, bt709, top first)",
+        "1920x1080",
+        "25 fps",
+    ]
+
+
+def _one(stream: StreamFacts, *, bitrate: object = 1000, duration: object = 1.0) -> ProbeResult:
+    return build_result(
+        container="test", duration=duration, size_bytes=None, bitrate=bitrate, streams=[stream],
+        prober="t",
+    )  # fmt: skip

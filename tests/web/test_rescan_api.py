@@ -196,13 +196,23 @@ def test_corrupt_file_is_422_and_changes_nothing(app: App) -> None:
     assert app.audit() == []
 
 
-def test_file_that_became_corrupt_keeps_its_values(app: App) -> None:
+def test_file_that_became_corrupt_loses_its_stale_facts(app: App) -> None:
+    """Update rule 2: a changed file that no longer reads keeps no facts; the audit has them."""
     track = app.track(VIDEO)
     before = app.row(VIDEO)
     (app.library / VIDEO).write_bytes(b"\x00" * 4096)
     response = app.client.post(f"/api/track/{track.video_id}/rescan_media")
     assert response.status_code == 422
-    assert app.row(VIDEO) == before
+    assert response.json()["error_class"] == "corrupt"
+    after = app.row(VIDEO)
+    assert (after["probe_status"], after["probe_error_class"]) == ("error", "corrupt")
+    assert after["video_codec"] is None
+    assert after["resolution"] is None
+    assert after["fingerprint_size"] == 4096
+    assert after["failing_since"] is not None
+    (event,) = app.audit()
+    assert event.details["changes"]["video_codec"] == [before["video_codec"], None]
+    assert event.details["error_class"] == "corrupt"
 
 
 def test_hanging_probe_is_killed_and_answers_504(

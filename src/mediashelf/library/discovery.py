@@ -15,18 +15,12 @@ from pathlib import Path
 
 from mediashelf.errors import LibraryUnavailable
 from mediashelf.library.ids import title_for, video_id_for
+from mediashelf.probe.formats import MEDIA_EXTENSIONS as DEFAULT_MEDIA_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = frozenset(
-    {"mp3", "m4a", "m4b", "aac", "flac", "ogg", "oga", "opus", "wav", "wv", "ape", "aif", "aiff",
-     "wma", "mka", "alac", "dsf", "mpc"}
-)  # fmt: skip
-VIDEO_EXTENSIONS = frozenset(
-    {"mp4", "m4v", "mkv", "webm", "mov", "avi", "wmv", "flv", "ts", "m2ts", "mts", "mpg", "mpeg",
-     "3gp", "ogv", "vob"}
-)  # fmt: skip
-MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+# The default set; the configured one (extensions_extra / _exclude) comes from Settings.
+MEDIA_EXTENSIONS = DEFAULT_MEDIA_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ class DiscoveredFile:
 
 
 def media_extension(name: str, extensions: frozenset[str] = MEDIA_EXTENSIONS) -> str | None:
-    """Return the media extension of `name`, or None when it is not a media file."""
+    """Return the media extension of `name`, or None when it is not one of `extensions`."""
     if "." not in name:
         return None
     ext = name.rsplit(".", 1)[1].lower()

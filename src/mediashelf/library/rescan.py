@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,15 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Track
-from mediashelf.errors import MediaFileNotFound, PathOutsideLibrary
+from mediashelf.errors import MediaFileNotFound, PathOutsideLibrary, ProbeError
 from mediashelf.library.paths import resolve_in_library
 from mediashelf.library.tracks import get_track
 from mediashelf.library.update import (
     Changes,
     Fingerprint,
+    apply_failure,
     apply_success,
+    fingerprint_changed,
     json_changes,
     media_values,
     plan_changes,
@@ -55,13 +58,20 @@ def rescan_track(
     options: RescanOptions,
     actor: str,
 ) -> RescanOutcome:
-    """Probe the track's file and apply the result; on any error nothing changes.
+    """Probe the track's file and apply the result.
 
-    Raises InvalidInput, TrackNotFound, MediaFileNotFound or a ProbeError.
+    On errors nothing changes, except that a file which changed since its last probe and now
+    fails is recorded as failed with its media fields cleared (update rule 2) before the
+    ProbeError is raised. Raises InvalidInput, TrackNotFound, MediaFileNotFound or a ProbeError.
     """
     track = get_track(session, video_id)
     path, fingerprint = _locate(root, track.relpath)
-    result = runner.probe(path)
+    try:
+        result = runner.probe(path)
+    except ProbeError as error:
+        if fingerprint_changed(track, fingerprint):
+            _record_failure(session, track, error, fingerprint, clock.now(), actor)
+        raise
     changes = plan_changes(
         media_values(track),
         result,
@@ -84,6 +94,34 @@ def rescan_track(
         },
     )
     return RescanOutcome(track, changes)
+
+
+def _record_failure(
+    session: Session,
+    track: Track,
+    error: ProbeError,
+    fingerprint: Fingerprint,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Clear the changed file's facts, audit the diff and commit before the error propagates.
+
+    The caller's unit of work rolls back on the ProbeError it is about to receive, so this
+    one write is committed here; the API still answers 422/504.
+    """
+    changes = apply_failure(track, error, fingerprint, now)
+    AuditStore(session).record(
+        ts=now,
+        action="track.rescan",
+        actor=actor,
+        video_id=track.video_id,
+        details={
+            "changes": json_changes(changes),
+            "error_class": error.error_class,
+            "error": error.message,
+        },
+    )
+    session.commit()
 
 
 def _locate(root: Path, relpath: str) -> tuple[Path, Fingerprint]:

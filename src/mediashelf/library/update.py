@@ -13,9 +13,12 @@ from typing import Any
 
 from mediashelf.db.schema import Track
 from mediashelf.errors import ProbeError
+from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.result import AUDIO_FIELDS, MEDIA_FIELDS, VIDEO_FIELDS, ProbeResult
 
 Changes = dict[str, tuple[Any, Any]]
+# Probe facts a changed file that no longer reads loses; size_bytes is the file's own fact.
+CLEARED_ON_FAILURE = tuple(name for name in MEDIA_FIELDS if name != "size_bytes")
 
 
 @dataclass(frozen=True)
@@ -89,21 +92,51 @@ def apply_success(
     track.probe_ms = result.probe_ms
     track.probed_at = now
     track.probe_failures = 0
+    track.probe_version = NORMALIZER_VERSION
+    track.failing_since = None
     track.missing_since = None
     track.updated_at = now
 
 
+def fingerprint_changed(track: Track, fingerprint: Fingerprint | None) -> bool:
+    """Tell whether the file changed since the track was last probed (unknown counts as no)."""
+    if fingerprint is None or track.fingerprint_size is None:
+        return False
+    return (track.fingerprint_size, track.fingerprint_mtime_ns) != (
+        fingerprint.size,
+        fingerprint.mtime_ns,
+    )
+
+
 def apply_failure(
     track: Track, error: ProbeError, fingerprint: Fingerprint | None, now: datetime
-) -> None:
-    """Record a failed probe on `track`; its media fields stay as they were."""
+) -> Changes:
+    """Record a failed probe on `track`; return the media fields it cleared as {field: (old, None)}.
+
+    A file that changed since its last probe and no longer reads has no facts any more: its
+    media fields are cleared (no stale facts). An unchanged file that fails (a transient
+    problem, a timeout) keeps them.
+    """
+    changes: Changes = {}
+    if fingerprint_changed(track, fingerprint):
+        changes = {
+            name: (old, None)
+            for name in MEDIA_FIELDS
+            if name in CLEARED_ON_FAILURE and (old := getattr(track, name)) is not None
+        }
+        for name in changes:
+            setattr(track, name, None)
     _set_fingerprint(track, fingerprint)
     track.probe_status = "error"
     track.probe_error_class = error.error_class
     track.probe_error = error.message
     track.probed_at = now
     track.probe_failures = (track.probe_failures or 0) + 1
+    track.probe_version = NORMALIZER_VERSION
+    if track.failing_since is None:
+        track.failing_since = now
     track.updated_at = now
+    return changes
 
 
 def _set_fingerprint(track: Track, fingerprint: Fingerprint | None) -> None:

@@ -16,22 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mediashelf.errors import (
-    ProbeCorrupt,
-    ProbeError,
-    ProbeMissing,
-    ProbePermission,
-    ProbeTimeout,
-    ProbeUnsupported,
-)
+from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeTimeout, ProbeUnsupported
 from mediashelf.probe.base import check_readable
-from mediashelf.probe.normalize import build_result, frame_rate, positive_int
+from mediashelf.probe.failures import classify_libav_error
+from mediashelf.probe.normalize import build_result
 from mediashelf.probe.result import ProbeResult, StreamFacts
 
 ENTRIES = (
     "format=format_name,duration,size,bit_rate"
-    ":stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,bit_rate,"
-    "channels,channel_layout,sample_rate,bits_per_sample,bits_per_raw_sample"
+    ":stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,field_order,"
+    "nb_frames,bit_rate,channels,channel_layout,sample_rate,sample_fmt,bits_per_raw_sample"
     ":stream_disposition=attached_pic,default"
 )
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
@@ -116,32 +110,25 @@ def _stream_facts(raw: dict[str, Any]) -> StreamFacts:
     return StreamFacts(
         kind=str(raw.get("codec_type") or "unknown"),
         codec=raw.get("codec_name"),
-        width=positive_int(raw.get("width")),
-        height=positive_int(raw.get("height")),
-        fps=frame_rate(raw.get("avg_frame_rate"), raw.get("r_frame_rate"))
-        if raw.get("codec_type") == "video"
-        else None,
-        bitrate=positive_int(raw.get("bit_rate")),
-        channels=positive_int(raw.get("channels")),
+        width=raw.get("width"),
+        height=raw.get("height"),
+        avg_frame_rate=raw.get("avg_frame_rate"),
+        r_frame_rate=raw.get("r_frame_rate"),
+        field_order=raw.get("field_order"),
+        frames=raw.get("nb_frames"),
+        bitrate=raw.get("bit_rate"),
+        channels=raw.get("channels"),
         channel_layout=raw.get("channel_layout") or None,
-        sample_rate=positive_int(raw.get("sample_rate")),
-        bit_depth=positive_int(raw.get("bits_per_raw_sample"))
-        or positive_int(raw.get("bits_per_sample")),
+        sample_rate=raw.get("sample_rate"),
+        sample_format=raw.get("sample_fmt"),
+        bits_per_raw_sample=raw.get("bits_per_raw_sample"),
         attached_pic=bool(disposition.get("attached_pic")),
         default=bool(disposition.get("default")),
     )
 
 
 def _classify(stderr: str, path: Path) -> ProbeError:
-    message = stderr.replace(str(path), "<file>").strip().splitlines()
-    text = message[-1] if message else "ffprobe failed"
-    lowered = stderr.lower()
-    if "no such file" in lowered:
-        return ProbeMissing()
-    if "permission denied" in lowered:
-        return ProbePermission()
-    if "invalid data" in lowered or "end of file" in lowered or "moov atom" in lowered:
-        return ProbeCorrupt(f"Not a readable media file: {text}")
-    if "not supported" in lowered or "unknown" in lowered or "not implemented" in lowered:
-        return ProbeUnsupported(f"Unsupported format: {text}")
-    return ProbeCorrupt(f"ffprobe failed: {text}")
+    """Classify ffprobe's last error line by the shared libav rules."""
+    lines = stderr.replace(str(path), "<file>").strip().splitlines()
+    text = lines[-1] if lines else "ffprobe failed"
+    return classify_libav_error(text.removeprefix("<file>: ").strip())

@@ -1,84 +1,167 @@
 """Turn raw backend facts into a ProbeResult by one set of rules shared by every backend.
 
-Keeping the rules here (stream choice, unknown values, bitrate fallback, fps rounding) is what
-makes the pyav and ffprobe backends agree field for field.
+Keeping the rules here (stream choice, what makes a stream usable, unknown values, bitrate
+fallback, frame rates, bit depth) is what makes the pyav and ffprobe backends agree field for
+field. Bump NORMALIZER_VERSION whenever a rule changes what is stored: a plain scan re-probes
+the tracks probed by an older version.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Sequence
-from fractions import Fraction
+from typing import Any
 
-from mediashelf.errors import ProbeNoStreams
+from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeNoStreams, ProbeUnsupported
+from mediashelf.probe.depth import bit_depth, native_sample_rate
+from mediashelf.probe.numbers import as_rate, positive_float, positive_int
 from mediashelf.probe.result import ProbeResult, StreamFacts
+
+__all__ = [
+    "NORMALIZER_VERSION",
+    "build_result",
+    "choose_audio",
+    "choose_video",
+    "frame_rate",
+    "positive_float",
+    "positive_int",
+]
+
+NORMALIZER_VERSION = 2
 
 # Codecs that only ever hold still pictures; a "video" stream with one of these is cover art.
 STILL_IMAGE_CODECS = frozenset(
-    {"png", "bmp", "gif", "tiff", "webp", "jpegls", "jpeg2000", "jpegxl", "qoi", "ppm", "pgm"}
-)
-
-
-def positive_int(value: object) -> int | None:
-    """Return `value` as a positive int; "N/A", empty, zero, negative and junk become None."""
-    number = positive_float(value)
-    return None if number is None or number < 1 else int(number)
-
-
-def positive_float(value: object) -> float | None:
-    """Return `value` as a positive finite float; "N/A", empty, non-positive and junk are None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(number) or number <= 0:
-        return None
-    return number
+    {"png", "bmp", "gif", "tiff", "webp", "jpegls", "jpeg2000", "jpegxl", "qoi", "ppm", "pgm",
+     "pgmyuv", "pbm", "pam", "targa", "sgi", "dpx", "exr", "pcx", "xbm", "xwd", "sunrast", "hdr",
+     "photocd", "psd", "dds", "ljpeg", "svg"}
+)  # fmt: skip
+# Codecs of pictures that are video only when the stream has more than one frame.
+PICTURE_CODECS = frozenset({"mjpeg", "mjpegb", "apng"})
+# Demuxers of audio files: any picture inside one is cover art.
+AUDIO_CONTAINERS = frozenset(
+    {"mp3", "flac", "wav", "w64", "aiff", "ape", "wv", "tak", "tta", "dsf", "iff", "mpc", "mpc8",
+     "aac", "ac3", "eac3", "dts", "truehd", "mlp", "caf", "au", "voc", "amr", "gsm", "wsaud",
+     "shn", "mp2", "asf_o", "rso", "sox", "xwma", "oma"}
+)  # fmt: skip
+_UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
+MAX_FPS = 1000.0
+INTERLACED = frozenset({"tt", "bb", "tb", "bt"})
+# A frame rate at or above this on an interlaced stream is the field rate (50 for 25i).
+FIELD_RATE_MIN = 47.0
+# Containers whose stated bitrate is an estimate (PCR sampling in MPEG-TS), not a measurement.
+ESTIMATED_BITRATE_CONTAINERS = frozenset({"mpegts", "mpegtsraw"})
 
 
 def frame_rate(*candidates: object) -> float | None:
-    """Return the first usable rate among `candidates` ("30000/1001", Fraction, float), 3 dp."""
+    """Return the first plausible rate among `candidates` ("30000/1001", Fraction, float), 3 dp.
+
+    A rate above MAX_FPS is a time base, not a frame rate (libav 8.1 reports DV's
+    avg_frame_rate as 60000), so the next candidate is used.
+    """
     for candidate in candidates:
-        rate = _as_rate(candidate)
-        if rate is not None:
+        rate = as_rate(candidate)
+        if rate is not None and rate <= MAX_FPS:
             return round(rate, 3)
     return None
 
 
-def _as_rate(value: object) -> float | None:
-    if value is None:
+def video_fps(stream: StreamFacts) -> float | None:
+    """Return the frame rate: avg_frame_rate, else r_frame_rate, halved when it is a field rate."""
+    rate = frame_rate(stream.avg_frame_rate, stream.r_frame_rate)
+    if rate is not None and rate >= FIELD_RATE_MIN and stream.field_order in INTERLACED:
+        return round(rate / 2, 3)
+    return rate
+
+
+def is_still(stream: StreamFacts, container: str | None) -> bool:
+    """Tell whether a video stream is a picture (cover art), never the file's video."""
+    codec = stream.codec or ""
+    if stream.attached_pic or codec in STILL_IMAGE_CODECS or _image_demuxer(container):
+        return True
+    if codec in PICTURE_CODECS:
+        return positive_int(stream.frames) == 1 or (container or "") in AUDIO_CONTAINERS
+    return False
+
+
+def _image_demuxer(container: str | None) -> bool:
+    name = container or ""
+    return name == "image2" or name.endswith("_pipe")
+
+
+def usable_video(stream: StreamFacts) -> bool:
+    """Tell whether a video stream has what a stored fact needs: a codec and both dimensions."""
+    return bool(
+        _known_codec(stream.codec) and positive_int(stream.width) and positive_int(stream.height)
+    )
+
+
+def usable_audio(stream: StreamFacts) -> bool:
+    """Tell whether an audio stream has a codec, a sample rate and a channel count."""
+    return bool(
+        _known_codec(stream.codec)
+        and positive_int(stream.sample_rate)
+        and positive_int(stream.channels)
+    )
+
+
+def channel_layout(name: str | None) -> str | None:
+    """Return a named channel layout; "unknown" and "2 channels" (unspecified) are None."""
+    if not name or name == "unknown" or _UNSPECIFIED_LAYOUT.match(name):
         return None
-    if isinstance(value, str) and "/" in value:
-        num, _, den = value.partition("/")
-        try:
-            value = Fraction(int(num), int(den)) if int(den) else None
-        except ValueError:
-            return None
-    if isinstance(value, Fraction):
-        value = float(value)
-    return positive_float(value)
+    return name
 
 
-def choose_video(streams: Sequence[StreamFacts]) -> StreamFacts | None:
-    """Return the main video stream: the largest that is not cover art or a still image."""
+def _known_codec(codec: str | None) -> bool:
+    return codec not in (None, "", "none", "unknown")
+
+
+def choose_video(
+    streams: Sequence[StreamFacts], container: str | None = None
+) -> StreamFacts | None:
+    """Return the main video stream: the largest usable one that is not a picture."""
     candidates = [
-        s
-        for s in streams
-        if s.kind == "video" and not s.attached_pic and (s.codec or "") not in STILL_IMAGE_CODECS
+        s for s in streams if s.kind == "video" and not is_still(s, container) and usable_video(s)
     ]
     if not candidates:
         return None
-    return max(candidates, key=lambda s: ((s.width or 0) * (s.height or 0), s.default))
+    return max(
+        candidates,
+        key=lambda s: ((positive_int(s.width) or 0) * (positive_int(s.height) or 0), s.default),
+    )
 
 
 def choose_audio(streams: Sequence[StreamFacts]) -> StreamFacts | None:
-    """Return the main audio stream: the default one, else the first."""
-    audio = [s for s in streams if s.kind == "audio"]
+    """Return the main audio stream: the default usable one, else the first usable one."""
+    audio = [s for s in streams if s.kind == "audio" and usable_audio(s)]
     if not audio:
         return None
     return next((s for s in audio if s.default), audio[0])
+
+
+def unusable(streams: Sequence[StreamFacts], container: str | None) -> ProbeError:
+    """Return the error for a file without a usable main stream."""
+    media = [
+        s
+        for s in streams
+        if s.kind == "audio" or (s.kind == "video" and not is_still(s, container))
+    ]
+    if not media:
+        if _image_demuxer(container):
+            return ProbeCorrupt("Not a media file: a still picture.")
+        return ProbeNoStreams()
+    if all(not _known_codec(s.codec) for s in media):
+        return ProbeUnsupported("Unsupported format: the stream's codec is not recognised.")
+    return ProbeCorrupt("No usable audio/video stream (no sample rate, channels or size).")
+
+
+def overall_bitrate(
+    bitrate: object, size_bytes: int | None, seconds: float | None, container: str | None
+) -> int | None:
+    """Return the container's bitrate, else size * 8 / duration; never 0."""
+    measured = int(size_bytes * 8 / seconds) if size_bytes and seconds else None
+    if measured is not None and (container or "") in ESTIMATED_BITRATE_CONTAINERS:
+        return positive_int(measured)
+    return positive_int(bitrate) or positive_int(measured)
 
 
 def build_result(
@@ -90,32 +173,50 @@ def build_result(
     streams: Sequence[StreamFacts],
     prober: str,
 ) -> ProbeResult:
-    """Apply the shared rules to one file's raw facts."""
-    video = choose_video(streams)
+    """Apply the shared rules to one file's raw facts; raise when nothing usable is there."""
+    video = choose_video(streams, container)
     audio = choose_audio(streams)
     if video is None and audio is None:
-        raise ProbeNoStreams()
+        raise unusable(streams, container)
     seconds = positive_float(duration)
-    overall = positive_int(bitrate)
-    if overall is None and seconds and size_bytes:
-        overall = int(size_bytes * 8 / seconds)
+    size = size_bytes if size_bytes and size_bytes > 0 else None
     return ProbeResult(
         container=container or None,
-        duration=round(seconds, 3) if seconds is not None else None,
-        size_bytes=size_bytes if size_bytes and size_bytes > 0 else None,
-        bitrate=overall,
+        duration=round(seconds, 6) if seconds is not None else None,
+        size_bytes=size,
+        bitrate=overall_bitrate(bitrate, size, seconds, container),
         has_video=video is not None,
         has_audio=audio is not None,
-        width=video.width if video else None,
-        height=video.height if video else None,
-        video_codec=video.codec if video else None,
-        video_fps=video.fps if video else None,
-        video_bitrate=video.bitrate if video else None,
-        audio_codec=audio.codec if audio else None,
-        audio_bitrate=audio.bitrate if audio else None,
-        audio_channels=audio.channels if audio else None,
-        audio_channel_layout=audio.channel_layout if audio else None,
-        audio_sample_rate=audio.sample_rate if audio else None,
-        audio_bit_depth=audio.bit_depth if audio else None,
+        **(_video_fields(video) if video else {}),
+        **(_audio_fields(audio) if audio else {}),
         prober=prober,
     )
+
+
+def _video_fields(video: StreamFacts) -> dict[str, Any]:
+    return {
+        "width": positive_int(video.width),
+        "height": positive_int(video.height),
+        "video_codec": video.codec,
+        "video_fps": video_fps(video),
+        "video_bitrate": positive_int(video.bitrate),
+    }
+
+
+def _audio_fields(audio: StreamFacts) -> dict[str, Any]:
+    rate = positive_int(audio.sample_rate)
+    bitrate = positive_int(audio.bitrate)
+    return {
+        "audio_codec": audio.codec,
+        "audio_bitrate": bitrate,
+        "audio_channels": positive_int(audio.channels),
+        "audio_channel_layout": channel_layout(audio.channel_layout),
+        "audio_sample_rate": native_sample_rate(audio.codec, rate),
+        "audio_bit_depth": bit_depth(
+            audio.codec,
+            raw_bits=audio.bits_per_raw_sample,
+            sample_format=audio.sample_format,
+            bitrate=bitrate,
+            sample_rate=rate,
+        ),
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,27 +10,18 @@ from typing import Any
 import av
 import av.error
 
-from mediashelf.errors import (
-    ProbeCorrupt,
-    ProbeError,
-    ProbeMissing,
-    ProbePermission,
-    ProbeUnsupported,
-)
+from mediashelf.errors import ProbeError, ProbeMissing, ProbePermission
 from mediashelf.probe.base import check_readable
-from mediashelf.probe.normalize import build_result, frame_rate, positive_int
+from mediashelf.probe.depth import LOSSLESS_CODECS, coded_bits
+from mediashelf.probe.failures import classify_libav_error
+from mediashelf.probe.normalize import build_result
+from mediashelf.probe.pyav_dump import DumpedStream, dumped_streams
 from mediashelf.probe.result import ProbeResult, StreamFacts
 
-_UNSUPPORTED = (
-    av.error.DecoderNotFoundError,
-    av.error.DemuxerNotFoundError,
-    av.error.PatchWelcomeError,
-    av.error.ProtocolNotFoundError,
-)
 _ATTACHED_PIC = int(av.stream.Disposition.attached_pic)
 _DEFAULT = int(av.stream.Disposition.default)
-_PCM_BITS = re.compile(r"^pcm_[suf](\d+)")
-_UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
+# AVFieldOrder values, named as ffprobe names them.
+_FIELD_ORDER = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 
 
 class PyAVProber:
@@ -51,86 +41,85 @@ class PyAVProber:
                 result = _read(container, size, self.version)
         except ProbeError:
             raise
-        except _UNSUPPORTED as exc:
-            raise ProbeUnsupported(f"Unsupported format: {exc.strerror}") from exc
         except FileNotFoundError as exc:
             raise ProbeMissing() from exc
         except PermissionError as exc:
             raise ProbePermission() from exc
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise ProbeCorrupt(f"Not a readable media file: {_reason(exc)}") from exc
+            raise classify_libav_error(_reason(exc)) from exc
         return _with_time(result, started)
 
 
 def _read(container: Any, size: int, prober: str) -> ProbeResult:
-    streams = [_stream_facts(stream) for stream in container.streams]
+    streams = list(container.streams)
+    dumped = dumped_streams(container) if any(map(_needs_dump, streams)) else {}
     duration = container.duration / 1_000_000 if container.duration else None
     return build_result(
         container=container.format.name,
         duration=duration,
         size_bytes=size,
         bitrate=container.bit_rate,
-        streams=streams,
+        streams=[_stream_facts(s, dumped.get(s.index)) for s in streams],
         prober=prober,
     )
 
 
-def _stream_facts(stream: Any) -> StreamFacts:
+def _needs_dump(stream: Any) -> bool:
+    """Tell whether PyAV lacks facts of `stream` that libav's dump has."""
+    if stream.type not in ("audio", "video"):
+        return False
+    ctx = stream.codec_context
+    if ctx is None:
+        return True
+    codec = ctx.codec.canonical_name
+    return stream.type == "audio" and (codec in LOSSLESS_CODECS or coded_bits(codec) is not None)
+
+
+def _stream_facts(stream: Any, dumped: DumpedStream | None) -> StreamFacts:
     disposition = int(stream.disposition)
     ctx = stream.codec_context
-    codec = ctx.codec.canonical_name if ctx is not None else None
+    dump = dumped or DumpedStream()
     common: dict[str, Any] = {
         "kind": stream.type,
-        "codec": codec,
-        "bitrate": positive_int(ctx.bit_rate) if ctx is not None else None,
+        "codec": ctx.codec.canonical_name if ctx is not None else dump.codec,
+        "bitrate": ctx.bit_rate if ctx is not None else None,
+        "frames": stream.frames,
         "attached_pic": bool(disposition & _ATTACHED_PIC),
         "default": bool(disposition & _DEFAULT),
     }
-    if ctx is None:
-        return StreamFacts(**common)
     if stream.type == "video":
-        return StreamFacts(
-            **common,
-            width=positive_int(ctx.width),
-            height=positive_int(ctx.height),
-            fps=frame_rate(stream.average_rate, stream.base_rate),
-        )
+        return StreamFacts(**common, **_video(stream, ctx, dump))
     if stream.type == "audio":
-        layout = ctx.layout.name if ctx.layout is not None else None
-        return StreamFacts(
-            **common,
-            channels=positive_int(ctx.channels),
-            channel_layout=None if not layout or _UNSPECIFIED_LAYOUT.match(layout) else layout,
-            sample_rate=positive_int(ctx.sample_rate),
-            bit_depth=_bit_depth(codec or "", ctx),
-        )
+        return StreamFacts(**common, **_audio(ctx, dump))
     return StreamFacts(**common)
 
 
-def _bit_depth(codec: str, ctx: Any) -> int | None:
-    """Return the stored bit depth the way ffprobe reports it (lossy codecs have none).
-
-    PyAV does not expose bits_per_raw_sample, so lossless codecs are read from their own
-    headers: the codec id for PCM, STREAMINFO for FLAC, the magic cookie for ALAC.
-    """
-    pcm = _PCM_BITS.match(codec)
-    if pcm:
-        return int(pcm.group(1))
-    if codec in {"pcm_alaw", "pcm_mulaw"}:
-        return 8
-    extradata = bytes(ctx.extradata or b"")
-    if codec == "flac":
-        return _flac_bits(extradata)
-    if codec == "alac" and len(extradata) >= 18:
-        return extradata[17] or None
-    return None
+def _video(stream: Any, ctx: Any, dump: DumpedStream) -> dict[str, Any]:
+    return {
+        "width": ctx.width if ctx is not None else dump.width,
+        "height": ctx.height if ctx is not None else dump.height,
+        "avg_frame_rate": stream.average_rate,
+        "r_frame_rate": stream.base_rate,
+        "field_order": _FIELD_ORDER.get(int(ctx.field_order)) if ctx is not None else None,
+    }
 
 
-def _flac_bits(extradata: bytes) -> int | None:
-    info = extradata[8:] if extradata.startswith(b"fLaC") else extradata
-    if len(info) < 14:
-        return None
-    return ((info[12] & 0x01) << 4 | info[13] >> 4) + 1
+def _audio(ctx: Any, dump: DumpedStream) -> dict[str, Any]:
+    if ctx is None:
+        return {
+            "channels": dump.channels,
+            "channel_layout": dump.channel_layout,
+            "sample_rate": dump.sample_rate,
+            "sample_format": dump.sample_format,
+            "bits_per_raw_sample": dump.bits_per_raw_sample,
+        }
+    return {
+        "channels": ctx.channels,
+        "channel_layout": ctx.layout.name if ctx.layout is not None else None,
+        "sample_rate": ctx.sample_rate,
+        "sample_format": ctx.format.name if ctx.format is not None else dump.sample_format,
+        "bits_per_raw_sample": dump.bits_per_raw_sample,
+    }
 
 
 def _reason(exc: BaseException) -> str:

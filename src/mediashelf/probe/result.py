@@ -42,18 +42,27 @@ AUDIO_FIELDS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class StreamFacts:
-    """One stream as a backend saw it, before the main streams are chosen."""
+    """One stream as a backend read it, raw: the shared normaliser applies every rule.
+
+    Numbers stay as the backend found them ("N/A", 0, "30000/1001", Fraction, int); the
+    normaliser decides what is unknown. Both backends fill the same fields with the same
+    meaning (those of libav's AVCodecParameters), which is what makes them agree.
+    """
 
     kind: str  # "video" | "audio" | other codec types
-    codec: str | None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    bitrate: int | None = None
-    channels: int | None = None
+    codec: str | None  # libav's canonical codec name ("mp3", "h264", "pcm_s16le")
+    width: object = None
+    height: object = None
+    avg_frame_rate: object = None
+    r_frame_rate: object = None
+    field_order: str | None = None  # "progressive", "tt", "bb", "tb", "bt" or None
+    frames: object = None  # nb_frames as the container states it
+    bitrate: object = None
+    channels: object = None
     channel_layout: str | None = None
-    sample_rate: int | None = None
-    bit_depth: int | None = None
+    sample_rate: object = None
+    sample_format: str | None = None  # "s16", "s32p", "fltp" ...
+    bits_per_raw_sample: object = None
     attached_pic: bool = False
     default: bool = False
 
