@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     library: Path | None = None
     data_dir: Path = Path("data")
     database_url: str | None = None
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0, le=600_000)
     api_token: str | None = None
     probers: Annotated[tuple[str, ...], NoDecode] = ("pyav", "ffprobe")
     probe_timeout_s: float = Field(default=15.0, gt=0)

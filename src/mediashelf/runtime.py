@@ -40,7 +40,11 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         """Open the database named by `settings`."""
-        return cls(settings, Database(settings.effective_database_url), clock or SystemClock())
+        return cls(
+            settings,
+            Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms),
+            clock or SystemClock(),
+        )
 
     @property
     def root(self) -> Path:

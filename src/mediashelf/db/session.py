@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mediashelf.db.engine import make_engine
+from mediashelf.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from mediashelf.db.outage import describe
 from mediashelf.errors import DatabaseUnavailable
 
@@ -18,9 +18,9 @@ from mediashelf.errors import DatabaseUnavailable
 class Database:
     """An engine and the sessions made from it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        self.engine: Engine = make_engine(url, busy_timeout_ms)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
