@@ -62,10 +62,8 @@ class Runtime:
         if self.shared_pool is not None:
             return self.shared_pool
         if self._pool is None:
-            self._pool = ProbePool(
-                build_chain(self.settings),
-                self.settings.probe_processes,
-                self.settings.probe_timeout_s,
+            self._pool = ProbePool.for_chain(
+                build_chain(self.settings), self.settings.probe_processes
             )
         return self._pool
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mediashelf.config import Settings
 from mediashelf.errors import (
     PROBE_ERRORS,
     ProbeCorrupt,
@@ -15,6 +18,7 @@ from mediashelf.errors import (
     ProbeMissing,
     ProbeTimeout,
 )
+from mediashelf.probe.chain import build_chain
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
 from tests.conftest import Corpus
@@ -114,3 +118,66 @@ def test_probe_many_yields_in_input_order_with_mixed_outcomes(
 
 def test_probe_many_of_nothing_yields_nothing(crashing_pool: ProbePool) -> None:
     assert list(crashing_pool.probe_many([])) == []
+
+
+def _sleeping_ffprobe(tmp_path: Path) -> tuple[Path, Path]:
+    """Write a fake ffprobe that records its pid and sleeps; return (binary, pid file)."""
+    pids = tmp_path / "pids"
+    binary = tmp_path / "ffprobe"
+    binary.write_text(f"#!/bin/sh\necho $$ >> {pids}\nexec sleep 60\n")
+    binary.chmod(0o755)
+    return binary, pids
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _wait_until_gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ffprobe_timeout_is_classed_timeout_and_its_child_ends(
+    tmp_path: Path, corpus: Corpus
+) -> None:
+    binary, pids = _sleeping_ffprobe(tmp_path)
+    settings = Settings(probers=("ffprobe",), ffprobe_path=str(binary), probe_timeout_s=1)
+    chain = build_chain(settings)
+    with ProbePool.for_chain(chain, processes=1) as pool:
+        assert pool.timeout_s > settings.probe_timeout_s  # the backend's own timeout fires first
+        with pytest.raises(ProbeTimeout) as caught:
+            pool.probe(corpus.root / GOOD_VIDEO)
+    assert caught.value.error_class == "timeout"
+    assert "ffprobe took longer" in caught.value.message
+    (pid,) = (int(line) for line in pids.read_text().split())
+    assert _wait_until_gone(pid)
+
+
+def test_ffprobe_child_dies_with_a_probe_process_the_pool_kills(
+    tmp_path: Path, corpus: Corpus
+) -> None:
+    binary, pids = _sleeping_ffprobe(tmp_path)
+    chain = build_chain(Settings(probers=("ffprobe",), ffprobe_path=str(binary)))
+    with ProbePool(chain, processes=1, timeout_s=1) as pool:  # kills before ffprobe's 15 s
+        with pytest.raises(ProbeTimeout):
+            pool.probe(corpus.root / GOOD_VIDEO)
+        (pid,) = (int(line) for line in pids.read_text().split())
+        assert _wait_until_gone(pid)  # not orphaned: it went with its parent
+
+
+def test_a_timeout_outranks_another_backends_error(tmp_path: Path, corpus: Corpus) -> None:
+    binary, _ = _sleeping_ffprobe(tmp_path)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 4096)
+    settings = Settings(ffprobe_path=str(binary), probe_timeout_s=1)  # pyav, then ffprobe
+    with pytest.raises(ProbeTimeout):
+        build_chain(settings).probe(junk)

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediashelf.config import Settings
-from mediashelf.errors import ConfigError, ProbeEmpty, ProbeError, ProbeMissing, ProbePermission
+from mediashelf.errors import (
+    ConfigError,
+    ProbeEmpty,
+    ProbeError,
+    ProbeMissing,
+    ProbePermission,
+    ProbeTimeout,
+)
 from mediashelf.probe.base import Prober
 from mediashelf.probe.ffprobe_backend import FfprobeProber, ffprobe_available
 from mediashelf.probe.pyav_backend import PyAVProber
@@ -22,15 +29,22 @@ class ProbeChain:
 
     probers: tuple[Prober, ...]
     name: str = "chain"
+    budget_s: float = 15.0  # the longest all backends together may take on one file
 
     def probe(self, path: Path) -> ProbeResult:
-        """Probe `path` with each backend until one succeeds; raise the first error if none does."""
+        """Probe `path` with each backend until one succeeds; raise the first error if none does.
+
+        A timeout outranks the other errors: a backend that could not finish means the file
+        is not known to be unreadable, and two timeouts quarantine it.
+        """
         first: ProbeError | None = None
         for prober in self.probers:
             try:
                 return prober.probe(path)
             except _FILE_LEVEL:
                 raise
+            except ProbeTimeout as exc:
+                first = exc
             except ProbeError as exc:
                 first = first or exc
         if first is None:
@@ -48,4 +62,4 @@ def build_chain(settings: Settings) -> ProbeChain:
             probers.append(FfprobeProber(settings.ffprobe_path, settings.probe_timeout_s))
     if not probers:
         raise ConfigError(f"None of the probers {list(settings.probers)} is available here.")
-    return ProbeChain(tuple(probers))
+    return ProbeChain(tuple(probers), budget_s=settings.probe_timeout_s * len(probers))

@@ -7,9 +7,12 @@ Only the entries mediashelf uses are requested, which bounds the output a hostil
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import json
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import replace
@@ -29,6 +32,7 @@ ENTRIES = (
     ":stream_disposition=attached_pic,default"
 )
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
+PR_SET_PDEATHSIG = 1
 
 
 def ffprobe_available(binary: str = "ffprobe") -> bool:
@@ -47,6 +51,16 @@ def ffprobe_version(binary: str = "ffprobe") -> str:
         return "unknown"
     words = out.split()
     return words[2] if len(words) > 2 else "unknown"
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Have the kernel kill ffprobe if the probe process that started it dies (Linux).
+
+    The pool kills a probe process that overruns its budget; without this its ffprobe child
+    would live on, orphaned, reading the file.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class FfprobeProber:
@@ -73,8 +87,9 @@ class FfprobeProber:
         started = time.perf_counter()
         try:
             done = subprocess.run(
-                self.command(path), capture_output=True, timeout=self.timeout_s, check=False
-            )
+                self.command(path), capture_output=True, timeout=self.timeout_s, check=False,
+                preexec_fn=die_with_parent,
+            )  # fmt: skip
         except subprocess.TimeoutExpired as exc:
             raise ProbeTimeout(f"ffprobe took longer than {self.timeout_s:g}s.") from exc
         if done.returncode != 0:

@@ -20,6 +20,7 @@ import pebble
 
 from mediashelf.errors import ProbeCrashed, ProbeError, ProbeTimeout, probe_error
 from mediashelf.probe.base import Prober
+from mediashelf.probe.chain import ProbeChain
 from mediashelf.probe.result import ProbeResult
 
 _worker_prober: Prober | None = None
@@ -39,8 +40,20 @@ def _probe_task(path: str) -> ProbeResult | tuple[str, str]:
         return (exc.error_class, exc.message)
 
 
+POOL_GRACE_S = 2.0  # the pool kills a probe only after the backends' own timeouts had a chance
+
+
 class ProbePool:
     """Probe files in `processes` worker processes, `timeout_s` per file."""
+
+    @classmethod
+    def for_chain(cls, chain: ProbeChain, processes: int) -> ProbePool:
+        """Return a pool whose kill timeout outlasts every backend's own (e.g. ffprobe's).
+
+        The backends stop themselves first (ffprobe is killed by its runner, cleanly); the
+        pool's kill is the last resort for a backend that hangs inside native code.
+        """
+        return cls(chain, processes, chain.budget_s + POOL_GRACE_S)
 
     def __init__(
         self, prober: Prober, processes: int, timeout_s: float, max_tasks: int = 2000
