@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from mediashelf.cli.exits import FAILED, NOT_FOUND, PROBE_FAILED, USAGE
+from mediashelf.cli.exits import FAILED, NOT_FOUND, USAGE
 from mediashelf.cli.main import app
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
@@ -84,14 +84,43 @@ def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbeP
     assert again.exit_code == 0
     assert "nothing changed" in again.output
 
+    assert payload["status"] == "ok"
+    assert payload["video_id"] == good
+    assert payload["fields_updated"] == ["bitrate"]
+
     assert runner.invoke(app, ["rescan", "AAAAAAAAAAA"], env=env).exit_code == NOT_FOUND
     assert runner.invoke(app, ["rescan", "bad id"], env=env).exit_code == USAGE
     broken = video_id_of(database, "broken/random.mp4")
     failed = runner.invoke(app, ["rescan", broken], env=env)
-    assert failed.exit_code == PROBE_FAILED
+    assert failed.exit_code == FAILED
     assert "error" in failed.output
     os.remove(library / "video/h264_aac.mp4")
     assert runner.invoke(app, ["rescan", good], env=env).exit_code == NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("target", "code", "error_class"),
+    [("broken/random.mp4", FAILED, "corrupt"), ("AAAAAAAAAAA", NOT_FOUND, None),
+     ("bad id", USAGE, None), ("gone", NOT_FOUND, None)],
+)  # fmt: skip
+def test_rescan_json_prints_one_object_on_every_outcome(
+    database: Database, library: Path, probe_pool: ProbePool, target: str, code: int,
+    error_class: str | None,
+) -> None:  # fmt: skip
+    index_library(database, library, probe_pool)
+    video_id = target
+    if "/" in target:
+        video_id = video_id_of(database, target)
+    elif target == "gone":
+        video_id = video_id_of(database, "video/h264_aac.mp4")
+        os.remove(library / "video/h264_aac.mp4")
+    result = runner.invoke(app, ["rescan", video_id, "--json"], env=env_for(database, library))
+    assert result.exit_code == code
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "error"
+    assert payload["video_id"] == video_id
+    assert payload["error"]
+    assert payload.get("error_class") == error_class
 
 
 def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:

@@ -1,26 +1,23 @@
-"""Exit codes of the CLI, mapped once from the error tree."""
+"""Exit codes of the CLI (DESIGN §9), mapped once from the error tree.
+
+0 ok, 1 the job or probe failed (or could not be carried out: library or database
+unavailable, another job in the way), 2 bad usage or an invalid request, 3 not found.
+"""
 
 from __future__ import annotations
 
 from mediashelf.errors import (
     ConfigError,
-    DatabaseError,
     InvalidInput,
     InvalidJobRequest,
-    LibraryUnavailable,
     MediashelfError,
     NotFound,
-    ProbeError,
-    ProbeTimeout,
 )
 
 OK = 0
 FAILED = 1
 USAGE = 2
 NOT_FOUND = 3
-PROBE_FAILED = 4
-PROBE_TIMEOUT = 5
-UNAVAILABLE = 6
 
 
 def exit_code_for(exc: MediashelfError) -> int:
@@ -29,10 +26,4 @@ def exit_code_for(exc: MediashelfError) -> int:
         return USAGE
     if isinstance(exc, NotFound):
         return NOT_FOUND
-    if isinstance(exc, ProbeTimeout):
-        return PROBE_TIMEOUT
-    if isinstance(exc, ProbeError):
-        return PROBE_FAILED
-    if isinstance(exc, LibraryUnavailable | DatabaseError):
-        return UNAVAILABLE
     return FAILED

@@ -24,6 +24,7 @@ from mediashelf.jobs.service import cancel_job, job_stats
 from mediashelf.library.rescan import RescanOptions, rescan_track
 from mediashelf.library.scan_request import request_scan
 from mediashelf.runtime import Runtime
+from mediashelf.web.schemas import rescan_json
 
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")
@@ -140,14 +141,15 @@ def rescan(
 ) -> None:
     """Probe one track's file now and update its media facts."""
     options = RescanOptions(refresh_duration, refresh_size)
-    with opened_runtime(probe_processes=1) as runtime, runtime.db.unit_of_work() as session:
+    json_errors = {"video_id": video_id} if as_json else None
+    with opened_runtime(json_errors, probe_processes=1) as runtime:
         outcome = rescan_track(
-            session, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
+            runtime.db, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
             video_id=video_id, options=options, actor="cli",
         )  # fmt: skip
-        changes = outcome.as_json()
+    changes = outcome.as_json()
     if as_json:
-        out.print_json(json.dumps({"status": "ok", "video_id": video_id, "changes": changes}))
+        out.print_json(json.dumps(rescan_json(outcome)))
         return
     if not changes:
         out.print(f"{video_id}: nothing changed")

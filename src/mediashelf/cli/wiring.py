@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +14,7 @@ from rich.console import Console
 
 from mediashelf.cli.exits import exit_code_for
 from mediashelf.config import Settings
-from mediashelf.errors import ConfigError, MediashelfError
+from mediashelf.errors import ConfigError, MediashelfError, ProbeError
 from mediashelf.runtime import Runtime
 
 out = Console()
@@ -32,14 +33,26 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"Invalid setting {where}: {message}") from exc
 
 
-def fail(exc: MediashelfError) -> typer.Exit:
-    """Print `exc` and return the exit to raise."""
-    err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+def fail(exc: MediashelfError, json_subject: dict[str, Any] | None = None) -> typer.Exit:
+    """Print `exc` (as one JSON object on stdout when `json_subject` is given); return the exit.
+
+    `json_subject` holds what the failed command was about (e.g. the video id), so scripts
+    reading `--json` get one object on every outcome.
+    """
+    if json_subject is not None:
+        body: dict[str, Any] = {"status": "error", **json_subject, "error": exc.message}
+        if isinstance(exc, ProbeError):
+            body["error_class"] = exc.error_class
+        out.print_json(json.dumps(body))
+    else:
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
     return typer.Exit(exit_code_for(exc))
 
 
 @contextmanager
-def opened_runtime(**overrides: Any) -> Iterator[Runtime]:
+def opened_runtime(
+    json_errors: dict[str, Any] | None = None, **overrides: Any
+) -> Iterator[Runtime]:
     """Yield a migrated Runtime; close it afterwards and turn errors into clean exits."""
     runtime: Runtime | None = None
     try:
@@ -47,7 +60,7 @@ def opened_runtime(**overrides: Any) -> Iterator[Runtime]:
         runtime.migrate()
         yield runtime
     except MediashelfError as exc:
-        raise fail(exc) from exc
+        raise fail(exc, json_errors) from exc
     finally:
         if runtime is not None:
             runtime.close()

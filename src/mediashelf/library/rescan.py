@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Track
-from mediashelf.errors import MediaFileNotFound, PathOutsideLibrary, ProbeError
+from mediashelf.db.session import Database
+from mediashelf.errors import (
+    MediaFileNotFound,
+    PathOutsideLibrary,
+    ProbeError,
+    ProbeMissing,
+    TrackNotFound,
+)
 from mediashelf.library.paths import resolve_in_library
 from mediashelf.library.tracks import get_track
 from mediashelf.library.update import (
@@ -26,6 +33,7 @@ from mediashelf.library.update import (
     plan_changes,
 )
 from mediashelf.probe.base import ProbeRunner
+from mediashelf.probe.result import ProbeResult
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class RescanOutcome:
 
 
 def rescan_track(
-    session: Session,
+    db: Database,
     *,
     root: Path,
     runner: ProbeRunner,
@@ -60,68 +68,84 @@ def rescan_track(
 ) -> RescanOutcome:
     """Probe the track's file and apply the result.
 
-    On errors nothing changes, except that a file which changed since its last probe and now
-    fails is recorded as failed with its media fields cleared (update rule 2) before the
-    ProbeError is raised. Raises InvalidInput, TrackNotFound, MediaFileNotFound or a ProbeError.
+    Two short units of work, none open while the probe runs: a slow or hanging file must not
+    hold a database connection (thirty concurrent rescans would exhaust the pool). On errors
+    nothing changes, except that a file which changed since its last probe and now fails is
+    recorded as failed with its media fields cleared (update rule 2) before the ProbeError is
+    raised. Raises InvalidInput, TrackNotFound, MediaFileNotFound or a ProbeError.
     """
-    track = get_track(session, video_id)
-    path, fingerprint = _locate(root, track.relpath)
+    with db.unit_of_work() as session:
+        track = get_track(session, video_id)
+        track_id, relpath = track.id, track.relpath
+    path, fingerprint = _locate(root, relpath)
     try:
         result = runner.probe(path)
+    except ProbeMissing as error:  # gone while it was being probed
+        raise MediaFileNotFound() from error
     except ProbeError as error:
-        if fingerprint_changed(track, fingerprint):
-            _record_failure(session, track, error, fingerprint, clock.now(), actor)
+        with db.unit_of_work() as session:
+            _record_failure(session, track_id, error, fingerprint, clock.now(), actor)
         raise
+    with db.unit_of_work() as session:
+        return _record_success(session, track_id, result, fingerprint, options, clock.now(), actor)
+
+
+def _reload(session: Session, track_id: int) -> Track:
+    track = session.get(Track, track_id)
+    if track is None:
+        raise TrackNotFound()
+    return track
+
+
+def _record_success(
+    session: Session,
+    track_id: int,
+    result: ProbeResult,
+    fingerprint: Fingerprint,
+    options: RescanOptions,
+    now: datetime,
+    actor: str,
+) -> RescanOutcome:
+    track = _reload(session, track_id)
     changes = plan_changes(
-        media_values(track),
-        result,
-        refresh_duration=options.refresh_duration,
-        refresh_size=options.refresh_size,
-    )
-    now = clock.now()
+        media_values(track), result,
+        refresh_duration=options.refresh_duration, refresh_size=options.refresh_size,
+    )  # fmt: skip
     apply_success(track, result, changes, fingerprint, now)
     AuditStore(session).record(
-        ts=now,
-        action="track.rescan",
-        actor=actor,
-        video_id=track.video_id,
+        ts=now, action="track.rescan", actor=actor, video_id=track.video_id,
         details={
-            "changes": json_changes(changes),
-            "refresh_duration": options.refresh_duration,
-            "refresh_size": options.refresh_size,
-            "prober": result.prober,
+            "changes": json_changes(changes), "refresh_duration": options.refresh_duration,
+            "refresh_size": options.refresh_size, "prober": result.prober,
             "probe_ms": result.probe_ms,
         },
-    )
+    )  # fmt: skip
     return RescanOutcome(track, changes)
 
 
 def _record_failure(
     session: Session,
-    track: Track,
+    track_id: int,
     error: ProbeError,
     fingerprint: Fingerprint,
     now: datetime,
     actor: str,
 ) -> None:
-    """Clear the changed file's facts, audit the diff and commit before the error propagates.
+    """Record the failure of a file that changed: its facts are cleared, the diff audited.
 
-    The caller's unit of work rolls back on the ProbeError it is about to receive, so this
-    one write is committed here; the API still answers 422/504.
+    A file that did not change keeps its facts and record (a transient failure).
     """
+    track = _reload(session, track_id)
+    if not fingerprint_changed(track, fingerprint):
+        return
     changes = apply_failure(track, error, fingerprint, now)
     AuditStore(session).record(
-        ts=now,
-        action="track.rescan",
-        actor=actor,
-        video_id=track.video_id,
+        ts=now, action="track.rescan", actor=actor, video_id=track.video_id,
         details={
-            "changes": json_changes(changes),
-            "error_class": error.error_class,
+            "changes": json_changes(changes), "error_class": error.error_class,
             "error": error.message,
         },
-    )
-    session.commit()
+    )  # fmt: skip
 
 
 def _locate(root: Path, relpath: str) -> tuple[Path, Fingerprint]:

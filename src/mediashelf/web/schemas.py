@@ -15,7 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from mediashelf.library.rescan import RescanOutcome
 from mediashelf.library.store import FILTERABLE, SORTABLE
+from mediashelf.probe.result import MEDIA_FIELDS
 
 
 class TrackOut(BaseModel):
@@ -55,6 +57,17 @@ class TrackOut(BaseModel):
     fingerprint_mtime_ns: int | None
     added_at: datetime
     updated_at: datetime
+
+
+def rescan_json(outcome: RescanOutcome) -> dict[str, Any]:
+    """Return the one JSON form of a successful rescan (§4), for the API and `--json`."""
+    track = TrackOut.model_validate(outcome.track).model_dump(mode="json")
+    return {
+        "status": "ok", "video_id": track["video_id"],
+        **{name: track[name] for name in MEDIA_FIELDS},
+        "prober": track["prober"], "probed_at": track["probed_at"],
+        "fields_updated": sorted(outcome.changes), "changes": outcome.as_json(),
+    }  # fmt: skip
 
 
 class TrackPage(BaseModel):

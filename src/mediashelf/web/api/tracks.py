@@ -14,7 +14,6 @@ from mediashelf.errors import InvalidInput
 from mediashelf.library.rescan import RescanOptions, rescan_track
 from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
-from mediashelf.probe.result import MEDIA_FIELDS
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
 from mediashelf.web.errors import describe_validation
@@ -25,6 +24,7 @@ from mediashelf.web.schemas import (
     TrackListParams,
     TrackOut,
     TrackPage,
+    rescan_json,
 )
 
 router = APIRouter(prefix="/api", tags=["tracks"])
@@ -80,27 +80,11 @@ async def post_rescan(request: Request, video_id: str) -> dict[str, Any]:
 
 
 def _rescan(runtime: Runtime, video_id: str, options: RescanOptions, actor: str) -> dict[str, Any]:
-    with runtime.db.unit_of_work() as session:
-        outcome = rescan_track(
-            session,
-            root=runtime.root,
-            runner=runtime.probe_runner(),
-            clock=runtime.clock,
-            video_id=video_id,
-            options=options,
-            actor=actor,
-        )
-        track = TrackOut.model_validate(outcome.track).model_dump(mode="json")
-    media = {name: track[name] for name in MEDIA_FIELDS}
-    return {
-        "status": "ok",
-        "video_id": track["video_id"],
-        **media,
-        "prober": track["prober"],
-        "probed_at": track["probed_at"],
-        "fields_updated": sorted(outcome.changes),
-        "changes": outcome.as_json(),
-    }
+    outcome = rescan_track(
+        runtime.db, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
+        video_id=video_id, options=options, actor=actor,
+    )  # fmt: skip
+    return rescan_json(outcome)
 
 
 def parse_rescan_body(raw: bytes) -> RescanOptions:

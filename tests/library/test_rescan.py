@@ -1,0 +1,62 @@
+"""Per-track rescans hold no database connection while they probe, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mediashelf.clock import SystemClock
+from mediashelf.db.schema import Track
+from mediashelf.db.session import Database
+from mediashelf.library.rescan import RescanOptions, rescan_track
+from mediashelf.probe.pool import ProbePool
+from mediashelf.probe.result import ProbeResult
+from tests.web.conftest import index_library
+
+CONCURRENT = 30  # twice what the connection pool allows (5 + 10 overflow)
+
+
+@dataclass
+class GatedRunner:
+    """Probes through the real pool, but only once every rescan is probing at the same time.
+
+    Were a connection held while probing, only 15 rescans could reach the gate (the pool's
+    limit); the gate would break after its timeout, well before the pool's own 30 s.
+    """
+
+    pool: ProbePool
+    gate: threading.Barrier = field(default_factory=lambda: threading.Barrier(CONCURRENT))
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Wait for every other rescan to be probing too, then probe."""
+        self.gate.wait(timeout=20)
+        return self.pool.probe(path)
+
+
+def test_concurrent_rescans_never_hold_a_connection_while_probing(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    index_library(database, library, probe_pool)
+    with database.unit_of_work() as session:
+        video_id = session.scalar(
+            select(Track.video_id).where(Track.relpath == "video/h264_aac.mp4")
+        )
+    assert video_id is not None
+    runner = GatedRunner(probe_pool)
+
+    def rescan(_: int) -> list[str]:
+        outcome = rescan_track(
+            database, root=library, runner=runner, clock=SystemClock(), video_id=video_id,
+            options=RescanOptions(), actor="test",
+        )  # fmt: skip
+        return sorted(outcome.changes)
+
+    with ThreadPoolExecutor(CONCURRENT) as threads:
+        outcomes = list(threads.map(rescan, range(CONCURRENT)))
+
+    assert outcomes == [[]] * CONCURRENT  # all 30 passed the gate together, then wrote
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
