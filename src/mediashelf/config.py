@@ -77,7 +77,11 @@ class Settings(BaseSettings):
     @field_validator("extensions_extra", "extensions_exclude")
     @classmethod
     def _bare_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(e.strip().lstrip(".").lower() for e in value if e.strip().lstrip("."))
+        bare = tuple(e.strip().lstrip(".").lower() for e in value if e.strip().lstrip("."))
+        bad = [e for e in bare if len(e) > 16 or not e.isascii() or not e.isalnum()]
+        if bad:
+            raise ValueError(f"extensions are 1-16 letters or digits, not {bad}")
+        return bare
 
     @field_validator("probers")
     @classmethod

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.service import create_job
+from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan
@@ -318,3 +319,44 @@ def test_files_that_hang_the_prober_are_quarantined(database: Database, library:
             assert forced.error_summary["timeout"]["count"] == 1
         finally:
             runtime.close()
+
+
+def test_configured_extensions_decide_what_is_scanned(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    shutil.copy(library / "audio/plain.mp3", library / "audio/renamed.xyz")
+    mp3s = sum(1 for p in library.rglob("*") if p.suffix.lower() == ".mp3")
+    runtime = make_runtime(
+        database, library, probe_pool, extensions_extra=("xyz",), extensions_exclude=("mp3",)
+    )
+    try:
+        job = scan(runtime)
+    finally:
+        runtime.close()
+    rows = tracks(database)
+    assert rows["audio/renamed.xyz"].probe_status == "ok"
+    assert rows["audio/renamed.xyz"].filetype == "xyz"
+    assert not [r for r in rows if r.endswith(".mp3")]
+    assert job.progress["total"] == FILES - mp3s + 1
+
+
+def test_tracks_of_an_older_prober_are_reprobed_by_a_plain_scan(runtime: Runtime) -> None:
+    scan(runtime)
+    with runtime.db.unit_of_work() as session:
+        session.execute(
+            update(Track)
+            .where(Track.relpath.in_(["audio/plain.mp3", "video/h264_aac.mp4"]))
+            .values(probe_version=NORMALIZER_VERSION - 1, audio_bit_depth=99)
+        )
+    job = scan(runtime)
+    assert job.progress["reprobed"] == 2
+    assert (job.progress["updated"], job.progress["unchanged"]) == (2, FILES - 2)
+    assert job.summary is not None
+    assert job.summary.endswith(", 2 re-probed")
+    assert "reprobed=2" in progress_lines(runtime.db, job.id)[-1]
+    rows = tracks(runtime.db)
+    assert {rows[r].probe_version for r in rows if rows[r].probe_status == "ok"} == {
+        NORMALIZER_VERSION
+    }
+    assert rows["audio/plain.mp3"].audio_bit_depth is None  # the stale fact is gone
+    assert scan(runtime).progress["reprobed"] == 0  # once is enough

@@ -13,6 +13,7 @@ from mediashelf.library.update import (
     Fingerprint,
     apply_failure,
     apply_success,
+    facts_are_stale,
     json_changes,
     media_values,
     plan_changes,
@@ -164,6 +165,28 @@ def test_unknown_value_inside_an_existing_stream_keeps_the_old_value() -> None:
     assert result.has_video
     assert result.has_audio
     assert _plan(_track(), result, duration=True, size=True) == {}
+
+
+@pytest.mark.parametrize(
+    "stale",
+    [{"fingerprint_size": 999}, {"probe_version": NORMALIZER_VERSION - 1, "probed_at": EARLIER}],
+    ids=["file changed", "older normaliser"],
+)
+def test_stale_facts_do_not_survive_an_unknown(stale: dict[str, Any]) -> None:
+    track = _track(audio_bit_depth=16, video_bitrate=600_000, **stale)
+    fingerprint = Fingerprint(1000, 1)
+    assert facts_are_stale(track, fingerprint)
+    result = _result(audio_bit_depth=None, video_bitrate=None, duration=None)
+    changes = plan_changes(
+        media_values(track), result, refresh_duration=False, refresh_size=False,
+        authoritative=facts_are_stale(track, fingerprint),
+    )  # fmt: skip
+    assert changes == {"audio_bit_depth": (16, None), "video_bitrate": (600_000, None)}
+
+
+def test_current_facts_of_an_unchanged_file_are_not_stale() -> None:
+    track = _track(probe_version=NORMALIZER_VERSION, probed_at=EARLIER)
+    assert not facts_are_stale(track, Fingerprint(1000, 1))
 
 
 def test_unknown_value_on_an_empty_field_stays_empty_without_a_change() -> None:

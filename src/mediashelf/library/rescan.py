@@ -27,6 +27,7 @@ from mediashelf.library.update import (
     Fingerprint,
     apply_failure,
     apply_success,
+    facts_are_stale,
     fingerprint_changed,
     json_changes,
     media_values,
@@ -110,6 +111,7 @@ def _record_success(
     changes = plan_changes(
         media_values(track), result,
         refresh_duration=options.refresh_duration, refresh_size=options.refresh_size,
+        authoritative=facts_are_stale(track, fingerprint),
     )  # fmt: skip
     apply_success(track, result, changes, fingerprint, now)
     AuditStore(session).record(

@@ -22,7 +22,7 @@ from mediashelf.audit.store import AuditStore
 from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
 from mediashelf.jobs.context import CancelRequested, JobContext
 from mediashelf.jobs.registry import JobOutcome
-from mediashelf.library.discovery import Skip, scope_prefix, walk
+from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
 from mediashelf.library.library_state import library_problem
 from mediashelf.library.scan_apply import ApplyOptions, Batch, BatchWriter
 from mediashelf.library.scan_plan import (
@@ -291,8 +291,10 @@ class LibraryScan:
         self, after: str | None, on_skip: Callable[[Skip], None]
     ) -> Iterator[list[tuple[Item, Verdict]]]:
         """Yield merged items in batches bounded by the rows they write (and their length)."""
-        kwargs = {"extensions": self.deps.extensions} if self.deps.extensions else {}
-        files = walk(self.deps.root, self.params.path, on_skip=on_skip, after=after, **kwargs)
+        files = walk(
+            self.deps.root, self.params.path, on_skip=on_skip, after=after,
+            extensions=self.deps.extensions or MEDIA_EXTENSIONS,
+        )  # fmt: skip
         rows = rows_in_order(self.ctx.transaction, self.prefix, after)
         batch: list[tuple[Item, Verdict]] = []
         writes = 0

@@ -9,13 +9,14 @@ from pathlib import Path
 from mediashelf.db.schema import Track
 from mediashelf.errors import ProbeError, ProbeMissing
 from mediashelf.library.discovery import DiscoveredFile
-from mediashelf.library.scan_plan import Item, Verdict
+from mediashelf.library.scan_plan import PROBED, Item, Verdict
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.library.update import (
     Fingerprint,
     apply_failure,
     apply_success,
+    facts_are_stale,
     media_values,
     plan_changes,
 )
@@ -41,7 +42,7 @@ class Batch:
         paths = []
         for item, verdict in self.items:
             file = item.file
-            if file is None or verdict not in (Verdict.NEW, Verdict.CHANGED):
+            if file is None or verdict not in PROBED:
                 continue
             move = self.moves.get(file.relpath)
             if move is None or _fingerprint_of(move) != (file.size, file.mtime_ns):
@@ -84,8 +85,8 @@ class BatchWriter:
 
     def write(self, batch: Batch) -> None:
         """Apply every item of `batch`."""
-        ids = [i.row.id for i, _ in batch.items if i.row is not None]
-        tracks = self.store.by_ids(ids + [row.id for row in batch.moves.values()])
+        probed = [i.row.id for i, v in batch.items if i.row is not None and v in PROBED]
+        tracks = self.store.by_ids(probed + [row.id for row in batch.moves.values()])
         new_ids = [i.file.video_id for i, v in batch.items if v is Verdict.NEW and i.file]
         taken = self.store.taken_ids(new_ids)
         missing: list[int] = []
@@ -105,6 +106,7 @@ class BatchWriter:
                 self._move(tracks[batch.moves[file.relpath].id], file, outcome)
             else:
                 track = tracks.get(item.row.id) if item.row is not None else None
+                self.counters.reprobed += verdict is Verdict.REPROBE and outcome is not None
                 self._probed(track, taken, file, outcome)
         self.store.mark_missing(missing, self.now)
         self.counters.missing += len(missing)
@@ -142,6 +144,7 @@ class BatchWriter:
             media_values(track), outcome,
             refresh_duration=self.options.refresh_duration or is_new,
             refresh_size=self.options.refresh_size or is_new,
+            authoritative=facts_are_stale(track, fingerprint),
         )  # fmt: skip
         apply_success(track, outcome, changes, fingerprint, self.now)
         if is_new:

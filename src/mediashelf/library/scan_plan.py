@@ -20,6 +20,7 @@ from mediashelf.library.discovery import DiscoveredFile, Skip
 from mediashelf.library.ids import bracket_id
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
+from mediashelf.probe.normalize import NORMALIZER_VERSION
 
 ROW_PAGE = 1000
 SAMPLE_LIMIT = 20
@@ -37,12 +38,14 @@ class Verdict(Enum):
     NEW = "new"
     CHANGED = "changed"
     UNCHANGED = "unchanged"
+    REPROBE = "reprobe"  # unchanged, but probed by an older normaliser version
     SKIPPED = "skipped"  # quarantined: hung or crashed the prober twice, file unchanged
     MISSING = "missing"  # a track whose file is gone
     STILL_MISSING = "still_missing"  # gone already before this scan
 
 
-WRITES = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.MISSING})  # verdicts that write a row
+WRITES = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.REPROBE, Verdict.MISSING})
+PROBED = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.REPROBE})  # verdicts that write a row
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ def judge(item: Item, force: bool) -> Verdict:
         return Verdict.CHANGED
     if row.probe_status == "error" and row.probe_error_class in QUARANTINE_CLASSES:
         return Verdict.CHANGED  # one more try before quarantine
+    if (row.probe_version or 0) < NORMALIZER_VERSION:
+        return Verdict.REPROBE  # described by an older prober: the fixes since should reach it
     return Verdict.UNCHANGED
 
 
@@ -206,7 +211,8 @@ class DiffTally:
     def work(self) -> bool:
         """Tell whether the scan has anything to write."""
         v = self.verdicts
-        return bool(v[Verdict.NEW] or v[Verdict.CHANGED] or self.newly_missing)
+        return bool(v[Verdict.NEW] or v[Verdict.CHANGED] or v[Verdict.REPROBE]
+                    or self.newly_missing)  # fmt: skip
 
     def would(self) -> dict[str, list[str]]:
         """Return sample relpaths per action; a moved file is listed once, as a move."""
@@ -218,8 +224,9 @@ class DiffTally:
         v = self.verdicts
         c.processed = self.total
         c.added, c.moved, c.missing = v[Verdict.NEW] - self.moved, self.moved, self.newly_missing
-        c.updated, c.unchanged = v[Verdict.CHANGED], v[Verdict.UNCHANGED]
+        c.updated, c.unchanged = v[Verdict.CHANGED], v[Verdict.UNCHANGED] + v[Verdict.REPROBE]
         c.skipped = v[Verdict.SKIPPED] + self.walk_skips
+        c.reprobed = v[Verdict.REPROBE]  # would be: a dry run cannot tell what would change
 
     def describe(self) -> str:
         """Return the diff's log line."""
@@ -228,5 +235,5 @@ class DiffTally:
             f"diff: {self.total} files; {v[Verdict.NEW] - self.moved} new, "
             f"{v[Verdict.CHANGED]} changed, {v[Verdict.UNCHANGED]} unchanged, {self.moved} moved, "
             f"{self.newly_missing} missing, {v[Verdict.SKIPPED]} quarantined, "
-            f"{self.walk_skips} skipped"
+            f"{self.walk_skips} skipped, {v[Verdict.REPROBE]} to re-probe (older prober)"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -51,12 +52,18 @@ class TrackRow:
     probe_error_class: str | None
     probe_failures: int
     missing_since: datetime | None
+    probe_version: int | None
 
 
 ROW_COLUMNS = (
     Track.id, Track.relpath, Track.video_id, Track.fingerprint_size, Track.fingerprint_mtime_ns,
     Track.probe_status, Track.probe_error_class, Track.probe_failures, Track.missing_since,
+    Track.probe_version,
 )  # fmt: skip
+
+
+def _track_row(row: Any) -> TrackRow:
+    return TrackRow(*row)
 
 
 class TrackStore:
@@ -84,7 +91,7 @@ class TrackStore:
         if after is not None:
             query = query.where(Track.relpath > after)
         rows = self.session.execute(query.order_by(Track.relpath).limit(limit))
-        return [TrackRow(*row) for row in rows]
+        return [_track_row(row) for row in rows]
 
     def scope_counts(self, prefix: str) -> tuple[int, int]:
         """Return (tracks, tracks already missing) within `prefix`."""
@@ -100,11 +107,11 @@ class TrackStore:
         found: dict[int, TrackRow] = {}
         for part in chunks(video_ids):
             rows = self.session.execute(select(*ROW_COLUMNS).where(Track.video_id.in_(part)))
-            found |= {row.id: TrackRow(*row) for row in rows}
+            found |= {row.id: _track_row(row) for row in rows}
         for pairs_part in chunks(fingerprints, ID_CHUNK // 2):
             pairs = tuple_(Track.fingerprint_size, Track.fingerprint_mtime_ns).in_(pairs_part)
             rows = self.session.execute(select(*ROW_COLUMNS).where(pairs))
-            found |= {row.id: TrackRow(*row) for row in rows}
+            found |= {row.id: _track_row(row) for row in rows}
         return list(found.values())
 
     def by_ids(self, ids: Sequence[int]) -> dict[int, Track]:

@@ -11,6 +11,7 @@ from mediashelf.errors import ConfigError
 from mediashelf.jobs.registry import JobKind, Registry
 from mediashelf.library.scan import ScanDeps, run_library_scan
 from mediashelf.library.scan_request import LIBRARY_SCAN, ScanParams, check_scan_request
+from mediashelf.probe.formats import media_extensions
 from mediashelf.probe.pool import ProbePool
 
 __all__ = ["LIBRARY_SCAN", "build_registry", "register_library_tasks"]
@@ -25,6 +26,7 @@ def register_library_tasks(
     deps = ScanDeps(
         root=settings.library, pool=pool, missing_brake=settings.missing_brake,
         library_wait_s=settings.library_wait_s,
+        extensions=media_extensions(settings.extensions_extra, settings.extensions_exclude),
     )  # fmt: skip
     registry.register(
         JobKind(

@@ -40,22 +40,24 @@ def plan_changes(
     *,
     refresh_duration: bool,
     refresh_size: bool,
+    authoritative: bool = False,
 ) -> Changes:
     """Return {field: (old, new)} for every media field the probe result may change.
 
     The result is authoritative about which streams exist (a missing stream clears its
-    fields); an unknown value inside a stream that exists keeps the old one. Duration and
-    size are only overwritten when asked to or when they are empty.
+    fields); an unknown value inside a stream that exists keeps the old one, unless the
+    whole result is `authoritative`: the file's bytes changed, or the old facts came from an
+    older normaliser, so they cannot be trusted over the new result's "unknown". Duration
+    and size are only overwritten when asked to or when they are empty.
     """
     new = result.media_fields()
     changes: Changes = {}
     for name in MEDIA_FIELDS:
         old, value = current.get(name), new[name]
+        protected = old is not None and _protected(name, refresh_duration, refresh_size)
         if _stream_absent(name, result):
             value = None
-        elif value is None or (
-            old is not None and _protected(name, refresh_duration, refresh_size)
-        ):
+        elif protected or (value is None and not authoritative):
             continue
         if old != value:
             changes[name] = (old, value)
@@ -105,6 +107,16 @@ def fingerprint_changed(track: Track, fingerprint: Fingerprint | None) -> bool:
     return (track.fingerprint_size, track.fingerprint_mtime_ns) != (
         fingerprint.size,
         fingerprint.mtime_ns,
+    )
+
+
+def facts_are_stale(track: Track, fingerprint: Fingerprint | None) -> bool:
+    """Tell whether the track's stored facts no longer deserve to survive an "unknown".
+
+    True when its file changed since the last probe or an older normaliser described it.
+    """
+    return fingerprint_changed(track, fingerprint) or (
+        track.probed_at is not None and (track.probe_version or 0) < NORMALIZER_VERSION
     )
 
 
