@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mediashelf.cli import db as db_commands
 from mediashelf.cli import jobs as job_commands
+from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.follow import follow_job
 from mediashelf.cli.jobs import job_json
@@ -20,15 +21,17 @@ from mediashelf.cli.logs import configure_logging
 from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, opened_runtime, out
 from mediashelf.db.schema import Job
 from mediashelf.errors import ConfigError, MediashelfError
-from mediashelf.jobs.service import cancel_job, job_stats
+from mediashelf.jobs.service import cancel_job, job_stats, request_job
 from mediashelf.library.rescan import RescanOptions, rescan_track
-from mediashelf.library.scan_request import request_scan
+from mediashelf.library.scan_request import LIBRARY_SCAN
+from mediashelf.library.verify.job import LIBRARY_VERIFY
 from mediashelf.runtime import Runtime
 from mediashelf.web.schemas import rescan_json
 
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(job_commands.app, name="jobs")
+app.add_typer(problem_commands.app, name="problems")
 
 
 @app.command()
@@ -91,14 +94,39 @@ def scan(
     """Scan the library: enqueue a library_scan job (or join an identical one) and follow it."""
     params = {"force": force, "dry_run": dry_run, "path": path, "batch_size": batch_size,
               "throttle_ms": throttle_ms, "max_probes_per_s": max_probes_per_s}  # fmt: skip
-    with opened_runtime() as runtime:
+    _run_job(LIBRARY_SCAN, {k: v for k, v in params.items() if v is not None}, no_wait, as_json)
+
+
+@app.command()
+def verify(
+    path: Annotated[str | None, typer.Option(help="Only this sub-folder.")] = None,
+    lossless_only: Annotated[bool, typer.Option(help="Only lossless audio.")] = False,
+    problems_only: Annotated[
+        bool, typer.Option(help="Only tracks whose last verification found errors.")
+    ] = False,
+    not_verified_since_days: Annotated[
+        int | None, typer.Option(help="Only tracks not verified for this many days.")
+    ] = None,
+    max_files_per_s: Annotated[float | None, typer.Option(help="Files per second.")] = None,
+    max_read_mb_s: Annotated[float | None, typer.Option(help="Read MB per second.")] = None,
+    no_wait: Annotated[bool, typer.Option(help="Print the job id and return.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
+) -> None:
+    """Decode tracks fully to find broken files: enqueue a library_verify job and follow it."""
+    params = {"path": path, "lossless_only": lossless_only, "problems_only": problems_only,
+              "not_verified_since_days": not_verified_since_days,
+              "max_files_per_s": max_files_per_s, "max_read_mb_s": max_read_mb_s}  # fmt: skip
+    _run_job(LIBRARY_VERIFY, {k: v for k, v in params.items() if v is not None}, no_wait, as_json)
+
+
+def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
+    """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed."""
+    with opened_runtime({"kind": kind} if as_json else None) as runtime:
         with runtime.db.unit_of_work() as session:
-            request = request_scan(
-                session, runtime.registry, runtime.clock,
-                {k: v for k, v in params.items() if v is not None}, trigger="cli", actor="cli",
-            )  # fmt: skip
+            request = request_job(session, runtime.registry, runtime.clock, kind, params,
+                                  trigger="cli", actor="cli")  # fmt: skip
         if request.joined:
-            err.print(f"An identical library scan is already active (job {request.job_id}); "
+            err.print(f"An identical {kind} is already active (job {request.job_id}); "
                       "following it instead of starting another.")  # fmt: skip
         if no_wait:
             out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \

@@ -61,6 +61,34 @@ def create_job(
     return job
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """The job that will answer a request, and whether it was already active."""
+
+    job_id: int
+    joined: bool
+
+
+def request_job(
+    session: Session,
+    registry: Registry,
+    clock: Clock,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    trigger: str,
+    actor: str,
+) -> JobRequest:
+    """Enqueue a job, or join the equivalent one already active (see `create_job`)."""
+    try:
+        job = create_job(
+            session, registry, clock, kind=kind, params=params, trigger=trigger, actor=actor
+        )
+    except DuplicateJob as exc:
+        return JobRequest(exc.job_id, joined=True)
+    return JobRequest(job.id, joined=False)
+
+
 def _non_default(spec: JobKind, params: dict[str, Any]) -> dict[str, Any]:
     defaults = spec.params_model().model_dump(mode="json")
     return {key: value for key, value in params.items() if defaults.get(key) != value}

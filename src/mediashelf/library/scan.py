@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
 from mediashelf.jobs.context import CancelRequested, JobContext
+from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
 from mediashelf.library.library_state import library_problem
@@ -33,11 +34,12 @@ from mediashelf.library.scan_plan import (
     find_moves,
     judge,
     merge,
+    row_problem,
     rows_in_order,
 )
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.scan_request import ScanParams
-from mediashelf.library.store import TrackStore
+from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.probe.pool import ProbePool
 
 PROGRESS_EVERY_S = 2.0
@@ -93,6 +95,7 @@ class LibraryScan:
         self._phase_start = time.monotonic()
         self._checked = 0  # files checked in the current phase, for the rate
         self._skips_logged = 0
+        self._chosen = chosen_for_reprobe(self.params)
 
     def run(self) -> JobOutcome:
         """Run the scan to completion, or raise JobCancelled / LibraryOffline / JobLost."""
@@ -274,12 +277,9 @@ class LibraryScan:
 
     def _paced(self, paths: list[Path]) -> Iterator[Path]:
         """Yield `paths` no faster than `max_probes_per_s`, waiting on the cancel signal."""
-        rate = self.params.max_probes_per_s
-        start = time.monotonic()
-        for index, path in enumerate(paths):
-            while rate and (delay := start + index / rate - time.monotonic()) > 0:
-                self.ctx.sleep(min(delay, PROGRESS_EVERY_S / 2))
-                self._emit()
+        pacer = Pacer(self.ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
+        for path in paths:
+            pacer.next_item()
             yield path
 
     def _between_batches(self) -> None:
@@ -299,7 +299,7 @@ class LibraryScan:
         batch: list[tuple[Item, Verdict]] = []
         writes = 0
         for item in merge(files, rows):
-            verdict = judge(item, self.params.force)
+            verdict = judge(item, self.params.force, self._chosen)
             batch.append((item, verdict))
             writes += verdict in WRITES
             if writes >= self.params.batch_size or len(batch) >= MAX_ITEMS_PER_BATCH:
@@ -384,6 +384,15 @@ def run_library_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
         return scan.run()
     except CancelRequested as exc:
         raise scan.cancelled() from exc
+
+
+def chosen_for_reprobe(params: ScanParams) -> Callable[[TrackRow], bool] | None:
+    """Return the test picking the tracks a retry asked to probe again, if it asked."""
+    ids = frozenset(params.reprobe_ids or ())
+    wanted = params.reprobe_class
+    if not ids and wanted is None:
+        return None
+    return lambda row: row.video_id in ids or (wanted is not None and row_problem(row) == wanted)
 
 
 def _new_files(items: list[tuple[Item, Verdict]]) -> list[Any]:

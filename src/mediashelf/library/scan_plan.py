@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mediashelf.library.discovery import DiscoveredFile, Skip
 from mediashelf.library.ids import bracket_id
+from mediashelf.library.problems.classes import QUARANTINE_CLASSES, problem_class
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.probe.normalize import NORMALIZER_VERSION
@@ -28,8 +29,6 @@ MISSING_CANDIDATES = 200
 
 # Runs one unit of work (waiting out database outages): JobContext.transaction.
 Transact = Callable[[Callable[[Session], Any]], Any]
-QUARANTINE_CLASSES = ("timeout", "crashed")
-QUARANTINE_AFTER = 2
 
 
 class Verdict(Enum):
@@ -94,13 +93,17 @@ def merge(files: Iterable[DiscoveredFile], rows: Iterable[TrackRow]) -> Iterator
             file, row = next(walk, None), next(stream, None)
 
 
-def judge(item: Item, force: bool) -> Verdict:
-    """Return what the scan should do with `item`."""
+def judge(item: Item, force: bool, chosen: Callable[[TrackRow], bool] | None = None) -> Verdict:
+    """Return what the scan should do with `item`.
+
+    `chosen` picks tracks to probe again as if forced (a retry from the problems view).
+    """
     file, row = item.file, item.row
     if row is None:
         return Verdict.NEW
     if file is None:
         return Verdict.STILL_MISSING if row.missing_since is not None else Verdict.MISSING
+    force = force or (chosen is not None and chosen(row))
     same = (row.fingerprint_size, row.fingerprint_mtime_ns) == (file.size, file.mtime_ns)
     if same and _quarantined(row):
         return Verdict.CHANGED if force else Verdict.SKIPPED
@@ -114,11 +117,13 @@ def judge(item: Item, force: bool) -> Verdict:
 
 
 def _quarantined(row: TrackRow) -> bool:
-    return (
-        row.probe_status == "error"
-        and row.probe_error_class in QUARANTINE_CLASSES
-        and row.probe_failures >= QUARANTINE_AFTER
-    )
+    return row_problem(row) == "quarantined"
+
+
+def row_problem(row: TrackRow) -> str | None:
+    """Return the problem class of a track row (see library.problems.classes)."""
+    return problem_class(row.probe_status, row.probe_error_class, row.probe_failures,
+                         row.decode_errors)  # fmt: skip
 
 
 def find_moves(

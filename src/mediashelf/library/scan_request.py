@@ -8,17 +8,18 @@ engine's `create_job`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from mediashelf.clock import Clock
-from mediashelf.errors import DuplicateJob, InvalidJobRequest, LibraryUnavailable
+from mediashelf.errors import InvalidJobRequest, LibraryUnavailable
 from mediashelf.jobs.registry import Registry
-from mediashelf.jobs.service import create_job
+from mediashelf.jobs.service import JobRequest, request_job
 from mediashelf.library.discovery import check_root
+from mediashelf.library.problems.classes import PROBLEM_CLASSES
 
 LIBRARY_SCAN = "library_scan"
 
@@ -42,51 +43,64 @@ class ScanParams(BaseModel):
     throttle_ms: int = Field(default=0, ge=THROTTLE_MS[0], le=THROTTLE_MS[1])
     max_probes_per_s: float | None = Field(default=None, ge=PROBES_PER_S[0], le=PROBES_PER_S[1])
     allow_mass_missing: bool = False
+    # A retry from the problems view: probe these tracks again as if forced.
+    reprobe_class: str | None = None
+    reprobe_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{6,64}$")]] | None = Field(
+        default=None, max_length=1000
+    )
+
+    @field_validator("reprobe_class")
+    @classmethod
+    def _known_class(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROBLEM_CLASSES:
+            raise ValueError(f"must be one of {', '.join(PROBLEM_CLASSES)}")
+        return value
 
     @field_validator("path")
     @classmethod
     def _folder_inside(cls, value: str | None) -> str | None:
-        """Normalise the scope to "a/b" (no dots, no slashes at the ends); None is the root."""
-        if value is None:
-            return None
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        if value.startswith(("/", "\\")):
-            raise ValueError("must be a folder relative to the library root, not absolute")
-        parts = [part for part in value.replace("\\", "/").split("/") if part not in ("", ".")]
-        if ".." in parts:
-            raise ValueError("must be a folder inside the library ('..' is not allowed)")
-        return "/".join(parts) or None
+        return normalize_scope(value)
+
+
+def normalize_scope(value: str | None) -> str | None:
+    """Normalise a sub-folder scope to "a/b" (no dots, no end slashes); None is the root.
+
+    Raises ValueError (a validation error of the request) for NUL characters, absolute
+    paths and "..", so a request that would leave the library is refused before it is a job.
+    """
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if value.startswith(("/", "\\")):
+        raise ValueError("must be a folder relative to the library root, not absolute")
+    parts = [part for part in value.replace("\\", "/").split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ValueError("must be a folder inside the library ('..' is not allowed)")
+    return "/".join(parts) or None
 
 
 def check_scan_request(params: BaseModel, root: Path) -> None:
     """Refuse a scope that is not a folder of the library (checked while the root is online).
 
-    With the root offline the request is accepted: the job waits for the library.
+    Serves every kind whose params have a `path` scope. With the root offline the request is
+    accepted: the job waits for the library.
     """
-    assert isinstance(params, ScanParams)
-    if params.path is None:
+    path = getattr(params, "path", None)
+    if path is None:
         return
     try:
         real_root = check_root(root)
     except LibraryUnavailable:
         return
-    target = real_root / params.path
+    target = real_root / path
     try:
         inside = target.resolve(strict=True).is_relative_to(real_root) and target.is_dir()
     except (OSError, RuntimeError):
         inside = False
     if not inside:
-        raise InvalidJobRequest(f"invalid params for {LIBRARY_SCAN}: path: there is no folder "
-                                f"{params.path!r} in the library")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ScanRequest:
-    """The scan that will answer a request, and whether it was already active."""
-
-    job_id: int
-    joined: bool
+        raise InvalidJobRequest(f"invalid params: path: there is no folder {path!r} in the "
+                                "library")  # fmt: skip
 
 
 def request_scan(
@@ -97,16 +111,9 @@ def request_scan(
     *,
     trigger: str,
     actor: str,
-) -> ScanRequest:
+) -> JobRequest:
     """Enqueue a library scan, or join the equivalent one already active.
 
     Raises InvalidJobRequest for bad params and ConflictingJob when a different scan is active.
     """
-    try:
-        job = create_job(
-            session, registry, clock, kind=LIBRARY_SCAN, params=params, trigger=trigger,
-            actor=actor,
-        )  # fmt: skip
-    except DuplicateJob as exc:
-        return ScanRequest(exc.job_id, joined=True)
-    return ScanRequest(job.id, joined=False)
+    return request_job(session, registry, clock, LIBRARY_SCAN, params, trigger=trigger, actor=actor)

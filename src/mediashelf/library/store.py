@@ -53,12 +53,13 @@ class TrackRow:
     probe_failures: int
     missing_since: datetime | None
     probe_version: int | None
+    decode_errors: int | None
 
 
 ROW_COLUMNS = (
     Track.id, Track.relpath, Track.video_id, Track.fingerprint_size, Track.fingerprint_mtime_ns,
     Track.probe_status, Track.probe_error_class, Track.probe_failures, Track.missing_since,
-    Track.probe_version,
+    Track.probe_version, Track.decode_errors,
 )  # fmt: skip
 
 

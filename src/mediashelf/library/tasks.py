@@ -11,6 +11,13 @@ from mediashelf.errors import ConfigError
 from mediashelf.jobs.registry import JobKind, Registry
 from mediashelf.library.scan import ScanDeps, run_library_scan
 from mediashelf.library.scan_request import LIBRARY_SCAN, ScanParams, check_scan_request
+from mediashelf.library.verify.job import (
+    LIBRARY_VERIFY,
+    VerifyDeps,
+    VerifyParams,
+    run_library_verify,
+    verify_key,
+)
 from mediashelf.probe.formats import media_extensions
 from mediashelf.probe.pool import ProbePool
 
@@ -20,7 +27,7 @@ __all__ = ["LIBRARY_SCAN", "build_registry", "register_library_tasks"]
 def register_library_tasks(
     registry: Registry, settings: Settings, pool: Callable[[], ProbePool]
 ) -> None:
-    """Register `library_scan` (one active at a time: a second request gets the active one)."""
+    """Register `library_scan` and `library_verify` (one of each active at a time)."""
     if settings.library is None:
         raise ConfigError("Set MEDIASHELF_LIBRARY to the library root to run library jobs.")
     deps = ScanDeps(
@@ -35,6 +42,16 @@ def register_library_tasks(
             params_model=ScanParams,
             max_attempts=3,
             unique_key=lambda _params: LIBRARY_SCAN,
+            check_request=partial(check_scan_request, root=settings.library),
+        )
+    )
+    registry.register(
+        JobKind(
+            name=LIBRARY_VERIFY,
+            handler=partial(run_library_verify, deps=VerifyDeps(settings.library, pool)),
+            params_model=VerifyParams,
+            max_attempts=3,
+            unique_key=verify_key,
             check_request=partial(check_scan_request, root=settings.library),
         )
     )

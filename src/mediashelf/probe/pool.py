@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, wait
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +21,7 @@ import pebble
 from mediashelf.errors import ProbeCrashed, ProbeError, ProbeTimeout, probe_error
 from mediashelf.probe.base import Prober
 from mediashelf.probe.chain import ProbeChain
+from mediashelf.probe.decode import DecodeReport, decode_file
 from mediashelf.probe.result import ProbeResult
 
 _worker_prober: Prober | None = None
@@ -40,7 +41,30 @@ def _probe_task(path: str) -> ProbeResult | tuple[str, str]:
         return (exc.error_class, exc.message)
 
 
+def _decode_task(path: str) -> DecodeReport | tuple[str, str]:
+    """Decode a whole file in a pool process (integrity verification)."""
+    try:
+        return decode_file(Path(path))
+    except ProbeError as exc:
+        return (exc.error_class, exc.message)
+
+
 POOL_GRACE_S = 2.0  # the pool kills a probe only after the backends' own timeouts had a chance
+
+
+def _settled(future: Future[Any], too_long: str) -> Any:
+    """Return a pool task's value, or raise its classified ProbeError."""
+    try:
+        value = future.result()
+    except TimeoutError as exc:
+        raise ProbeTimeout(f"{too_long} and was stopped.") from exc
+    except pebble.ProcessExpired as exc:
+        raise ProbeCrashed(f"The prober process died (exit code {exc.exitcode}).") from exc
+    except CancelledError as exc:
+        raise ProbeTimeout("Probing was cancelled.") from exc
+    if isinstance(value, tuple):
+        raise probe_error(value[0], value[1])
+    return value
 
 
 class ProbePool:
@@ -79,18 +103,7 @@ class ProbePool:
 
     def outcome(self, future: Future[Any]) -> ProbeResult:
         """Wait for `future` and return its result or raise its classified ProbeError."""
-        try:
-            value = future.result()
-        except TimeoutError as exc:
-            raise ProbeTimeout(
-                f"Probing took longer than {self.timeout_s:g}s and was stopped."
-            ) from exc
-        except pebble.ProcessExpired as exc:
-            raise ProbeCrashed(f"The prober process died (exit code {exc.exitcode}).") from exc
-        except CancelledError as exc:
-            raise ProbeTimeout("Probing was cancelled.") from exc
-        if isinstance(value, tuple):
-            raise probe_error(value[0], value[1])
+        value = _settled(future, f"Probing took longer than {self.timeout_s:g}s")
         assert isinstance(value, ProbeResult)
         return value
 
@@ -144,6 +157,47 @@ class ProbePool:
             return path, self.outcome(future)
         except ProbeError as exc:
             return path, exc
+
+    def decode_many(
+        self, items: Iterable[tuple[Path, float]], stop: Callable[[], bool] | None = None
+    ) -> Iterator[tuple[Path, DecodeReport | ProbeError]]:
+        """Decode whole files, each with its own timeout; yield (path, report or error) in order.
+
+        As many run at once as the pool has processes; `stop()` cancels the rest.
+        """
+        pending: deque[tuple[Path, float, Future[Any]]] = deque()
+        try:
+            for path, timeout_s in items:
+                if stop is not None and stop():
+                    return
+                task: Future[Any] = self._pool.schedule(
+                    _decode_task, args=(str(path),), timeout=timeout_s
+                )
+                pending.append((path, timeout_s, task))
+                if len(pending) >= self.processes and not (yield from self._drain(pending, stop)):
+                    return
+            while pending:
+                if not (yield from self._drain(pending, stop)):
+                    return
+        finally:
+            for _, _, left in pending:
+                left.cancel()
+
+    def _drain(
+        self, pending: deque[tuple[Path, float, Future[Any]]], stop: Callable[[], bool] | None
+    ) -> Generator[tuple[Path, DecodeReport | ProbeError], None, bool]:
+        path, timeout_s, future = pending[0]
+        if not self._wait(future, stop):
+            return False
+        pending.popleft()
+        try:
+            value = _settled(future, f"Decoding took longer than {timeout_s:g}s")
+        except ProbeError as exc:
+            yield path, exc
+            return True
+        assert isinstance(value, DecodeReport)
+        yield path, value
+        return True
 
     def close(self) -> None:
         """Stop the worker processes (in-flight probes are abandoned)."""

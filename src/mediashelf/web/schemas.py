@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from mediashelf.library.problems.service import Problem, ProblemPage
 from mediashelf.library.rescan import RescanOutcome
 from mediashelf.library.store import FILTERABLE, SORTABLE
 from mediashelf.probe.result import MEDIA_FIELDS
@@ -245,3 +246,49 @@ class JobStatsOut(BaseModel):
     completed_today: int
     failed_today: int
     workers: list[WorkerOut]
+
+
+class ProblemOut(BaseModel):
+    """One failing track in the problems view."""
+
+    video_id: str
+    relpath: str
+    title: str
+    problem_class: str
+    message: str | None
+    prober: str | None
+    first_seen: datetime | None
+    last_tried: datetime | None
+    probe_failures: int
+    decode_errors: int | None
+    decode_error_at_s: float | None
+    quarantined: bool
+
+    @classmethod
+    def of(cls, problem: Problem) -> ProblemOut:
+        """Return the JSON form of a problem."""
+        t = problem.track
+        return cls(
+            video_id=t.video_id, relpath=t.relpath, title=t.title,
+            problem_class=problem.problem_class, message=problem.message, prober=t.prober,
+            first_seen=problem.first_seen, last_tried=problem.last_tried,
+            probe_failures=t.probe_failures, decode_errors=t.decode_errors,
+            decode_error_at_s=t.decode_error_at_s,
+            quarantined=problem.problem_class == "quarantined",
+        )  # fmt: skip
+
+
+class ProblemPageOut(BaseModel):
+    """Problem counts by class and one page of failing tracks."""
+
+    counts: dict[str, int]
+    items: list[ProblemOut]
+    total: int
+    limit: int
+    offset: int
+
+    @classmethod
+    def of(cls, page: ProblemPage, limit: int, offset: int) -> ProblemPageOut:
+        """Return the JSON form of a problems page."""
+        items = [ProblemOut.of(p) for p in page.items]
+        return cls(counts=page.counts, items=items, total=page.total, limit=limit, offset=offset)

@@ -1,0 +1,82 @@
+"""`mediashelf problems`: failing tracks by class; retry one or a class; lift a quarantine."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mediashelf.cli.wiring import err, opened_runtime, out
+from mediashelf.library.problems.service import (
+    list_problems,
+    release_track,
+    retry_class,
+    retry_track,
+)
+from mediashelf.web.schemas import ProblemPageOut
+
+app = typer.Typer(help="Tracks that failed, are quarantined, missing or do not decode cleanly.")
+ClassOption = Annotated[str | None, typer.Option("--class", help="Only this problem class.")]
+PathOption = Annotated[str | None, typer.Option(help="Only this sub-folder.")]
+
+
+@app.callback(invoke_without_command=True)
+def problems(
+    ctx: typer.Context,
+    problem_class: ClassOption = None,
+    path: PathOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List problem tracks grouped by class, with counts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with opened_runtime({} if as_json else None) as runtime, runtime.db.unit_of_work() as s:
+        page = ProblemPageOut.of(list_problems(s, problem_class, path, limit, offset), limit,
+                                 offset)  # fmt: skip
+    if as_json:
+        out.print_json(page.model_dump_json())
+        return
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(page.counts.items()))
+    out.print(f"{sum(page.counts.values())} problems: {counts or 'none'}", highlight=False)
+    table = Table("class", "track", "relpath", "message", "last tried")
+    for item in page.items:
+        tried = item.last_tried.strftime("%Y-%m-%d %H:%M") if item.last_tried else "-"
+        table.add_row(item.problem_class, item.video_id, item.relpath, item.message or "-", tried)
+    if page.items:
+        out.print(table)
+
+
+@app.command("retry")
+def retry(
+    video_id: Annotated[str | None, typer.Argument(help="One track to look at again.")] = None,
+    problem_class: ClassOption = None,
+    path: PathOption = None,
+) -> None:
+    """Enqueue a job that looks at one track, or a whole class, again (see /jobs)."""
+    if (video_id is None) == (problem_class is None):
+        err.print("error: give either a VIDEO_ID or --class")
+        raise typer.Exit(2)
+    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        if video_id is not None:
+            request = retry_track(session, runtime.registry, runtime.clock, video_id,
+                                  trigger="cli", actor="cli")  # fmt: skip
+        else:
+            assert problem_class is not None
+            request = retry_class(session, runtime.registry, runtime.clock, problem_class, path,
+                                  trigger="cli", actor="cli")  # fmt: skip
+    verb = "joined the active" if request.joined else "queued"
+    out.print(json.dumps({"job_id": request.job_id, "joined": request.joined}))
+    err.print(f"{verb} job {request.job_id}; follow it with `mediashelf jobs logs "
+              f"{request.job_id} --follow`")  # fmt: skip
+
+
+@app.command("release")
+def release(video_id: str) -> None:
+    """Lift a track's quarantine so the next scan probes it again."""
+    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        release_track(session, runtime.clock, video_id, actor="cli")
+    out.print(f"{video_id}: released; the next scan probes it again")

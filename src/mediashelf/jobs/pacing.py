@@ -1,0 +1,51 @@
+"""Keeping a job to a rate (files per second, bytes per second) without going deaf.
+
+Every wait goes through the job's own `sleep`, which wakes the moment the job is cancelled,
+so a slow pace never delays a cancel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+WAIT_SLICE_S = 1.0  # the longest single wait, so progress keeps being reported
+
+
+class Pacer:
+    """Hold a job to at most `items_per_s` items and `bytes_per_s` bytes per second."""
+
+    def __init__(
+        self,
+        sleep: Callable[[float], None],
+        items_per_s: float | None = None,
+        bytes_per_s: float | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        self.sleep = sleep
+        self.items_per_s = items_per_s
+        self.bytes_per_s = bytes_per_s
+        self.on_wait = on_wait
+        self.start = time.monotonic()
+        self.items = 0
+        self.bytes = 0
+
+    def next_item(self) -> None:
+        """Wait until one more item may start."""
+        while (delay := self._due() - time.monotonic()) > 0:
+            self.sleep(min(delay, WAIT_SLICE_S))
+            if self.on_wait is not None:
+                self.on_wait()
+        self.items += 1
+
+    def used(self, nbytes: int) -> None:
+        """Count bytes read, so the next item waits long enough for the byte rate."""
+        self.bytes += nbytes
+
+    def _due(self) -> float:
+        due = self.start
+        if self.items_per_s:
+            due = max(due, self.start + self.items / self.items_per_s)
+        if self.bytes_per_s:
+            due = max(due, self.start + self.bytes / self.bytes_per_s)
+        return due

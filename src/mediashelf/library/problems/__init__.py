@@ -1,0 +1,1 @@
+"""The problems view: every track whose last probe failed, is quarantined, missing, or broken."""

@@ -1,0 +1,1 @@
+"""Integrity verification (`library_verify`): decode files fully, record what breaks."""
