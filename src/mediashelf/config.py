@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     scan_schedule: str | None = None
     missing_brake: float = Field(default=0.2, ge=0, le=1)
     library_wait_s: float = Field(default=120.0, ge=0, le=86_400)
+    scan_fanout: Literal["auto", "on", "off"] = "auto"  # auto: on with PostgreSQL
+    scan_chunk_size: int = Field(default=2000, ge=10, le=1_000_000)
     job_retention_days: int = Field(default=30, ge=1)
     log_format: Literal["text", "json"] = "text"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
@@ -108,6 +110,13 @@ class Settings(BaseSettings):
         if value < 2 * heartbeat:
             raise ValueError("lease_s must be at least twice heartbeat_s")
         return value
+
+    @property
+    def fans_out_scans(self) -> bool:
+        """Tell whether large scans fan out into chunk jobs (auto: with PostgreSQL)."""
+        if self.scan_fanout == "auto":
+            return self.effective_database_url.startswith(("postgresql", "postgres"))
+        return self.scan_fanout == "on"
 
     @property
     def effective_database_url(self) -> str:

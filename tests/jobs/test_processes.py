@@ -411,3 +411,33 @@ def test_schedule_fires_once_per_slot_across_two_workers(
     finished = [(status, summary) for _, status, summary in scheduled if status in FINISHED]
     assert finished
     assert all(status == "completed" for status, _ in finished), finished
+
+
+# -- scale-out ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: in-process
+def test_a_scan_fans_out_across_three_worker_processes(
+    database: Database, demo_library: Path, tmp_path: Path
+) -> None:
+    runtime = make_runtime(database, demo_library, scan_fanout="on", scan_chunk_size=60)
+    with worker_processes(
+        tmp_path, database, demo_library, MEDIASHELF_SCAN_CHUNK_SIZE="60"
+    ) as workers:
+        for name in ("a", "b", "c"):
+            workers.start(name, concurrency=2)
+        job_id = enqueue(runtime, "library_scan", {"batch_size": 20})
+        wait_for("the scan to end", lambda: load(database, job_id).status in FINISHED, workers,
+                 timeout_s=180)  # fmt: skip
+        job = load(database, job_id)
+        assert job.status == "completed", (job.error, workers.diagnostics())
+        with database.unit_of_work() as session:
+            children = list(session.scalars(select(Job).where(Job.parent_id == job_id)))
+        assert len(children) >= 8
+        assert {c.status for c in children} == {"completed"}
+        assert [c.attempt for c in children] == [1] * len(children)  # nobody ran one twice
+        assert len({c.worker_id for c in children}) >= 2  # the work was shared
+        assert job.progress["added"] == DEMO_FILES
+        assert sum(c.progress["added"] for c in children) == DEMO_FILES
+        assert job.progress["processed"] == job.progress["total"] == DEMO_FILES
+        assert track_counts(database) == {"ok": DEMO_FILES}

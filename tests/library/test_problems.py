@@ -207,8 +207,8 @@ def test_verify_is_cancelled_under_slow_pacing(runtime: Runtime) -> None:
 
         job_id = create_job(session, runtime.registry, runtime.clock, kind="library_verify",
                             params={"max_files_per_s": 0.05}, trigger="cli").id  # fmt: skip
-    runtime.start_worker()
-    assert runtime.worker is not None
+    assert runtime.worker is not None  # started by the scan above
+    runtime.worker.wake()
     _wait_processed(runtime, job_id)
     with runtime.db.unit_of_work() as session:
         cancel_job(session, runtime.clock, job_id, actor="test")

@@ -32,6 +32,19 @@ class CancelRequested(JobCancelled):
     """Cancelled; work already done is kept."""
 
 
+class AwaitChildren(Exception):
+    """The job waits for its children: back to the queue until `delay_s` from now."""
+
+    def __init__(self, delay_s: float, progress: dict[str, Any], checkpoint: dict[str, Any]):
+        super().__init__(f"awaiting children for {delay_s:g}s")
+        self.delay_s = delay_s
+        self.progress = progress
+        self.checkpoint = checkpoint
+
+
+AWAITING = "awaiting_children"  # checkpoint key of a parent that handed its slot back
+
+
 class StopSignals:
     """Flags the worker's threads raise for a running job, and one event that wakes waits."""
 

@@ -14,7 +14,13 @@ from mediashelf.clock import Clock
 from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest, JobCancelled, JobLost, PermanentJobError
-from mediashelf.jobs.context import JobContext, StopSignals, WorkerStopping
+from mediashelf.jobs.context import (
+    AWAITING,
+    AwaitChildren,
+    JobContext,
+    StopSignals,
+    WorkerStopping,
+)
 from mediashelf.jobs.failures import (
     attempt_record,
     error_class,
@@ -73,6 +79,8 @@ class JobRunner:
                 return LOST
             except JobCancelled as exc:
                 return self._end(fence, signals, "mark_cancelled", exc.message)
+            except AwaitChildren as exc:
+                return self._await(fence, signals, exc)
             except WorkerStopping:
                 return self._end(fence, signals, "requeue", "worker stopping: requeued")
             except OutageOutlasted:
@@ -100,7 +108,8 @@ class JobRunner:
             params=kind.parse(job.params), checkpoint=job.checkpoint, trigger=job.trigger,
             log_cap=self.log_cap, signals=signals,
         )  # fmt: skip
-        ctx.log(f"attempt {job.attempt}/{job.max_attempts} started on {self.worker_id}")
+        if not (job.checkpoint or {}).get(AWAITING):  # a parent looking in on its children
+            ctx.log(f"attempt {job.attempt}/{job.max_attempts} started on {self.worker_id}")
         ctx.check()
         return kind.handler(ctx) or JobOutcome(summary=f"{job.kind} completed")
 
@@ -143,6 +152,16 @@ class JobRunner:
             f"cancelled: {summary}", "warning",
         )  # fmt: skip
         return JobStatus.CANCELLED if done else LOST
+
+    def _await(self, fence: Fence, signals: StopSignals, wait: AwaitChildren) -> str:
+        run_at = self.clock.now() + timedelta(seconds=wait.delay_s)
+        checkpoint = {**wait.checkpoint, AWAITING: True}
+
+        def transition(session: Session) -> bool:
+            return JobStore(session).await_children(fence, run_at, wait.progress, checkpoint)
+
+        done = resilient(self.db, transition, signals.stopping.wait, f"job {fence.job_id}")
+        return JobStatus.PENDING if done else LOST
 
     def _fail(
         self, job: Job, fence: Fence, signals: StopSignals, exc: Exception, retry: bool

@@ -89,6 +89,32 @@ def request_job(
     return JobRequest(job.id, joined=False)
 
 
+def spawn_children(
+    session: Session,
+    clock: Clock,
+    parent: Job,
+    kind: str,
+    params: list[dict[str, Any]],
+    max_attempts: int,
+) -> list[int]:
+    """Enqueue child jobs of `parent` (params already validated by it); return their ids."""
+    now = clock.now()
+    store = JobStore(session)
+    ids = []
+    for child_params in params:
+        job = Job(
+            kind=kind, status=JobStatus.PENDING, priority=parent.priority, params=child_params,
+            created_at=now, run_at=now, attempt=0, max_attempts=max_attempts, trigger="fanout",
+            progress={}, errors=[], parent_id=parent.id,
+        )  # fmt: skip
+        store.enqueue(job)
+        ids.append(job.id)
+    session.flush()
+    for child_id in ids:
+        store.log(child_id, 0, now, "info", f"created by job {parent.id}")
+    return ids
+
+
 def _non_default(spec: JobKind, params: dict[str, Any]) -> dict[str, Any]:
     defaults = spec.params_model().model_dump(mode="json")
     return {key: value for key, value in params.items() if defaults.get(key) != value}
@@ -128,6 +154,10 @@ def cancel_job(session: Session, clock: Clock, job_id: int, actor: str) -> Job:
         raise JobConflict(f"job {job_id} is {job.status}; only pending or running jobs cancel")
     outcome = "cancelled" if status is JobStatus.CANCELLED else "cancel requested"
     JobStore(session).log(job_id, job.attempt, now, "warning", f"{outcome} by {actor}")
+    for child in JobStore(session).children(job_id):  # a parent's cancel reaches its children
+        if child.status in ACTIVE and JobStore(session).request_cancel(child.id, now):
+            JobStore(session).log(child.id, child.attempt, now, "warning",
+                                  f"cancel requested with its parent job {job_id}")  # fmt: skip
     details = {"kind": job.kind, "outcome": outcome}
     AuditStore(session).record(
         ts=now, action="job.cancel", actor=actor, job_id=job_id, details=details

@@ -32,6 +32,7 @@ TRANSITIONS: dict[str, tuple[tuple[JobStatus | None, ...], tuple[JobStatus, ...]
     "complete": ((JobStatus.RUNNING,), (JobStatus.COMPLETED,)),
     "fail_attempt": ((JobStatus.RUNNING,), (JobStatus.PENDING, JobStatus.FAILED)),
     "requeue": ((JobStatus.RUNNING,), (JobStatus.PENDING,)),
+    "await_children": ((JobStatus.RUNNING,), (JobStatus.PENDING,)),
     "rescue": ((JobStatus.RUNNING,), (JobStatus.PENDING, JobStatus.FAILED, JobStatus.CANCELLED)),
     "request_cancel": (
         (JobStatus.PENDING, JobStatus.RUNNING),

@@ -226,6 +226,29 @@ class JobStore:
             is not None
         )
 
+    def await_children(
+        self,
+        fence: Fence,
+        run_at: datetime,
+        progress: dict[str, Any],
+        checkpoint: dict[str, Any],
+    ) -> bool:
+        """running → pending until `run_at`, keeping progress and checkpoint.
+
+        A parent hands its worker slot back while its children run; the attempt is given back.
+        """
+        values = {
+            "status": JobStatus.PENDING, "worker_id": None, "run_at": run_at,
+            "attempt": fence.attempt - 1, "progress": progress, "checkpoint": checkpoint,
+        }  # fmt: skip
+        return self._fenced(fence, **values) is not None
+
+    def children(self, parent_id: int) -> Sequence[Job]:
+        """Return the parent's child jobs, oldest first."""
+        return self.session.scalars(
+            select(Job).where(Job.parent_id == parent_id).order_by(Job.id)
+        ).all()
+
     def mark_cancelled(self, fence: Fence, now: datetime, summary: str) -> bool:
         """running → cancelled: the handler stopped at a checkpoint; committed work stays."""
         return (

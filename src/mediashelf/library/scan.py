@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
 from mediashelf.audit.store import AuditStore
 from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
-from mediashelf.jobs.context import CancelRequested, JobContext
+from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
@@ -28,6 +28,7 @@ from mediashelf.library.library_state import library_problem
 from mediashelf.library.scan_apply import ApplyOptions, Batch, BatchWriter
 from mediashelf.library.scan_plan import (
     WRITES,
+    Chunk,
     DiffTally,
     Item,
     Verdict,
@@ -56,6 +57,22 @@ class ScanDeps:
     missing_brake: float
     library_wait_s: float = 120.0
     extensions: frozenset[str] | None = None
+    chunk_writes: int = 0  # fan a large scan out into chunk jobs of about this many writes
+
+
+@dataclass(frozen=True)
+class ChunkRange:
+    """The part of a fanned-out scan one `library_scan_chunk` job applies."""
+
+    params: ScanParams
+    after: str | None
+    until: str | None
+    started_at: datetime
+    plan: dict[str, int]
+    files: int
+
+
+FanOut = Callable[["LibraryScan", list[Chunk]], NoReturn]
 
 
 class LibraryWentAway(Exception):
@@ -75,21 +92,28 @@ class Saved:
 class LibraryScan:
     """One attempt of one library scan."""
 
-    def __init__(self, ctx: JobContext, deps: ScanDeps) -> None:
-        assert isinstance(ctx.params, ScanParams)
-        self.ctx, self.deps, self.params = ctx, deps, ctx.params
+    def __init__(self, ctx: JobContext, deps: ScanDeps, chunk: ChunkRange | None = None) -> None:
+        params = chunk.params if chunk is not None else ctx.params
+        assert isinstance(params, ScanParams)
+        self.ctx, self.deps, self.params = ctx, deps, params
         self.prefix = scope_prefix(self.params.path)
+        self.until = chunk.until if chunk is not None else None
         saved = ctx.checkpoint or {}
         self.saved = Saved(
-            saved.get("after"), ScanCounters.from_dict(saved.get("counters", {})),
-            ErrorSummary.from_dict(saved.get("errors", {})), dict(saved.get("plan", {})),
+            saved.get("after", chunk.after if chunk else None),
+            ScanCounters.from_dict(saved.get("counters", {})),
+            ErrorSummary.from_dict(saved.get("errors", {})),
+            dict(saved.get("plan", chunk.plan if chunk else {})),
         )  # fmt: skip
         self.counters, self.errors = self.saved.counters.copy(), self.saved.errors.copy()
+        if chunk is not None and not saved:
+            self.counters.total = chunk.files
+        started = saved.get("started_at")
         self.started = (
-            datetime.fromisoformat(saved["started_at"]) if "started_at" in saved
-            else ctx.clock.now()
+            datetime.fromisoformat(started) if started
+            else chunk.started_at if chunk else ctx.clock.now()
         )  # fmt: skip
-        self.resuming = bool(saved)
+        self.resuming = bool(saved) or chunk is not None
         self.would: dict[str, list[str]] = {}
         self._last_emit = 0.0
         self._phase_start = time.monotonic()
@@ -97,13 +121,19 @@ class LibraryScan:
         self._skips_logged = 0
         self._chosen = chosen_for_reprobe(self.params)
 
-    def run(self) -> JobOutcome:
-        """Run the scan to completion, or raise JobCancelled / LibraryOffline / JobLost."""
+    def run(self, fan_out: FanOut | None = None) -> JobOutcome:
+        """Run the scan to completion, or raise JobCancelled / LibraryOffline / JobLost.
+
+        With `fan_out`, a diff that finds more than one chunk of work hands the apply phase
+        to chunk jobs (`fan_out` raises AwaitChildren and never returns).
+        """
         self._await_library()
         work = True
         if not self.resuming:
             self._audit("start", {"params": self.params.model_dump()})
-            work = self._diff()
+            work, chunks = self._diff(chunk_writes=self.deps.chunk_writes if fan_out else 0)
+            if work and fan_out is not None and len(chunks) > 1 and not self.params.dry_run:
+                fan_out(self, chunks)
         else:
             self.ctx.log(f"resuming after {self.saved.after!r} with {self.counters.processed} done")
         if work and not self.params.dry_run:
@@ -112,6 +142,19 @@ class LibraryScan:
         self.counters.eta_s = 0
         self._emit(force=True)
         return self._outcome()
+
+    def run_chunk(self) -> JobOutcome:
+        """Apply one chunk of a fanned-out scan (the parent did discovery and the diff)."""
+        self._await_library()
+        self.ctx.log(f"chunk after {self.saved.after!r} until {self.until!r}")
+        self._apply()
+        self._set_phase("done")
+        self.counters.eta_s = 0
+        self._emit(force=True)
+        elapsed = (self.ctx.clock.now() - self.started).total_seconds()
+        summary = self.counters.summary(elapsed, dry_run=False).replace("Library scan", "Chunk", 1)
+        errors = self.errors.as_dict()
+        return JobOutcome(summary, self.counters.as_dict(), errors or None)
 
     # -- the library being there ----------------------------------------------------------
 
@@ -150,10 +193,10 @@ class LibraryScan:
 
     # -- diff: count, judge and brake, writing nothing ------------------------------------
 
-    def _diff(self) -> bool:
-        """Count and judge every file; return whether anything needs writing."""
+    def _diff(self, chunk_writes: int = 0) -> tuple[bool, list[Chunk]]:
+        """Count and judge every file; return whether anything needs writing, and the chunks."""
         self._set_phase("discover")
-        tally = DiffTally()
+        tally = DiffTally(chunk_writes=chunk_writes)
         taken: set[int] = set()
         for batch in self._batches(after=None, on_skip=tally.skip):
             moves = find_moves(self.ctx.transaction, self.deps.root, _new_files(batch), taken)
@@ -173,7 +216,9 @@ class LibraryScan:
             tally.fill(self.counters)
             self.errors = tally.errors
         self._emit(force=True)
-        return tally.work()
+        if tally.chunks:
+            tally.chunks[-1].until = None  # the last chunk runs to the end, whatever came since
+        return tally.work(), tally.chunks
 
     def _brake(self, newly_missing: int, files: int, present: int) -> None:
         if self.params.allow_mass_missing or present <= 0:
@@ -299,6 +344,8 @@ class LibraryScan:
         batch: list[tuple[Item, Verdict]] = []
         writes = 0
         for item in merge(files, rows):
+            if self.until is not None and item.relpath > self.until:
+                break  # the rest belongs to the next chunk
             verdict = judge(item, self.params.force, self._chosen)
             batch.append((item, verdict))
             writes += verdict in WRITES
@@ -375,15 +422,6 @@ class LibraryScan:
             )  # fmt: skip
 
         self.ctx.transaction(record)
-
-
-def run_library_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
-    """Job handler of `library_scan`."""
-    scan = LibraryScan(ctx, deps)
-    try:
-        return scan.run()
-    except CancelRequested as exc:
-        raise scan.cancelled() from exc
 
 
 def chosen_for_reprobe(params: ScanParams) -> Callable[[TrackRow], bool] | None:

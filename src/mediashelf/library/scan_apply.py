@@ -89,12 +89,12 @@ class BatchWriter:
         tracks = self.store.by_ids(probed + [row.id for row in batch.moves.values()])
         new_ids = [i.file.video_id for i, v in batch.items if v is Verdict.NEW and i.file]
         taken = self.store.taken_ids(new_ids)
-        missing: list[int] = []
+        missing: list[tuple[int, str]] = []
         for item, verdict in batch.items:
             file = item.file
             if file is None:
                 if verdict is Verdict.MISSING and item.row is not None:
-                    missing.append(item.row.id)
+                    missing.append((item.row.id, item.row.relpath))
                 continue
             self.counters.processed += 1
             outcome = batch.outcomes.get(file.relpath)
@@ -108,8 +108,7 @@ class BatchWriter:
                 track = tracks.get(item.row.id) if item.row is not None else None
                 self.counters.reprobed += verdict is Verdict.REPROBE and outcome is not None
                 self._probed(track, taken, file, outcome)
-        self.store.mark_missing(missing, self.now)
-        self.counters.missing += len(missing)
+        self.counters.missing += self.store.mark_missing(missing, self.now)
 
     def _probed(
         self, track: Track | None, taken: set[str], file: DiscoveredFile, outcome: Outcome | None
@@ -121,8 +120,8 @@ class BatchWriter:
             if track is None:
                 self.counters.skipped += 1
             elif track.missing_since is None:
-                self.store.mark_missing([track.id], self.now)
-                self.counters.missing += 1
+                self.counters.missing += self.store.mark_missing([(track.id, file.relpath)],
+                                                                 self.now)  # fmt: skip
             return
         is_new = track is None
         if track is None:

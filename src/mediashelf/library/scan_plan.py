@@ -164,6 +164,16 @@ def _match(
 
 
 @dataclass
+class Chunk:
+    """A range of the walk, (after, until], that one `library_scan_chunk` job applies."""
+
+    after: str | None
+    until: str | None  # None: to the end
+    writes: int = 0
+    files: int = 0
+
+
+@dataclass
 class DiffTally:
     """What the diff pass found: verdict counts, moves, walk skips and a few samples."""
 
@@ -178,6 +188,8 @@ class DiffTally:
     )
     missing_candidates: dict[int, str] = field(default_factory=dict)
     moved_ids: set[int] = field(default_factory=set)
+    chunk_writes: int = 0  # cut the walk into ranges of about this many writes (0: never)
+    chunks: list[Chunk] = field(default_factory=list)
 
     def skip(self, skip: Skip) -> None:
         """Count an entry the walk could not take."""
@@ -187,6 +199,7 @@ class DiffTally:
 
     def add_batch(self, batch: list[tuple[Item, Verdict]], moves: dict[str, TrackRow]) -> None:
         """Count one batch of judged items and the moves found among them."""
+        self._cut(batch)
         self.moved += len(moves)
         self.moved_present += sum(1 for row in moves.values() if row.missing_since is None)
         self.moved_ids |= {row.id for row in moves.values()}
@@ -199,6 +212,18 @@ class DiffTally:
                 self._sample("update", item.relpath)
             elif verdict is Verdict.MISSING and item.row is not None:
                 self._missing_candidate(item.row.id, item.relpath)
+
+    def _cut(self, batch: list[tuple[Item, Verdict]]) -> None:
+        if not self.chunk_writes or not batch:
+            return
+        if not self.chunks or self.chunks[-1].until is not None:
+            after = self.chunks[-1].until if self.chunks else None
+            self.chunks.append(Chunk(after, None))
+        last = self.chunks[-1]
+        last.writes += sum(verdict in WRITES for _, verdict in batch)
+        last.files += sum(item.file is not None for item, _ in batch)
+        if last.writes >= self.chunk_writes:
+            last.until = batch[-1][0].relpath
 
     def _missing_candidate(self, row_id: int, relpath: str) -> None:
         if len(self.missing_candidates) < MISSING_CANDIDATES:

@@ -91,6 +91,14 @@ class ErrorSummary:
             for name, entry in sorted(self.classes.items())
         }
 
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another summary's counts (and samples, while there is room)."""
+        for name, entry in other.items():
+            mine = self.classes.setdefault(name, {"count": 0, "samples": []})
+            mine["count"] += int(entry["count"])
+            room = max(0, SAMPLES_PER_CLASS - len(mine["samples"]))
+            mine["samples"].extend(entry["samples"][:room])
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ErrorSummary:
         """Rebuild a summary saved by `as_dict`."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, CursorResult, Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from mediashelf.db.chunks import ID_CHUNK, chunks
@@ -124,14 +124,21 @@ class TrackStore:
             }
         return found
 
-    def mark_missing(self, ids: Sequence[int], now: datetime) -> None:
-        """Mark tracks missing (their media fields stay as they were)."""
-        for part in chunks(ids):
-            self.session.execute(
+    def mark_missing(self, rows: Sequence[tuple[int, str]], now: datetime) -> int:
+        """Mark tracks missing (their facts stay); return how many were marked.
+
+        Each row is (id, relpath as judged): a track that moved meanwhile (another scan chunk
+        gave it a new path) is left alone.
+        """
+        marked = 0
+        for part in chunks(rows, ID_CHUNK // 2):
+            result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
                 update(Track)
-                .where(Track.id.in_(part))
+                .where(tuple_(Track.id, Track.relpath).in_(part))
                 .values(probe_status="missing", missing_since=now, updated_at=now)
             )
+            marked += result.rowcount
+        return marked
 
     def taken_ids(self, ids: Sequence[str]) -> set[str]:
         """Return which of `ids` already name a track."""

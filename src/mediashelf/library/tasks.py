@@ -9,7 +9,13 @@ from functools import partial
 from mediashelf.config import Settings
 from mediashelf.errors import ConfigError
 from mediashelf.jobs.registry import JobKind, Registry
-from mediashelf.library.scan import ScanDeps, run_library_scan
+from mediashelf.library.scan import ScanDeps
+from mediashelf.library.scan_fanout import (
+    LIBRARY_SCAN_CHUNK,
+    ChunkParams,
+    run_scan,
+    run_scan_chunk,
+)
 from mediashelf.library.scan_request import LIBRARY_SCAN, ScanParams, check_scan_request
 from mediashelf.library.verify.job import (
     LIBRARY_VERIFY,
@@ -34,15 +40,24 @@ def register_library_tasks(
         root=settings.library, pool=pool, missing_brake=settings.missing_brake,
         library_wait_s=settings.library_wait_s,
         extensions=media_extensions(settings.extensions_extra, settings.extensions_exclude),
+        chunk_writes=settings.scan_chunk_size if settings.fans_out_scans else 0,
     )  # fmt: skip
     registry.register(
         JobKind(
             name=LIBRARY_SCAN,
-            handler=partial(run_library_scan, deps=deps),
+            handler=partial(run_scan, deps=deps),
             params_model=ScanParams,
             max_attempts=3,
             unique_key=lambda _params: LIBRARY_SCAN,
             check_request=partial(check_scan_request, root=settings.library),
+        )
+    )
+    registry.register(
+        JobKind(
+            name=LIBRARY_SCAN_CHUNK,
+            handler=partial(run_scan_chunk, deps=deps),
+            params_model=ChunkParams,
+            max_attempts=3,
         )
     )
     registry.register(

@@ -1,0 +1,152 @@
+"""Scale-out scans (DESIGN §6): a large scan on PostgreSQL fans out into chunk jobs.
+
+The parent walks and diffs the whole library (and applies the brake), then cuts the walk into
+ranges of a few thousand writes and enqueues one `library_scan_chunk` job per range, in the
+same transaction as its own checkpoint. Any worker on any host runs the chunks; the parent
+hands its worker slot back and looks in on them now and then, adding up their counters,
+error summaries and progress, until they have all ended. Each chunk is an ordinary resumable
+job, so a worker killed mid-chunk loses nothing and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
+
+from mediashelf.db.schema import Job
+from mediashelf.errors import PermanentJobError
+from mediashelf.jobs.context import AwaitChildren, CancelRequested, JobContext
+from mediashelf.jobs.registry import JobOutcome
+from mediashelf.jobs.service import spawn_children
+from mediashelf.jobs.states import ACTIVE, JobStatus
+from mediashelf.jobs.store import JobStore
+from mediashelf.library.scan import ChunkRange, LibraryScan, ScanDeps
+from mediashelf.library.scan_plan import Chunk
+from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
+from mediashelf.library.scan_request import ScanParams
+
+LIBRARY_SCAN_CHUNK = "library_scan_chunk"
+LOOK_IN_S = 1.0  # how often the parent adds up its chunks' progress
+SUMMED = (
+    "processed", "added", "updated", "unchanged", "moved", "missing", "failed", "skipped",
+    "reprobed",
+)  # fmt: skip
+
+
+class ChunkParams(BaseModel):
+    """One range of a fanned-out scan: the scan's params and what the parent planned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scan: ScanParams
+    after: str | None
+    until: str | None
+    started_at: datetime
+    plan: dict[str, int]
+    files: int
+
+
+def run_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
+    """Job handler of `library_scan`: in-process, or fanned out when chunks are configured."""
+    if (ctx.checkpoint or {}).get("chunks"):
+        return look_in(ctx)
+    scan = LibraryScan(ctx, deps)
+    try:
+        return scan.run(fan_out=fan_out if deps.chunk_writes else None)
+    except CancelRequested as exc:
+        raise scan.cancelled() from exc
+
+
+def run_scan_chunk(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
+    """Job handler of `library_scan_chunk`."""
+    params = ctx.params
+    assert isinstance(params, ChunkParams)
+    chunk = ChunkRange(params.scan, params.after, params.until, params.started_at, params.plan,
+                       params.files)  # fmt: skip
+    scan = LibraryScan(ctx, deps, chunk)
+    try:
+        return scan.run_chunk()
+    except CancelRequested as exc:
+        raise scan.cancelled() from exc
+
+
+def fan_out(scan: LibraryScan, chunks: list[Chunk]) -> NoReturn:
+    """Enqueue one chunk job per range with the parent's checkpoint; hand the slot back."""
+    ctx = scan.ctx
+    params = [
+        ChunkParams(
+            scan=scan.params, after=c.after, until=c.until, started_at=scan.started,
+            plan=scan.saved.plan, files=c.files,
+        ).model_dump(mode="json")
+        for c in chunks
+    ]  # fmt: skip
+    progress = {**scan.counters.as_dict(), "phase": "apply", "chunks": {"total": len(chunks)}}
+
+    def spawn(session: Session) -> dict[str, Any]:
+        parent = JobStore(session).get(ctx.job_id)
+        assert parent is not None
+        ids = spawn_children(session, ctx.clock, parent, LIBRARY_SCAN_CHUNK, params, 3)
+        checkpoint = {"chunks": ids, "reported": [], "started_at": scan.started.isoformat(),
+                      "total": scan.counters.total, "plan": scan.saved.plan}  # fmt: skip
+        ctx.commit_batch(session, progress, checkpoint)
+        return checkpoint
+
+    checkpoint = ctx.transaction(spawn)
+    ctx.log(f"fanned out into {len(chunks)} chunk jobs: {checkpoint['chunks']}")
+    raise AwaitChildren(LOOK_IN_S, progress, checkpoint)
+
+
+def look_in(ctx: JobContext) -> JobOutcome:
+    """Add up the chunks' progress; wait again, or end with their combined outcome."""
+    ctx.check()
+    saved = dict(ctx.checkpoint or {})
+    children = ctx.transaction(lambda s: list(JobStore(s).children(ctx.job_id)))
+    counters, errors = _combined(children, int(saved.get("total", 0)))
+    reported = set(saved.get("reported", []))
+    for child in children:
+        if child.status not in ACTIVE and child.id not in reported:
+            ctx.log(f"chunk job {child.id} {child.status}: {child.summary or child.error or ''}")
+            reported.add(child.id)
+    saved["reported"] = sorted(reported)
+    active = [c for c in children if c.status in ACTIVE]
+    progress = {**counters.as_dict(), "chunks": _chunk_counts(children)}
+    ctx.report(progress, line=counters.line(ctx.clock.now(), ctx.job_id),
+               error_summary=errors.as_dict())  # fmt: skip
+    if active:
+        raise AwaitChildren(LOOK_IN_S, progress, saved)
+    unfinished = [c.id for c in children if c.status != JobStatus.COMPLETED]
+    started = datetime.fromisoformat(saved["started_at"])
+    summary = counters.summary((ctx.clock.now() - started).total_seconds(), dry_run=False)
+    if unfinished:
+        raise PermanentJobError(
+            f"{len(unfinished)} of {len(children)} scan chunks did not complete (jobs "
+            f"{', '.join(map(str, unfinished))}); what they did is kept: {summary}"
+        )
+    return JobOutcome(summary, progress, errors.as_dict() or None)
+
+
+def _combined(children: list[Job], total: int) -> tuple[ScanCounters, ErrorSummary]:
+    counters = ScanCounters(phase="apply", total=total)
+    errors = ErrorSummary()
+    for child in children:
+        progress = child.progress or {}
+        for name in SUMMED:
+            setattr(counters, name, getattr(counters, name) + int(progress.get(name, 0) or 0))
+        if child.status == JobStatus.RUNNING:
+            counters.rate = round(counters.rate + float(progress.get("rate", 0) or 0), 1)
+        errors.merge(child.error_summary or {})
+    left = max(0, counters.total - counters.processed)
+    counters.eta_s = int(left / counters.rate) if counters.rate > 0 else None
+    if not any(c.status in ACTIVE for c in children):
+        counters.phase, counters.eta_s = "done", 0
+    return counters, errors
+
+
+def _chunk_counts(children: list[Job]) -> dict[str, int]:
+    counts = {"total": len(children)}
+    for child in children:
+        counts[child.status] = counts.get(child.status, 0) + 1
+    return counts

@@ -1,0 +1,102 @@
+"""Scans fanned out into chunk jobs: exact counters, aggregation, cancel, on both dialects.
+
+The fan-out is on by default with PostgreSQL only; these tests switch it on for SQLite too,
+which runs the same code through the same job engine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mediashelf.db.schema import Job, Track
+from mediashelf.db.session import Database
+from mediashelf.jobs.service import cancel_job, create_job
+from mediashelf.probe.pool import ProbePool
+from mediashelf.runtime import Runtime
+from tests.conftest import make_runtime, scan, wait_for_job
+
+FILES = 22
+BROKEN = 4
+
+
+def _fanning(database: Database, library: Path, pool: ProbePool, **extra: object) -> Runtime:
+    return make_runtime(database, library, pool, scan_fanout="on", scan_chunk_size=10, **extra)
+
+
+def _children(db: Database, parent_id: int) -> list[Job]:
+    with db.unit_of_work() as session:
+        return list(session.scalars(select(Job).where(Job.parent_id == parent_id)))
+
+
+def test_a_large_scan_fans_out_and_adds_up_exactly(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    for i in range(30):
+        shutil.copy(library / "audio/plain.mp3", library / f"audio/copy {i:02d}.mp3")
+    files = FILES + 30
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=2)
+    try:
+        job = scan(runtime, batch_size=5)
+        children = _children(database, job.id)
+        assert job.status == "completed", job.error
+        assert len(children) >= 3
+        assert all(child.status == "completed" for child in children)
+        assert all(child.kind == "library_scan_chunk" for child in children)
+        assert all(child.attempt == 1 for child in children)
+        assert job.progress["total"] == files
+        assert job.progress["processed"] == files
+        assert (job.progress["added"], job.progress["failed"]) == (files - BROKEN, BROKEN)
+        assert sum(c.progress["added"] + c.progress["failed"] for c in children) == files
+        assert job.error_summary is not None
+        assert job.error_summary["corrupt"]["count"] == 3
+        assert job.summary is not None
+        assert f"{files} processed" in job.summary
+        with database.unit_of_work() as session:
+            assert session.scalar(select(Track.id).where(Track.probe_status == "pending")) is None
+
+        os.remove(library / "audio/copy 05.mp3")
+        (library / "moved").mkdir()
+        os.rename(library / "audio/copy 29.mp3", library / "moved/copy 29.mp3")
+        again = scan(runtime, batch_size=5, force=True)
+        assert again.status == "completed", again.error
+        assert (again.progress["missing"], again.progress["moved"]) == (1, 1)
+        assert again.progress["processed"] == files - 1
+    finally:
+        runtime.close()
+
+
+def test_cancelling_the_parent_cancels_its_chunks(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
+    try:
+        with database.unit_of_work() as session:
+            job_id = create_job(
+                session, runtime.registry, runtime.clock, kind="library_scan",
+                params={"batch_size": 2, "max_probes_per_s": 0.5}, trigger="cli",
+            ).id  # fmt: skip
+        runtime.start_worker()
+        _wait_for_children(database, job_id)
+        with database.unit_of_work() as session:
+            cancel_job(session, runtime.clock, job_id, actor="test")
+        job = wait_for_job(runtime, job_id, timeout_s=20)
+        assert job.status == "cancelled"
+        children = [wait_for_job(runtime, c.id, timeout_s=20) for c in _children(database, job_id)]
+        assert {c.status for c in children} == {"cancelled"}
+    finally:
+        runtime.close()
+
+
+def _wait_for_children(db: Database, parent_id: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _children(db, parent_id):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the scan did not fan out")
