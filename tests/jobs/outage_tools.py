@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import select as io_select
 import subprocess
 import sys
@@ -31,6 +32,8 @@ from mediashelf.errors import MediashelfError
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.registry import JobKind, JobOutcome, Registry
 from mediashelf.jobs.service import get_job
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import ProbeResult
 
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "cancelled")
@@ -189,6 +192,32 @@ def outage(db: Database, seconds: float) -> Iterator[Callable[[], str]]:
         yield lambda: f"{terminator.terminated} backends terminated in {terminator.rounds} rounds"
     finally:
         terminator.wait()
+
+
+# -- a library that goes away mid-scan -------------------------------------------------------
+
+
+class VanishingProber:
+    """Probe with PyAV; right after probing the file named `trigger`, rename the library
+    root to `away` (once: a marker file beside `away` remembers it). Picklable for the pool."""
+
+    name = "vanishing"
+
+    def __init__(self, root: str, away: str, trigger: str) -> None:
+        self.root = root
+        self.away = away
+        self.trigger = trigger
+        self.delegate = PyAVProber()
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Probe for real, then pull the library away if this was the trigger."""
+        try:
+            return self.delegate.probe(path)
+        finally:
+            marker = Path(self.away + ".done")
+            if path.name == self.trigger and not marker.exists():
+                marker.touch()
+                os.rename(self.root, self.away)
 
 
 # -- job kinds whose runner dies ------------------------------------------------------------
