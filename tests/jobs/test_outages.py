@@ -217,7 +217,7 @@ def test_dead_runner_during_an_outage_is_requeued_and_the_worker_goes_on(
     worker = runtime.start_worker()
     wait_until(lambda: load_job(fragile, job_id).status == "running", "the job to run")
 
-    with outage(fragile, 2.0):  # twice the lease
+    with outage(fragile, 1.5):  # longer than the lease
         gate.touch()
         wait_until(lambda: job_id not in worker.running_ids(), "the runner thread to die", 20)
 
@@ -255,7 +255,7 @@ def test_dead_runner_whose_failure_cannot_be_recorded_is_rescued_by_the_reaper(
     worker = runtime.start_worker()
     wait_until(lambda: load_job(fragile, job_id).status == "running", "the job to run")
 
-    with outage(fragile, 2.0):  # twice the lease
+    with outage(fragile, 1.5):  # longer than the lease
         gate.touch()
         wait_until(lambda: job_id not in worker.running_ids(), "the runner thread to die", 20)
 

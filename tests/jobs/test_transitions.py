@@ -238,19 +238,21 @@ FENCED: tuple[tuple[str, Callable[[JobStore, Fence], bool]], ...] = (
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("transition", [name for name, _ in FENCED])
-def test_fenced_transition_refuses_another_attempt_or_worker(
-    database: Database, transition: str
-) -> None:
-    attempt_call = dict(FENCED)[transition]
-    job_id = put(database, R, f"fenced-{transition}", attempt=2)
-    before = row_of(database, job_id)
-    for fence in (Fence(job_id, 1, WORKER), Fence(job_id, 3, WORKER), Fence(job_id, 2, "w2")):
-        with database.unit_of_work() as session:
-            assert not attempt_call(JobStore(session), fence), fence
-        assert row_of(database, job_id) == before, fence
-    with database.unit_of_work() as session:  # the right fence still works
-        assert attempt_call(JobStore(session), Fence(job_id, 2, WORKER))
+def test_fenced_transitions_refuse_another_attempt_or_worker(database: Database) -> None:
+    problems: list[str] = []
+    for transition, attempt_call in FENCED:
+        job_id = put(database, R, f"fenced-{transition}", attempt=2)
+        before = row_of(database, job_id)
+        for fence in (Fence(job_id, 1, WORKER), Fence(job_id, 3, WORKER), Fence(job_id, 2, "w2")):
+            with database.unit_of_work() as session:
+                if attempt_call(JobStore(session), fence):
+                    problems.append(f"{transition} went through with {fence}")
+            if row_of(database, job_id) != before:
+                problems.append(f"{transition} with {fence} changed the row")
+        with database.unit_of_work() as session:  # the right fence still works
+            if not attempt_call(JobStore(session), Fence(job_id, 2, WORKER)):
+                problems.append(f"{transition} refused the attempt that holds the job")
+    assert not problems, "\n".join(problems)
 
 
 def test_rescue_refuses_another_attempt_or_a_worker_that_came_back(database: Database) -> None:
