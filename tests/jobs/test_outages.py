@@ -264,6 +264,8 @@ def test_dead_runner_whose_failure_cannot_be_recorded_is_rescued_by_the_reaper(
     assert job.attempt == 2
     assert [(e["attempt"], e["class"]) for e in job.errors] == [(1, "WorkerLost")]
     assert job.errors[0]["error"].startswith("interrupted")
+    follow_up = enqueue(runtime, kinds.RECORD, {"path": str(tmp_path / "record.txt")})
+    assert wait_for_end(fragile, follow_up, timeout_s=30).status == "completed"
 
 
 # -- 4: migrations racing --------------------------------------------------------------------
