@@ -224,6 +224,7 @@ class VanishingProber:
 
 DOOMED = "doomed"
 LONG_ERROR = "long_error"
+SECOND_WIND = "second_wind"
 
 
 class DoomedParams(BaseModel):
@@ -243,6 +244,26 @@ class LongErrorParams(BaseModel):
 
     length: int = Field(default=10_000, ge=1)
     typed: bool = False
+
+
+class SecondWindParams(BaseModel):
+    """Attempt 1 fails at once; later attempts take one long step of `run_s` seconds, then end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_s: float = Field(default=2.5, gt=0)
+
+
+def run_second_wind(ctx: JobContext) -> JobOutcome:
+    """Fail the first attempt (a retry follows); on the next, one long step without progress
+    reports (as a slow probe batch is), so only the worker's heartbeat vouches for it."""
+    assert isinstance(ctx.params, SecondWindParams)
+    if ctx.attempt == 1:
+        raise RuntimeError("the first attempt fails")
+    ctx.sleep(ctx.params.run_s)
+    ctx.report({"attempt": ctx.attempt})  # through the fence: a rescued attempt learns it here
+    ctx.check()
+    return JobOutcome(summary=f"finished on attempt {ctx.attempt}")
 
 
 def run_doomed(ctx: JobContext) -> JobOutcome:
@@ -278,3 +299,4 @@ def register(registry: Registry, settings: Settings) -> None:
     del settings
     registry.register(JobKind(DOOMED, run_doomed, DoomedParams, max_attempts=3))
     registry.register(JobKind(LONG_ERROR, run_long_error, LongErrorParams, max_attempts=1))
+    registry.register(JobKind(SECOND_WIND, run_second_wind, SecondWindParams, max_attempts=3))
