@@ -82,6 +82,8 @@ CASES: tuple[Case, ...] = (
     Case("fail_attempt", "no retry left",
          lambda s, j: s.fail_attempt(fence_of(j), T0, RECORD, None), targets=(F,)),
     Case("requeue", "own attempt", lambda s, j: s.requeue(fence_of(j), T0)),
+    Case("await_children", "own attempt",
+         lambda s, j: s.await_children(fence_of(j), T0, {"n": 3}, {"chunks": [1]})),
     Case("rescue", "attempts left",
          lambda s, j: s.rescue(j, SILENT_BEFORE, T0, RECORD) is not None, targets=(P,)),
     Case("rescue", "attempts spent",
@@ -234,6 +236,7 @@ FENCED: tuple[tuple[str, Callable[[JobStore, Fence], bool]], ...] = (
     ("complete", lambda s, f: s.complete(f, T0, "stolen", {}, None)),
     ("fail_attempt", lambda s, f: s.fail_attempt(f, T0, RECORD, None)),
     ("requeue", lambda s, f: s.requeue(f, T0)),
+    ("await_children", lambda s, f: s.await_children(f, T0, {"n": 9}, {"chunks": [2]})),
     ("mark_cancelled", lambda s, f: s.mark_cancelled(f, T0, "stolen")),
 )  # fmt: skip
 

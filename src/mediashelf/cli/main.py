@@ -126,8 +126,9 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
             request = request_job(session, runtime.registry, runtime.clock, kind, params,
                                   trigger="cli", actor="cli")  # fmt: skip
         if request.joined:
-            err.print(f"An identical {kind} is already active (job {request.job_id}); "
-                      "following it instead of starting another.")  # fmt: skip
+            then = "not starting another" if no_wait else "following it instead of starting another"
+            err.print(f"An identical {kind} is already active (job {request.job_id}); {then}.",
+                      soft_wrap=True)  # fmt: skip
         if no_wait:
             out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
                 if as_json else out.print(request.job_id)  # fmt: skip

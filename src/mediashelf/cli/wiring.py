@@ -45,7 +45,7 @@ def fail(exc: MediashelfError, json_subject: dict[str, Any] | None = None) -> ty
             body["error_class"] = exc.error_class
         out.print_json(json.dumps(body))
     else:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
     return typer.Exit(exit_code_for(exc))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import traceback
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -24,31 +25,37 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\":/]+/)+([^\s'\":/]*)")
 
 
 def capped(text: str, limit: int = MAX_TEXT) -> str:
-    """Return `text` cut to `limit` characters, saying so when it was cut."""
-    if len(text) <= limit:
+    """Return `text` cut to `limit` bytes of UTF-8, saying so when it was cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
         return text
-    note = f" … [{len(text) - limit} more characters in the job log]"
-    return text[: max(0, limit - len(note))] + note
+    note = f" … [{len(data) - limit} more bytes in the job log]"
+    room = max(0, limit - len(note.encode("utf-8")))
+    return data[:room].decode("utf-8", "ignore") + note
 
 
-def scrub_paths(text: str) -> str:
-    """Replace absolute paths by their last component (`…/name`)."""
+def scrub_paths(text: str, private: tuple[str, ...] = ()) -> str:
+    """Hide server paths: the `private` folders (library root, data dir), then any absolute
+    path without spaces, each down to its last component (`…/name`)."""
+    for folder in sorted(private, key=len, reverse=True):
+        if folder and folder != "/":
+            text = text.replace(folder.rstrip("/") + "/", "…/").replace(folder, "…")
     return _ABSOLUTE_PATH.sub(lambda m: f"…/{m.group(1)}", text)
 
 
-def user_message(exc: BaseException) -> str:
+def user_message(exc: BaseException, private: tuple[str, ...] = ()) -> str:
     """Return one line a user can read about `exc`: its class and what went wrong."""
     if isinstance(exc, MediashelfError):
         text = exc.message
     elif isinstance(exc, sa_exc.SQLAlchemyError):
         text = f"Database error: {describe(exc)}"
     elif isinstance(exc, OSError):
-        name = f" ({scrub_paths(str(exc.filename))})" if exc.filename else ""
+        name = f" (…/{PurePath(str(exc.filename)).name})" if exc.filename else ""
         text = f"{type(exc).__name__}: {exc.strerror or 'input/output error'}{name}"
     else:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return capped(scrub_paths(" ".join(text.split())))
+    return capped(scrub_paths(" ".join(text.split()), private))
 
 
 def error_class(exc: BaseException) -> str:

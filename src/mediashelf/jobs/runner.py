@@ -59,6 +59,7 @@ class JobRunner:
         policy: RetryPolicy,
         log_cap: int,
         rng: random.Random | None = None,
+        private: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.registry = registry
@@ -67,6 +68,7 @@ class JobRunner:
         self.policy = policy
         self.log_cap = log_cap
         self.rng = rng or random.Random()
+        self.private = private  # server folders never shown in user-facing text
 
     def run(self, job: Job, signals: StopSignals) -> str:
         """Run one attempt of `job`; return the status it ended in ("lost" if taken away)."""
@@ -167,7 +169,7 @@ class JobRunner:
         self, job: Job, fence: Fence, signals: StopSignals, exc: Exception, retry: bool
     ) -> str:
         now = self.clock.now()
-        message = user_message(exc)
+        message = user_message(exc, self.private)
         record = attempt_record(fence.attempt, now, error_class(exc), message, self.worker_id)
         again = retry and fence.attempt < job.max_attempts
         retry_at = None

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from mediashelf.db.chunks import chunks
 from mediashelf.db.schema import Job, JobLog, ScheduleFire, Worker
 from mediashelf.errors import DuplicateJob
-from mediashelf.jobs.failures import with_record
+from mediashelf.jobs.failures import capped, with_record
 from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
 
 DROPPED_NOTE = "earlier log lines dropped"
@@ -95,7 +95,13 @@ class JobStore:
     # -- transitions ----------------------------------------------------------------------
 
     def enqueue(self, job: Job) -> Job:
-        """(new) → pending; raise DuplicateJob naming the active job when its key is taken."""
+        """(new) → pending; raise DuplicateJob naming the active job when its key is taken.
+
+        Only a new, unsaved job may be enqueued: a row that exists changes status only through
+        the other transitions.
+        """
+        if job.id is not None or job in self.session:
+            raise ValueError("enqueue takes a new job, not a stored one")
         job.status = JobStatus.PENDING
         if job.unique_key:
             active = self.active_with_key(job.unique_key)
@@ -209,7 +215,7 @@ class JobStore:
         else:
             values |= {
                 "status": JobStatus.FAILED, "finished_at": now,
-                "summary": f"Failed: {record['error']}",
+                "summary": capped(f"Failed: {record['error']}"),
             }  # fmt: skip
         return self._fenced(fence, **values) is not None
 
@@ -269,7 +275,7 @@ class JobStore:
         elif job.attempt < job.max_attempts:
             status, values = JobStatus.PENDING, {"worker_id": None, "run_at": now}
         else:
-            summary = f"Failed: {record['error']}"
+            summary = capped(f"Failed: {record['error']}")
             status, values = JobStatus.FAILED, {"finished_at": now, "summary": summary}
         stmt = (
             update(Job)

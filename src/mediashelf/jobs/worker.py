@@ -57,6 +57,7 @@ class WorkerConfig:
     log_cap: int = 5000
     retention_days: int = 30
     schedules: tuple[Schedule, ...] = ()
+    private_paths: tuple[str, ...] = ()  # server folders scrubbed from user-facing job text
 
     @classmethod
     def from_settings(cls, settings: Settings, schedules: Sequence[Schedule] = ()) -> WorkerConfig:
@@ -70,6 +71,7 @@ class WorkerConfig:
             log_cap=settings.job_log_cap,
             retention_days=settings.job_retention_days,
             schedules=tuple(schedules),
+            private_paths=private_paths(settings),
         )
 
 
@@ -86,6 +88,13 @@ class Running:
     def alive(self) -> bool:
         """Tell whether its runner is still executing it."""
         return self.future is None or not self.future.done()
+
+
+def private_paths(settings: Settings) -> tuple[str, ...]:
+    """Return the server folders job text must not show (as given and resolved)."""
+    folders = [settings.library, settings.data_dir]
+    found = {str(f) for f in folders if f} | {str(f.resolve()) for f in folders if f}
+    return tuple(sorted(found))
 
 
 def new_worker_id() -> str:
@@ -109,7 +118,10 @@ class Worker:
         self.clock = clock
         self.config = config
         self.id = worker_id or new_worker_id()
-        self.runner = JobRunner(db, registry, clock, self.id, config.retry, config.log_cap)
+        self.runner = JobRunner(
+            db, registry, clock, self.id, config.retry, config.log_cap,
+            private=config.private_paths,
+        )  # fmt: skip
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="job")
         self._running: dict[int, Running] = {}
         self._lock = threading.Lock()
@@ -117,6 +129,7 @@ class Worker:
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._outage: set[str] = set()  # loops currently waiting out a database outage
+        self._recovered_at = float("-inf")  # when the database last came back (monotonic)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -201,6 +214,7 @@ class Worker:
             return False
         if what in self._outage:
             self._outage.discard(what)
+            self._recovered_at = time.monotonic()
             log.info("Worker %s: %s works again: the database is back", self.id, what)
         return True
 
@@ -228,8 +242,9 @@ class Worker:
                 self.runner.fail_crashed(running.job, running.fence, running.signals, exc)
             except Exception:
                 log.exception("Job %s is left for the reaper", running.job.id)
-        with self._lock:
-            self._running.pop(running.job.id, None)
+        with self._lock:  # a retry of the job may already run here under its next attempt
+            if self._running.get(running.job.id) is running:
+                del self._running[running.job.id]
         self._wake.set()
 
     def _housekeeping(self, last: dict[str, float]) -> None:
@@ -250,6 +265,8 @@ class Worker:
 
     def _reap(self) -> None:
         self._heartbeat()  # vouch for our own jobs first: after an outage every lease looks old
+        if time.monotonic() - self._recovered_at < self.config.lease_s:
+            return  # other workers coming back from the same outage get one lease to beat
         if reap_silent_jobs(self.db, self.clock, self.config.lease_s):
             self._wake.set()
 

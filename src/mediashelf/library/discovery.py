@@ -205,7 +205,8 @@ def _enter(state: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
         return False
     if (info.st_dev, info.st_ino) in state.seen:
         target = os.path.realpath(entry.path)
-        if os.path.realpath(os.path.dirname(entry.path)).startswith(target.rstrip("/") + "/"):
+        parent = os.path.realpath(os.path.dirname(entry.path))
+        if parent == target or parent.startswith(target.rstrip("/") + "/"):
             state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
         else:
             state.on_skip(Skip(rel, "duplicate_link", "the folder is walked under another path"))

@@ -120,6 +120,8 @@ class LibraryScan:
         self._checked = 0  # files checked in the current phase, for the rate
         self._skips_logged = 0
         self._chosen = chosen_for_reprobe(self.params)
+        # One pacer for the whole attempt: the rate holds across batches, whatever their size.
+        self._pacer = Pacer(ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
 
     def run(self, fan_out: FanOut | None = None) -> JobOutcome:
         """Run the scan to completion, or raise JobCancelled / LibraryOffline / JobLost.
@@ -322,9 +324,8 @@ class LibraryScan:
 
     def _paced(self, paths: list[Path]) -> Iterator[Path]:
         """Yield `paths` no faster than `max_probes_per_s`, waiting on the cancel signal."""
-        pacer = Pacer(self.ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
         for path in paths:
-            pacer.next_item()
+            self._pacer.next_item()
             yield path
 
     def _between_batches(self) -> None:
