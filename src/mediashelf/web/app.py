@@ -13,9 +13,12 @@ from mediashelf import __version__
 from mediashelf.runtime import Runtime
 from mediashelf.web import auth
 from mediashelf.web.api import health, jobs, tracks
-from mediashelf.web.errors import install_error_handlers
+from mediashelf.web.docs import router as docs_router
+from mediashelf.web.errors import ErrorBoundary, install_error_handlers
+from mediashelf.web.headers import SecurityHeaders
 from mediashelf.web.pages import jobs as job_pages
 from mediashelf.web.pages import library as library_pages
+from mediashelf.web.storage import StorageWatch, WatchStorage
 
 STATIC = Path(__file__).with_name("static")
 
@@ -37,15 +40,18 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
         finally:
             runtime.close()
 
-    app = FastAPI(title="mediashelf", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="mediashelf", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)  # fmt: skip
     app.state.runtime = runtime
+    app.state.storage = StorageWatch()
     install_error_handlers(app)
     app.middleware("http")(auth.require_token)
-    app.include_router(auth.router)
-    app.include_router(tracks.router)
-    app.include_router(jobs.router)
-    app.include_router(health.router)
-    app.include_router(library_pages.router)
-    app.include_router(job_pages.router)
+    for router in (auth.router, docs_router, tracks.router, jobs.router, health.router,
+                   library_pages.router, job_pages.router):  # fmt: skip
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Listed innermost first: a request meets them bottom-up.
+    app.add_middleware(ErrorBoundary)
+    app.add_middleware(WatchStorage, watch=app.state.storage)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -17,6 +17,22 @@ from pydantic import (
 
 from mediashelf.library.store import FILTERABLE, SORTABLE
 
+# Bounds that both dialects can bind: PostgreSQL INTEGER columns (ids, counters) hold 32 bits.
+INT32_MAX = 2**31 - 1
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a status, a one-line message, and sometimes a field or two more."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["error"] = "error"
+    error: str
+    job_id: int | None = Field(default=None, description="the active job (409 on duplicates)")
+    error_class: str | None = Field(default=None, description="probe error class (422, 504)")
+    component: str | None = Field(default=None, description="what failed (503, 507)")
+    reason: str | None = Field(default=None, description="the class of failure (503, 507)")
+
 
 class TrackOut(BaseModel):
     """A track with its media facts and probe record."""
@@ -232,3 +248,12 @@ class JobStatsOut(BaseModel):
     completed_today: int
     failed_today: int
     workers: list[WorkerOut]
+
+
+class HealthOut(BaseModel):
+    """A healthy service."""
+
+    status: Literal["ok"]
+    database: str
+    disk: str
+    workers: int
