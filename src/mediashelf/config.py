@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     job_modules: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
     @field_validator("probers", "job_modules", mode="before")
     @classmethod

@@ -15,7 +15,9 @@ from mediashelf.web import auth
 from mediashelf.web.api import health, jobs, tracks
 from mediashelf.web.docs import router as docs_router
 from mediashelf.web.errors import ErrorBoundary, install_error_handlers
+from mediashelf.web.head import HeadAsGet
 from mediashelf.web.headers import SecurityHeaders
+from mediashelf.web.limits import InputBounds
 from mediashelf.web.pages import jobs as job_pages
 from mediashelf.web.pages import library as library_pages
 from mediashelf.web.storage import StorageWatch, WatchStorage
@@ -51,6 +53,8 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Listed innermost first: a request meets them bottom-up.
+    app.add_middleware(HeadAsGet, routes=app.router.routes)
+    app.add_middleware(InputBounds, max_body=runtime.settings.max_body_bytes)
     app.add_middleware(ErrorBoundary)
     app.add_middleware(WatchStorage, watch=app.state.storage)
     app.add_middleware(SecurityHeaders)
