@@ -39,9 +39,15 @@ class Settings(BaseSettings):
     job_modules: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    public_read: bool = False
+    session_idle_s: float = Field(default=7 * 86400, gt=0)
+    session_max_s: float = Field(default=30 * 86400, gt=0)
+    login_failures_max: int = Field(default=5, ge=1)
+    login_window_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
-    @field_validator("probers", "job_modules", mode="before")
+    @field_validator("probers", "job_modules", "allowed_hosts", mode="before")
     @classmethod
     def _split_probers(cls, value: object) -> object:
         if isinstance(value, str):

@@ -30,6 +30,7 @@ from tests.web.conftest import App, StaticRunner, client_for, index_library, mak
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+TOKEN = "outage-token-0123456789-abcdef"
 
 
 def short_busy_timeout(database: Database) -> None:
@@ -105,6 +106,23 @@ def assert_unavailable_health(response: Any, reason: str) -> None:
     assert response.status_code == 503
     body = response.json()
     assert (body["status"], body["component"], body["reason"]) == ("error", "database", reason)
+
+
+@SQLITE_ONLY
+def test_session_check_during_an_outage_is_503(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    index_library(database, library, probe_pool)
+    app = make_app(database, library, probe_pool, api_token=TOKEN)
+    with app.client:
+        login = app.client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+        assert login.status_code == 303
+        short_busy_timeout(database)
+        with locked_by_another_process(database):
+            response = app.client.get("/api/jobs")  # the session row cannot be read
+            assert_unavailable(response, "database locked by another process")
+            assert "frame-ancestors" in response.headers["content-security-policy"]
+        assert app.client.get("/api/jobs").status_code == 200
 
 
 @POSTGRES_ONLY
