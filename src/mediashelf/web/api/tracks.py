@@ -18,7 +18,7 @@ from mediashelf.probe.result import MEDIA_FIELDS
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
 from mediashelf.web.errors import COMMON, MUTATION, describe_validation, error_responses
-from mediashelf.web.params import Limit, Offset
+from mediashelf.web.params import Limit, Offset, VideoId
 from mediashelf.web.schemas import (
     INT32_MAX,
     AuditOut,
@@ -53,7 +53,7 @@ def get_tracks(request: Request, params: Annotated[TrackListParams, Query()]) ->
 
 
 @router.get("/track/{video_id}", response_model=TrackOut, responses=error_responses(404))
-def get_one_track(request: Request, video_id: str) -> TrackOut:
+def get_one_track(request: Request, video_id: VideoId) -> TrackOut:
     """Return one track with its probe record."""
     with runtime_of(request).db.unit_of_work() as session:
         return TrackOut.model_validate(get_track(session, video_id))
@@ -62,7 +62,7 @@ def get_one_track(request: Request, video_id: str) -> TrackOut:
 @router.get("/track/{video_id}/audit", response_model=AuditPage, responses=error_responses(404))
 def get_track_audit(
     request: Request,
-    video_id: str,
+    video_id: VideoId,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AuditPage:
@@ -77,7 +77,7 @@ def get_track_audit(
     openapi_extra=RESCAN_BODY,
     responses=error_responses(*MUTATION, 404, 504),
 )
-async def post_rescan(request: Request, video_id: str) -> dict[str, Any]:
+async def post_rescan(request: Request, video_id: VideoId) -> dict[str, Any]:
     """Probe the track's file now and update its media fields (§4 contract)."""
     options = parse_rescan_body(await request.body())
     return await run_in_threadpool(
