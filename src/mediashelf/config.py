@@ -66,9 +66,21 @@ class Settings(BaseSettings):
     extensions_exclude: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    public_read: bool = False
+    session_idle_s: float = Field(default=7 * 86400, gt=0)
+    session_max_s: float = Field(default=30 * 86400, gt=0)
+    login_failures_max: int = Field(default=5, ge=1)
+    login_window_s: float = Field(default=300.0, gt=0)
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
     @field_validator(
-        "probers", "job_modules", "extensions_extra", "extensions_exclude", mode="before"
+        "probers",
+        "job_modules",
+        "extensions_extra",
+        "extensions_exclude",
+        "allowed_hosts",
+        mode="before",
     )
     @classmethod
     def _split_probers(cls, value: object) -> object:

@@ -7,7 +7,9 @@ import socket
 import threading
 import time
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,13 +18,17 @@ import uvicorn
 from mediashelf.db.migrate import upgrade
 from mediashelf.db.session import Database
 from mediashelf.demo_library import write_demo_library
+from mediashelf.jobs.service import create_job
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from mediashelf.web.app import create_app
 from tests.conftest import Corpus, make_runtime, missing_environment, scan
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# rebind.test resolves to this machine, as a DNS-rebinding attacker's name would.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--host-resolver-rules=MAP rebind.test 127.0.0.1"]  # fmt: skip
+TOKEN = "browser-token-0123456789-abcdef"
 
 try:
     from playwright.sync_api import Browser, Page, sync_playwright
@@ -54,27 +60,29 @@ def pytest_runtest_makereport(
     return report
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-@pytest.fixture
-def server(corpus: Corpus, tmp_path: Path, probe_pool: ProbePool) -> Iterator[Server]:
+@contextmanager
+def serving(
+    corpus: Corpus, tmp_path: Path, pool: ProbePool, **settings: object
+) -> Iterator[Server]:
     """Serve a scanned copy of the corpus plus 40 demo clips, with one embedded worker."""
     library = tmp_path / "library"
     shutil.copytree(corpus.root, library, ignore=shutil.ignore_patterns("big"))
     write_demo_library(library / "demo", 40)
     database = Database(f"sqlite:///{tmp_path / 'browser.db'}")
     upgrade(database)
-    runtime = make_runtime(database, library, probe_pool, poll_s=0.1)
+    runtime = make_runtime(database, library, pool, poll_s=0.1, **settings)
     assert scan(runtime).status == "completed"
     assert runtime.worker is not None
     runtime.worker.stop()
     runtime.worker = None
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(runtime, workers=1), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="on")  # fmt: skip
     uv = uvicorn.Server(config)
@@ -84,9 +92,35 @@ def server(corpus: Corpus, tmp_path: Path, probe_pool: ProbePool) -> Iterator[Se
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert uv.started, "server did not start"
-    yield Server(f"http://127.0.0.1:{port}", runtime, library)
-    uv.should_exit = True
-    thread.join(timeout=20)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", runtime, library)
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=20)
+
+
+@pytest.fixture
+def server(corpus: Corpus, tmp_path: Path, probe_pool: ProbePool) -> Iterator[Server]:
+    """The app without a token (the default install on loopback)."""
+    with serving(corpus, tmp_path, probe_pool) as running:
+        yield running
+
+
+@pytest.fixture
+def protected_server(corpus: Corpus, tmp_path: Path, probe_pool: ProbePool) -> Iterator[Server]:
+    """The app with API_TOKEN set."""
+    with serving(corpus, tmp_path, probe_pool, api_token=TOKEN) as running:
+        yield running
+
+
+def parked_job(server: Server) -> int:
+    """Queue a library scan that no worker will take yet (due tomorrow); return its id."""
+    with server.db.unit_of_work() as session:
+        job = create_job(session, server.runtime.registry, server.runtime.clock,
+                         kind="library_scan", params={"force": True}, trigger="api",
+                         actor="test")  # fmt: skip
+        job.run_at = datetime.now(UTC) + timedelta(days=1)
+        return job.id
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,19 @@
-"""The pages in a real Chromium: rescan, library scan with live progress, logs, cancel."""
+"""The pages in a real Chromium: rescan, library scan with live progress, logs, cancel, toasts."""
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 from sqlalchemy import select, update
 
 from mediashelf.db.schema import Job, Track
 from mediashelf.jobs.store import JobStore
-from tests.browser.conftest import Server
+from mediashelf.web.render import duration
+from tests.browser.conftest import Server, parked_job
 
 pytestmark = pytest.mark.browser
 
@@ -198,3 +200,88 @@ def test_readable_at_360px(page: Page, server: Server) -> None:
         page.goto(server.url + path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} scrolls sideways: {width}px"
+
+
+def test_job_modal_errors_agree_with_the_counters_and_rate_is_shown(
+    page: Page, server: Server
+) -> None:
+    with server.db.unit_of_work() as session:
+        job = session.scalars(select(Job).order_by(Job.id)).first()
+        assert job is not None
+        job_id = job.id
+        soon = datetime.now(UTC) + timedelta(hours=1)  # a heartbeat the reaper leaves alone
+        progress = {"phase": "probe", "processed": 10, "total": 100, "failed": 4, "rate": 0}
+        session.execute(update(Job).where(Job.id == job_id).values(
+            status="running", finished_at=None, heartbeat_at=soon, progress=progress,
+            error_summary=None, summary=None))  # fmt: skip
+    with page.expect_response(lambda r: r.url.endswith(f"/api/jobs/{job_id}")):
+        page.goto(f"{server.url}/jobs/{job_id}")
+    view = page.locator(".job-view")
+    expect(view.locator("[data-job=ungrouped]")).to_have_text(
+        "4 failed so far, not grouped by class yet"
+    )
+    expect(view.locator("[data-job=error-summary]")).not_to_contain_text("none")
+    expect(view.locator("[data-job=rate]")).to_contain_text("· - files/s")
+    with server.db.unit_of_work() as session:  # the scan checks files; its own rate says 0
+        session.execute(update(Job).where(Job.id == job_id).values(
+            progress={**progress, "processed": 40}))  # fmt: skip
+    expect(view.locator("[data-job=rate]")).to_contain_text(
+        re.compile(r"· \d+(\.\d)? files/s"), timeout=10_000
+    )
+    expect(view.locator("[data-job=rate]")).not_to_contain_text(" 0 files/s")
+    with server.db.unit_of_work() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(
+            progress={**progress, "failed": 5},
+            error_summary={"corrupt": {"count": 3, "samples": ["broken/random.mp4"]}}))  # fmt: skip
+    expect(view.locator("[data-job=error-summary]")).to_contain_text("corrupt: 3")
+    expect(view.locator("[data-job=ungrouped]")).to_have_text(
+        "2 failed so far, not grouped by class yet"
+    )
+
+
+def test_unchanged_scan_shows_a_rate(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/jobs")
+    page.locator("#create-job summary").click()
+    page.locator("#scan-form button[type=submit]").click()  # nothing changed since the index
+    modal = page.locator("#job-modal")
+    expect(modal.locator("[data-job=status]")).to_have_text("completed", timeout=30_000)
+    rate = re.search(r"· ([\d.]+) files/s", modal.locator("[data-job=rate]").inner_text())
+    assert rate is not None
+    assert float(rate.group(1)) > 0
+
+
+def boxes_overlap(a: FloatRect | None, b: FloatRect | None) -> bool:
+    """Tell whether two bounding boxes intersect."""
+    assert a is not None
+    assert b is not None
+    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])  # fmt: skip
+
+
+def test_toasts_do_not_cover_the_tables_and_can_be_dismissed(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/track/{track(server, VIDEO).video_id}")
+    page.locator("#rescan-button").click()
+    toast = page.locator(".toast").last
+    expect(toast).to_contain_text("Rescanned")
+    assert not boxes_overlap(toast.bounding_box(), page.locator("#audit-table").bounding_box())
+    assert not boxes_overlap(toast.bounding_box(), page.locator("#rescan-form").bounding_box())
+    toast.locator(".toast-close").click()
+    expect(page.locator(".toast")).to_have_count(0)
+    job_id = parked_job(server)
+    page.goto(f"{server.url}/jobs")
+    page.locator(f"#jobs-table tr[data-job-id='{job_id}'] [data-action=cancel]").click()
+    toast = page.locator(".toast").last
+    expect(toast).to_contain_text(f"Job {job_id}: cancel requested")
+    assert not boxes_overlap(toast.bounding_box(), page.locator("#jobs-table").bounding_box())
+
+
+def test_player_shows_the_stored_duration_before_playback(page: Page, server: Server) -> None:
+    for relpath in (VIDEO, "audio/plain.mp3", "Música/Ñandú – canción.flac"):
+        row = track(server, relpath)
+        assert row.duration
+        page.goto(f"{server.url}/track/{row.video_id}")
+        expect(page.locator("#player-duration")).to_contain_text(
+            f"Duration {duration(row.duration)}"
+        )
+        player = page.locator(".media-player video, .media-player audio")
+        assert player.evaluate("el => el.paused")

@@ -15,6 +15,7 @@ from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest
 from mediashelf.jobs.context import JobContext
+from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.service import create_job
 from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.pool import ProbePool
@@ -281,16 +282,23 @@ def test_throttle_and_rate_limit_params_are_honoured(
         waits.append(seconds)
         real_sleep(ctx, seconds)
 
+    paced: list[float | None] = []
+    real_next = Pacer.next_item
+
+    def counted_item(pacer: Pacer) -> None:
+        paced.append(pacer.items_per_s)
+        real_next(pacer)
+
     monkeypatch.setattr(JobContext, "sleep", counted)
-    job = scan(runtime, batch_size=5, throttle_ms=10, max_probes_per_s=500)
+    monkeypatch.setattr(Pacer, "next_item", counted_item)
+    job = scan(runtime, batch_size=5, throttle_ms=10, max_probes_per_s=50)
     assert job.status == "completed"
     assert job.progress["added"] == FILES - BROKEN
     assert job.params["batch_size"] == 5
     batches = -(-FILES // 5)
     assert waits.count(0.01) == batches  # the throttle between every two batches
-    pacing = [w for w in waits if 0 < w < 0.01]
-    assert pacing  # probes were held back to the rate
-    assert max(pacing) <= 1 / 500 + 1e-9
+    assert paced == [50.0] * FILES  # every probe waited its turn at the rate (tests/jobs)
+    assert all(w <= 1 / 50 + 1e-9 for w in waits if w != 0.01)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -69,13 +70,27 @@ def index_library(database: Database, library: Path, pool: ProbePool) -> None:
     runtime.close()
 
 
+BASE_URL = "http://localhost:8000"
+# What the pages' own requests carry: the browser names the page's origin on every change.
+SAME_ORIGIN = {"origin": BASE_URL}
+
+
+def client_for(app: FastAPI, **headers: str) -> TestClient:
+    """Return a test client that talks to `app` as the pages do (same-origin)."""
+    return TestClient(app, base_url=BASE_URL, headers={**SAME_ORIGIN, **headers})
+
+
 def make_app(
-    database: Database, library: Path, pool: ProbePool, runner: ProbeRunner | None = None
+    database: Database,
+    library: Path,
+    pool: ProbePool,
+    runner: ProbeRunner | None = None,
+    **settings: object,
 ) -> App:
     """Build an app (no embedded workers) whose rescans probe with `runner` or `pool`."""
-    runtime = make_runtime(database, library, pool)
+    runtime = make_runtime(database, library, pool, **settings)
     runtime.runner = runner
-    return App(TestClient(create_app(runtime)), runtime, database, library)
+    return App(client_for(create_app(runtime)), runtime, database, library)
 
 
 @pytest.fixture

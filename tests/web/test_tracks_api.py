@@ -112,7 +112,8 @@ def test_audit_list_filters(app: App) -> None:
 
 
 def test_healthz(app: App) -> None:
-    assert app.client.get("/healthz").json() == {"status": "ok", "database": "ok", "workers": 0}
+    health = app.client.get("/healthz").json()
+    assert health == {"status": "ok", "database": "ok", "disk": "ok", "workers": 0}
 
 
 def test_tracks_page_is_the_html_twin_of_the_list(app: App) -> None:

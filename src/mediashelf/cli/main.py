@@ -28,6 +28,8 @@ from mediashelf.library.verify.job import LIBRARY_VERIFY
 from mediashelf.runtime import Runtime
 from mediashelf.web.schemas import rescan_json
 
+WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(job_commands.app, name="jobs")
@@ -57,10 +59,16 @@ def serve(
             )
         configure_logging(settings.log_format)
         runtime = Runtime.from_settings(settings)
+        threads = settings.worker_concurrency if workers is None else workers
+        web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
     except MediashelfError as exc:
         raise fail(exc) from exc
-    threads = settings.worker_concurrency if workers is None else workers
-    web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
+    if settings.host in WILDCARD_BINDS and not settings.allowed_hosts:
+        err.print(
+            f"note: listening on {settings.host}, but only localhost names are accepted in the "
+            "Host header; list the names and addresses you browse to in MEDIASHELF_ALLOWED_HOSTS.",
+            highlight=False,
+        )
     uvicorn.run(web, host=settings.host, port=settings.port, log_config=None)
 
 

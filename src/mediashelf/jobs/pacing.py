@@ -21,18 +21,22 @@ class Pacer:
         items_per_s: float | None = None,
         bytes_per_s: float | None = None,
         on_wait: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sleep = sleep
+        self.clock = clock
         self.items_per_s = items_per_s
         self.bytes_per_s = bytes_per_s
         self.on_wait = on_wait
-        self.start = time.monotonic()
+        self.start: float | None = None  # the first item sets it: time before it is no credit
         self.items = 0
         self.bytes = 0
 
     def next_item(self) -> None:
         """Wait until one more item may start."""
-        while (delay := self._due() - time.monotonic()) > 0:
+        if self.start is None:
+            self.start = self.clock()
+        while (delay := self._due(self.start) - self.clock()) > 0:
             self.sleep(min(delay, WAIT_SLICE_S))
             if self.on_wait is not None:
                 self.on_wait()
@@ -42,10 +46,10 @@ class Pacer:
         """Count bytes read, so the next item waits long enough for the byte rate."""
         self.bytes += nbytes
 
-    def _due(self) -> float:
-        due = self.start
+    def _due(self, start: float) -> float:
+        due = start
         if self.items_per_s:
-            due = max(due, self.start + self.items / self.items_per_s)
+            due = max(due, start + self.items / self.items_per_s)
         if self.bytes_per_s:
-            due = max(due, self.start + self.bytes / self.bytes_per_s)
+            due = max(due, start + self.bytes / self.bytes_per_s)
         return due

@@ -1,14 +1,24 @@
-"""Map errors to HTTP responses, once: `{"status": "error", "error": message}`."""
+"""Map every failure to one response shape, once: `{"status": "error", "error": message, ...}`.
+
+Route errors arrive through FastAPI's exception handlers; failures in the middleware (a
+refused Host, a database outage while checking a session) through `ErrorBoundary`. Both
+end in `failure_for`, so a status code and its message are decided in one place.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediashelf.db.outage import describe, is_storage_full, is_transient
 from mediashelf.errors import (
     ConflictingJob,
     DatabaseError,
@@ -21,10 +31,40 @@ from mediashelf.errors import (
     NotFound,
     ProbeError,
     ProbeTimeout,
+    StorageFull,
 )
 from mediashelf.web.render import TEMPLATES
+from mediashelf.web.schemas import ErrorOut
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5
+DISK_FULL = "The disk holding the database is full; free some space, then try again."
+TITLES = {
+    400: "Bad request", 401: "Log in required", 403: "Refused", 404: "Not found",
+    405: "Method not allowed", 409: "Conflict", 413: "Request too large",
+    422: "Invalid request", 429: "Too many attempts", 503: "Unavailable", 507: "Disk full",
+}  # fmt: skip
+
+
+class Refused(Exception):
+    """A request the web edge turns away (bad Host, cross-site, no credentials, too large)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What to answer for an error: status, message, extra body fields and headers."""
+
+    status: int
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def status_for(exc: MediashelfError) -> int:
@@ -41,65 +81,128 @@ def status_for(exc: MediashelfError) -> int:
         return 504
     if isinstance(exc, ProbeError):
         return 422
+    if isinstance(exc, StorageFull):
+        return 507
     if isinstance(exc, LibraryUnavailable | DatabaseError):
         return 503
     return 500
 
 
-def error_body(exc: MediashelfError) -> dict[str, object]:
-    """Return the JSON body for a mediashelf error."""
-    body: dict[str, object] = {"status": "error", "error": exc.message}
+def _mediashelf_failure(exc: MediashelfError) -> Failure:
+    status = status_for(exc)
+    extra: dict[str, Any] = {}
     if isinstance(exc, ProbeError):
-        body["error_class"] = exc.error_class
+        extra["error_class"] = exc.error_class
     if isinstance(exc, DuplicateJob | ConflictingJob):
-        body["job_id"] = exc.job_id
+        extra["job_id"] = exc.job_id
     if isinstance(exc, ConflictingJob):
-        body["active_params"] = exc.params
-    return body
+        extra["active_params"] = exc.params
+    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else {}
+    return Failure(status, exc.message, extra, headers)
+
+
+def _database_failure(exc: SQLAlchemyError) -> Failure | None:
+    if is_storage_full(exc):
+        return Failure(507, DISK_FULL, {"component": "database", "reason": "disk full"})
+    if is_transient(exc):
+        reason = describe(exc)
+        message = f"The database is unavailable right now ({reason}); try again shortly."
+        return Failure(503, message, {"component": "database", "reason": reason},
+                       {"retry-after": str(RETRY_AFTER_S)})  # fmt: skip
+    return None
+
+
+def failure_for(exc: BaseException) -> Failure:
+    """Return the answer for any exception; unexpected ones are logged and become a bare 500."""
+    if isinstance(exc, Refused):
+        return Failure(exc.status, exc.message, headers=exc.headers)
+    if isinstance(exc, MediashelfError):
+        return _mediashelf_failure(exc)
+    if isinstance(exc, SQLAlchemyError):
+        failure = _database_failure(exc)
+        if failure is not None:
+            log.warning("Database failure answered with %d: %r", failure.status, exc)
+            return failure
+    log.error("Unhandled error", exc_info=exc)
+    return Failure(500, "internal error")
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Tell whether `exc` means the database's disk is full."""
+    return isinstance(exc, StorageFull) or (
+        isinstance(exc, SQLAlchemyError) and is_storage_full(exc)
+    )
+
+
+def respond(request: Request, failure: Failure) -> Response:
+    """Render a failure as the JSON error shape, or as the HTML error page for a browser."""
+    if wants_page(request):
+        response = error_page(request, failure.status, failure.message)
+    else:
+        body = {"status": "error", "error": failure.message, **failure.extra}
+        response = JSONResponse(body, status_code=failure.status)
+    response.headers.update(failure.headers)
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn every error into the JSON error shape."""
+    """Register the handlers that turn every route error into the error shape."""
 
-    @app.exception_handler(MediashelfError)
-    async def _mediashelf(request: Request, exc: MediashelfError) -> Response:
-        status = status_for(exc)
-        if wants_page(request):
-            return error_page(request, status, exc.message)
-        return JSONResponse(error_body(exc), status_code=status)
+    async def _any(request: Request, exc: Exception) -> Response:
+        return respond(request, failure_for(exc))
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        message = describe_validation(exc.errors())
-        if wants_page(request):
-            return error_page(request, 422, message)
-        return JSONResponse({"status": "error", "error": message}, status_code=422)
+    async def _validation(request: Request, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else ()
+        return respond(request, Failure(422, describe_validation(errors)))
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
         message = "not found" if exc.status_code == 404 else str(exc.detail)
-        if wants_page(request):
-            return error_page(request, exc.status_code, message)
-        return JSONResponse({"status": "error", "error": message}, status_code=exc.status_code)
+        return respond(request, Failure(exc.status_code, message, headers=dict(exc.headers or {})))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("Unhandled error", exc_info=exc)
-        return JSONResponse({"status": "error", "error": "internal error"}, status_code=500)
+    for cls in (MediashelfError, SQLAlchemyError, Refused):
+        app.add_exception_handler(cls, _any)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+
+
+class ErrorBoundary:
+    """ASGI middleware: whatever escapes the inner layers is answered with the error shape."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                log.error("Error after the response started", exc_info=exc)
+                return
+            await respond(Request(scope), failure_for(exc))(scope, receive, send)
 
 
 def wants_page(request: Request) -> bool:
     """Tell whether the failed request was a browser asking for a page (not the API)."""
     path = request.url.path
-    if path.startswith(("/api/", "/healthz", "/metrics", "/media/", "/static/")):
+    if path.startswith(("/api/", "/healthz", "/metrics", "/media/", "/static/", "/openapi")):
         return False
     return "text/html" in request.headers.get("accept", "")
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
     """Render the HTML error page."""
-    titles = {400: "Bad request", 404: "Not found", 409: "Conflict", 422: "Invalid request"}
-    context = {"status": status, "title": titles.get(status, "Error"), "message": message}
+    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message}
     return TEMPLATES.TemplateResponse(request, "error.html", context, status_code=status)
 
 
@@ -110,3 +213,28 @@ def describe_validation(errors: object) -> str:
         loc = ".".join(str(p) for p in error.get("loc", ()) if p not in {"body", "query", "path"})
         parts.append(f"{loc or 'request'}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request, or a Host header not in MEDIASHELF_ALLOWED_HOSTS",
+    401: "The API token (or a page session) is required",
+    403: "A state change from another site (no same-origin Origin/Referer, no token)",
+    404: "Not found",
+    409: "Conflict with the job's state or with an active identical job",
+    413: "Request body larger than MEDIASHELF_MAX_BODY_BYTES",
+    422: "Invalid parameter or body (out of range, NUL byte, nested too deeply)",
+    429: "Too many failed log-ins from this client; see Retry-After",
+    503: "The database is unreachable; see Retry-After",
+    504: "Probing the file timed out",
+    507: "The disk holding the database is full",
+}
+COMMON = (400, 401, 422, 503, 507)
+MUTATION = (*COMMON, 403, 413)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Return FastAPI `responses=` entries documenting `codes` with the error model."""
+    return {
+        code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]}
+        for code in sorted(set(codes))
+    }

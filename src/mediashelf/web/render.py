@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi.templating import Jinja2Templates
@@ -56,6 +57,19 @@ def when(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def job_rate(job: Any) -> str:
+    """Return files checked per second: the job's own figure, else processed / duration."""
+    progress = job.progress or {}
+    rate = progress.get("rate")
+    if not isinstance(rate, int | float) or rate <= 0:
+        processed, seconds = progress.get("processed") or 0, job.duration_s or 0
+        done = job.status in ("completed", "failed", "cancelled")
+        rate = processed / seconds if done and processed and seconds > 0 else None
+    if rate is None:
+        return "-"
+    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
 def query(params: dict[str, object], **changes: object) -> str:
     """Return `?…` for `params` with `changes` applied (None drops a key)."""
     merged = {**params, **changes}
@@ -66,5 +80,6 @@ def query(params: dict[str, object], **changes: object) -> str:
 TEMPLATES.env.filters.update(duration=duration, size=size, bitrate=bitrate, dash=dash, when=when)
 TEMPLATES.env.globals.update(
     query=query,
+    job_rate=job_rate,
     formatters={"duration": duration, "size": size, "bitrate": bitrate, "dash": dash, "when": when},
 )

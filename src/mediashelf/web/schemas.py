@@ -20,6 +20,22 @@ from mediashelf.library.rescan import RescanOutcome
 from mediashelf.library.store import FILTERABLE, SORTABLE
 from mediashelf.probe.result import MEDIA_FIELDS
 
+# Bounds that both dialects can bind: PostgreSQL INTEGER columns (ids, counters) hold 32 bits.
+INT32_MAX = 2**31 - 1
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a status, a one-line message, and sometimes a field or two more."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["error"] = "error"
+    error: str
+    job_id: int | None = Field(default=None, description="the active job (409 on duplicates)")
+    error_class: str | None = Field(default=None, description="probe error class (422, 504)")
+    component: str | None = Field(default=None, description="what failed (503, 507)")
+    reason: str | None = Field(default=None, description="the class of failure (503, 507)")
+
 
 class TrackOut(BaseModel):
     """A track with its media facts and probe record."""
@@ -292,3 +308,12 @@ class ProblemPageOut(BaseModel):
         """Return the JSON form of a problems page."""
         items = [ProblemOut.of(p) for p in page.items]
         return cls(counts=page.counts, items=items, total=page.total, limit=limit, offset=offset)
+
+
+class HealthOut(BaseModel):
+    """A healthy service."""
+
+    status: Literal["ok"]
+    database: str
+    disk: str
+    workers: int

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from mediashelf.errors import DatabaseError
 from mediashelf.jobs.service import job_stats
 from mediashelf.library.tracks import track_status_counts
-from mediashelf.web.deps import runtime_of
+from mediashelf.web.deps import runtime_of, storage_of
+from mediashelf.web.errors import COMMON, error_responses
+from mediashelf.web.healthcheck import check_health
+from mediashelf.web.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-@router.get("/healthz")
-def healthz(request: Request) -> Any:
-    """Return 200 with live worker count when the database answers, 503 otherwise."""
-    runtime = runtime_of(request)
-    try:
-        runtime.db.ping()
-        with runtime.db.unit_of_work() as session:
-            workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
-    except DatabaseError as exc:
-        return JSONResponse({"status": "error", "error": exc.message}, status_code=503)
-    return {"status": "ok", "database": "ok", "workers": workers}
+UNHEALTHY = {**error_responses(503)[503], "description": "The database is unreachable or full"}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/healthz", response_model=HealthOut,
+            responses={**error_responses(400), 503: UNHEALTHY})  # fmt: skip
+def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers and has room; 503 naming the failing component otherwise."""
+    health = check_health(runtime_of(request), storage_of(request))
+    return JSONResponse(health.body, status_code=200 if health.healthy else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses={200: TEXT, **error_responses(*COMMON)})  # fmt: skip
 def metrics(request: Request) -> str:
     """Prometheus text exposition of jobs, workers and tracks."""
     runtime = runtime_of(request)

@@ -24,7 +24,10 @@ from mediashelf.jobs.service import (
 from mediashelf.jobs.store import JobFilter
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
+from mediashelf.web.errors import COMMON, MUTATION, error_responses
+from mediashelf.web.params import JobId, Limit, Offset
 from mediashelf.web.schemas import (
+    INT32_MAX,
     JobCreate,
     JobDetail,
     JobList,
@@ -35,7 +38,8 @@ from mediashelf.web.schemas import (
     WorkerOut,
 )
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses(*COMMON))
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
@@ -51,9 +55,9 @@ def detail(runtime: Runtime, job_id: int) -> JobDetail:
 def get_jobs(
     request: Request,
     status: Status | None = None,
-    kind: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> JobList:
     """List jobs, newest first."""
     flt = JobFilter(status=status, kind=kind, limit=limit, offset=offset)
@@ -62,7 +66,9 @@ def get_jobs(
         return JobList(jobs=[JobOut.model_validate(j) for j in jobs], total=total)
 
 
-@router.post("", status_code=201, response_model=JobDetail)
+@router.post(
+    "", status_code=201, response_model=JobDetail, responses=error_responses(*MUTATION, 409)
+)
 def post_job(request: Request, body: JobCreate) -> JobDetail:
     """Enqueue a job; 409 with the active job's id when an identical one is active."""
     runtime = runtime_of(request)
@@ -98,18 +104,18 @@ def _worker_out(worker: Worker, now: datetime) -> WorkerOut:
     )  # fmt: skip
 
 
-@router.get("/{job_id}", response_model=JobDetail)
-def get_one(request: Request, job_id: int) -> JobDetail:
+@router.get("/{job_id}", response_model=JobDetail, responses=error_responses(404))
+def get_one(request: Request, job_id: JobId) -> JobDetail:
     """Return the job with progress, summary, error summary, errors and children counts."""
     return detail(runtime_of(request), job_id)
 
 
-@router.get("/{job_id}/logs", response_model=LogTail)
+@router.get("/{job_id}/logs", response_model=LogTail, responses=error_responses(404))
 def get_logs(
     request: Request,
-    job_id: int,
+    job_id: JobId,
     stream: Literal["job", "progress"] | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LogTail:
     """Return log lines after id `after` (pass back `next_after` to follow)."""
@@ -120,9 +126,10 @@ def get_logs(
     return LogTail(lines=lines, next_after=lines[-1].id if lines else after)
 
 
-@router.get("/{job_id}/logs/{name}", response_class=StreamingResponse)
+@router.get("/{job_id}/logs/{name}", response_class=StreamingResponse,
+            responses={200: TEXT, **error_responses(404)})  # fmt: skip
 def download_log(
-    request: Request, job_id: int, name: Literal["job.log", "progress.log"]
+    request: Request, job_id: JobId, name: Literal["job.log", "progress.log"]
 ) -> StreamingResponse:
     """Download a whole log stream as text."""
     runtime = runtime_of(request)
@@ -138,8 +145,10 @@ def download_log(
     return StreamingResponse(lines(), media_type="text/plain; charset=utf-8", headers=headers)
 
 
-@router.post("/{job_id}/cancel", response_model=JobDetail)
-def post_cancel(request: Request, job_id: int) -> JobDetail:
+@router.post(
+    "/{job_id}/cancel", response_model=JobDetail, responses=error_responses(*MUTATION, 404, 409)
+)
+def post_cancel(request: Request, job_id: JobId) -> JobDetail:
     """Cancel a pending job, or ask a running one to stop at its next checkpoint."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
@@ -148,8 +157,10 @@ def post_cancel(request: Request, job_id: int) -> JobDetail:
     return detail(runtime, job_id)
 
 
-@router.post("/{job_id}/retry", response_model=JobDetail)
-def post_retry(request: Request, job_id: int) -> JobDetail:
+@router.post(
+    "/{job_id}/retry", response_model=JobDetail, responses=error_responses(*MUTATION, 404, 409)
+)
+def post_retry(request: Request, job_id: JobId) -> JobDetail:
     """Queue a failed or cancelled job again."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:

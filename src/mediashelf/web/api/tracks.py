@@ -16,8 +16,10 @@ from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
-from mediashelf.web.errors import describe_validation
+from mediashelf.web.errors import COMMON, MUTATION, describe_validation, error_responses
+from mediashelf.web.params import Limit, Offset, VideoId
 from mediashelf.web.schemas import (
+    INT32_MAX,
     AuditOut,
     AuditPage,
     RescanRequest,
@@ -27,7 +29,7 @@ from mediashelf.web.schemas import (
     rescan_json,
 )
 
-router = APIRouter(prefix="/api", tags=["tracks"])
+router = APIRouter(prefix="/api", tags=["tracks"], responses=error_responses(*COMMON))
 
 RESCAN_BODY: dict[str, Any] = {
     "requestBody": {
@@ -50,19 +52,19 @@ def get_tracks(request: Request, params: Annotated[TrackListParams, Query()]) ->
         )
 
 
-@router.get("/track/{video_id}", response_model=TrackOut)
-def get_one_track(request: Request, video_id: str) -> TrackOut:
+@router.get("/track/{video_id}", response_model=TrackOut, responses=error_responses(404))
+def get_one_track(request: Request, video_id: VideoId) -> TrackOut:
     """Return one track with its probe record."""
     with runtime_of(request).db.unit_of_work() as session:
         return TrackOut.model_validate(get_track(session, video_id))
 
 
-@router.get("/track/{video_id}/audit", response_model=AuditPage)
+@router.get("/track/{video_id}/audit", response_model=AuditPage, responses=error_responses(404))
 def get_track_audit(
     request: Request,
-    video_id: str,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    video_id: VideoId,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> AuditPage:
     """Return the track's audit history, newest first."""
     with runtime_of(request).db.unit_of_work() as session:
@@ -70,8 +72,12 @@ def get_track_audit(
         return AuditPage(events=[AuditOut.model_validate(e) for e in events], total=total)
 
 
-@router.post("/track/{video_id}/rescan_media", openapi_extra=RESCAN_BODY)
-async def post_rescan(request: Request, video_id: str) -> dict[str, Any]:
+@router.post(
+    "/track/{video_id}/rescan_media",
+    openapi_extra=RESCAN_BODY,
+    responses=error_responses(*MUTATION, 404, 504),
+)
+async def post_rescan(request: Request, video_id: VideoId) -> dict[str, Any]:
     """Probe the track's file now and update its media fields (§4 contract)."""
     options = parse_rescan_body(await request.body())
     return await run_in_threadpool(
@@ -105,11 +111,11 @@ def parse_rescan_body(raw: bytes) -> RescanOptions:
 @router.get("/audit", response_model=AuditPage, tags=["audit"])
 def get_audit(
     request: Request,
-    video_id: str | None = None,
-    action: str | None = None,
-    job_id: int | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    video_id: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    job_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> AuditPage:
     """List audit events, newest first."""
     flt = AuditFilter(video_id=video_id, action=action, job_id=job_id, limit=limit, offset=offset)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from mediashelf.jobs.service import get_job, job_logs, job_stats, list_jobs
 from mediashelf.jobs.store import JobFilter
 from mediashelf.web.deps import runtime_of
+from mediashelf.web.params import JobId
 from mediashelf.web.render import TEMPLATES
 from mediashelf.web.schemas import JobOut
 
@@ -21,7 +22,7 @@ LOG_TAIL = 200
 def jobs_page(
     request: Request,
     status: Literal["pending", "running", "completed", "failed", "cancelled", ""] = "",
-    kind: str = "",
+    kind: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     """Status tiles, the create form and the job table (twin of GET /api/jobs)."""
     runtime = runtime_of(request)
@@ -38,7 +39,7 @@ def jobs_page(
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: int) -> HTMLResponse:
+def job_page(request: Request, job_id: JobId) -> HTMLResponse:
     """One job's live view as a page (the modal's shareable twin)."""
     with runtime_of(request).db.unit_of_work() as session:
         job = JobOut.model_validate(get_job(session, job_id))
@@ -49,7 +50,7 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
 
 
 @router.get("/jobs/{job_id}/view", response_class=HTMLResponse)
-def job_fragment(request: Request, job_id: int) -> HTMLResponse:
+def job_fragment(request: Request, job_id: JobId) -> HTMLResponse:
     """The job view alone, for the modal."""
     with runtime_of(request).db.unit_of_work() as session:
         job = JobOut.model_validate(get_job(session, job_id))

@@ -17,6 +17,7 @@ from mediashelf.library.tracks import (
     track_status_counts,
 )
 from mediashelf.web.deps import runtime_of
+from mediashelf.web.media_types import media_type
 from mediashelf.web.render import TEMPLATES
 from mediashelf.web.schemas import TrackListParams
 
@@ -29,11 +30,6 @@ COLUMNS = (
     ("audio_channels", "Ch", True), ("audio_sample_rate", "Rate", True),
     ("probe_status", "Status", False),
 )  # fmt: skip
-MEDIA_TYPES = {
-    "mp3": "audio/mpeg", "m4a": "audio/mp4", "flac": "audio/flac", "opus": "audio/ogg",
-    "ogg": "audio/ogg", "wav": "audio/wav", "mp4": "video/mp4", "m4v": "video/mp4",
-    "webm": "video/webm", "mkv": "video/x-matroska", "mov": "video/quicktime",
-}  # fmt: skip
 
 
 @router.get("/")
@@ -74,10 +70,10 @@ def track_page(request: Request, video_id: str) -> HTMLResponse:
         )
 
 
-@router.get("/media/{video_id}")
+@router.api_route("/media/{video_id}", methods=["GET", "HEAD"])
 def media(request: Request, video_id: str) -> FileResponse:
-    """Stream the track's file (HTTP range requests supported)."""
+    """Stream the track's file: byte ranges (206) and HEAD without reading the file."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
         path, filetype = media_file(session, runtime.root, video_id)
-    return FileResponse(path, media_type=MEDIA_TYPES.get(filetype, "application/octet-stream"))
+    return FileResponse(path, media_type=media_type(filetype))

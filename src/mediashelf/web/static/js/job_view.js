@@ -59,33 +59,47 @@ export class JobView {
     bar.max = p.total || 1;
     bar.value = p.processed || 0;
     const eta = p.eta_s === null || p.eta_s === undefined ? "-" : `${p.eta_s}s`;
-    this.part("rate").textContent = `phase ${dash(p.phase)} · ${p.processed || 0}/${dash(p.total)} · ${p.rate || 0} files/s · ETA ${eta}`;
+    this.part("rate").textContent = `phase ${dash(p.phase)} · ${p.processed || 0}/${dash(p.total)} · ${this.rate(job)} files/s · ETA ${eta}`;
     for (const cell of this.root.querySelectorAll("[data-counter]")) cell.textContent = dash(p[cell.dataset.counter]);
     this.part("attempt").textContent = `${job.attempt}/${job.max_attempts}`;
     this.part("worker").textContent = dash(job.worker_id);
     const error = this.part("error");
     error.hidden = !job.error;
     error.textContent = job.error || "";
-    this.renderErrors(job.error_summary || {});
+    this.renderErrors(job.error_summary || {}, p.failed || 0);
   }
 
-  renderErrors(summary) {
+  // Files checked per second: the job's own figure; while it says 0 but files are being
+  // checked, the pace between two polls; once ended, processed over the job's duration.
+  rate(job) {
+    const p = job.progress || {};
+    const processed = p.processed || 0;
+    const now = performance.now();
+    let rate = typeof p.rate === "number" && p.rate > 0 ? p.rate : null;
+    const last = this.lastPoll;
+    if (rate === null && last && processed > last.processed && now > last.at) {
+      rate = (processed - last.processed) / ((now - last.at) / 1000);
+    }
+    if (rate === null && TERMINAL.has(job.status) && processed && job.duration_s > 0) {
+      rate = processed / job.duration_s;
+    }
+    this.lastPoll = { processed, at: now };
+    if (rate === null) return "-";
+    return rate < 10 ? rate.toFixed(1) : rate.toFixed(0);
+  }
+
+  // The error summary by class; failures the job has counted but not grouped yet (a scan
+  // groups them as it goes) are shown as such, so the list never says "none" while failed > 0.
+  renderErrors(summary, failed) {
     const list = this.part("error-summary");
     list.replaceChildren();
     const names = Object.keys(summary);
-    if (!names.length) {
-      const item = document.createElement("li");
-      item.className = "muted";
-      item.textContent = "none";
-      list.append(item);
-      return;
-    }
     for (const name of names) {
       const item = document.createElement("li");
       const strong = document.createElement("strong");
       strong.textContent = name;
       item.append(strong, `: ${summary[name].count} — `);
-      summary[name].samples.forEach((path, index) => {
+      (summary[name].samples || []).forEach((path, index) => {
         const link = document.createElement("a");
         link.className = "sample";
         link.href = `/tracks?q=${encodeURIComponent(path)}`;
@@ -93,6 +107,18 @@ export class JobView {
         item.append(link);
         if (index < summary[name].samples.length - 1) item.append(", ");
       });
+      list.append(item);
+    }
+    const grouped = names.reduce((total, name) => total + (summary[name].count || 0), 0);
+    if (failed > grouped || !names.length) {
+      const item = document.createElement("li");
+      item.className = "muted";
+      if (failed > grouped) {
+        item.dataset.job = "ungrouped";
+        item.textContent = `${failed - grouped} failed so far, not grouped by class yet`;
+      } else {
+        item.textContent = "none";
+      }
       list.append(item);
     }
   }

@@ -1,11 +1,24 @@
-// Small notifications at the bottom right; text only.
+// Small notifications in a corner stack under the header, beside the content rather than over
+// the tables; each can be dismissed, and at most MAX stay (the oldest go first). Text only.
+const MAX = 3;
+
 export function toast(message, kind = "ok", ms = 6000) {
   const box = document.getElementById("toasts");
   if (!box) return;
   const item = document.createElement("div");
   item.className = kind === "error" ? "toast toast-error" : "toast";
   item.setAttribute("role", kind === "error" ? "alert" : "status");
-  item.textContent = message;
+  const text = document.createElement("p");
+  text.className = "toast-text";
+  text.textContent = message;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "toast-close";
+  close.setAttribute("aria-label", "Dismiss");
+  close.textContent = "×";
+  close.addEventListener("click", () => item.remove());
+  item.append(text, close);
   box.append(item);
+  while (box.children.length > MAX) box.firstElementChild.remove();
   setTimeout(() => item.remove(), ms);
 }

@@ -8,8 +8,8 @@ const button = document.getElementById("rescan-button");
 let busy = false;
 
 function show(track) {
-  for (const element of document.querySelectorAll("[data-field]")) {
-    const name = element.dataset.field;
+  for (const element of document.querySelectorAll("[data-field], [data-mirror]")) {
+    const name = element.dataset.field || element.dataset.mirror;
     if (!(name in track)) continue;
     const format = formatters[element.dataset.format || "dash"] || formatters.dash;
     element.textContent = format(track[name]);

@@ -1,0 +1,50 @@
+"""What /healthz reports: the database answers, its disk has room, how many workers live.
+
+Failures name the component and the class of failure only; the database's address, its
+credentials and the server's own error text stay in the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mediashelf.db.outage import describe
+from mediashelf.errors import DatabaseError
+from mediashelf.jobs.service import job_stats
+from mediashelf.runtime import Runtime
+from mediashelf.web.errors import DISK_FULL
+from mediashelf.web.storage import StorageWatch, sqlite_disk_low
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    """The verdict and the body to send."""
+
+    healthy: bool
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def _unhealthy(component: str, reason: str, message: str) -> Health:
+    body = {"status": "error", "error": message, "component": component, "reason": reason}
+    return Health(False, body)
+
+
+def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
+    """Ping the database, count live workers, and look for a full disk."""
+    try:
+        runtime.db.ping()
+        with runtime.db.unit_of_work() as session:
+            workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
+    except (DatabaseError, SQLAlchemyError) as exc:
+        log.warning("Health check: database failed: %r", exc.__cause__ or exc)
+        reason = describe(exc.__cause__ or exc)
+        return _unhealthy("database", reason, f"The database is unavailable ({reason}).")
+    if storage.full or sqlite_disk_low(runtime.db.url):
+        return _unhealthy("disk", "disk full", DISK_FULL)
+    return Health(True, {"status": "ok", "database": "ok", "disk": "ok", "workers": workers})

@@ -1,0 +1,29 @@
+"""Settings the web app refuses to start with: a guessable token, an invalid schedule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from croniter import croniter
+
+from mediashelf.config import Settings
+from mediashelf.errors import ConfigError
+from mediashelf.web.auth.credentials import MAKE_TOKEN, MIN_TOKEN_LENGTH
+
+SOME_DAY = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise ConfigError for a token shorter than 24 characters or an invalid scan schedule."""
+    token = settings.api_token
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"MEDIASHELF_API_TOKEN is too short ({len(token)} characters; at least "
+            f"{MIN_TOKEN_LENGTH} needed). Make one with: {MAKE_TOKEN}"
+        )
+    schedule = settings.scan_schedule
+    if schedule:
+        try:
+            croniter(schedule, SOME_DAY).get_next(datetime)  # catches dates that never come
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"MEDIASHELF_SCAN_SCHEDULE {schedule!r} is not valid: {exc}") from exc
