@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     extensions_exclude: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    watch: bool = False
+    watch_quiet_s: float = Field(default=5.0, gt=0, le=3600)
+    watch_poll_s: float = Field(default=300.0, gt=0, le=86_400)
 
     @field_validator(
         "probers", "job_modules", "extensions_extra", "extensions_exclude", mode="before"

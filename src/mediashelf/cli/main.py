@@ -26,6 +26,8 @@ from mediashelf.library.scan_request import request_scan
 from mediashelf.runtime import Runtime
 from mediashelf.web.schemas import rescan_json
 
+WATCH_HELP = "Follow file-system changes and scan what changed (MEDIASHELF_WATCH)."
+
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(job_commands.app, name="jobs")
@@ -39,6 +41,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Embedded job threads (0: none).")] = None,
     insecure: Annotated[bool, typer.Option(help="Allow a public bind without a token.")] = False,
     scan: Annotated[bool, typer.Option(help="Queue an incremental scan at start-up.")] = True,
+    watch: Annotated[bool | None, typer.Option(help=WATCH_HELP, show_default=False)] = None,
 ) -> None:
     """Run the web app and API with embedded job workers."""
     import uvicorn
@@ -46,7 +49,7 @@ def serve(
     from mediashelf.web.app import create_app
 
     try:
-        settings = load_settings(host=host, port=port, library=library)
+        settings = load_settings(host=host, port=port, library=library, watch=watch)
         if not is_loopback(settings.host) and not settings.api_token and not insecure:
             raise ConfigError(
                 f"Refusing to bind {settings.host} without MEDIASHELF_API_TOKEN "
@@ -54,6 +57,9 @@ def serve(
             )
         configure_logging(settings.log_format)
         runtime = Runtime.from_settings(settings)
+        if settings.watch:
+            runtime.migrate()
+            runtime.start_watch()
     except MediashelfError as exc:
         raise fail(exc) from exc
     threads = settings.worker_concurrency if workers is None else workers
@@ -64,11 +70,15 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+    watch: Annotated[bool | None, typer.Option(help=WATCH_HELP, show_default=False)] = None,
 ) -> None:
     """Run job workers only (any number, on any hosts, sharing one database)."""
-    with opened_runtime(worker_concurrency=concurrency) as runtime:
+    with opened_runtime(worker_concurrency=concurrency, watch=watch) as runtime:
         configure_logging(runtime.settings.log_format)
         runtime.start_worker()
+        if runtime.settings.watch:  # on one host only: one watcher per library is enough
+            runtime.enqueue_startup_scan(actor="worker")
+            runtime.start_watch()
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

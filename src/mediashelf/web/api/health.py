@@ -19,13 +19,15 @@ router = APIRouter(tags=["health"])
 def healthz(request: Request) -> Any:
     """Return 200 with live worker count when the database answers, 503 otherwise."""
     runtime = runtime_of(request)
+    watch = runtime.watch_state().as_json()  # events | polling | off, and why
     try:
         runtime.db.ping()
         with runtime.db.unit_of_work() as session:
             workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
     except DatabaseError as exc:
-        return JSONResponse({"status": "error", "error": exc.message}, status_code=503)
-    return {"status": "ok", "database": "ok", "workers": workers}
+        body = {"status": "error", "error": exc.message, "watch": watch}
+        return JSONResponse(body, status_code=503)
+    return {"status": "ok", "database": "ok", "workers": workers, "watch": watch}
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
