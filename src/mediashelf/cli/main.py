@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mediashelf.cli import db as db_commands
 from mediashelf.cli import jobs as job_commands
+from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.follow import follow_job
 from mediashelf.cli.jobs import job_json
@@ -31,6 +32,7 @@ WATCH_HELP = "Follow file-system changes and scan what changed (MEDIASHELF_WATCH
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(job_commands.app, name="jobs")
+app.command()(doctor)
 
 
 @app.command()

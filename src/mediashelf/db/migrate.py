@@ -75,3 +75,11 @@ def schema_diff(db: Database) -> list[Any]:
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
+
+
+def known_revision(revision: str) -> bool:
+    """Tell whether `revision` is one this version ships (a newer schema's is not)."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # alembic raises its own errors for unknown or malformed ids
+        return False
