@@ -51,6 +51,13 @@ def _file_lock(db: Database) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
+    with migration_lock(Path(database)):
+        yield
+
+
+@contextmanager
+def migration_lock(database: Path) -> Iterator[None]:
+    """Hold the lock that migrations (and restores) of the SQLite file `database` take."""
     with open(f"{database}.migrate-lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
