@@ -38,6 +38,8 @@ MIN_TOKEN = 24
 DISK_ERROR_BYTES = 256 * 1024**2
 DISK_WARNING_BYTES = 2 * 1024**3
 WATCH_HEADROOM = 0.8  # warn when the folders use more than this share of the watch limit
+# The web layer's settings, read with getattr: not every version's Settings has them.
+WEB_SETTINGS = ("allowed_hosts", "public_read")
 
 
 @dataclass(frozen=True)
@@ -310,8 +312,9 @@ def check_exposure(settings: Settings) -> Check:
     settings and may not exist in every version (then: no allow-list, no public reads).
     """
     host, token = settings.host, settings.api_token
-    allowed = tuple(getattr(settings, "allowed_hosts", None) or ())
-    public_read = bool(getattr(settings, "public_read", False))
+    allowed_hosts, public_read_name = WEB_SETTINGS
+    allowed = tuple(getattr(settings, allowed_hosts, None) or ())
+    public_read = bool(getattr(settings, public_read_name, False))
     where = f"{host}:{settings.port}"
     if token is not None and len(token) < MIN_TOKEN:
         return Check(
