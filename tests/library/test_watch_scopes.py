@@ -142,3 +142,26 @@ def test_the_real_root_is_watchable_and_counted(tmp_path: Path) -> None:
     assert reason is not None
     assert "6 folders" in reason
     assert too_many_folders(tmp_path, limit=100) is None
+
+
+def test_a_long_burst_hands_over_what_held_still(tmp_path: Path) -> None:
+    look = RootLook(tmp_path)
+    _touch(tmp_path / "Done/01.flac")
+    download = tmp_path / "Downloading/movie.mkv"
+    _touch(download)
+    burst = Burst(quiet_s=1)  # hands over its quiet part after max(60 s, 12 quiet periods)
+    burst.add([Change(Kind.ADDED, "Done/01.flac"), Change(Kind.ADDED, "Downloading/movie.mkv")],
+              look, now=0.0)  # fmt: skip
+    now = 0.0
+    while now < burst.max_age_s:  # the download keeps writing; its events keep the burst going
+        now += 0.5
+        with download.open("ab") as handle:
+            handle.write(b"more")
+        burst.add([Change(Kind.MODIFIED, "Downloading/movie.mkv")], look, now)
+        assert not burst.due(now) or now >= burst.max_age_s
+    assert burst.due(now)
+    assert burst.settle(look, now) == ["Done"]  # the finished album does not wait
+    assert not burst.due(now + 0.5)  # the download finished at `now`: one quiet period more
+    assert burst.due(now + 1)
+    assert burst.settle(look, now + 1) == ["Downloading"]
+    assert burst.empty

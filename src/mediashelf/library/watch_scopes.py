@@ -5,7 +5,9 @@ number passed in, so the rules below are tested without a watcher or a clock.
 
 - A burst ends after `quiet_s` without events; then every path seen is looked at again, and
   a file whose size or mtime moved (or one found inside a new folder that no event named)
-  starts another quiet period: nothing half written is handed to a scan.
+  starts another quiet period: nothing half written is handed to a scan. A burst that goes
+  on for long (a download writing for an hour) hands over, now and then, the folders whose
+  files held still for a quiet period, and keeps the ones still being written.
 - Each change names a folder: a new or changed folder itself, else the folder holding the
   path, walked up to the nearest folder that still exists (a deleted album names its artist).
 - A burst with deletions and additions may hold renames (watchfiles reports a rename as a
@@ -17,7 +19,7 @@ number passed in, so the rules below are tested without a watcher or a clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -25,6 +27,8 @@ from typing import Protocol
 MAX_SCOPES = 4  # more folders than this in one burst: scan their common ancestor instead
 MAX_PATHS = 50_000  # paths remembered per burst; beyond it the burst scans the whole library
 WALK_CAP = 20_000  # entries looked at inside new folders per stability check
+LONG_BURST_S = 60.0  # a burst longer than this (or LONG_BURST_QUIETS quiet periods) hands
+LONG_BURST_QUIETS = 12  # over the folders that held still, keeping those still being written
 
 DIR = "dir"
 Seen = tuple[int, int] | str | None  # (size, mtime_ns) of a file, DIR, or None when absent
@@ -114,8 +118,15 @@ class Burst:
     max_scopes: int = MAX_SCOPES
     kinds: dict[str, set[Kind]] = field(default_factory=dict)
     observed: dict[str, Seen] = field(default_factory=dict)
+    moved_at: dict[str, float] = field(default_factory=dict)  # last event or change per path
     overflow: bool = False
     quiet_since: float | None = None  # last event, or last check that found something moving
+    started: float | None = None  # first event not handed over yet
+
+    @property
+    def max_age_s(self) -> float:
+        """Return how long a burst may last before its quiet parts are handed over alone."""
+        return max(LONG_BURST_S, LONG_BURST_QUIETS * self.quiet_s)
 
     def add(self, changes: Iterable[Change], look: Look, now: float) -> None:
         """Record `changes` (seen at `now`) and restart the quiet period."""
@@ -125,7 +136,10 @@ class Burst:
                 continue
             self.kinds.setdefault(change.relpath, set()).add(change.kind)
             self.observed[change.relpath] = look.seen(change.relpath)
+            self.moved_at[change.relpath] = now
         self.quiet_since = now
+        if self.started is None:
+            self.started = now
 
     @property
     def empty(self) -> bool:
@@ -133,11 +147,18 @@ class Burst:
         return not self.kinds and not self.overflow
 
     def due(self, now: float) -> bool:
-        """Tell whether the quiet period has passed since the last activity."""
-        return self.quiet_since is not None and now - self.quiet_since >= self.quiet_s
+        """Tell whether the quiet period has passed, or the burst has gone on for too long."""
+        if self.quiet_since is None or self.started is None:
+            return False
+        return now - self.quiet_since >= self.quiet_s or now - self.started >= self.max_age_s
 
     def settle(self, look: Look, now: float) -> list[str] | None:
-        """Return the scopes to scan when every path held still; else None and wait again."""
+        """Return the scopes to scan once their files held still; else None and wait again.
+
+        Normally the whole burst is handed over after a quiet period. A burst that goes on
+        for longer than `max_age_s` (a download writing for hours) hands over the scopes
+        whose files have held still, so the rest of the library is not kept waiting.
+        """
         fresh = {path: look.seen(path) for path in self.observed}
         budget = WALK_CAP
         for path, kinds in self.kinds.items():
@@ -146,13 +167,38 @@ class Burst:
                 budget -= len(inside)
                 fresh.update({f: look.seen(f) for f in inside if f not in fresh})
         moving = [p for p, seen in fresh.items() if self.observed.get(p, "unseen") != seen]
-        if moving:
-            self.observed.update(fresh)
+        self.observed.update(fresh)
+        self.moved_at.update(dict.fromkeys(moving, now))
+        if moving or self.quiet_since is None:
             self.quiet_since = now
+        elif now - self.quiet_since >= self.quiet_s:
+            scopes = self.scopes(look)
+            self._forget(lambda _path: True)
+            return scopes
+        assert self.started is not None
+        if now - self.started < self.max_age_s:
             return None
-        scopes = self.scopes(look)
-        self.kinds, self.observed, self.overflow, self.quiet_since = {}, {}, False, None
-        return scopes
+        self.started = now  # the next partial hand-over comes one max_age_s later at the earliest
+        return self._quiet_part(look, now)
+
+    def _quiet_part(self, look: Look, now: float) -> list[str] | None:
+        hot = [p for p, at in self.moved_at.items() if now - at < self.quiet_s]
+        if self.overflow:
+            return None
+        ready = [s for s in self.scopes(look) if not any(is_within(h, s) for h in hot)]
+        if not ready:
+            return None
+        self._forget(lambda path: any(is_within(path, s) for s in ready))
+        return ready
+
+    def _forget(self, handed: Callable[[str], bool]) -> None:
+        """Drop the paths a hand-over covers."""
+        for table in (self.kinds, self.observed, self.moved_at):
+            for path in [p for p in table if handed(p)]:
+                del table[path]
+        if not self.kinds:
+            self.observed, self.moved_at, self.overflow = {}, {}, False
+            self.quiet_since = self.started = None
 
     def scopes(self, look: Look) -> list[str]:
         """Return the scopes that cover every change of the burst."""
