@@ -177,8 +177,9 @@ def event_filter(
     """Return the event filter: hidden names and existing non-media files are not changes."""
 
     def keep(change: watchfiles.Change, path: str) -> bool:
-        relative = Path(path).relative_to(root).parts if path != str(root) else ()
-        if any(part.startswith(".") for part in relative):
+        if not Path(path).is_relative_to(root):
+            return False
+        if any(part.startswith(".") for part in Path(path).relative_to(root).parts):
             return False
         if change is watchfiles.Change.deleted or media_extension(Path(path).name, extensions):
             return True
@@ -190,6 +191,8 @@ def event_filter(
 def _changes(root: Path, raw: set[tuple[watchfiles.Change, str]]) -> list[Change]:
     changes = []
     for change, path in sorted(raw, key=lambda pair: pair[1]):
+        if not Path(path).is_relative_to(root):
+            continue
         relative = Path(path).relative_to(root).as_posix()
         changes.append(Change(KINDS[change], "" if relative == "." else relative))
     return changes

@@ -121,7 +121,11 @@ class ScanQueue:
         except ConflictingJob as exc:
             self._in_the_way(exc.job_id, "another library scan is active")
             return
-        except InvalidJobRequest:  # the folder went away since: scan the one above it
+        except InvalidJobRequest as exc:  # the folder went away since: scan the one above it
+            if not scope:
+                log.error("watch: cannot ask for a scan of the library: %s", exc.message)
+                self.pending.pop(0)
+                return
             self.pending[0] = parent(scope)
             self.add([])
             return
