@@ -85,6 +85,7 @@ class LibraryWatcher:
         self.queue: ScanQueue | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False  # the last step failed (logged once per outage)
 
     def start(self) -> None:
         """Start following the library."""
@@ -111,7 +112,8 @@ class LibraryWatcher:
                 self._follow_events(root)
                 return
             except Exception as exc:  # watches could not be added, or the watcher broke
-                reason = f"file-system watches failed: {exc}"
+                shown = str(exc).replace(str(root), "<library>")  # /healthz shows no paths
+                reason = f"file-system watches failed: {shown}"
         if not self._stop.is_set():
             self._poll(reason)
 
@@ -166,9 +168,15 @@ class LibraryWatcher:
         try:
             queue.step(now)
         except Exception as exc:  # the database is away, or a bug: keep the scopes, try later
-            log.warning("watch: could not ask for a scan (%s); trying again shortly",
-                        type(exc).__name__)  # fmt: skip
+            if not self._failing:
+                log.warning("watch: could not ask for a scan (%s); trying again every %gs",
+                            type(exc).__name__, OUTAGE_RETRY_S, exc_info=True)  # fmt: skip
+            self._failing = True
             queue.retry_at = now + OUTAGE_RETRY_S
+            return
+        if self._failing:
+            log.info("watch: asking for scans again")
+            self._failing = False
 
 
 def event_filter(

@@ -80,14 +80,16 @@ class ScanQueue:
 
     def step(self, now: float) -> None:
         """Move on: notice the awaited job's end, then ask for the next scope when free."""
+        if now < self.retry_at:  # after a failed scan, or while the database is away
+            return
         if self.waiting is not None:
             status = self._status(self.waiting.job_id)
             if status in ACTIVE:
                 return
             self._ended(self.waiting, status, now)
             self.waiting = None
-        if self.pending and now >= self.retry_at:
-            self._request(self.pending[0], now)
+        if self.pending:
+            self._request(self.pending[0])
 
     def _status(self, job_id: int) -> JobStatus:
         try:
@@ -110,7 +112,7 @@ class ScanQueue:
             log.warning("watch: scan job %d of %s was cancelled; its changes wait for the next "
                         "scan that covers them", waiting.job_id, shown)  # fmt: skip
 
-    def _request(self, scope: str, now: float) -> None:
+    def _request(self, scope: str) -> None:
         try:
             with self.db.unit_of_work() as session:
                 request = request_scan(
