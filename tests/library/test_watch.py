@@ -71,7 +71,7 @@ def library(corpus: Corpus, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
-    """A migrated SQLite database (the watcher's SQL is the engine's, tested on both dialects)."""
+    """A migrated SQLite database (the watcher's SQL is the engine's; one test runs on both)."""
     db = Database(f"sqlite:///{tmp_path / 'watch.db'}")
     upgrade(db)
     yield db
@@ -186,9 +186,19 @@ def test_a_growing_file_is_scanned_once_it_holds_still(
     assert track.size_bytes == len(data)
 
 
+@pytest.fixture
+def both_dialects(db_url: str) -> Iterator[Database]:
+    """A migrated database on SQLite and on PostgreSQL (conftest's `db_url`)."""
+    db = Database(db_url)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
 def test_changes_wait_for_another_scan_to_end(
-    database: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
+    both_dialects: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
 ) -> None:
+    database = both_dialects
     runtime = make_runtime(database, library, probe_pool, watch_quiet_s=QUIET_S, watch_poll_s=1)
     try:
         start(runtime)
