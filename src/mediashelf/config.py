@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     login_failures_max: int = Field(default=5, ge=1)
     login_window_s: float = Field(default=300.0, gt=0)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    watch: bool = False
+    watch_quiet_s: float = Field(default=5.0, gt=0, le=3600)
+    watch_poll_s: float = Field(default=300.0, gt=0, le=86_400)
 
     @field_validator(
         "probers",

@@ -54,6 +54,14 @@ class DatabaseUnavailable(DatabaseError):
     """The database is unavailable right now; try again shortly."""
 
 
+class DatabaseInUse(DatabaseError):
+    """The database is in use by running workers; stop them first."""
+
+
+class InvalidBackup(InvalidInput):
+    """The backup cannot be restored."""
+
+
 class StorageFull(MediashelfError):
     """The disk holding the database is full; free some space."""
 

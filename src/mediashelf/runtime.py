@@ -19,8 +19,11 @@ from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.worker import Worker, WorkerConfig
 from mediashelf.library.scan_request import LIBRARY_SCAN, request_scan
 from mediashelf.library.tasks import build_registry
+from mediashelf.library.watch import LibraryWatcher, WatchConfig, WatchState
+from mediashelf.library.watch_support import MountTable, system_mounts
 from mediashelf.probe.base import ProbeRunner
 from mediashelf.probe.chain import build_chain
+from mediashelf.probe.formats import media_extensions
 from mediashelf.probe.pool import ProbePool
 
 
@@ -36,6 +39,8 @@ class Runtime:
     _pool: ProbePool | None = None
     _registry: Registry | None = None
     worker: Worker | None = None
+    watcher: LibraryWatcher | None = None
+    mounts: MountTable = system_mounts  # how watch mode learns file-system types (tests inject)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -94,7 +99,7 @@ class Runtime:
         self.worker.start()
         return self.worker
 
-    def enqueue_startup_scan(self) -> int | None:
+    def enqueue_startup_scan(self, actor: str = "serve") -> int | None:
         """Queue an incremental library scan (or join the active one); return its id.
 
         A different scan already active is left to run: its id is returned.
@@ -104,11 +109,33 @@ class Runtime:
         with self.db.unit_of_work() as session:
             try:
                 request = request_scan(
-                    session, self.registry, self.clock, {}, trigger="cli", actor="serve"
+                    session, self.registry, self.clock, {}, trigger="cli", actor=actor
                 )
             except ConflictingJob as exc:
                 return exc.job_id
             return request.job_id
+
+    def start_watch(self) -> LibraryWatcher:
+        """Follow the library's changes (watch mode) from a thread of this process."""
+        settings = self.settings
+        config = WatchConfig(
+            root=self.root, quiet_s=settings.watch_quiet_s, poll_s=settings.watch_poll_s,
+            extensions=media_extensions(settings.extensions_extra, settings.extensions_exclude),
+            mounts=self.mounts,
+        )  # fmt: skip
+        self.watcher = LibraryWatcher(self.db, self.registry, self.clock, config, self._wake)
+        self.watcher.start()
+        return self.watcher
+
+    def watch_state(self) -> WatchState:
+        """Return how this process follows the library (mode "off" without watch mode)."""
+        if self.watcher is None:
+            return WatchState("off", "watch mode is not enabled (MEDIASHELF_WATCH)")
+        return self.watcher.state
+
+    def _wake(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
 
     def job_cancelled(self, job_id: int) -> None:
         """Pass a cancel request to this process's worker at once (others poll for it)."""
@@ -116,7 +143,9 @@ class Runtime:
             self.worker.cancel_local(job_id)
 
     def close(self) -> None:
-        """Stop the worker and the pool, and close database connections."""
+        """Stop the watcher, the worker and the pool, and close database connections."""
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

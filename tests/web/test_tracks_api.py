@@ -112,8 +112,10 @@ def test_audit_list_filters(app: App) -> None:
 
 
 def test_healthz(app: App) -> None:
-    health = app.client.get("/healthz").json()
-    assert health == {"status": "ok", "database": "ok", "disk": "ok", "workers": 0}
+    assert app.client.get("/healthz").json() == {
+        "status": "ok", "database": "ok", "disk": "ok", "workers": 0,
+        "watch": {"mode": "off", "reason": "watch mode is not enabled (MEDIASHELF_WATCH)"},
+    }  # fmt: skip
 
 
 def test_tracks_page_is_the_html_twin_of_the_list(app: App) -> None:

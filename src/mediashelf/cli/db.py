@@ -1,16 +1,22 @@
-"""`mediashelf db`: schema migrations."""
+"""`mediashelf db`: schema migrations, backups and restores."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from mediashelf.cli.exits import USAGE
 from mediashelf.cli.wiring import err, fail, load_settings, out
+from mediashelf.clock import SystemClock
+from mediashelf.config import Settings
+from mediashelf.db import backup as backups
 from mediashelf.db import migrate
 from mediashelf.db.session import Database
-from mediashelf.errors import MediashelfError
+from mediashelf.errors import DatabaseInUse, MediashelfError
+from mediashelf.jobs.service import job_stats
 
-app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app = typer.Typer(no_args_is_help=True, help="Database schema, backups and restores.")
 
 
 @app.command("upgrade")
@@ -41,3 +47,64 @@ def check() -> None:
         err.print(f"schema differs from the models: {diff}")
         raise typer.Exit(USAGE)
     out.print(f"schema current ({head})")
+
+
+@app.command("backup")
+def backup(path: Path) -> None:
+    """Copy the SQLite database to PATH, consistently, while the service runs."""
+    try:
+        settings = load_settings()
+        url = settings.effective_database_url
+        db_file = backups.sqlite_path(url)
+        if db_file is None:
+            err.print("PostgreSQL is backed up with pg_dump (the password comes from "
+                      "PGPASSWORD or ~/.pgpass):")  # fmt: skip
+            out.print(backups.dump_command(url, path), highlight=False, soft_wrap=True)
+            raise typer.Exit(USAGE)
+        info = backups.backup_sqlite(db_file, path, settings.sqlite_busy_timeout_ms)
+    except MediashelfError as exc:
+        raise fail(exc) from exc
+    out.print(f"backed up {db_file} to {info.path} ({info.size_bytes} bytes, schema "
+              f"{info.revision})", highlight=False, soft_wrap=True)  # fmt: skip
+
+
+@app.command("restore")
+def restore(path: Path) -> None:
+    """Replace the SQLite database with the backup at PATH (stop serve and workers first)."""
+    try:
+        settings = load_settings()
+        url = settings.effective_database_url
+        db_file = backups.sqlite_path(url)
+        if db_file is None:
+            err.print("PostgreSQL is restored with pg_restore, with every mediashelf process "
+                      "stopped:")  # fmt: skip
+            out.print(backups.restore_command(url, path), highlight=False, soft_wrap=True)
+            raise typer.Exit(USAGE)
+        info = backups.restore_sqlite(
+            path, db_file, lambda: _refuse_while_in_use(settings), settings.sqlite_busy_timeout_ms
+        )
+    except MediashelfError as exc:
+        raise fail(exc) from exc
+    kept = f"{db_file}.before-restore"
+    out.print(f"restored {path} (schema {info.revision}) into {db_file}; the database it "
+              f"replaced is kept as {kept}", highlight=False, soft_wrap=True)  # fmt: skip
+    head = migrate.head_revision()
+    if info.revision != head:
+        out.print(f"its schema is migrated to {head} at the next start "
+                  "(or run `mediashelf db upgrade`)")  # fmt: skip
+
+
+def _refuse_while_in_use(settings: Settings) -> None:
+    """Raise DatabaseInUse when a worker heartbeated within the lease (it would write on)."""
+    with Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms) as db:
+        if migrate.current_revision(db) is None:
+            return
+        with db.unit_of_work() as session:
+            alive = job_stats(session, SystemClock(), settings.lease_s).workers
+            shown = ", ".join(f"{w.host} pid {w.pid}" for w in alive)
+    if alive:
+        raise DatabaseInUse(
+            f"The database is in use: {len(alive)} worker(s) heartbeated within the last "
+            f"{settings.lease_s:g}s ({shown}). Stop `mediashelf serve` and `mediashelf worker`, "
+            "then restore."
+        )

@@ -14,6 +14,7 @@ from rich.table import Table
 from mediashelf.cli import db as db_commands
 from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
+from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.follow import follow_job
 from mediashelf.cli.jobs import job_json
@@ -29,11 +30,13 @@ from mediashelf.runtime import Runtime
 from mediashelf.web.schemas import rescan_json
 
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+WATCH_HELP = "Follow file-system changes and scan what changed (MEDIASHELF_WATCH)."
 
 app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(job_commands.app, name="jobs")
 app.add_typer(problem_commands.app, name="problems")
+app.command()(doctor)
 
 
 @app.command()
@@ -44,6 +47,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Embedded job threads (0: none).")] = None,
     insecure: Annotated[bool, typer.Option(help="Allow a public bind without a token.")] = False,
     scan: Annotated[bool, typer.Option(help="Queue an incremental scan at start-up.")] = True,
+    watch: Annotated[bool | None, typer.Option(help=WATCH_HELP, show_default=False)] = None,
 ) -> None:
     """Run the web app and API with embedded job workers."""
     import uvicorn
@@ -51,7 +55,7 @@ def serve(
     from mediashelf.web.app import create_app
 
     try:
-        settings = load_settings(host=host, port=port, library=library)
+        settings = load_settings(host=host, port=port, library=library, watch=watch)
         if not is_loopback(settings.host) and not settings.api_token and not insecure:
             raise ConfigError(
                 f"Refusing to bind {settings.host} without MEDIASHELF_API_TOKEN "
@@ -61,6 +65,9 @@ def serve(
         runtime = Runtime.from_settings(settings)
         threads = settings.worker_concurrency if workers is None else workers
         web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
+        if settings.watch:
+            runtime.migrate()
+            runtime.start_watch()
     except MediashelfError as exc:
         raise fail(exc) from exc
     if settings.host in WILDCARD_BINDS and not settings.allowed_hosts:
@@ -75,11 +82,15 @@ def serve(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+    watch: Annotated[bool | None, typer.Option(help=WATCH_HELP, show_default=False)] = None,
 ) -> None:
     """Run job workers only (any number, on any hosts, sharing one database)."""
-    with opened_runtime(worker_concurrency=concurrency) as runtime:
+    with opened_runtime(worker_concurrency=concurrency, watch=watch) as runtime:
         configure_logging(runtime.settings.log_format)
         runtime.start_worker()
+        if runtime.settings.watch:  # on one host only: one watcher per library is enough
+            runtime.enqueue_startup_scan(actor="worker")
+            runtime.start_watch()
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())

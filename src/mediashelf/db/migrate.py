@@ -51,6 +51,13 @@ def _file_lock(db: Database) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
+    with migration_lock(Path(database)):
+        yield
+
+
+@contextmanager
+def migration_lock(database: Path) -> Iterator[None]:
+    """Hold the lock that migrations (and restores) of the SQLite file `database` take."""
     with open(f"{database}.migrate-lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -75,3 +82,11 @@ def schema_diff(db: Database) -> list[Any]:
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
+
+
+def known_revision(revision: str) -> bool:
+    """Tell whether `revision` is one this version ships (a newer schema's is not)."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # alembic raises its own errors for unknown or malformed ids
+        return False

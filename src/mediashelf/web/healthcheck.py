@@ -30,13 +30,15 @@ class Health:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-def _unhealthy(component: str, reason: str, message: str) -> Health:
-    body = {"status": "error", "error": message, "component": component, "reason": reason}
+def _unhealthy(component: str, reason: str, message: str, watch: dict[str, Any]) -> Health:
+    body = {"status": "error", "error": message, "component": component, "reason": reason,
+            "watch": watch}  # fmt: skip
     return Health(False, body)
 
 
 def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
-    """Ping the database, count live workers, and look for a full disk."""
+    """Ping the database, count live workers, look for a full disk; say how watching goes."""
+    watch = runtime.watch_state().as_json()  # events | polling | off, and why
     try:
         runtime.db.ping()
         with runtime.db.unit_of_work() as session:
@@ -44,7 +46,9 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
     except (DatabaseError, SQLAlchemyError) as exc:
         log.warning("Health check: database failed: %r", exc.__cause__ or exc)
         reason = describe(exc.__cause__ or exc)
-        return _unhealthy("database", reason, f"The database is unavailable ({reason}).")
+        message = f"The database is unavailable ({reason})."
+        return _unhealthy("database", reason, message, watch)
     if storage.full or sqlite_disk_low(runtime.db.url):
-        return _unhealthy("disk", "disk full", DISK_FULL)
-    return Health(True, {"status": "ok", "database": "ok", "disk": "ok", "workers": workers})
+        return _unhealthy("disk", "disk full", DISK_FULL, watch)
+    body = {"status": "ok", "database": "ok", "disk": "ok", "workers": workers, "watch": watch}
+    return Health(True, body)

@@ -317,3 +317,4 @@ class HealthOut(BaseModel):
     database: str
     disk: str
     workers: int
+    watch: dict[str, Any]  # {"mode": "events" | "polling" | "off", "reason": ...}

@@ -1,0 +1,172 @@
+"""Backups of the SQLite database while the service runs, and their restore.
+
+`sqlite3.Connection.backup` copies the database in one step, inside one read transaction:
+the copy is the database as it was when that transaction began, with every transaction
+committed before it and none after (WAL lets writers go on meanwhile). A restore goes through
+the same API in the other direction, under SQLite's write lock, instead of replacing the
+file beneath open connections (which would corrupt it together with its -wal and -shm).
+PostgreSQL has pg_dump and pg_restore for this; `dump_command` prints the exact command.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+from mediashelf.db.migrate import head_revision, known_revision, migration_lock
+from mediashelf.errors import DatabaseError, InvalidBackup
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """A database file and the schema revision it holds."""
+
+    path: Path
+    revision: str | None
+    size_bytes: int
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL, None for other databases or in-memory ones."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database or "")
+
+
+def _libpq_url(url: str) -> str:
+    """Return `url` as libpq takes it, without the password (PGPASSWORD or ~/.pgpass give it)."""
+    parsed = make_url(url)
+    bare = URL.create("postgresql", parsed.username, None, parsed.host, parsed.port,
+                      parsed.database, parsed.query)  # fmt: skip
+    return bare.render_as_string(hide_password=False)
+
+
+def dump_command(url: str, dest: Path) -> str:
+    """Return the pg_dump command that backs up the PostgreSQL database at `url` to `dest`."""
+    return f"pg_dump --format=custom --file={shlex.quote(str(dest))} {shlex.quote(_libpq_url(url))}"
+
+
+def restore_command(url: str, src: Path) -> str:
+    """Return the pg_restore command that restores `src` into the database at `url`."""
+    target = shlex.quote(_libpq_url(url))
+    return f"pg_restore --clean --if-exists --no-owner --dbname={target} {shlex.quote(str(src))}"
+
+
+def _revision(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return str(row[0]) if row else None
+
+
+def _copy(src: sqlite3.Connection, dest_file: Path, busy_timeout_ms: int) -> None:
+    with closing(sqlite3.connect(dest_file, timeout=busy_timeout_ms / 1000)) as dest:
+        src.backup(dest)  # pages=-1: one step, one read transaction, one consistent snapshot
+        dest.commit()
+
+
+def backup_sqlite(db_file: Path, dest: Path, busy_timeout_ms: int = 10_000) -> BackupInfo:
+    """Copy the live database at `db_file` to `dest` (a single self-contained file)."""
+    if not db_file.is_file():
+        raise DatabaseError(f"There is no database at {db_file} to back up.")
+    dest = dest.absolute()
+    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    with _failures("backup"):
+        partial.unlink(missing_ok=True)
+        try:
+            _backup_to(db_file, partial, dest, busy_timeout_ms)
+        finally:
+            partial.unlink(missing_ok=True)
+    return BackupInfo(dest, _revision_of(dest), dest.stat().st_size)
+
+
+def _backup_to(db_file: Path, partial: Path, dest: Path, busy_timeout_ms: int) -> None:
+    with closing(sqlite3.connect(db_file, timeout=busy_timeout_ms / 1000)) as src:
+        _copy(src, partial, busy_timeout_ms)
+    with closing(sqlite3.connect(partial)) as copy:
+        copy.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
+        _check_integrity(copy, partial)
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, dest)
+
+
+def _revision_of(path: Path) -> str | None:
+    with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+        return _revision(conn)
+
+
+@contextmanager
+def _failures(what: str) -> Iterator[None]:
+    """Report SQLite and file errors of a backup or restore as a DatabaseError."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"The {what} failed: {exc}.") from exc
+    except OSError as exc:
+        raise DatabaseError(f"The {what} failed: {exc.strerror} ({exc.filename}).") from exc
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise InvalidBackup(f"{path.name} is not a SQLite database ({exc}).") from exc
+    if verdict != "ok":
+        raise InvalidBackup(f"{path.name} is damaged: {verdict}.")
+
+
+def inspect_backup(src: Path) -> BackupInfo:
+    """Return what the backup at `src` holds; raise InvalidBackup when it cannot be restored.
+
+    A backup of a newer schema than this version ships is refused: this version's code
+    would misread it, and its migrations cannot go back.
+    """
+    if not src.is_file():
+        raise InvalidBackup(f"There is no backup file at {src}.")
+    with closing(sqlite3.connect(f"{src.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+        _check_integrity(conn, src)
+        revision = _revision(conn)
+    if revision is None:
+        raise InvalidBackup(f"{src.name} is not a mediashelf database (it has no schema version).")
+    if not known_revision(revision):
+        raise InvalidBackup(
+            f"{src.name} holds schema {revision}, newer than this version knows "
+            f"({head_revision()}); restore it with the mediashelf version that wrote it."
+        )
+    return BackupInfo(src, revision, src.stat().st_size)
+
+
+def restore_sqlite(
+    src: Path,
+    db_file: Path,
+    refuse_if_in_use: Callable[[], None],
+    busy_timeout_ms: int = 10_000,
+) -> BackupInfo:
+    """Replace the database at `db_file` with the backup `src`; return what was restored.
+
+    The migration lock is held throughout (a service starting meanwhile waits for it instead
+    of migrating half a file), and `refuse_if_in_use` runs under it, raising when workers
+    still heartbeat. The database it replaces is kept beside it as `<name>.before-restore`.
+    """
+    info = inspect_backup(src)
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    with migration_lock(db_file), _failures("restore"):
+        if db_file.exists():
+            refuse_if_in_use()
+            backup_sqlite(db_file, db_file.with_name(db_file.name + ".before-restore"))
+        with closing(sqlite3.connect(f"{src.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+            _copy(conn, db_file, busy_timeout_ms)
+        with closing(sqlite3.connect(db_file, timeout=busy_timeout_ms / 1000)) as live:
+            live.execute("PRAGMA journal_mode=WAL")
+            _check_integrity(live, db_file)
+    return info

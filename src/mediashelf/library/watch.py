@@ -1,0 +1,206 @@
+"""Watch mode: a thread that follows file-system events under the root and asks for scans.
+
+Events come from watchfiles (the Rust `notify` crate: inotify on Linux). Where events cannot
+be trusted (a network or FUSE file system, more folders than the inotify watch limit, or
+watches that cannot be added) the thread says why, in the log and in its state, and asks
+for an incremental scan of the whole library every `poll_s` seconds instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import watchfiles
+
+from mediashelf.clock import Clock
+from mediashelf.db.session import Database
+from mediashelf.jobs.registry import Registry
+from mediashelf.library.discovery import MEDIA_EXTENSIONS, media_extension
+from mediashelf.library.watch_queue import OUTAGE_RETRY_S, ScanQueue
+from mediashelf.library.watch_scopes import Burst, Change, Kind
+from mediashelf.library.watch_support import (
+    MountTable,
+    RootLook,
+    inotify_watch_limit,
+    no_event_mount,
+    system_mounts,
+    too_many_folders,
+)
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 250  # how often the thread looks at the quiet period and the scan queue
+KINDS = {
+    watchfiles.Change.added: Kind.ADDED,
+    watchfiles.Change.modified: Kind.MODIFIED,
+    watchfiles.Change.deleted: Kind.DELETED,
+}
+Mode = Literal["events", "polling", "off"]
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """How the library is being followed, and why not by events when it is not."""
+
+    mode: Mode
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        """Return the state as /healthz shows it."""
+        return {"mode": self.mode, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """What the watcher needs besides the database and the job registry."""
+
+    root: Path
+    quiet_s: float = 5.0
+    poll_s: float = 300.0
+    extensions: frozenset[str] = MEDIA_EXTENSIONS
+    mounts: MountTable = system_mounts  # injectable: tests pretend a root is a network share
+    watch_limit: Callable[[], int | None] = inotify_watch_limit
+
+
+class LibraryWatcher:
+    """Follows the library (events, else periodic scans) from a thread of its own."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        clock: Clock,
+        config: WatchConfig,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.db, self.registry, self.clock, self.config = db, registry, clock, config
+        self.on_enqueued = on_enqueued
+        self.state = WatchState("off", "starting")
+        self.queue: ScanQueue | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False  # the last step failed (logged once per outage)
+
+    def start(self) -> None:
+        """Start following the library."""
+        self._thread = threading.Thread(target=self._run, name="library-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop following the library (pending changes are left for the next scan)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.state = WatchState("off", "stopped")
+
+    # -- the thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            root = self.config.root.resolve(strict=True)
+            reason = self._no_events_reason(root)
+        except OSError as exc:
+            root, reason = self.config.root, f"the library root cannot be read ({exc.strerror})"
+        if reason is None:
+            try:
+                self._follow_events(root)
+                return
+            except Exception as exc:  # watches could not be added, or the watcher broke
+                shown = str(exc).replace(str(root), "<library>")  # /healthz shows no paths
+                reason = f"file-system watches failed: {shown}"
+        if not self._stop.is_set():
+            self._poll(reason)
+
+    def _no_events_reason(self, root: Path) -> str | None:
+        return no_event_mount(root, self.config.mounts()) or too_many_folders(
+            root, self.config.watch_limit()
+        )
+
+    def _new_queue(self, events: bool) -> ScanQueue:
+        self.queue = ScanQueue(
+            self.db, self.registry, self.clock, events=events,
+            retry_s=self.config.poll_s, on_enqueued=self.on_enqueued,
+        )  # fmt: skip
+        return self.queue
+
+    def _follow_events(self, root: Path) -> None:
+        queue = self._new_queue(events=True)
+        burst = Burst(self.config.quiet_s)
+        look = RootLook(root)
+        keep = event_filter(root, self.config.extensions)
+        for raw in watchfiles.watch(
+            root, watch_filter=keep, debounce=TICK_MS, step=50, stop_event=self._stop,
+            rust_timeout=TICK_MS, yield_on_timeout=True, debug=False, raise_interrupt=False,
+            force_polling=False, ignore_permission_denied=True,
+        ):  # fmt: skip
+            if self.state.mode != "events":
+                self.state = WatchState("events")
+                log.info("watch: following file-system events under the library")
+            now = time.monotonic()
+            if raw:
+                burst.add(_changes(root, raw), look, now)
+            if burst.due(now) and (scopes := burst.settle(look, now)) is not None:
+                log.info("watch: changes settled in %s", ", ".join(s or "/" for s in scopes))
+                queue.add(scopes)
+            self._step(queue, now)
+
+    def _poll(self, reason: str) -> None:
+        self.state = WatchState("polling", reason)
+        log.warning("watch: %s; scanning the library every %gs instead", reason,
+                    self.config.poll_s)  # fmt: skip
+        queue = self._new_queue(events=False)
+        next_at = time.monotonic() + self.config.poll_s
+        while not self._stop.wait(TICK_MS / 1000):
+            now = time.monotonic()
+            if now >= next_at:
+                if queue.idle:
+                    queue.add([""])
+                next_at = now + self.config.poll_s
+            self._step(queue, now)
+
+    def _step(self, queue: ScanQueue, now: float) -> None:
+        try:
+            queue.step(now)
+        except Exception as exc:  # the database is away, or a bug: keep the scopes, try later
+            if not self._failing:
+                log.warning("watch: could not ask for a scan (%s); trying again every %gs",
+                            type(exc).__name__, OUTAGE_RETRY_S, exc_info=True)  # fmt: skip
+            self._failing = True
+            queue.retry_at = now + OUTAGE_RETRY_S
+            return
+        if self._failing:
+            log.info("watch: asking for scans again")
+            self._failing = False
+
+
+def event_filter(
+    root: Path, extensions: frozenset[str]
+) -> Callable[[watchfiles.Change, str], bool]:
+    """Return the event filter: hidden names and existing non-media files are not changes."""
+
+    def keep(change: watchfiles.Change, path: str) -> bool:
+        if not Path(path).is_relative_to(root):
+            return False
+        if any(part.startswith(".") for part in Path(path).relative_to(root).parts):
+            return False
+        if change is watchfiles.Change.deleted or media_extension(Path(path).name, extensions):
+            return True
+        return Path(path).is_dir()
+
+    return keep
+
+
+def _changes(root: Path, raw: set[tuple[watchfiles.Change, str]]) -> list[Change]:
+    changes = []
+    for change, path in sorted(raw, key=lambda pair: pair[1]):
+        if not Path(path).is_relative_to(root):
+            continue
+        relative = Path(path).relative_to(root).as_posix()
+        changes.append(Change(KINDS[change], "" if relative == "." else relative))
+    return changes

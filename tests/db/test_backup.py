@@ -1,0 +1,163 @@
+"""`mediashelf db backup` / `restore`: a backup taken during a running scan holds every commit."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from mediashelf.cli.exits import FAILED, OK, USAGE
+from mediashelf.cli.main import app
+from mediashelf.db.backup import backup_sqlite
+from mediashelf.db.migrate import head_revision, upgrade
+from mediashelf.db.schema import Job, Track
+from mediashelf.db.session import Database
+from mediashelf.jobs.service import cancel_job, create_job
+from mediashelf.probe.pool import ProbePool
+from mediashelf.runtime import Runtime
+from tests.conftest import Corpus, make_runtime, wait_for_job
+
+runner = CliRunner()
+FILES = 240
+
+
+def wait_until(what: str, check: Callable[[], object], timeout_s: float = 30.0) -> None:
+    """Poll `check` until it is truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def relpaths(url: str) -> set[str]:
+    """Return the relpaths of every track in the database at `url`."""
+    with Database(url) as db, db.unit_of_work() as session:
+        return set(session.scalars(select(Track.relpath)))
+
+
+def the_job(url: str, job_id: int) -> Job:
+    """Return the job as the database at `url` holds it."""
+    with Database(url) as db, db.unit_of_work() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+@pytest.fixture
+def big_library(corpus: Corpus, tmp_path: Path) -> Path:
+    """A library of FILES small mp3 files in 24 folders."""
+    root = tmp_path / "library"
+    for i in range(FILES):
+        folder = root / f"Artist {i // 10:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(corpus.root / "audio/plain.mp3", folder / f"{i:03d}.mp3")
+    return root
+
+
+@pytest.fixture
+def live(tmp_path: Path, big_library: Path, probe_pool: ProbePool) -> Iterator[Runtime]:
+    """A runtime over a SQLite database in tmp_path (backups are a SQLite feature)."""
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'mediashelf.db'}")
+    upgrade(db)
+    runtime = make_runtime(db, big_library, probe_pool)
+    yield runtime
+    runtime.close()
+
+
+def env_for(url: str) -> dict[str, str | None]:
+    """Point the CLI at the database at `url`."""
+    return {"MEDIASHELF_DATABASE_URL": url, "MEDIASHELF_LEASE_S": "30"}
+
+
+def test_a_backup_during_a_scan_restores_every_committed_row(live: Runtime, tmp_path: Path) -> None:
+    with live.db.unit_of_work() as session:
+        job_id = create_job(session, live.registry, live.clock, kind="library_scan",
+                            params={"batch_size": 10, "throttle_ms": 400}, trigger="cli",
+                            actor="test").id  # fmt: skip
+    live.start_worker()
+    wait_until("a few committed batches", lambda: len(relpaths(live.db.url)) >= 30)
+    committed = relpaths(live.db.url)  # every track of every batch committed so far
+    backup = tmp_path / "backups" / "mediashelf-backup.db"
+    backup.parent.mkdir()
+    result = runner.invoke(app, ["db", "backup", str(backup)], env=env_for(live.db.url))
+    assert result.exit_code == OK, result.output
+    assert the_job(live.db.url, job_id).status == "running"  # the scan went on meanwhile
+    with live.db.unit_of_work() as session:
+        cancel_job(session, live.clock, job_id, actor="test")
+    live.job_cancelled(job_id)
+    wait_for_job(live, job_id)
+    live.close()
+
+    target = tmp_path / "restored" / "mediashelf.db"
+    url = f"sqlite:///{target}"
+    result = runner.invoke(app, ["db", "restore", str(backup)], env=env_for(url))
+    assert result.exit_code == OK, result.output
+    restored = relpaths(url)
+    assert committed <= restored
+    snapshot = the_job(url, job_id)
+    assert snapshot.status == "running"  # as it was when the backup began
+    assert snapshot.checkpoint is not None
+    after = snapshot.checkpoint["after"]
+    # one transaction per batch and its checkpoint: the copy holds whole batches, in order
+    assert restored == {p for p in relpaths(live.db.url) if p <= after}
+    with closing(sqlite3.connect(target)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_restore_refuses_while_workers_heartbeat(live: Runtime, tmp_path: Path) -> None:
+    backup = tmp_path / "copy.db"
+    db_file = Path(live.db.engine.url.database or "")
+    backup_sqlite(db_file, backup)
+    live.start_worker()
+    result = runner.invoke(app, ["db", "restore", str(backup)], env=env_for(live.db.url))
+    assert result.exit_code == FAILED
+    assert "in use" in result.output
+    assert not db_file.with_name(db_file.name + ".before-restore").exists()
+    assert live.worker is not None
+    live.worker.stop()  # a clean stop deregisters the worker
+    live.worker = None
+    result = runner.invoke(app, ["db", "restore", str(backup)], env=env_for(live.db.url))
+    assert result.exit_code == OK, result.output
+    assert db_file.with_name(db_file.name + ".before-restore").exists()
+
+
+def test_restore_refuses_newer_schemas_and_other_files(live: Runtime, tmp_path: Path) -> None:
+    db_file = Path(live.db.engine.url.database or "")
+    future = tmp_path / "future.db"
+    backup_sqlite(db_file, future)
+    with closing(sqlite3.connect(future)) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        conn.commit()
+    result = runner.invoke(app, ["db", "restore", str(future)], env=env_for(live.db.url))
+    assert result.exit_code == USAGE
+    assert "newer than this version knows" in result.output
+    assert f"({head_revision()})" in result.output
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    result = runner.invoke(app, ["db", "restore", str(junk)], env=env_for(live.db.url))
+    assert result.exit_code == USAGE
+    assert "not a SQLite database" in result.output
+    assert not db_file.with_name(db_file.name + ".before-restore").exists()
+
+
+def test_postgresql_is_backed_up_with_pg_dump(tmp_path: Path) -> None:
+    url = "postgresql://media:s3cret@db.example:5433/mediashelf"
+    result = runner.invoke(app, ["db", "backup", str(tmp_path / "x.dump")], env=env_for(url))
+    assert result.exit_code == USAGE
+    expected = (f"pg_dump --format=custom --file={tmp_path / 'x.dump'} "
+                "postgresql://media@db.example:5433/mediashelf")  # fmt: skip
+    assert expected in result.stdout
+    assert "s3cret" not in result.output
+    result = runner.invoke(app, ["db", "restore", str(tmp_path / "x.dump")], env=env_for(url))
+    assert result.exit_code == USAGE
+    assert "pg_restore --clean --if-exists --no-owner" in result.stdout
+    assert "s3cret" not in result.output

@@ -1,0 +1,268 @@
+"""Watch mode with real file-system events (inotify through watchfiles) and a real worker."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mediashelf.db.migrate import upgrade
+from mediashelf.db.schema import Job, Track
+from mediashelf.db.session import Database
+from mediashelf.jobs.service import create_job
+from mediashelf.library.watch import LibraryWatcher, WatchConfig
+from mediashelf.library.watch_support import Mount
+from mediashelf.probe.pool import ProbePool
+from mediashelf.runtime import Runtime
+from tests.conftest import Corpus, make_runtime, scan
+
+QUIET_S = 0.6
+SONG = "audio/plain.mp3"
+OTHER = "audio/flac16_stereo.flac"
+
+
+def wait_until(what: str, check: Callable[[], object], timeout_s: float = 30.0) -> None:
+    """Poll `check` until it is truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def tracks(db: Database) -> dict[str, Track]:
+    """Return every track by relpath."""
+    with db.unit_of_work() as session:
+        return {t.relpath: t for t in session.scalars(select(Track))}
+
+
+def watch_jobs(db: Database) -> list[Job]:
+    """Return the jobs watch mode asked for, oldest first."""
+    with db.unit_of_work() as session:
+        query = select(Job).where(Job.trigger == "watch").order_by(Job.id)
+        return list(session.scalars(query))
+
+
+def settled(runtime: Runtime) -> bool:
+    """Tell whether the watcher has nothing pending and every watch job has ended."""
+    watcher = runtime.watcher
+    assert watcher is not None
+    queue = watcher.queue
+    ended = all(j.status in ("completed", "failed", "cancelled") for j in watch_jobs(runtime.db))
+    return queue is not None and queue.idle and ended
+
+
+@pytest.fixture
+def library(corpus: Corpus, tmp_path: Path) -> Path:
+    """A small library: two albums."""
+    root = tmp_path / "library"
+    for album in ("Artist/Album", "Artist/Second"):
+        (root / album).mkdir(parents=True)
+        shutil.copy(corpus.root / SONG, root / album / "01 Song.mp3")
+        shutil.copy(corpus.root / OTHER, root / album / "02 Other.flac")
+    return root
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database (the watcher's SQL is the engine's; one test runs on both)."""
+    db = Database(f"sqlite:///{tmp_path / 'watch.db'}")
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+def start(runtime: Runtime) -> Runtime:
+    """Index the library, start the worker and the watcher, wait until events are followed."""
+    assert scan(runtime).status == "completed"
+    watcher = runtime.start_watch()
+    wait_until("the watcher to follow events", lambda: watcher.state.mode != "off")
+    return runtime
+
+
+@pytest.fixture
+def watched(database: Database, library: Path, probe_pool: ProbePool) -> Iterator[Runtime]:
+    """A runtime watching the library by events, with a short quiet period."""
+    runtime = make_runtime(database, library, probe_pool, watch_quiet_s=QUIET_S, watch_poll_s=1)
+    yield start(runtime)
+    runtime.close()
+
+
+def test_events_are_followed(watched: Runtime) -> None:
+    assert watched.watch_state().mode == "events"
+    assert watched.watch_state().reason is None
+
+
+def test_add_modify_delete(watched: Runtime, corpus: Corpus, library: Path) -> None:
+    db = watched.db
+    (library / "New Artist/Album").mkdir(parents=True)
+    shutil.copy(corpus.root / SONG, library / "New Artist/Album/01 New.mp3")
+    wait_until("the new file's track", lambda: "New Artist/Album/01 New.mp3" in tracks(db))
+    wait_until("the watch scan to end", lambda: settled(watched))
+    assert [j.params.get("path") for j in watch_jobs(db)] == ["New Artist"]
+    new = tracks(db)["New Artist/Album/01 New.mp3"]
+    assert new.probe_status == "ok"
+    assert new.audio_codec == "mp3"
+
+    shutil.copy(corpus.root / OTHER, library / "Artist/Album/01 Song.mp3")  # new content
+    size = (library / "Artist/Album/01 Song.mp3").stat().st_size
+    wait_until("the changed file's facts",
+               lambda: tracks(db)["Artist/Album/01 Song.mp3"].size_bytes == size)  # fmt: skip
+    assert tracks(db)["Artist/Album/01 Song.mp3"].audio_codec == "flac"
+
+    (library / "Artist/Second/02 Other.flac").unlink()
+    gone = "Artist/Second/02 Other.flac"
+    wait_until("the deleted file's track to go missing",
+               lambda: tracks(db)[gone].probe_status == "missing")  # fmt: skip
+    wait_until("the watch scans to end", lambda: settled(watched))
+    assert [j.params.get("path") for j in watch_jobs(db)] == [
+        "New Artist", "Artist/Album", "Artist/Second"]  # fmt: skip
+    assert all(j.status == "completed" for j in watch_jobs(db))
+
+
+def test_renames_keep_ids(watched: Runtime, library: Path) -> None:
+    db = watched.db
+    before = tracks(db)
+    (library / "Artist/Album").rename(library / "Artist/Renamed Album")
+    (library / "Artist/Second/01 Song.mp3").rename(library / "Artist/Second/01 Better Name.mp3")
+    wait_until("the renamed tracks", lambda: "Artist/Renamed Album/01 Song.mp3" in tracks(db)
+               and "Artist/Second/01 Better Name.mp3" in tracks(db))  # fmt: skip
+    wait_until("the watch scans to end", lambda: settled(watched))
+    after = tracks(db)
+    assert after["Artist/Renamed Album/01 Song.mp3"].video_id == (
+        before["Artist/Album/01 Song.mp3"].video_id)  # fmt: skip
+    assert after["Artist/Renamed Album/02 Other.flac"].id == before["Artist/Album/02 Other.flac"].id
+    assert after["Artist/Second/01 Better Name.mp3"].id == before["Artist/Second/01 Song.mp3"].id
+    assert set(after) == {t.relpath for t in after.values()}
+    assert len(after) == len(before)  # moved, not added
+    assert all(t.probe_status == "ok" for t in after.values())
+
+
+def test_a_burst_of_a_thousand_files_is_a_handful_of_jobs(
+    watched: Runtime, corpus: Corpus, library: Path, tmp_path: Path
+) -> None:
+    staging = tmp_path / "staging" / "Collection"
+    for i in range(1000):
+        album = staging / f"Artist {i // 100:02d}" / f"Album {i // 10 % 10}"
+        album.mkdir(parents=True, exist_ok=True)
+        shutil.copy(corpus.root / SONG, album / f"{i:04d}.mp3")
+    shutil.copytree(staging, library / "Incoming/Collection")  # the collection copied in
+    wait_until("a track for every copied file", lambda: sum(
+        r.startswith("Incoming/") for r in tracks(watched.db)) == 1000, timeout_s=90)  # fmt: skip
+    wait_until("the watch scans to end", lambda: settled(watched))
+    jobs = watch_jobs(watched.db)
+    assert 1 <= len(jobs) <= 5, [j.params for j in jobs]
+    assert all(j.status == "completed" for j in jobs)
+    assert all(j.params.get("path") not in (None, "") for j in jobs)  # scoped, not the library
+
+
+def test_a_growing_file_is_scanned_once_it_holds_still(
+    watched: Runtime, corpus: Corpus, library: Path
+) -> None:
+    data = (corpus.root / OTHER).read_bytes()
+    target = library / "Artist/Album/03 Download.flac"
+    chunks = 40
+    step = len(data) // chunks + 1
+    with target.open("wb") as handle:  # written over 10 s, a chunk every 0.25 s
+        for i in range(chunks):
+            handle.write(data[i * step : (i + 1) * step])
+            handle.flush()
+            time.sleep(0.25)
+    finished = datetime.now(UTC)
+    wait_until("the downloaded file's track",
+               lambda: "Artist/Album/03 Download.flac" in tracks(watched.db))  # fmt: skip
+    wait_until("the watch scans to end", lambda: settled(watched))
+    jobs = watch_jobs(watched.db)
+    assert jobs
+    assert all(j.created_at.replace(tzinfo=UTC) > finished for j in jobs)  # none while growing
+    track = tracks(watched.db)["Artist/Album/03 Download.flac"]
+    assert track.probe_status == "ok"
+    assert track.size_bytes == len(data)
+
+
+@pytest.fixture
+def both_dialects(db_url: str) -> Iterator[Database]:
+    """A migrated database on SQLite and on PostgreSQL (conftest's `db_url`)."""
+    db = Database(db_url)
+    upgrade(db)
+    yield db
+    db.dispose()
+
+
+def test_changes_wait_for_another_scan_to_end(
+    both_dialects: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
+) -> None:
+    database = both_dialects
+    runtime = make_runtime(database, library, probe_pool, watch_quiet_s=QUIET_S, watch_poll_s=1)
+    try:
+        start(runtime)
+        assert runtime.worker is not None
+        runtime.worker.stop()  # nothing runs the other scan until we say so
+        runtime.worker = None
+        with database.unit_of_work() as session:
+            other = create_job(session, runtime.registry, runtime.clock, kind="library_scan",
+                               params={"force": True}, trigger="cli", actor="test").id  # fmt: skip
+        shutil.copy(corpus.root / SONG, library / "Artist/Second/03 Late.mp3")
+        watcher = runtime.watcher
+        assert watcher is not None
+        wait_until("the watcher to wait for the other scan", lambda: watcher.queue is not None
+                   and watcher.queue.waiting is not None
+                   and watcher.queue.waiting.job_id == other)  # fmt: skip
+        assert watch_jobs(database) == []
+        runtime.start_worker()
+        wait_until("the late file's track", lambda: "Artist/Second/03 Late.mp3" in tracks(database))
+        wait_until("the watch scan to end", lambda: settled(runtime))
+        with database.unit_of_work() as session:
+            ended = session.get(Job, other)
+            assert ended is not None
+            assert ended.status == "completed"
+            assert ended.finished_at is not None
+            finished = ended.finished_at
+        jobs = watch_jobs(database)
+        assert [j.params.get("path") for j in jobs] == ["Artist/Second"]
+        assert jobs[0].created_at >= finished
+    finally:
+        runtime.close()
+
+
+def test_a_network_share_is_scanned_periodically(
+    database: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
+) -> None:
+    runtime = make_runtime(database, library, probe_pool, watch_quiet_s=QUIET_S, watch_poll_s=1)
+    runtime.mounts = lambda: [Mount("/", "ext4"), Mount(str(library.resolve()), "nfs4")]
+    try:
+        start(runtime)
+        state = runtime.watch_state()
+        assert state.mode == "polling"
+        assert state.reason is not None
+        assert "nfs4" in state.reason
+        shutil.copy(corpus.root / SONG, library / "Artist/Album/04 From Another Host.mp3")
+        wait_until("the periodic scan to find the file",
+                   lambda: "Artist/Album/04 From Another Host.mp3" in tracks(database))  # fmt: skip
+        jobs = watch_jobs(database)
+        assert jobs
+        assert all(j.params.get("path") is None for j in jobs)  # whole-library scans
+        assert all(j.params.get("allow_mass_missing") is False for j in jobs)  # brake kept
+    finally:
+        runtime.close()
+
+
+def test_too_few_inotify_watches_fall_back_to_polling(database: Database, library: Path) -> None:
+    runtime = make_runtime(database, library)
+    config = WatchConfig(root=library, poll_s=3600, watch_limit=lambda: 2)
+    watcher = LibraryWatcher(database, runtime.registry, runtime.clock, config)
+    watcher.start()
+    try:
+        wait_until("the watcher to decide", lambda: watcher.state.mode != "off")
+        assert watcher.state.mode == "polling"
+        assert watcher.state.reason is not None
+        assert "inotify watch limit (2" in watcher.state.reason
+    finally:
+        watcher.stop()
+    assert watcher.state.as_json() == {"mode": "off", "reason": "stopped"}
