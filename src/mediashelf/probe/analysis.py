@@ -98,11 +98,13 @@ assert set(DEMUXER_HINTS.values()) <= set(_SIGNATURES)
 BUFFER_SIZE = 8192
 # Per demuxer: how many packets analysis may read while waiting for a first timestamp
 # (libav: 50). Without a video decoder, a Matroska stream with B-frames gets no decode
-# timestamps, so libav would read 50 frames; FLAC's parser looks 10 frames ahead. Neither
-# timestamp feeds a stored fact of these formats, whose durations come from their headers.
+# timestamps, so libav would read 50 frames; FLAC's parser looks 10 frames ahead; WAV
+# packets carry none (50 packets: 864 KB of PCM). That timestamp feeds no stored fact of
+# these formats, whose durations come from their headers.
 ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
     _MKV: {"max_ts_probe": "1"},
     "flac": {"max_ts_probe": "0"},
+    "wav": {"max_ts_probe": "1"},
 }
 
 
