@@ -91,12 +91,8 @@ class Cgroup:
         """Throttle reads from `device` ("7:0"); a rule, even UNLIMITED, turns counting on."""
         (self.path / "blkio.throttle.read_bps_device").write_text(f"{device} {bytes_per_s}\n")
 
-    def reset(self) -> None:
-        """Zero the counters."""
-        (self.path / "blkio.reset_stats").write_text("1\n")
-
     def read_bytes(self) -> int:
-        """Return the bytes read from storage by the members since the last reset."""
+        """Return the bytes the members have read from storage (a running total)."""
         text = (self.path / "blkio.throttle.io_service_bytes").read_text()
         rows = [line.split() for line in text.splitlines()]
         return sum(int(r[2]) for r in rows if len(r) == 3 and r[1] == "Read")
@@ -163,15 +159,16 @@ def run_child(method: str, root: Path, mode: str, args: argparse.Namespace,
     command = [sys.executable, __file__, "--child", method, str(root), "--processes",
                str(args.processes), "--evict" if mode != "warm" else "--no-evict",
                "--repeat", str(repeat)]  # fmt: skip
+    before = 0
     if cgroup is not None:
         command += ["--cgroup", str(cgroup.path)]
-        cgroup.reset()
+        before = cgroup.read_bytes()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{method} ({mode}) failed: {done.stderr[-3000:]}")
     data: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     if cgroup is not None:
-        data["storage_bytes"] = cgroup.read_bytes() // repeat
+        data["storage_bytes"] = (cgroup.read_bytes() - before) // repeat
     return data
 
 
