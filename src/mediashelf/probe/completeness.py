@@ -1,0 +1,48 @@
+"""Whether a fast analysis found every fact a full one could: the rule for a second pass.
+
+The fast analysis runs no video decoder. What only a video decoder states is a picture's
+size when the container does not (FLV, DV, raw streams), the field order of a stream at a
+field rate (which decides whether 50 means 25i), the bitrate an MPEG-1/2 sequence header
+states, and, through the timestamps it fixes, some durations and frame rates. A stored fact
+that is still missing after the fast analysis is therefore looked for again with a full one.
+"""
+
+from __future__ import annotations
+
+from mediashelf.probe.normalize import (
+    FIELD_RATE_MIN,
+    choose_video,
+    frame_rate,
+    is_still,
+    positive_float,
+    positive_int,
+    usable_audio,
+    usable_video,
+)
+from mediashelf.probe.pyav_streams import RawFacts
+
+# Video codecs whose decoder, not the container, states the stream's bitrate.
+DECODER_STATED_BITRATE = frozenset({"mpeg1video", "mpeg2video"})
+
+
+def missing_fact(raw: RawFacts) -> str | None:
+    """Return which required fact the fast analysis left unknown, or None when none is."""
+    for stream in raw.streams:
+        if stream.kind == "video" and not is_still(stream, raw.container):
+            if not usable_video(stream):
+                return "a video stream without codec or size"
+        elif stream.kind == "audio" and not usable_audio(stream):
+            return "an audio stream without codec, sample rate or channels"
+    if positive_float(raw.duration) is None:
+        return "no duration"
+    video = choose_video(raw.streams, raw.container)
+    if video is None:
+        return None
+    rate = frame_rate(video.avg_frame_rate, video.r_frame_rate)
+    if rate is None:
+        return "no frame rate"
+    if rate >= FIELD_RATE_MIN and video.field_order is None:
+        return "field order unknown at a field rate"
+    if video.codec in DECODER_STATED_BITRATE and positive_int(video.bitrate) is None:
+        return "no video bitrate"
+    return None

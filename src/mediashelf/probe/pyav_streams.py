@@ -1,0 +1,114 @@
+"""Read an open PyAV container into the raw facts the shared normaliser takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import av
+
+from mediashelf.probe.depth import LOSSLESS_CODECS, coded_bits
+from mediashelf.probe.normalize import build_result
+from mediashelf.probe.pyav_dump import DumpedStream, dumped_streams
+from mediashelf.probe.result import ProbeResult, StreamFacts
+
+_ATTACHED_PIC = int(av.stream.Disposition.attached_pic)
+_DEFAULT = int(av.stream.Disposition.default)
+# AVFieldOrder values, named as ffprobe names them.
+_FIELD_ORDER = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+
+
+@dataclass(frozen=True)
+class RawFacts:
+    """One opened file as libav describes it, before any rule is applied."""
+
+    container: str | None
+    duration: float | None
+    bitrate: object
+    streams: tuple[StreamFacts, ...]
+
+    def result(self, size: int, prober: str) -> ProbeResult:
+        """Apply the shared rules (raises the ProbeError of a file without a usable stream)."""
+        return build_result(
+            container=self.container,
+            duration=self.duration,
+            size_bytes=size,
+            bitrate=self.bitrate,
+            streams=self.streams,
+            prober=prober,
+        )
+
+
+def read_container(container: Any, demuxer: str | None = None) -> RawFacts:
+    """Return the facts of an open input container (`demuxer`: the name it was opened with).
+
+    PyAV names a container opened with an explicit format by that argument, so the caller
+    passes the demuxer's full name ("mov,mp4,m4a,3gp,3g2,mj2"), which is what detection
+    would have reported.
+    """
+    streams = list(container.streams)
+    dumped = dumped_streams(container) if any(map(_needs_dump, streams)) else {}
+    return RawFacts(
+        container=demuxer or container.format.name,
+        duration=container.duration / 1_000_000 if container.duration else None,
+        bitrate=container.bit_rate,
+        streams=tuple(_stream_facts(s, dumped.get(s.index)) for s in streams),
+    )
+
+
+def _needs_dump(stream: Any) -> bool:
+    """Tell whether PyAV lacks facts of `stream` that libav's dump has."""
+    if stream.type not in ("audio", "video"):
+        return False
+    ctx = stream.codec_context
+    if ctx is None:
+        return True
+    codec = ctx.codec.canonical_name
+    return stream.type == "audio" and (codec in LOSSLESS_CODECS or coded_bits(codec) is not None)
+
+
+def _stream_facts(stream: Any, dumped: DumpedStream | None) -> StreamFacts:
+    disposition = int(stream.disposition)
+    ctx = stream.codec_context
+    dump = dumped or DumpedStream()
+    common: dict[str, Any] = {
+        "kind": stream.type,
+        "codec": ctx.codec.canonical_name if ctx is not None else dump.codec,
+        "bitrate": ctx.bit_rate if ctx is not None else None,
+        "frames": stream.frames,
+        "attached_pic": bool(disposition & _ATTACHED_PIC),
+        "default": bool(disposition & _DEFAULT),
+    }
+    if stream.type == "video":
+        return StreamFacts(**common, **_video(stream, ctx, dump))
+    if stream.type == "audio":
+        return StreamFacts(**common, **_audio(ctx, dump))
+    return StreamFacts(**common)
+
+
+def _video(stream: Any, ctx: Any, dump: DumpedStream) -> dict[str, Any]:
+    return {
+        "width": ctx.width if ctx is not None else dump.width,
+        "height": ctx.height if ctx is not None else dump.height,
+        "avg_frame_rate": stream.average_rate,
+        "r_frame_rate": stream.base_rate,
+        "field_order": _FIELD_ORDER.get(int(ctx.field_order)) if ctx is not None else None,
+    }
+
+
+def _audio(ctx: Any, dump: DumpedStream) -> dict[str, Any]:
+    if ctx is None:
+        return {
+            "channels": dump.channels,
+            "channel_layout": dump.channel_layout,
+            "sample_rate": dump.sample_rate,
+            "sample_format": dump.sample_format,
+            "bits_per_raw_sample": dump.bits_per_raw_sample,
+        }
+    return {
+        "channels": ctx.channels,
+        "channel_layout": ctx.layout.name if ctx.layout is not None else None,
+        "sample_rate": ctx.sample_rate,
+        "sample_format": ctx.format.name if ctx.format is not None else dump.sample_format,
+        "bits_per_raw_sample": dump.bits_per_raw_sample,
+    }

@@ -1,0 +1,74 @@
+"""Album-shaped audio with a large embedded cover (~400 KB), written with PyAV only."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.audio.stream import AudioStream
+from av.stream import Disposition
+from av.video.stream import VideoStream
+
+COVER_SIDE = 580  # pixels; noise at quality 2 makes a JPEG of about 430 KB
+# extension -> (muxer, audio encoder, sample format, bits per raw sample, sample rate)
+COVER_FORMATS: dict[str, tuple[str, str, str | None, int | None, int]] = {
+    "mp3": ("mp3", "libmp3lame", None, None, 44100),
+    "flac": ("flac", "flac", "s16", None, 44100),
+    "flac24": ("flac", "flac", "s32", 24, 96000),
+    "m4a": ("mp4", "aac", None, None, 44100),
+    "alac.m4a": ("mp4", "alac", "s16p", None, 44100),
+}
+
+
+def cover_jpeg(seed: int, side: int = COVER_SIDE) -> bytes:
+    """Encode a noisy JPEG of about 400 KB (noise does not compress: a photo-sized cover)."""
+    rng = random.Random(seed)
+    ctx = av.CodecContext.create("mjpeg", "w")
+    assert isinstance(ctx, av.VideoCodecContext)
+    ctx.width, ctx.height, ctx.pix_fmt = side, side, "yuvj420p"
+    ctx.time_base = Fraction(1, 1)
+    ctx.qmin = ctx.qmax = 2
+    frame = av.VideoFrame(side, side, "yuvj420p")
+    for plane in frame.planes:
+        plane.update(rng.randbytes(plane.buffer_size))
+    frame.pts = 0
+    return b"".join(bytes(p) for p in [*ctx.encode(frame), *ctx.encode(None)])
+
+
+def write_covered_audio(path: Path, kind: str, cover: bytes, seconds: float = 8.0) -> None:
+    """Write `seconds` of quiet noise as `kind` (a COVER_FORMATS key) with `cover` attached."""
+    muxer, codec, sample_format, bits, rate = COVER_FORMATS[kind]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format=muxer) as out:
+        picture = out.add_stream("mjpeg")
+        assert isinstance(picture, VideoStream)
+        picture.width = picture.height = COVER_SIDE
+        picture.pix_fmt = "yuvj420p"
+        picture.disposition = Disposition.attached_pic
+        audio = out.add_stream(codec, rate=rate, layout="stereo")
+        assert isinstance(audio, AudioStream)
+        if sample_format is not None:
+            audio.codec_context.format = sample_format
+        if bits is not None:
+            audio.codec_context.options = {"bits_per_raw_sample": str(bits)}
+        packet = av.Packet(cover)
+        packet.stream, packet.pts, packet.dts = picture, 0, 0
+        out.mux(packet)
+        _encode_noise(out, audio, rate, seconds)
+
+
+_QUIET = bytes((b & 0x0F) | (0xF0 if b & 0x80 else 0) for b in range(256))
+
+
+def _encode_noise(out: av.container.OutputContainer, stream: AudioStream, rate: int,
+                  seconds: float) -> None:  # fmt: skip
+    """Encode low-level noise (it compresses like music, unlike silence)."""
+    rng, chunk = random.Random(7), 4096
+    for start in range(0, round(rate * seconds), chunk):
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=chunk)
+        frame.planes[0].update(rng.randbytes(chunk * 4).translate(_QUIET))
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))

@@ -1,0 +1,110 @@
+"""The fast path (DESIGN §3): same facts as libav's full analysis, cover art left unread."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mediashelf.errors import ProbeError
+from mediashelf.probe.fast_path import probe_fast
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import ProbeResult
+from tests.conftest import Corpus
+from tests.media.covers import COVER_FORMATS, cover_jpeg, write_covered_audio
+from tests.media.generate import _CLIPS, FORMAT_CLIPS, JUNK, RULE_FILES
+
+MAX_BYTES_WITH_COVER = 128 * 1024
+COVER_FILES = {kind: f"covered/{kind.replace('.', '-')}.{kind.rsplit('.', 1)[-1]}"
+               for kind in COVER_FORMATS}  # fmt: skip
+COVER_FILES["flac24"] = "covered/flac24.flac"
+
+
+@pytest.fixture(scope="module")
+def covered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Write one file per cover format, each with the same ~430 KB JPEG attached."""
+    root = tmp_path_factory.mktemp("covered")
+    cover = cover_jpeg(seed=1)
+    assert len(cover) > 400_000
+    for kind, relpath in COVER_FILES.items():
+        write_covered_audio(root / relpath, kind, cover)
+    return root
+
+
+def _outcome(path: Path, fast: bool) -> ProbeResult | str:
+    try:
+        return PyAVProber(fast=fast).probe(path)
+    except ProbeError as exc:
+        return exc.error_class
+
+
+@pytest.mark.parametrize("kind", sorted(COVER_FILES))
+def test_cover_art_is_not_read(covered: Path, kind: str) -> None:
+    path = covered / COVER_FILES[kind]
+    prober = PyAVProber()
+    outcome = probe_fast(path, path.stat().st_size, prober.version)
+    assert outcome.result is not None, outcome.reason
+    assert outcome.demuxer is not None  # the hint was used, not detection
+    assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
+    assert outcome.result == PyAVProber(fast=False).probe(path)
+    assert prober.probe(path) == outcome.result
+
+
+@pytest.mark.parametrize(
+    ("source", "renamed"),
+    [("video/h264_aac.mp4", "h264_aac.mkv"), ("audio/plain.mp3", "plain.flac"),
+     ("audio/flac16_stereo.flac", "flac16.mp3"), ("video/vp9_opus.webm", "vp9.mp4"),
+     ("audio/opus.opus", "opus.wav"), ("audio/aac.m4a", "aac.ogg")],
+)  # fmt: skip
+def test_a_wrong_extension_still_probes_correctly(
+    corpus: Corpus, tmp_path: Path, source: str, renamed: str
+) -> None:
+    path = tmp_path / renamed
+    shutil.copyfile(corpus.root / source, path)
+    expected = PyAVProber(fast=False).probe(corpus.root / source)
+
+    outcome = probe_fast(path, path.stat().st_size, expected.prober)
+
+    assert outcome.result is not None, outcome.reason
+    assert outcome.demuxer is None  # the signature check sent it to detection
+    assert outcome.result == expected
+    assert PyAVProber().probe(path) == expected
+
+
+@pytest.mark.parametrize("relpath", sorted(JUNK))
+def test_junk_stays_junk(truth_corpus: Corpus, relpath: str) -> None:
+    path = truth_corpus.root / relpath
+    assert probe_fast(path, path.stat().st_size, "pyav").result is None
+    with pytest.raises(ProbeError) as caught:
+        PyAVProber().probe(path)
+    assert caught.value.error_class == JUNK[relpath]
+
+
+SAME_FACTS = [f"corpus:{relpath}" for relpath, _kind, _spec in _CLIPS] + [
+    "corpus:big/huge.mkv", "corpus:broken/truncated.mp4", "corpus:broken/random.mp4",
+    "corpus:broken/notes.mkv",
+    *(f"truth:formats/sample.{ext}" for ext in sorted(FORMAT_CLIPS)),
+    *(f"truth:{relpath}" for relpath in sorted(RULE_FILES)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SAME_FACTS)
+def test_fast_path_stores_exactly_what_the_full_analysis_stores(
+    corpus: Corpus, truth_corpus: Corpus, name: str
+) -> None:
+    which, relpath = name.split(":", 1)
+    path = (corpus if which == "corpus" else truth_corpus).root / relpath
+    fast, full = _outcome(path, fast=True), _outcome(path, fast=False)
+    if isinstance(full, ProbeResult) and isinstance(fast, ProbeResult):
+        assert fast.media_fields() == full.media_fields()
+        assert (fast.has_video, fast.has_audio) == (full.has_video, full.has_audio)
+    else:
+        assert fast == full
+
+
+def test_a_sparse_file_is_not_read_through(corpus: Corpus) -> None:
+    path = corpus.root / "big/huge.mkv"
+    outcome = probe_fast(path, path.stat().st_size, "pyav")
+    assert outcome.result is not None
+    assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
