@@ -62,8 +62,8 @@ from mediashelf.jobs.registry import JobOutcome
 from mediashelf.jobs.service import create_job, get_job
 from mediashelf.library.discovery import DiscoveredFile, walk
 from mediashelf.library.ids import derived_id, title_for
+from mediashelf.library.kinds import LIBRARY_SCAN
 from mediashelf.library.store import TrackStore
-from mediashelf.library.tasks import LIBRARY_SCAN
 from mediashelf.library.update import (
     Fingerprint,
     apply_failure,

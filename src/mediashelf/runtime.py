@@ -17,7 +17,8 @@ from mediashelf.errors import ConflictingJob, LibraryUnavailable
 from mediashelf.jobs.maintenance import Schedule
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.worker import Worker, WorkerConfig
-from mediashelf.library.scan_request import LIBRARY_SCAN, request_scan
+from mediashelf.library.kinds import LIBRARY_SCAN
+from mediashelf.library.scan_request import request_scan
 from mediashelf.library.tasks import build_registry
 from mediashelf.library.watch import LibraryWatcher, WatchConfig, WatchState
 from mediashelf.library.watch_support import MountTable, system_mounts

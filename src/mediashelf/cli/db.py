@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mediashelf.cli.exits import USAGE
 from mediashelf.cli.wiring import err, fail, load_settings, out
-from mediashelf.clock import SystemClock
-from mediashelf.config import Settings
-from mediashelf.db import backup as backups
-from mediashelf.db import migrate
-from mediashelf.db.session import Database
 from mediashelf.errors import DatabaseInUse, MediashelfError
-from mediashelf.jobs.service import job_stats
+
+if TYPE_CHECKING:
+    from mediashelf.config import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Database schema, backups and restores.")
 
@@ -22,6 +20,9 @@ app = typer.Typer(no_args_is_help=True, help="Database schema, backups and resto
 @app.command("upgrade")
 def upgrade() -> None:
     """Migrate the database schema to the newest revision."""
+    from mediashelf.db import migrate
+    from mediashelf.db.session import Database
+
     try:
         with Database(load_settings().effective_database_url) as db:
             migrate.upgrade(db)
@@ -34,6 +35,9 @@ def upgrade() -> None:
 @app.command("check")
 def check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
+    from mediashelf.db import migrate
+    from mediashelf.db.session import Database
+
     try:
         with Database(load_settings().effective_database_url) as db:
             current, head = migrate.current_revision(db), migrate.head_revision()
@@ -52,6 +56,8 @@ def check() -> None:
 @app.command("backup")
 def backup(path: Path) -> None:
     """Copy the SQLite database to PATH, consistently, while the service runs."""
+    from mediashelf.db import backup as backups
+
     try:
         settings = load_settings()
         url = settings.effective_database_url
@@ -71,6 +77,9 @@ def backup(path: Path) -> None:
 @app.command("restore")
 def restore(path: Path) -> None:
     """Replace the SQLite database with the backup at PATH (stop serve and workers first)."""
+    from mediashelf.db import backup as backups
+    from mediashelf.db import migrate
+
     try:
         settings = load_settings()
         url = settings.effective_database_url
@@ -96,6 +105,11 @@ def restore(path: Path) -> None:
 
 def _refuse_while_in_use(settings: Settings) -> None:
     """Raise DatabaseInUse when a worker heartbeated within the lease (it would write on)."""
+    from mediashelf.clock import SystemClock
+    from mediashelf.db import migrate
+    from mediashelf.db.session import Database
+    from mediashelf.jobs.service import job_stats
+
     with Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms) as db:
         if migrate.current_revision(db) is None:
             return

@@ -10,7 +10,6 @@ from rich.markup import escape
 
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.wiring import load_settings, out
-from mediashelf.doctor import Check, Report, diagnose
 from mediashelf.errors import ConfigError
 
 COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
@@ -20,6 +19,8 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check the library, database, disk, probers, watch mode and exposure; explain fixes."""
+    from mediashelf.doctor import Check, Report, diagnose
+
     try:
         report = diagnose(load_settings())
     except ConfigError as exc:  # the settings themselves are the problem

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from mediashelf.cli.follow import TERMINAL, snapshot
 from mediashelf.cli.wiring import opened_runtime, out
-from mediashelf.db.schema import Job
-from mediashelf.jobs.service import cancel_job, get_job, job_logs, list_jobs, retry_job
-from mediashelf.jobs.states import JobStatus
-from mediashelf.jobs.store import JobFilter
-from mediashelf.web.schemas import JobOut
+
+if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
+    from mediashelf.db.schema import Job
 
 app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -23,6 +19,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def job_json(job: Job) -> dict[str, Any]:
     """Return the job in its one JSON form (the API's), ready for json.dumps."""
+    from mediashelf.web.schemas import JobOut
+
     return JobOut.model_validate(job).model_dump(mode="json")
 
 
@@ -34,6 +32,11 @@ def list_command(
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs, newest first."""
+    from rich.table import Table
+
+    from mediashelf.jobs.service import list_jobs
+    from mediashelf.jobs.store import JobFilter
+
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
         jobs, total = list_jobs(session, JobFilter(status=status, kind=kind, limit=limit))
         rows = [job_json(j) for j in jobs]
@@ -51,6 +54,8 @@ def list_command(
 @app.command("show")
 def show(job_id: int, as_json: JsonFlag = False) -> None:
     """Show one job with its progress, summary and errors."""
+    from mediashelf.jobs.service import get_job
+
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
         data = job_json(get_job(session, job_id))
     if as_json:
@@ -70,6 +75,9 @@ def logs(
     ] = False,
 ) -> None:
     """Print a job's log; with --follow, until the job ends."""
+    from mediashelf.cli.follow import TERMINAL, snapshot
+    from mediashelf.jobs.service import job_logs
+
     with opened_runtime() as runtime:
         after = 0
         while True:
@@ -88,6 +96,9 @@ def logs(
 @app.command("cancel")
 def cancel(job_id: int) -> None:
     """Cancel a pending job, or ask a running one to stop."""
+    from mediashelf.jobs.service import cancel_job
+    from mediashelf.jobs.states import JobStatus
+
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
         job = cancel_job(session, runtime.clock, job_id, actor="cli")
         status = "cancel requested" if job.status == JobStatus.RUNNING else job.status
@@ -97,6 +108,8 @@ def cancel(job_id: int) -> None:
 @app.command("retry")
 def retry(job_id: int) -> None:
     """Queue a failed or cancelled job again."""
+    from mediashelf.jobs.service import retry_job
+
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
         status = retry_job(session, runtime.registry, runtime.clock, job_id, actor="cli").status
     out.print(f"job {job_id}: {status}")

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from mediashelf.cli import db as db_commands
 from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
-from mediashelf.cli.follow import follow_job
-from mediashelf.cli.jobs import job_json
-from mediashelf.cli.logs import configure_logging
 from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, opened_runtime, out
-from mediashelf.db.schema import Job
 from mediashelf.errors import ConfigError, MediashelfError
-from mediashelf.jobs.service import cancel_job, job_stats, request_job
-from mediashelf.library.rescan import RescanOptions, rescan_track
-from mediashelf.library.scan_request import LIBRARY_SCAN
-from mediashelf.library.verify.job import LIBRARY_VERIFY
-from mediashelf.runtime import Runtime
-from mediashelf.web.schemas import rescan_json
+from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
+
+if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --help` stays quick
+    from mediashelf.db.schema import Job
+    from mediashelf.runtime import Runtime
+
 
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 WATCH_HELP = "Follow file-system changes and scan what changed (MEDIASHELF_WATCH)."
@@ -52,6 +45,8 @@ def serve(
     """Run the web app and API with embedded job workers."""
     import uvicorn
 
+    from mediashelf.cli.logs import configure_logging
+    from mediashelf.runtime import Runtime
     from mediashelf.web.app import create_app
 
     try:
@@ -85,6 +80,11 @@ def worker(
     watch: Annotated[bool | None, typer.Option(help=WATCH_HELP, show_default=False)] = None,
 ) -> None:
     """Run job workers only (any number, on any hosts, sharing one database)."""
+    import signal
+    import threading
+
+    from mediashelf.cli.logs import configure_logging
+
     with opened_runtime(worker_concurrency=concurrency, watch=watch) as runtime:
         configure_logging(runtime.settings.log_format)
         runtime.start_worker()
@@ -140,6 +140,9 @@ def verify(
 
 def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
     """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed."""
+    from mediashelf.cli.jobs import job_json
+    from mediashelf.jobs.service import request_job
+
     with opened_runtime({"kind": kind} if as_json else None) as runtime:
         with runtime.db.unit_of_work() as session:
             request = request_job(session, runtime.registry, runtime.clock, kind, params,
@@ -165,11 +168,16 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
 
 
 def _workers_alive(runtime: Runtime) -> bool:
+    from mediashelf.jobs.service import job_stats
+
     with runtime.db.unit_of_work() as session:
         return bool(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
 
 
 def _follow_or_cancel(runtime: Runtime, job_id: int, quiet: bool) -> Job:
+    from mediashelf.cli.follow import follow_job
+    from mediashelf.jobs.service import cancel_job
+
     try:
         return follow_job(runtime, job_id, quiet=quiet)
     except KeyboardInterrupt:
@@ -188,6 +196,11 @@ def rescan(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Probe one track's file now and update its media facts."""
+    from rich.table import Table
+
+    from mediashelf.library.rescan import RescanOptions, rescan_track
+    from mediashelf.web.schemas import rescan_json
+
     options = RescanOptions(refresh_duration, refresh_size)
     json_errors = {"video_id": video_id} if as_json else None
     with opened_runtime(json_errors, probe_processes=1) as runtime:

@@ -6,16 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from mediashelf.cli.wiring import err, opened_runtime, out
-from mediashelf.library.problems.service import (
-    list_problems,
-    release_track,
-    retry_class,
-    retry_track,
-)
-from mediashelf.web.schemas import ProblemPageOut
 
 app = typer.Typer(help="Tracks that failed, are quarantined, missing or do not decode cleanly.")
 ClassOption = Annotated[str | None, typer.Option("--class", help="Only this problem class.")]
@@ -34,6 +26,11 @@ def problems(
     """List problem tracks grouped by class, with counts."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.table import Table
+
+    from mediashelf.library.problems.service import list_problems
+    from mediashelf.web.schemas import ProblemPageOut
+
     with opened_runtime({} if as_json else None) as runtime, runtime.db.unit_of_work() as s:
         page = ProblemPageOut.of(list_problems(s, problem_class, path, limit, offset), limit,
                                  offset)  # fmt: skip
@@ -57,6 +54,8 @@ def retry(
     path: PathOption = None,
 ) -> None:
     """Enqueue a job that looks at one track, or a whole class, again (see /jobs)."""
+    from mediashelf.library.problems.service import retry_class, retry_track
+
     if (video_id is None) == (problem_class is None):
         err.print("error: give either a VIDEO_ID or --class")
         raise typer.Exit(2)
@@ -77,6 +76,8 @@ def retry(
 @app.command("release")
 def release(video_id: str) -> None:
     """Lift a track's quarantine so the next scan probes it again."""
+    from mediashelf.library.problems.service import release_track
+
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
         release_track(session, runtime.clock, video_id, actor="cli")
     out.print(f"{video_id}: released; the next scan probes it again")

@@ -6,16 +6,17 @@ import ipaddress
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from mediashelf.cli.exits import exit_code_for
-from mediashelf.config import Settings
 from mediashelf.errors import ConfigError, MediashelfError, ProbeError
-from mediashelf.runtime import Runtime
+
+if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
+    from mediashelf.config import Settings
+    from mediashelf.runtime import Runtime
 
 out = Console()
 err = Console(stderr=True)
@@ -23,6 +24,10 @@ err = Console(stderr=True)
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings from the environment plus the flags that were given."""
+    from pydantic import ValidationError
+
+    from mediashelf.config import Settings
+
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return Settings(**given)
@@ -54,6 +59,8 @@ def opened_runtime(
     json_errors: dict[str, Any] | None = None, **overrides: Any
 ) -> Iterator[Runtime]:
     """Yield a migrated Runtime; close it afterwards and turn errors into clean exits."""
+    from mediashelf.runtime import Runtime
+
     runtime: Runtime | None = None
     try:
         runtime = Runtime.from_settings(load_settings(**overrides))

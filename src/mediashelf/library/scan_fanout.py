@@ -23,12 +23,12 @@ from mediashelf.jobs.registry import JobOutcome
 from mediashelf.jobs.service import spawn_children
 from mediashelf.jobs.states import ACTIVE, JobStatus
 from mediashelf.jobs.store import JobStore
+from mediashelf.library.kinds import LIBRARY_SCAN_CHUNK
 from mediashelf.library.scan import ChunkRange, LibraryScan, ScanDeps
 from mediashelf.library.scan_plan import Chunk
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.scan_request import ScanParams
 
-LIBRARY_SCAN_CHUNK = "library_scan_chunk"
 LOOK_IN_S = 1.0  # how often the parent adds up its chunks' progress
 SUMMED = (
     "processed", "added", "updated", "unchanged", "moved", "missing", "failed", "skipped",

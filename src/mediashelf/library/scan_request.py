@@ -19,9 +19,8 @@ from mediashelf.errors import InvalidJobRequest, LibraryUnavailable
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
 from mediashelf.library.discovery import check_root
+from mediashelf.library.kinds import LIBRARY_SCAN
 from mediashelf.library.problems.classes import PROBLEM_CLASSES
-
-LIBRARY_SCAN = "library_scan"
 
 # Documented in docs/jobs.md; checked when a scan is enqueued (HTTP 422, CLI exit 2).
 BATCH_SIZE = (1, 5000)

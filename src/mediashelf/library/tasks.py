@@ -9,16 +9,15 @@ from functools import partial
 from mediashelf.config import Settings
 from mediashelf.errors import ConfigError
 from mediashelf.jobs.registry import JobKind, Registry
+from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_SCAN_CHUNK, LIBRARY_VERIFY
 from mediashelf.library.scan import ScanDeps
 from mediashelf.library.scan_fanout import (
-    LIBRARY_SCAN_CHUNK,
     ChunkParams,
     run_scan,
     run_scan_chunk,
 )
-from mediashelf.library.scan_request import LIBRARY_SCAN, ScanParams, check_scan_request
+from mediashelf.library.scan_request import ScanParams, check_scan_request
 from mediashelf.library.verify.job import (
-    LIBRARY_VERIFY,
     VerifyDeps,
     VerifyParams,
     run_library_verify,

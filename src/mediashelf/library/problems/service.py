@@ -20,11 +20,11 @@ from mediashelf.errors import InvalidInput, JobConflict
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
 from mediashelf.library.discovery import scope_prefix
+from mediashelf.library.kinds import LIBRARY_VERIFY
 from mediashelf.library.problems.classes import PROBLEM_CLASSES, problem_class
 from mediashelf.library.problems.store import ProblemFilter, ProblemStore
 from mediashelf.library.scan_request import normalize_scope, request_scan
 from mediashelf.library.tracks import get_track
-from mediashelf.library.verify.job import LIBRARY_VERIFY
 
 DECODE_ERRORS = "decode_errors"
 

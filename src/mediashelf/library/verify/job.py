@@ -22,13 +22,13 @@ from mediashelf.jobs.context import CancelRequested, JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.library.discovery import scope_prefix
+from mediashelf.library.kinds import LIBRARY_VERIFY
 from mediashelf.library.scan_progress import ErrorSummary
 from mediashelf.library.scan_request import normalize_scope
 from mediashelf.library.verify.store import Candidate, VerifyScope, VerifyStore
 from mediashelf.probe.decode import DecodeReport
 from mediashelf.probe.pool import ProbePool
 
-LIBRARY_VERIFY = "library_verify"
 PROGRESS_EVERY_S = 2.0
 BASE_TIMEOUT_S = 30.0  # plus the file's duration: decoding must run at least at real time
 BROKEN = ("corrupt", "crashed", "unsupported")  # decode failures that say the file is broken
