@@ -73,6 +73,10 @@ class Runtime:
             )
         return self._pool
 
+    def warm_pool(self) -> None:
+        """Start the probe pool's processes in the background (a scan is about to need them)."""
+        self.pool().warm()
+
     def probe_runner(self) -> ProbeRunner:
         """Return the injected runner (tests), else the pool."""
         return self.runner if self.runner is not None else self.pool()

@@ -61,3 +61,9 @@ def test_naive_timestamps_are_refused(database: Database) -> None:
 def test_unreachable_database_is_a_typed_error() -> None:
     with Database("postgresql://nobody@127.0.0.1:1/none") as db, pytest.raises(DatabaseError):
         db.ping()
+
+
+def test_the_quick_revision_check_agrees_with_alembic() -> None:
+    from mediashelf.db.migrate import head_revision, newest_file_revision
+
+    assert newest_file_revision() == head_revision()

@@ -27,7 +27,7 @@ def _pause(seconds: float) -> bool:
     return False
 
 
-def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.5, quiet: bool = False) -> Job:
+def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.1, quiet: bool = False) -> Job:
     """Show the job's progress until it ends (no bar when `quiet`); return the finished job."""
     columns = (
         TextColumn("[bold]{task.fields[phase]:>8}"),

@@ -156,6 +156,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
                 if as_json else out.print(request.job_id)  # fmt: skip
             return
         if not _workers_alive(runtime):
+            runtime.warm_pool()  # its processes start while the job is claimed and diffed
             runtime.start_worker()
         job = _follow_or_cancel(runtime, request.job_id, quiet=as_json)
     if as_json:

@@ -1,4 +1,9 @@
-"""Schema migrations through Alembic, driven from code (no alembic.ini to find)."""
+"""Schema migrations through Alembic, driven from code (no alembic.ini to find).
+
+Alembic is imported only when there is something to do: a process starting on a current
+schema (every start but the first after an upgrade) checks the stored revision with one query
+against the newest migration file, which keeps `mediashelf scan` quick to start.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,37 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from mediashelf.db.schema import Base
 from mediashelf.db.session import Database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def newest_file_revision() -> str:
+    """Return the newest migration's id: files are named NNNN_*.py and their id is NNNN."""
+    return max(
+        path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    )
+
+
+def _stored_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return str(value) if value is not None else None
+
+
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -37,6 +57,10 @@ def upgrade(db: Database, revision: str = "head") -> None:
     PostgreSQL: a transaction-level advisory lock around the migration. SQLite: an exclusive
     lock on a file beside the database. The second process then finds the schema current.
     """
+    if revision == "head" and _stored_revision(db) == newest_file_revision():
+        return  # current: nothing to migrate, no alembic to import
+    from alembic import command
+
     config = _config()
     with _file_lock(db), db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -68,17 +92,24 @@ def migration_lock(database: Path) -> Iterator[None]:
 
 def current_revision(db: Database) -> str | None:
     """Return the schema's revision, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with db.engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
     """Return the newest revision shipped with this version."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def schema_diff(db: Database) -> list[Any]:
     """Return the differences between the live schema and the models (empty when they match)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
@@ -86,6 +117,8 @@ def schema_diff(db: Database) -> list[Any]:
 
 def known_revision(revision: str) -> bool:
     """Tell whether `revision` is one this version ships (a newer schema's is not)."""
+    from alembic.script import ScriptDirectory
+
     try:
         return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
     except Exception:  # alembic raises its own errors for unknown or malformed ids

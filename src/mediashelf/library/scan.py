@@ -10,7 +10,9 @@ and before any batch that would mark files missing; nothing is marked while it i
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -140,7 +142,7 @@ class LibraryScan:
             self.ctx.log(f"resuming after {self.saved.after!r} with {self.counters.processed} done")
         if work and not self.params.dry_run:
             self._apply()
-        self._set_phase("done")
+        self._set_phase("done", keep_rate=True)
         self.counters.eta_s = 0
         self._emit(force=True)
         return self._outcome()
@@ -150,7 +152,7 @@ class LibraryScan:
         self._await_library()
         self.ctx.log(f"chunk after {self.saved.after!r} until {self.until!r}")
         self._apply()
-        self._set_phase("done")
+        self._set_phase("done", keep_rate=True)
         self.counters.eta_s = 0
         self._emit(force=True)
         elapsed = (self.ctx.clock.now() - self.started).total_seconds()
@@ -248,15 +250,51 @@ class LibraryScan:
         moved_ahead: set[int] = set()
         taken: set[int] = set()
         self._set_phase("probe")
-        for items in self._batches(after=after, on_skip=self._count_skip):
-            batch = self._plan(items, moved_ahead, taken)
-            self._set_phase("probe", keep_rate=True)
-            batch.outcomes = dict(self._probe(batch))
-            self._guard_missing(batch)
-            self._set_phase("apply", keep_rate=True)
-            self._write(batch, options)
-            self._emit()
-            self._between_batches()
+        # Pipelined: while one batch is written, the next one is already being probed, so the
+        # pool never waits for a commit. A paced or throttled scan goes one batch at a time.
+        ahead = 0 if self.params.throttle_ms or self.params.max_probes_per_s else 1
+        inflight: deque[tuple[Batch, list[tuple[Path, Future[Any]]]]] = deque()
+        try:
+            for items in self._batches(after=after, on_skip=self._count_skip):
+                batch = self._plan(items, moved_ahead, taken)
+                inflight.append((batch, self._submit(batch)))
+                if len(inflight) > ahead:
+                    self._finish(*inflight.popleft(), options)
+            while inflight:
+                self._finish(*inflight.popleft(), options)
+        finally:
+            for _, submitted in inflight:
+                for _, future in submitted:
+                    future.cancel()
+
+    def _submit(self, batch: Batch) -> list[tuple[Path, Future[Any]]]:
+        """Hand the batch's files to the pool (at the paced rate); return their futures."""
+        paths = batch.to_probe(self.deps.root)
+        if not paths:
+            return []
+        pool = self.deps.pool()
+        submitted: list[tuple[Path, Future[Any]]] = []
+        try:
+            for path in paths:
+                self._pacer.next_item()  # raises when the job must stop
+                submitted.append((path, pool.submit(path)))
+        except BaseException:
+            for _, future in submitted:
+                future.cancel()
+            raise
+        return submitted
+
+    def _finish(
+        self, batch: Batch, submitted: list[tuple[Path, Future[Any]]], options: ApplyOptions
+    ) -> None:
+        """Collect the batch's probe outcomes, re-check the brake, write it with its checkpoint."""
+        self._set_phase("probe", keep_rate=True)
+        batch.outcomes = dict(self._collect(submitted))
+        self._guard_missing(batch)
+        self._set_phase("apply", keep_rate=True)
+        self._write(batch, options)
+        self._emit()
+        self._between_batches()
 
     def _plan(
         self, items: list[tuple[Item, Verdict]], moved_ahead: set[int], taken: set[int]
@@ -309,24 +347,17 @@ class LibraryScan:
         for note in notes:
             self.ctx.log(note, level="warning")
 
-    def _probe(self, batch: Batch) -> Iterator[tuple[str, Any]]:
-        paths = batch.to_probe(self.deps.root)
-        if not paths:
+    def _collect(self, submitted: list[tuple[Path, Future[Any]]]) -> Iterator[tuple[str, Any]]:
+        if not submitted:
             return
         pool = self.deps.pool()
         for done, (path, outcome) in enumerate(
-            pool.probe_many(self._paced(paths), stop=self.ctx.should_stop), start=1
+            pool.settle(submitted, stop=self.ctx.should_stop), start=1
         ):
             yield path.relative_to(self.deps.root).as_posix(), outcome
             if time.monotonic() - self._last_emit >= PROGRESS_EVERY_S:
                 self._emit(in_flight=done)
         self.ctx.check()
-
-    def _paced(self, paths: list[Path]) -> Iterator[Path]:
-        """Yield `paths` no faster than `max_probes_per_s`, waiting on the cancel signal."""
-        for path in paths:
-            self._pacer.next_item()
-            yield path
 
     def _between_batches(self) -> None:
         self.ctx.sleep(self.params.throttle_ms / 1000)

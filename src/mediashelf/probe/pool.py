@@ -9,6 +9,7 @@ any leak in the native code.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, wait
@@ -39,6 +40,11 @@ def _probe_task(path: str) -> ProbeResult | tuple[str, str]:
         return _worker_prober.probe(Path(path))
     except ProbeError as exc:
         return (exc.error_class, exc.message)
+
+
+def _warm_task() -> bool:
+    """Nothing: running it makes a pool process start (and import libav) ahead of the work."""
+    return _worker_prober is not None
 
 
 def _decode_task(path: str) -> DecodeReport | tuple[str, str]:
@@ -141,6 +147,20 @@ class ProbePool:
             for _, future in pending:
                 future.cancel()
 
+    def settle(
+        self, submitted: Iterable[tuple[Path, Future[Any]]], stop: Callable[[], bool] | None = None
+    ) -> Iterator[tuple[Path, ProbeResult | ProbeError]]:
+        """Yield the outcome of each submitted probe, in order; on `stop()` cancel the rest."""
+        pending = deque(submitted)
+        try:
+            while pending:
+                if not self._wait(pending[0][1], stop):
+                    return
+                yield self._settle(*pending.popleft())
+        finally:
+            for _, future in pending:
+                future.cancel()
+
     @staticmethod
     def _wait(future: Future[Any], stop: Callable[[], bool] | None) -> bool:
         """Wait for `future`; False when `stop()` turned true first."""
@@ -157,6 +177,18 @@ class ProbePool:
             return path, self.outcome(future)
         except ProbeError as exc:
             return path, exc
+
+    def warm(self) -> None:
+        """Start the pool's processes now, in the background, so the first probe waits less.
+
+        Starting the forkserver and importing libav in each process takes about half a second;
+        a scan warms the pool while it walks and diffs instead of after.
+        """
+        threading.Thread(target=self._start_processes, name="pool-warm", daemon=True).start()
+
+    def _start_processes(self) -> None:
+        for _ in range(self.processes):
+            self._pool.schedule(_warm_task)
 
     def decode_many(
         self, items: Iterable[tuple[Path, float]], stop: Callable[[], bool] | None = None
