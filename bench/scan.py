@@ -72,6 +72,7 @@ from mediashelf.library.update import (
     plan_changes,
 )
 from mediashelf.probe.ffprobe_backend import ffprobe_version, parse_ffprobe_json
+from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.runtime import Runtime
 from probe import ffprobe_json, ffprobe_version_line, read_all  # bench/probe.py
 
@@ -363,7 +364,8 @@ def seed_rows(
             "title": title_for(relpath), "filetype": filetype,
             "fingerprint_size": info.st_size, "fingerprint_mtime_ns": info.st_mtime_ns,
             "probe_status": "ok", "prober": "ffprobe", "probe_ms": 1.0, "probed_at": now,
-            "probe_failures": 0, "added_at": now, "updated_at": now,
+            "probe_version": NORMALIZER_VERSION, "probe_failures": 0, "added_at": now,
+            "updated_at": now,
         }  # fmt: skip
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import queue
+import stat
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from mediashelf.errors import LibraryUnavailable
 from mediashelf.library.ids import title_for, video_id_for
@@ -23,9 +27,11 @@ log = logging.getLogger(__name__)
 MEDIA_EXTENSIONS = DEFAULT_MEDIA_EXTENSIONS
 
 
-@dataclass(frozen=True)
-class DiscoveredFile:
-    """A media file found under the root, with the facts that need no probing."""
+class DiscoveredFile(NamedTuple):
+    """A media file found under the root, with the facts that need no probing.
+
+    A named tuple, not a dataclass: a rescan of a million files makes a million of them.
+    """
 
     relpath: str
     size: int
@@ -141,9 +147,13 @@ def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[DiscoveredF
             if _enter(state, entry, rel):
                 yield from _walk_folder(state, entry.path, sub)
         elif after is None or rel > after:
-            found = _media_file(state, entry, rel)
-            if found is not None:
-                yield found
+            try:
+                info = entry.stat()  # follows links: a link inside the library counts as a file
+            except OSError as exc:
+                state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the file"))
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield DiscoveredFile(rel, info.st_size, info.st_mtime_ns)
 
 
 def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEntry[str]]]:
@@ -156,12 +166,25 @@ def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEn
         state.on_skip(Skip(where, "unreadable", exc.strerror or "cannot list the folder"))
         return []
     keyed: list[tuple[str, os.DirEntry[str]]] = []
+    extensions = state.extensions
     for entry in raw:
-        if entry.name.startswith("."):
+        name = entry.name
+        if name.startswith("."):
             continue
+        if name.isascii() and not entry.is_symlink():  # the common case, decided from d_type
+            try:
+                if entry.is_dir():
+                    keyed.append((name + "/", entry))
+                    continue
+            except OSError:
+                pass  # let the careful path report it
+            else:
+                if name.rpartition(".")[2].lower() in extensions and "." in name:
+                    keyed.append((name, entry))
+                continue
         kind = _kind(state, entry, prefix)
         if kind is not None:
-            keyed.append((entry.name + "/" if kind == "dir" else entry.name, entry))
+            keyed.append((name + "/" if kind == "dir" else name, entry))
     keyed.sort(key=lambda pair: pair[0])
     return keyed
 
@@ -215,20 +238,72 @@ def _enter(state: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
     return True
 
 
-def _media_file(state: _Walk, entry: os.DirEntry[str], rel: str) -> DiscoveredFile | None:
-    try:
-        if not entry.is_file():
-            return None
-        info = entry.stat()
-    except OSError as exc:
-        state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the file"))
-        return None
-    return DiscoveredFile(rel, info.st_size, info.st_mtime_ns)
-
-
 def _utf8(name: str) -> bool:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+_DONE = object()
+
+
+def walk_ahead(
+    root: Path,
+    scope: str | None = None,
+    on_skip: SkipHandler | None = None,
+    after: str | None = None,
+    extensions: frozenset[str] = MEDIA_EXTENSIONS,
+    chunk: int = 512,
+) -> Iterator[DiscoveredFile]:
+    """`walk`, with the listing and stat calls done by a thread of its own, a little ahead.
+
+    The system calls of the walk then overlap with the caller's work (merging, judging);
+    skips are still reported to `on_skip` in the caller's thread, in walk order.
+    """
+    handler = on_skip or _log_skip
+    found: queue.Queue[Any] = queue.Queue(maxsize=64)
+    stop = threading.Event()
+
+    def produce() -> None:
+        pending: list[Any] = []  # files, skips, then _DONE or the exception that ended it
+        try:
+            for item in walk(root, scope, pending.append, after, extensions):
+                pending.append(item)
+                if len(pending) >= chunk and not _hand_over(found, pending, stop):
+                    return
+            pending.append(_DONE)
+            _hand_over(found, pending, stop)
+        except BaseException as exc:  # handed to the caller, raised there
+            pending.append(exc)
+            _hand_over(found, pending, stop)
+
+    thread = threading.Thread(target=produce, name="walk", daemon=True)
+    thread.start()
+    try:
+        while True:
+            for item in found.get():
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Skip):
+                    handler(item)
+                else:
+                    yield item
+    finally:
+        stop.set()
+
+
+def _hand_over(found: queue.Queue[Any], items: list[Any], stop: threading.Event) -> bool:
+    """Queue a copy of `items` and empty it; False when the caller stopped listening."""
+    batch = list(items)
+    items.clear()
+    while not stop.is_set():
+        try:
+            found.put(batch, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False

@@ -25,7 +25,7 @@ from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
-from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
+from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk_ahead
 from mediashelf.library.library_state import library_problem
 from mediashelf.library.scan_apply import ApplyOptions, Batch, BatchWriter
 from mediashelf.library.scan_plan import (
@@ -368,24 +368,26 @@ class LibraryScan:
         self, after: str | None, on_skip: Callable[[Skip], None]
     ) -> Iterator[list[tuple[Item, Verdict]]]:
         """Yield merged items in batches bounded by the rows they write (and their length)."""
-        files = walk(
+        files = walk_ahead(
             self.deps.root, self.params.path, on_skip=on_skip, after=after,
             extensions=self.deps.extensions or MEDIA_EXTENSIONS,
         )  # fmt: skip
         rows = rows_in_order(self.ctx.transaction, self.prefix, after)
         batch: list[tuple[Item, Verdict]] = []
         writes = 0
+        force, chosen, until = self.params.force, self._chosen, self.until
         for item in merge(files, rows):
-            if self.until is not None and item.relpath > self.until:
+            if until is not None and item.relpath > until:
                 break  # the rest belongs to the next chunk
-            verdict = judge(item, self.params.force, self._chosen)
+            verdict = judge(item, force, chosen)
             batch.append((item, verdict))
-            writes += verdict in WRITES
+            if verdict is not Verdict.UNCHANGED:
+                writes += verdict in WRITES
             if writes >= self.params.batch_size or len(batch) >= MAX_ITEMS_PER_BATCH:
                 yield batch
                 batch, writes = [], 0
-            if self.ctx.should_stop():
-                self.ctx.check()
+                if self.ctx.should_stop():
+                    self.ctx.check()
         if batch:
             yield batch
 

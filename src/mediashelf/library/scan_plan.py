@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.probe.normalize import NORMALIZER_VERSION
 
-ROW_PAGE = 1000
+ROW_PAGE = 5000
 SAMPLE_LIMIT = 20
 MISSING_CANDIDATES = 200
 
@@ -31,7 +31,7 @@ MISSING_CANDIDATES = 200
 Transact = Callable[[Callable[[Session], Any]], Any]
 
 
-class Verdict(Enum):
+class Verdict(StrEnum):
     """What a scan does with one merged item."""
 
     NEW = "new"
@@ -47,20 +47,12 @@ WRITES = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.REPROBE, Verdict.MISSI
 PROBED = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.REPROBE})  # verdicts that write a row
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """A walked file, a track row, or both when they share a relpath."""
 
+    relpath: str
     file: DiscoveredFile | None
     row: TrackRow | None
-
-    @property
-    def relpath(self) -> str:
-        """Return the relpath both sides share."""
-        if self.file is not None:
-            return self.file.relpath
-        assert self.row is not None
-        return self.row.relpath
 
 
 def rows_in_order(transact: Transact, prefix: str, after: str | None) -> Iterator[TrackRow]:
@@ -83,13 +75,14 @@ def merge(files: Iterable[DiscoveredFile], rows: Iterable[TrackRow]) -> Iterator
     file, row = next(walk, None), next(stream, None)
     while file is not None or row is not None:
         if row is None or (file is not None and file.relpath < row.relpath):
-            yield Item(file, None)
+            assert file is not None
+            yield Item(file.relpath, file, None)
             file = next(walk, None)
         elif file is None or row.relpath < file.relpath:
-            yield Item(None, row)
+            yield Item(row.relpath, None, row)
             row = next(stream, None)
         else:
-            yield Item(file, row)
+            yield Item(file.relpath, file, row)
             file, row = next(walk, None), next(stream, None)
 
 
@@ -102,7 +95,13 @@ def judge(item: Item, force: bool, chosen: Callable[[TrackRow], bool] | None = N
     if row is None:
         return Verdict.NEW
     if file is None:
-        return Verdict.STILL_MISSING if row.missing_since is not None else Verdict.MISSING
+        return Verdict.STILL_MISSING if row.missing else Verdict.MISSING
+    if (  # the common case first: an unchanged rescan of a large library is mostly this
+        not force and chosen is None and row.probe_status == "ok"
+        and row.fingerprint_size == file.size and row.fingerprint_mtime_ns == file.mtime_ns
+        and row.probe_version == NORMALIZER_VERSION
+    ):  # fmt: skip
+        return Verdict.UNCHANGED
     force = force or (chosen is not None and chosen(row))
     same = (row.fingerprint_size, row.fingerprint_mtime_ns) == (file.size, file.mtime_ns)
     if same and _quarantined(row):
@@ -201,7 +200,7 @@ class DiffTally:
         """Count one batch of judged items and the moves found among them."""
         self._cut(batch)
         self.moved += len(moves)
-        self.moved_present += sum(1 for row in moves.values() if row.missing_since is None)
+        self.moved_present += sum(1 for row in moves.values() if not row.missing)
         self.moved_ids |= {row.id for row in moves.values()}
         for item, verdict in batch:
             self.verdicts[verdict] += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, CursorResult, Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -39,9 +39,11 @@ class TrackQuery:
     missing: bool | None = None
 
 
-@dataclass(frozen=True)
-class TrackRow:
-    """The few columns a scan compares a file against, detached from any session."""
+class TrackRow(NamedTuple):
+    """The few columns a scan compares a file against, detached from any session.
+
+    A named tuple, not a dataclass: an unchanged rescan streams a million of them.
+    """
 
     id: int
     relpath: str
@@ -51,20 +53,21 @@ class TrackRow:
     probe_status: str
     probe_error_class: str | None
     probe_failures: int
-    missing_since: datetime | None
+    missing: bool  # missing before this scan (missing_since is set)
     probe_version: int | None
     decode_errors: int | None
 
 
+_T = Track.__table__.c  # plain columns: rows come back as tuples, with no ORM loading
 ROW_COLUMNS = (
-    Track.id, Track.relpath, Track.video_id, Track.fingerprint_size, Track.fingerprint_mtime_ns,
-    Track.probe_status, Track.probe_error_class, Track.probe_failures, Track.missing_since,
-    Track.probe_version, Track.decode_errors,
+    _T.id, _T.relpath, _T.video_id, _T.fingerprint_size, _T.fingerprint_mtime_ns,
+    _T.probe_status, _T.probe_error_class, _T.probe_failures,
+    _T.missing_since.is_not(None).label("missing"), _T.probe_version, _T.decode_errors,
 )  # fmt: skip
 
 
 def _track_row(row: Any) -> TrackRow:
-    return TrackRow(*row)
+    return TrackRow._make(row)
 
 
 class TrackStore:
@@ -91,7 +94,8 @@ class TrackStore:
         query = select(*ROW_COLUMNS).where(*self._in_scope(prefix))
         if after is not None:
             query = query.where(Track.relpath > after)
-        rows = self.session.execute(query.order_by(Track.relpath).limit(limit))
+        # Through the connection, not the ORM session: a million plain tuples, no ORM loading.
+        rows = self.session.connection().execute(query.order_by(Track.relpath).limit(limit))
         return [_track_row(row) for row in rows]
 
     def scope_counts(self, prefix: str) -> tuple[int, int]:
