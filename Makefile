@@ -40,6 +40,9 @@ bench: setup
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/realistic.py
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/scaleout.py
 
 screenshots: setup
 	$(BIN)/python docs/screenshots.py

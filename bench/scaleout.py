@@ -1,0 +1,175 @@
+"""Scale-out scans on PostgreSQL: the same full scan with 1, 2 and 4 worker processes.
+
+A demo library of `--files` clips is scanned into a fresh PostgreSQL database by separate
+`mediashelf worker` processes (concurrency 1 and one probe process each, so a worker is one
+core's worth of work). The scan fans out into `library_scan_chunk` jobs of `--chunk` writes
+that the workers share. Timed from enqueue to the parent's completion; reported with the
+speed-up against one worker and how many chunks each worker ran. Expect near-linear up to
+the number of cores, and nothing more beyond it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from mediashelf.clock import SystemClock
+from mediashelf.config import Settings
+from mediashelf.db.engine import normalize_url
+from mediashelf.db.migrate import upgrade
+from mediashelf.db.schema import Job, Worker
+from mediashelf.db.session import Database
+from mediashelf.demo_library import write_demo_library
+from mediashelf.jobs.service import create_job
+from mediashelf.library.tasks import build_registry
+from mediashelf.probe.pool import ProbePool
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fresh_database(admin_url: str) -> str:
+    """Create an empty database next to `admin_url`'s; return its URL."""
+    server = make_url(normalize_url(admin_url))
+    name = f"mediashelf_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Drop the bench's database."""
+    parsed = make_url(normalize_url(url))
+    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any]:
+    """Scan `library` with `workers` worker processes; return timings and chunk spread."""
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(db)
+    env = {**os.environ, "MEDIASHELF_DATABASE_URL": url, "MEDIASHELF_LIBRARY": str(library),
+           "MEDIASHELF_PROBE_PROCESSES": "1", "MEDIASHELF_SCAN_CHUNK_SIZE": str(chunk),
+           "MEDIASHELF_POLL_S": "0.2"}  # fmt: skip
+    command = [sys.executable, "-m", "mediashelf.cli", "worker", "--concurrency", "1"]
+    quiet = subprocess.DEVNULL
+    procs = [
+        subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=quiet, stderr=quiet, start_new_session=True
+        )  # fmt: skip
+        for _ in range(workers)
+    ]
+    try:
+        settings = Settings(library=library, database_url=url, scan_chunk_size=chunk)
+        registry = build_registry(settings, _no_pool)
+        _wait_for_workers(db, workers)  # they start and register before the clock runs
+        start = time.perf_counter()
+        with db.unit_of_work() as session:
+            job_id = create_job(session, registry, SystemClock(), kind="library_scan",
+                                params={"batch_size": 100}, trigger="cli").id  # fmt: skip
+        job = _wait(db, job_id)
+        seconds = time.perf_counter() - start
+        with db.unit_of_work() as session:
+            chunks = list(session.scalars(select(Job).where(Job.parent_id == job_id)))
+        spread = Counter(c.worker_id for c in chunks)
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+        db.dispose()
+    return {"workers": workers, "seconds": round(seconds, 2), "status": job.status,
+            "files": job.progress.get("processed"), "chunks": len(chunks),
+            "chunks_per_worker": sorted(spread.values(), reverse=True)}  # fmt: skip
+
+
+def _no_pool() -> ProbePool:
+    raise RuntimeError("the bench's own process probes nothing")
+
+
+def _wait_for_workers(db: Database, count: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db.unit_of_work() as session:
+            if (session.scalar(select(func.count()).select_from(Worker)) or 0) >= count:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{count} workers did not start")
+
+
+def _wait(db: Database, job_id: int, timeout_s: float = 3600) -> Job:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db.unit_of_work() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            if job.status in ("completed", "failed", "cancelled"):
+                session.expunge(job)
+                return job
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} did not end")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the scans and print a table (or JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--files", type=int, default=3000)
+    parser.add_argument("--chunk", type=int, default=200, help="writes per chunk job")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "MEDIASHELF_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--keep", type=Path, help="library folder, reused when present")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    library = args.keep or Path(tempfile.mkdtemp(prefix="scaleout-")) / "library"
+    if not library.exists() or not any(library.rglob("*.*")):
+        write_demo_library(library, args.files)
+    url = fresh_database(args.database)
+    try:
+        runs = [run_once(library, url, int(n), args.chunk) for n in args.workers.split(",")]
+    finally:
+        drop_database(url)
+    base = runs[0]["seconds"]
+    for run in runs:
+        run["files_per_s"] = round((run["files"] or 0) / run["seconds"], 1)
+        run["speedup"] = round(base / run["seconds"], 2)
+    if args.json:
+        print(json.dumps({"cores": os.cpu_count(), "runs": runs}, indent=2))
+    else:
+        print(f"cores: {os.cpu_count()}, files: {runs[0]['files']}, chunk: {args.chunk} writes")
+        print("| workers | seconds | files/s | speed-up | chunks | chunks per worker | status |")
+        print("|---:|---:|---:|---:|---:|---|---|")
+        for r in runs:
+            print(
+                f"| {r['workers']} | {r['seconds']} | {r['files_per_s']} | {r['speedup']}x | "
+                f"{r['chunks']} | {r['chunks_per_worker']} | {r['status']} |"
+            )
+    return 0 if all(r["status"] == "completed" for r in runs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
