@@ -76,7 +76,7 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
     procs = [
         subprocess.Popen(
             command, env=env, cwd=REPO, stdout=quiet, stderr=quiet, start_new_session=True
-        )  # fmt: skip
+        )
         for _ in range(workers)
     ]
     try:
