@@ -6,7 +6,6 @@ Each kind misbehaves on purpose in one scripted way; none of them touches the li
 from __future__ import annotations
 
 import os
-import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,7 +98,7 @@ def run_sleepy(ctx: JobContext) -> JobOutcome:
         ctx.check()
         ctx.log(f"step {step}")
         ctx.report({"step": step, "steps": ctx.params.steps})
-        time.sleep(ctx.params.step_s)
+        ctx.sleep(ctx.params.step_s)  # the handler contract: wait only through the context
     ctx.check()
     return JobOutcome(summary=f"slept {ctx.params.steps} steps")
 
