@@ -23,6 +23,11 @@ def _blank_is_unset(value: object) -> object:
     return None if value == "" else value
 
 
+def _folder(value: str | None) -> str | None:
+    # "" for the whole library: the length constraint applies after this, and not to None.
+    return None if value is None else scope(value) or ""
+
+
 # An unknown class or a folder that leaves the library is a 422, like any invalid parameter.
 ProblemClassQuery = Annotated[
     ProblemClassName | None,
@@ -31,6 +36,6 @@ ProblemClassQuery = Annotated[
 ]
 ScopeQuery = Annotated[
     str | None,
-    AfterValidator(scope),
+    AfterValidator(_folder),
     Query(max_length=1000, description="only this sub-folder of the library"),
 ]
