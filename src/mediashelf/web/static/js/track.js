@@ -104,8 +104,14 @@ async function verify() {
     const ended = await watchJob(started.job_id);
     const track = await api("GET", `/api/track/${id}`);
     show(track);
-    if (ended.status === "completed") toast(verdict(track), track.decode_errors ? "error" : "ok", 10000, jobLink(ended.id));
-    else toast(`Verification ${ended.status}: ${ended.error || ended.summary || ""}`, "error", 10000, jobLink(ended.id));
+    const link = jobLink(ended.id);
+    if (ended.status !== "completed") {
+      toast(`Verification ${ended.status}: ${ended.error || ended.summary || ""}`, "error", 10000, link);
+    } else if (!(ended.progress || {}).processed) {
+      toast("Nothing was verified: only files whose last probe succeeded are decoded; rescan it first.", "error", 10000, link);
+    } else {
+      toast(verdict(track), track.decode_errors ? "error" : "ok", 10000, link);
+    }
   } catch (error) {
     const active = error.data && error.data.job_id;
     toast(`Could not verify: ${error.message}`, "error", 10000, active ? jobLink(active) : null);
