@@ -38,7 +38,7 @@ def get_problems(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> ProblemPageOut:
-    """Counts by class (within `path`) and one page of failing tracks, by relpath."""
+    """List failing tracks: counts by class (within `path`) and one page, by relpath."""
     with runtime_of(request).db.unit_of_work() as session:
         page = list_problems(session, problem_class, path, limit, offset)
         return ProblemPageOut.of(page, limit, offset)
@@ -51,10 +51,7 @@ def get_problems(
     responses=error_responses(*MUTATION, 404, 409),
 )
 def post_retry(request: Request, body: ProblemRetry) -> JobRequestOut:
-    """Enqueue the job that looks at one track, or a whole class, again (a scan or a verify).
-
-    409 names the active job when a different scan (or verification) is running.
-    """
+    """Enqueue the job that looks at one track, or a whole class, again (a scan or a verify)."""
     runtime, client = runtime_of(request), client_of(request)
     with runtime.db.unit_of_work() as session:
         if body.video_id is not None:

@@ -38,7 +38,7 @@ def problems_page(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> HTMLResponse:
-    """Failing tracks by class with counts as filter links, a folder filter and paging."""
+    """Render failing tracks by class: counts as filter links, a folder filter, paging."""
     with runtime_of(request).db.unit_of_work() as session:
         page = ProblemPageOut.of(list_problems(session, problem_class, path, limit, offset),
                                  limit, offset)  # fmt: skip
