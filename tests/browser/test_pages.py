@@ -196,7 +196,7 @@ def test_unknown_track_is_a_404_page(page: Page, server: Server) -> None:
 
 def test_readable_at_360px(page: Page, server: Server) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
-    for path in ("/tracks", "/jobs"):
+    for path in ("/tracks", "/jobs", "/problems"):
         page.goto(server.url + path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} scrolls sideways: {width}px"

@@ -21,6 +21,8 @@ TOKEN = "guards-token-0123456789-abcdef"
 CHANGE = ("/api/jobs", {"kind": "library_scan"})
 CHANGES = [("POST", "/api/jobs"), ("POST", "/api/jobs/1/cancel"), ("POST", "/api/jobs/1/retry"),
            ("POST", "/api/track/abcdefgh/rescan_media"), ("POST", "/login"), ("POST", "/logout"),
+           ("POST", "/api/problems/retry"), ("POST", "/api/problems/verify"),
+           ("POST", "/api/track/abcdefgh/release"),
            ("DELETE", "/api/jobs"), ("PUT", "/api/jobs"), ("PATCH", "/api/jobs/1")]  # fmt: skip
 
 

@@ -63,10 +63,11 @@ def create_job(
 
 @dataclass(frozen=True)
 class JobRequest:
-    """The job that will answer a request, and whether it was already active."""
+    """The job that will answer a request, its kind, and whether it was already active."""
 
     job_id: int
     joined: bool
+    kind: str
 
 
 def request_job(
@@ -85,8 +86,8 @@ def request_job(
             session, registry, clock, kind=kind, params=params, trigger=trigger, actor=actor
         )
     except DuplicateJob as exc:
-        return JobRequest(exc.job_id, joined=True)
-    return JobRequest(job.id, joined=False)
+        return JobRequest(exc.job_id, joined=True, kind=kind)
+    return JobRequest(job.id, joined=False, kind=kind)
 
 
 def spawn_children(

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mediashelf import __version__
 from mediashelf.runtime import Runtime
-from mediashelf.web.api import health, jobs, tracks
+from mediashelf.web.api import health, jobs, problems, tracks
 from mediashelf.web.auth import routes as auth_routes
 from mediashelf.web.auth.access import Access
 from mediashelf.web.auth.middleware import RequireCredentials
@@ -24,6 +24,7 @@ from mediashelf.web.limits import InputBounds
 from mediashelf.web.origin import SameOriginChanges
 from mediashelf.web.pages import jobs as job_pages
 from mediashelf.web.pages import library as library_pages
+from mediashelf.web.pages import problems as problem_pages
 from mediashelf.web.startup import check_settings
 from mediashelf.web.storage import StorageWatch, WatchStorage
 
@@ -58,8 +59,9 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
     app.state.access = access
     app.state.storage = StorageWatch()
     install_error_handlers(app)
-    for router in (auth_routes.router, docs_router, tracks.router, jobs.router, health.router,
-                   library_pages.router, job_pages.router):  # fmt: skip
+    for router in (auth_routes.router, docs_router, tracks.router, jobs.router, problems.router,
+                   health.router, library_pages.router, job_pages.router,
+                   problem_pages.router):  # fmt: skip
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Listed innermost first: a request meets them bottom-up.

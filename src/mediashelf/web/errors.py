@@ -206,12 +206,19 @@ def error_page(request: Request, status: int, message: str) -> Response:
     return TEMPLATES.TemplateResponse(request, "error.html", context, status_code=status)
 
 
+LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def describe_validation(errors: object) -> str:
     """Summarise pydantic validation errors as one line without echoing request bodies."""
     parts: list[str] = []
     for error in errors if isinstance(errors, list | tuple) else []:
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p not in {"body", "query", "path"})
-        parts.append(f"{loc or 'request'}: {error.get('msg', 'invalid')}")
+        where = list(error.get("loc", ()))
+        if where and where[0] in LOCATIONS:  # where the value came from, not its name
+            where = where[1:]
+        loc = ".".join(str(p) for p in where)
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc or 'request'}: {message}")
     return "; ".join(parts) or "invalid request"
 
 

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 from fastapi.templating import Jinja2Templates
 
+from mediashelf.library.problems.classes import problem_class
+
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
@@ -70,6 +72,13 @@ def job_rate(job: Any) -> str:
     return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
 
 
+def problem_class_of(track: Any) -> str | None:
+    """Return the track's class in the problems view, or None when it has no problem."""
+    return problem_class(
+        track.probe_status, track.probe_error_class, track.probe_failures, track.decode_errors
+    )
+
+
 def query(params: dict[str, object], **changes: object) -> str:
     """Return `?…` for `params` with `changes` applied (None drops a key)."""
     merged = {**params, **changes}
@@ -80,6 +89,7 @@ def query(params: dict[str, object], **changes: object) -> str:
 TEMPLATES.env.filters.update(duration=duration, size=size, bitrate=bitrate, dash=dash, when=when)
 TEMPLATES.env.globals.update(
     query=query,
+    problem_class_of=problem_class_of,
     job_rate=job_rate,
     formatters={"duration": duration, "size": size, "bitrate": bitrate, "dash": dash, "when": when},
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -15,8 +15,12 @@ from pydantic import (
     model_validator,
 )
 
+from mediashelf.jobs.service import JobRequest
+from mediashelf.library.ids import VIDEO_ID
+from mediashelf.library.problems.classes import PROBLEM_CLASSES, problem_class
 from mediashelf.library.problems.service import Problem, ProblemPage
 from mediashelf.library.rescan import RescanOutcome
+from mediashelf.library.scan_request import normalize_scope
 from mediashelf.library.store import FILTERABLE, SORTABLE
 from mediashelf.probe.result import MEDIA_FIELDS
 
@@ -69,11 +73,25 @@ class TrackOut(BaseModel):
     probe_ms: float | None
     probed_at: datetime | None
     probe_failures: int
+    probe_version: int | None
+    failing_since: datetime | None
     missing_since: datetime | None
+    verified_at: datetime | None
+    decode_errors: int | None
+    decode_error: str | None
+    decode_error_at_s: float | None
     fingerprint_size: int | None
     fingerprint_mtime_ns: int | None
     added_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def problem_class(self) -> str | None:
+        """The track's class in the problems view (missing, quarantined, corrupt…), or None."""
+        return problem_class(
+            self.probe_status, self.probe_error_class, self.probe_failures, self.decode_errors
+        )
 
 
 def rescan_json(outcome: RescanOutcome) -> dict[str, Any]:
@@ -308,6 +326,72 @@ class ProblemPageOut(BaseModel):
         """Return the JSON form of a problems page."""
         items = [ProblemOut.of(p) for p in page.items]
         return cls(counts=page.counts, items=items, total=page.total, limit=limit, offset=offset)
+
+
+ProblemClassName = Literal[
+    "missing", "quarantined", "permission", "empty", "corrupt", "unsupported", "no_streams",
+    "timeout", "crashed", "decode_errors",
+]  # fmt: skip
+assert get_args(ProblemClassName) == PROBLEM_CLASSES
+
+
+def scope(value: str | None) -> str | None:
+    """Normalise a sub-folder scope ("a/b"); a path that leaves the library is a ValueError."""
+    return normalize_scope(value) if value else None
+
+
+class ProblemRetry(BaseModel):
+    """Body of POST /api/problems/retry: one track, or a whole class (within a folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video_id: str | None = Field(default=None, pattern=VIDEO_ID.pattern)
+    problem_class: ProblemClassName | None = Field(default=None, alias="class")
+    path: str | None = Field(default=None, max_length=1000, description="with class: a sub-folder")
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return scope(value)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ProblemRetry:
+        if (self.video_id is None) == (self.problem_class is None):
+            raise ValueError("give exactly one of video_id or class")
+        if self.video_id is not None and self.path is not None:
+            raise ValueError("path goes with class, not with video_id")
+        return self
+
+
+class VerifyRequest(BaseModel):
+    """Body of POST /api/problems/verify (all optional: verify the whole library)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(default=None, max_length=1000, description="only this sub-folder")
+    lossless_only: StrictBool = False
+    problems_only: StrictBool = Field(default=False, description="only tracks with decode errors")
+    video_ids: list[Annotated[str, Field(pattern=VIDEO_ID.pattern)]] | None = Field(
+        default=None, min_length=1, max_length=1000, description="only these tracks"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str | None) -> str | None:
+        return scope(value)
+
+
+class JobRequestOut(BaseModel):
+    """The job that answers a request: queued now, or the identical one already active."""
+
+    job_id: int
+    joined: bool = Field(description="true when an identical job was already active")
+    kind: str
+
+    @classmethod
+    def of(cls, request: JobRequest) -> JobRequestOut:
+        """Return the JSON form of a job request."""
+        return cls(job_id=request.job_id, joined=request.joined, kind=request.kind)
 
 
 class HealthOut(BaseModel):

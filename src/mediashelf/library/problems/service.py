@@ -91,10 +91,11 @@ def release_track(session: Session, clock: Clock, video_id: str, actor: str) -> 
     track = get_track(session, video_id)
     if _class_of(track) != "quarantined":
         raise JobConflict("The track is not quarantined.")
+    failures = track.probe_failures  # the update below also refreshes the loaded row
     ProblemStore(session).release(track.id)
     AuditStore(session).record(
         ts=clock.now(), action="track.release", actor=actor, video_id=track.video_id,
-        details={"probe_failures": [track.probe_failures, 0]},
+        details={"probe_failures": [failures, 0]},
     )  # fmt: skip
     session.expire(track)
     return get_track(session, video_id)

@@ -1,11 +1,15 @@
-// /track/{id}: the Rescan button. One request at a time; values update in place; a toast says what changed.
+// /track/{id}: the Rescan and Verify buttons. One request at a time each; values update in
+// place; a toast says what changed (Verify: what the decode found, with a link to its job).
 import { api } from "./api.js";
 import { formatters } from "./format.js";
+import { jobLink, watchJob } from "./job_watch.js";
 import { toast } from "./toast.js";
 
 const form = document.getElementById("rescan-form");
 const button = document.getElementById("rescan-button");
+const verifyButton = document.getElementById("verify-button");
 let busy = false;
+let verifying = false;
 
 function show(track) {
   for (const element of document.querySelectorAll("[data-field], [data-mirror]")) {
@@ -14,6 +18,8 @@ function show(track) {
     const format = formatters[element.dataset.format || "dash"] || formatters.dash;
     element.textContent = format(track[name]);
   }
+  const notice = document.getElementById("problem-notice");
+  if (notice && "problem_class" in track && !track.problem_class) notice.hidden = true;
 }
 
 function describe(changes) {
@@ -80,4 +86,44 @@ async function rescan(event) {
   }
 }
 
+function verdict(track) {
+  if (!track.decode_errors) return "Verified: the file decodes cleanly.";
+  const at = track.decode_error_at_s === null ? "" : ` at ${formatters.duration(track.decode_error_at_s)}`;
+  return `Verified: ${track.decode_errors} decode errors; the first${at}: ${formatters.dash(track.decode_error)}`;
+}
+
+async function verify() {
+  if (verifying) return;
+  verifying = true;
+  verifyButton.disabled = true;
+  verifyButton.textContent = "Verifying…";
+  const id = encodeURIComponent(form.dataset.videoId);
+  try {
+    const started = await api("POST", "/api/problems/verify", { video_ids: [form.dataset.videoId] });
+    toast(`Verification ${started.joined ? "joined" : "queued"}`, "ok", 6000, jobLink(started.job_id));
+    const ended = await watchJob(started.job_id);
+    const track = await api("GET", `/api/track/${id}`);
+    show(track);
+    const link = jobLink(ended.id);
+    if (ended.status !== "completed") {
+      toast(`Verification ${ended.status}: ${ended.error || ended.summary || ""}`, "error", 10000, link);
+    } else if (!(ended.progress || {}).processed) {
+      toast("Nothing was verified: only files whose last probe succeeded are decoded; rescan it first.", "error", 10000, link);
+    } else {
+      toast(verdict(track), track.decode_errors ? "error" : "ok", 10000, link);
+    }
+  } catch (error) {
+    const active = error.data && error.data.job_id;
+    toast(`Could not verify: ${error.message}`, "error", 10000, active ? jobLink(active) : null);
+  } finally {
+    verifying = false;
+    verifyButton.disabled = false;
+    verifyButton.textContent = "Verify";
+  }
+}
+
 if (form) form.addEventListener("submit", rescan);
+if (form && verifyButton) {
+  verifyButton.hidden = false;
+  verifyButton.addEventListener("click", verify);
+}
