@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 
 from mediashelf.jobs.service import JobRequest, request_job
+from mediashelf.library.kinds import LIBRARY_VERIFY
 from mediashelf.library.problems.service import (
     list_problems,
     release_track,
     retry_class,
     retry_track,
 )
-from mediashelf.library.verify.job import LIBRARY_VERIFY
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
 from mediashelf.web.errors import COMMON, MUTATION, error_responses
