@@ -6,6 +6,7 @@ One place assembles database, probe pool, job registry and embedded worker, so `
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -101,6 +102,11 @@ class Runtime:
         if concurrency is not None:
             config = replace(config, concurrency=concurrency)
         self.worker = Worker(self.db, self.registry, self.clock, config)
+        # Everything imported and built so far lives as long as the process: keep it out of
+        # the garbage collector's full passes, which otherwise walk it again and again while
+        # a scan makes millions of short-lived objects (measured: 21.7 s -> 12.6 s for the
+        # merge of a million unchanged files).
+        gc.freeze()
         self.worker.start()
         return self.worker
 

@@ -14,6 +14,8 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -133,11 +135,14 @@ def walk(
         raise LibraryUnavailable("The scan path is not a folder inside the library.")
     top = start.stat()
     state = _Walk(real_root, {(top.st_dev, top.st_ino)}, after, on_skip or _log_skip, extensions)
-    yield from _walk_folder(state, str(start), prefix)
+    # Files travel in one list per run of files, so each passes through one chain, not
+    # through every level of the folder recursion: a million files cost seconds less.
+    yield from chain.from_iterable(_walk_folder(state, str(start), prefix))
 
 
-def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[DiscoveredFile]:
+def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[list[DiscoveredFile]]:
     after = state.after
+    files: list[DiscoveredFile] = []
     for key, entry in _entries(state, folder, prefix):
         rel = prefix + entry.name
         if key.endswith("/"):
@@ -145,6 +150,9 @@ def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[DiscoveredF
             if after is not None and sub < after and not after.startswith(sub):
                 continue  # the whole folder sorts before the resume point
             if _enter(state, entry, rel):
+                if files:
+                    yield files
+                    files = []
                 yield from _walk_folder(state, entry.path, sub)
         elif after is None or rel > after:
             try:
@@ -153,7 +161,9 @@ def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[DiscoveredF
                 state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the file"))
                 continue
             if stat.S_ISREG(info.st_mode):
-                yield DiscoveredFile(rel, info.st_size, info.st_mtime_ns)
+                files.append(DiscoveredFile(rel, info.st_size, info.st_mtime_ns))
+    if files:
+        yield files
 
 
 def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEntry[str]]]:
@@ -185,7 +195,7 @@ def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEn
         kind = _kind(state, entry, prefix)
         if kind is not None:
             keyed.append((name + "/" if kind == "dir" else name, entry))
-    keyed.sort(key=lambda pair: pair[0])
+    keyed.sort(key=itemgetter(0))
     return keyed
 
 

@@ -25,7 +25,7 @@ from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
-from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk_ahead
+from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
 from mediashelf.library.library_state import library_problem
 from mediashelf.library.scan_apply import ApplyOptions, Batch, BatchWriter
 from mediashelf.library.scan_plan import (
@@ -368,7 +368,7 @@ class LibraryScan:
         self, after: str | None, on_skip: Callable[[Skip], None]
     ) -> Iterator[list[tuple[Item, Verdict]]]:
         """Yield merged items in batches bounded by the rows they write (and their length)."""
-        files = walk_ahead(
+        files = walk(
             self.deps.root, self.params.path, on_skip=on_skip, after=after,
             extensions=self.deps.extensions or MEDIA_EXTENSIONS,
         )  # fmt: skip
