@@ -9,15 +9,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import queue
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from mediashelf.errors import LibraryUnavailable
 from mediashelf.library.ids import title_for, video_id_for
@@ -254,66 +252,3 @@ def _utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-_DONE = object()
-
-
-def walk_ahead(
-    root: Path,
-    scope: str | None = None,
-    on_skip: SkipHandler | None = None,
-    after: str | None = None,
-    extensions: frozenset[str] = MEDIA_EXTENSIONS,
-    chunk: int = 512,
-) -> Iterator[DiscoveredFile]:
-    """`walk`, with the listing and stat calls done by a thread of its own, a little ahead.
-
-    The system calls of the walk then overlap with the caller's work (merging, judging);
-    skips are still reported to `on_skip` in the caller's thread, in walk order.
-    """
-    handler = on_skip or _log_skip
-    found: queue.Queue[Any] = queue.Queue(maxsize=64)
-    stop = threading.Event()
-
-    def produce() -> None:
-        pending: list[Any] = []  # files, skips, then _DONE or the exception that ended it
-        try:
-            for item in walk(root, scope, pending.append, after, extensions):
-                pending.append(item)
-                if len(pending) >= chunk and not _hand_over(found, pending, stop):
-                    return
-            pending.append(_DONE)
-            _hand_over(found, pending, stop)
-        except BaseException as exc:  # handed to the caller, raised there
-            pending.append(exc)
-            _hand_over(found, pending, stop)
-
-    thread = threading.Thread(target=produce, name="walk", daemon=True)
-    thread.start()
-    try:
-        while True:
-            for item in found.get():
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                if isinstance(item, Skip):
-                    handler(item)
-                else:
-                    yield item
-    finally:
-        stop.set()
-
-
-def _hand_over(found: queue.Queue[Any], items: list[Any], stop: threading.Event) -> bool:
-    """Queue a copy of `items` and empty it; False when the caller stopped listening."""
-    batch = list(items)
-    items.clear()
-    while not stop.is_set():
-        try:
-            found.put(batch, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
