@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,10 +33,13 @@ from mediashelf.library.scan_plan import (
     Chunk,
     DiffTally,
     Item,
+    Run,
     Verdict,
     find_moves,
     judge,
     merge,
+    quick_runs,
+    row_pages,
     row_problem,
     rows_in_order,
 )
@@ -202,9 +205,12 @@ class LibraryScan:
         self._set_phase("discover")
         tally = DiffTally(chunk_writes=chunk_writes)
         taken: set[int] = set()
-        for batch in self._batches(after=None, on_skip=tally.skip):
-            moves = find_moves(self.ctx.transaction, self.deps.root, _new_files(batch), taken)
-            tally.add_batch(batch, moves)
+        for part in self._diff_parts(on_skip=tally.skip):
+            if isinstance(part, Run):
+                tally.add_run(part)
+            else:
+                moves = find_moves(self.ctx.transaction, self.deps.root, _new_files(part), taken)
+                tally.add_batch(part, moves)
             self.counters.total = tally.total
             self._checked = tally.total
             self._emit()
@@ -368,15 +374,39 @@ class LibraryScan:
         self, after: str | None, on_skip: Callable[[Skip], None]
     ) -> Iterator[list[tuple[Item, Verdict]]]:
         """Yield merged items in batches bounded by the rows they write (and their length)."""
-        files = walk(
+        rows = rows_in_order(self.ctx.transaction, self.prefix, after)
+        yield from self._judged(merge(self._walk(after, on_skip), rows))
+
+    def _walk(self, after: str | None, on_skip: Callable[[Skip], None]) -> Iterator[Any]:
+        return walk(
             self.deps.root, self.params.path, on_skip=on_skip, after=after,
             extensions=self.deps.extensions or MEDIA_EXTENSIONS,
         )  # fmt: skip
-        rows = rows_in_order(self.ctx.transaction, self.prefix, after)
+
+    def _diff_parts(
+        self, on_skip: Callable[[Skip], None]
+    ) -> Iterator[Run | list[tuple[Item, Verdict]]]:
+        """Yield what the diff must count: batches of judged items, and runs of unchanged files.
+
+        A page of tracks whose files match it one for one (same paths and fingerprints, all
+        probed by the current normaliser) is one Run, judged without an Item per file: an
+        unchanged rescan of a large library is mostly that.
+        """
+        if self.params.force or self._chosen is not None:
+            yield from self._batches(after=None, on_skip=on_skip)
+            return
+        pages = row_pages(self.ctx.transaction, self.prefix, None)
+        for part in quick_runs(self._walk(None, on_skip), pages):
+            if isinstance(part, Run):
+                yield part
+            else:
+                yield from self._judged(merge(*part))
+
+    def _judged(self, items: Iterable[Item]) -> Iterator[list[tuple[Item, Verdict]]]:
         batch: list[tuple[Item, Verdict]] = []
         writes = 0
         force, chosen, until = self.params.force, self._chosen, self.until
-        for item in merge(files, rows):
+        for item in items:
             if until is not None and item.relpath > until:
                 break  # the rest belongs to the next chunk
             verdict = judge(item, force, chosen)

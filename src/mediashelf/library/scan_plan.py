@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +27,13 @@ from mediashelf.probe.normalize import NORMALIZER_VERSION
 ROW_PAGE = 5000
 SAMPLE_LIMIT = 20
 MISSING_CANDIDATES = 200
+
+# Where a plain track row (TrackStore.rows_after) holds what the quick comparison reads.
+_RELPATH, _SIZE, _MTIME, _STATUS, _VERSION = (
+    TrackRow._fields.index(name)
+    for name in ("relpath", "fingerprint_size", "fingerprint_mtime_ns", "probe_status",
+                 "probe_version")
+)  # fmt: skip
 
 # Runs one unit of work (waiting out database outages): JobContext.transaction.
 Transact = Callable[[Callable[[Session], Any]], Any]
@@ -55,17 +63,66 @@ class Item(NamedTuple):
     row: TrackRow | None
 
 
-def rows_in_order(transact: Transact, prefix: str, after: str | None) -> Iterator[TrackRow]:
-    """Yield the tracks within `prefix` in relpath order, one short transaction per page."""
+def row_pages(transact: Transact, prefix: str, after: str | None) -> Iterator[list[Any]]:
+    """Yield the tracks within `prefix` in relpath order as plain rows, a page per transaction."""
     while True:
-        page: list[TrackRow] = transact(partial(_page, prefix=prefix, after=after))
-        yield from page
+        page: list[Any] = transact(partial(_page, prefix=prefix, after=after))
+        if page:
+            yield page
         if len(page) < ROW_PAGE:
             return
-        after = page[-1].relpath
+        after = page[-1][_RELPATH]
 
 
-def _page(session: Session, prefix: str, after: str | None) -> list[TrackRow]:
+def rows_in_order(transact: Transact, prefix: str, after: str | None) -> Iterator[TrackRow]:
+    """Yield the tracks within `prefix` in relpath order, one short transaction per page."""
+    return map(TrackRow._make, chain.from_iterable(row_pages(transact, prefix, after)))
+
+
+class Run(NamedTuple):
+    """Consecutive files that match their tracks exactly: unchanged, with nothing to judge."""
+
+    files: int
+    last: str
+
+
+def quick_runs(
+    files: Iterable[DiscoveredFile], pages: Iterable[list[Any]]
+) -> Iterator[Run | tuple[list[DiscoveredFile], list[TrackRow]]]:
+    """Pair each page of tracks with the walked files up to its last path.
+
+    A page its files match one for one is a Run; any other pair is handed back as
+    (files, rows) to be merged and judged item by item. Files after the last page follow
+    in pairs with no rows.
+    """
+    walk = iter(files)
+    carry = next(walk, None)
+    for page in pages:
+        last = page[-1][_RELPATH]
+        mine: list[DiscoveredFile] = []
+        while carry is not None and carry.relpath <= last:
+            mine.append(carry)
+            carry = next(walk, None)
+        if _all_unchanged(mine, page):
+            yield Run(len(page), last)
+        else:
+            yield mine, list(map(TrackRow._make, page))
+    while carry is not None:
+        rest = [carry, *islice(walk, ROW_PAGE - 1)]
+        carry = next(walk, None)
+        yield rest, []
+
+
+def _all_unchanged(files: list[DiscoveredFile], rows: list[Any]) -> bool:
+    """Tell whether every file has its track, with the same fingerprint, probed and current."""
+    return len(files) == len(rows) and all(
+        f[0] == r[_RELPATH] and f[1] == r[_SIZE] and f[2] == r[_MTIME]
+        and r[_STATUS] == "ok" and r[_VERSION] == NORMALIZER_VERSION
+        for f, r in zip(files, rows, strict=True)
+    )  # fmt: skip
+
+
+def _page(session: Session, prefix: str, after: str | None) -> list[Any]:
     return TrackStore(session).rows_after(after, prefix, ROW_PAGE)
 
 
@@ -212,13 +269,23 @@ class DiffTally:
             elif verdict is Verdict.MISSING and item.row is not None:
                 self._missing_candidate(item.row.id, item.relpath)
 
-    def _cut(self, batch: list[tuple[Item, Verdict]]) -> None:
-        if not self.chunk_writes or not batch:
-            return
+    def add_run(self, run: Run) -> None:
+        """Count a run of unchanged files."""
+        self.verdicts[Verdict.UNCHANGED] += run.files
+        self.total += run.files
+        if self.chunk_writes:
+            self._open_chunk().files += run.files
+
+    def _open_chunk(self) -> Chunk:
         if not self.chunks or self.chunks[-1].until is not None:
             after = self.chunks[-1].until if self.chunks else None
             self.chunks.append(Chunk(after, None))
-        last = self.chunks[-1]
+        return self.chunks[-1]
+
+    def _cut(self, batch: list[tuple[Item, Verdict]]) -> None:
+        if not self.chunk_writes or not batch:
+            return
+        last = self._open_chunk()
         last.writes += sum(verdict in WRITES for _, verdict in batch)
         last.files += sum(item.file is not None for item, _ in batch)
         if last.writes >= self.chunk_writes:

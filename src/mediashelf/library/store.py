@@ -86,18 +86,19 @@ class TrackStore:
             return []
         return [Track.relpath >= prefix, Track.relpath < prefix[:-1] + "0"]  # "0" follows "/"
 
-    def rows_after(self, after: str | None, prefix: str, limit: int) -> list[TrackRow]:
+    def rows_after(self, after: str | None, prefix: str, limit: int) -> list[Any]:
         """Return the next `limit` tracks in relpath order after `after`, within `prefix`.
 
-        relpath compares by code point on both dialects (SQLite BINARY, PostgreSQL "C"), the
-        order in which discovery walks the library.
+        Plain rows in `TrackRow`'s field order (`TrackRow._make` names one): a page whose
+        files all match needs no named tuples. relpath compares by code point on both
+        dialects (SQLite BINARY, PostgreSQL "C"), the order in which discovery walks.
         """
         query = select(*ROW_COLUMNS).where(*self._in_scope(prefix))
         if after is not None:
             query = query.where(Track.relpath > after)
         # Through the connection, not the ORM session: a million plain tuples, no ORM loading.
-        rows = self.session.connection().execute(query.order_by(Track.relpath).limit(limit))
-        return _track_rows(rows)
+        result = self.session.connection().execute(query.order_by(Track.relpath).limit(limit))
+        return list(result.all())  # fetched at once: iterating a result fetches row by row
 
     def scope_counts(self, prefix: str) -> tuple[int, int]:
         """Return (tracks, tracks already missing) within `prefix`."""
