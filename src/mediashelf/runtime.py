@@ -45,12 +45,15 @@ class Runtime:
     mounts: MountTable = system_mounts  # how watch mode learns file-system types (tests inject)
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        """Open the database named by `settings`."""
+    def from_settings(
+        cls, settings: Settings, clock: Clock | None = None, pool: ProbePool | None = None
+    ) -> Runtime:
+        """Open the database named by `settings`; `pool`, already started, becomes its own."""
         return cls(
             settings,
             Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms),
             clock or SystemClock(),
+            _pool=pool,
         )
 
     @property
@@ -73,10 +76,6 @@ class Runtime:
                 build_chain(self.settings), self.settings.probe_processes
             )
         return self._pool
-
-    def warm_pool(self) -> None:
-        """Start the probe pool's processes in the background (a scan is about to need them)."""
-        self.pool().warm()
 
     def probe_runner(self) -> ProbeRunner:
         """Return the injected runner (tests), else the pool."""

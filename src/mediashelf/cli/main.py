@@ -143,7 +143,8 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
     from mediashelf.cli.jobs import job_json
     from mediashelf.jobs.service import request_job
 
-    with opened_runtime({"kind": kind} if as_json else None) as runtime:
+    json_errors = {"kind": kind} if as_json else None
+    with opened_runtime(json_errors, early_pool=not no_wait) as runtime:
         with runtime.db.unit_of_work() as session:
             request = request_job(session, runtime.registry, runtime.clock, kind, params,
                                   trigger="cli", actor="cli")  # fmt: skip
@@ -156,7 +157,6 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
                 if as_json else out.print(request.job_id)  # fmt: skip
             return
         if not _workers_alive(runtime):
-            runtime.warm_pool()  # its processes start while the job is claimed and diffed
             runtime.start_worker()
         job = _follow_or_cancel(runtime, request.job_id, quiet=as_json)
     if as_json:

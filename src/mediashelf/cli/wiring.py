@@ -16,6 +16,7 @@ from mediashelf.errors import ConfigError, MediashelfError, ProbeError
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
     from mediashelf.config import Settings
+    from mediashelf.probe.pool import ProbePool
     from mediashelf.runtime import Runtime
 
 out = Console()
@@ -56,14 +57,24 @@ def fail(exc: MediashelfError, json_subject: dict[str, Any] | None = None) -> ty
 
 @contextmanager
 def opened_runtime(
-    json_errors: dict[str, Any] | None = None, **overrides: Any
+    json_errors: dict[str, Any] | None = None, *, early_pool: bool = False, **overrides: Any
 ) -> Iterator[Runtime]:
-    """Yield a migrated Runtime; close it afterwards and turn errors into clean exits."""
-    from mediashelf.runtime import Runtime
+    """Yield a migrated Runtime; close it afterwards and turn errors into clean exits.
 
+    `early_pool` starts the probe pool before anything else is imported: its forkserver
+    imports libav on the other core while this process imports the database layer and
+    migrates, which takes a third off a short `mediashelf scan`. The pool is wasted (and
+    closed) when a running service's workers take the job instead.
+    """
     runtime: Runtime | None = None
+    pool: ProbePool | None = None
     try:
-        runtime = Runtime.from_settings(load_settings(**overrides))
+        settings = load_settings(**overrides)
+        if early_pool:
+            pool = _started_pool(settings)
+        from mediashelf.runtime import Runtime
+
+        runtime = Runtime.from_settings(settings, pool=pool)
         runtime.migrate()
         yield runtime
     except MediashelfError as exc:
@@ -71,6 +82,17 @@ def opened_runtime(
     finally:
         if runtime is not None:
             runtime.close()
+        elif pool is not None:
+            pool.close()
+
+
+def _started_pool(settings: Settings) -> ProbePool:
+    from mediashelf.probe.chain import build_chain
+    from mediashelf.probe.pool import ProbePool
+
+    pool = ProbePool.for_chain(build_chain(settings), settings.probe_processes)
+    pool.warm()
+    return pool
 
 
 def is_loopback(host: str) -> bool:

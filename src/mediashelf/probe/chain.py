@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mediashelf.config import Settings
 from mediashelf.errors import (
     ConfigError,
     ProbeEmpty,
@@ -18,6 +18,9 @@ from mediashelf.probe.base import Prober
 from mediashelf.probe.ffprobe_backend import FfprobeProber, ffprobe_available
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
+
+if TYPE_CHECKING:  # the pool's forkserver imports this module: keep pydantic out of it
+    from mediashelf.config import Settings
 
 # Failures about the file itself: every backend would say the same, so the chain stops.
 _FILE_LEVEL = (ProbeMissing, ProbePermission, ProbeEmpty)
