@@ -7,6 +7,7 @@ One place assembles database, probe pool, job registry and embedded worker, so `
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -146,6 +147,13 @@ class Runtime:
     def _wake(self) -> None:
         if self.worker is not None:
             self.worker.wake()
+
+    def wait_for_job_end(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds, less when a job of this process's worker ends."""
+        if self.worker is not None:
+            self.worker.wait_for_job_end(timeout)
+        else:
+            time.sleep(timeout)
 
     def job_cancelled(self, job_id: int) -> None:
         """Pass a cancel request to this process's worker at once (others poll for it)."""

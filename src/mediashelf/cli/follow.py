@@ -48,4 +48,4 @@ def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.1, quiet: bool =
             )  # fmt: skip
             if job.status in TERMINAL:
                 return job
-            time.sleep(poll_s)
+            runtime.wait_for_job_end(poll_s)

@@ -127,6 +127,7 @@ class Worker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._ended = threading.Event()  # a job run here just ended (followers stop waiting)
         self._threads: list[threading.Thread] = []
         self._outage: set[str] = set()  # loops currently waiting out a database outage
         self._recovered_at = float("-inf")  # when the database last came back (monotonic)
@@ -162,6 +163,15 @@ class Worker:
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
         self._wake.set()
+
+    def wait_for_job_end(self, timeout: float) -> None:
+        """Return when a job run by this worker ends, or after `timeout` seconds.
+
+        A hint for followers in the same process (`mediashelf scan`), who then read the job
+        again: they see the end at once instead of at their next poll.
+        """
+        if self._ended.wait(timeout):
+            self._ended.clear()
 
     def cancel_local(self, job_id: int) -> None:
         """Pass a cancel request to a job running in this process at once."""
@@ -245,6 +255,7 @@ class Worker:
         with self._lock:  # a retry of the job may already run here under its next attempt
             if self._running.get(running.job.id) is running:
                 del self._running[running.job.id]
+        self._ended.set()
         self._wake.set()
 
     def _housekeeping(self, last: dict[str, float]) -> None:
