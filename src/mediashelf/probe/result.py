@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 MEDIA_FIELDS: tuple[str, ...] = (
     "container",
@@ -100,6 +100,4 @@ class ProbeResult:
 
     def media_fields(self) -> dict[str, object]:
         """Return the media columns of §2 as a dict (resolution included)."""
-        values = asdict(self)
-        values["resolution"] = self.resolution
-        return {name: values[name] for name in MEDIA_FIELDS}
+        return {name: getattr(self, name) for name in MEDIA_FIELDS}  # scalars: no deep copy
