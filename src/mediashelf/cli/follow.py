@@ -48,4 +48,6 @@ def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.1, quiet: bool =
             )  # fmt: skip
             if job.status in TERMINAL:
                 return job
-            runtime.wait_for_job_end(poll_s)
+            # Nothing to draw when quiet: read the job less often (a local job's end still
+            # wakes us at once), leaving the CPU to the scan.
+            runtime.wait_for_job_end(poll_s * 5 if quiet else poll_s)
