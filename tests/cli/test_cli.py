@@ -227,3 +227,19 @@ def test_jobs_commands(database: Database, library: Path) -> None:
     assert "created by cli" in logs.stdout
     assert "retry requested by cli" in logs.stdout
     assert runner.invoke(app, ["jobs", "show", "9999"], env=env).exit_code == NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["jobs", "show", "99999999999999999999"], ["jobs", "logs", "9223372036854775808"],
+     ["jobs", "cancel", "99999999999999999999"], ["jobs", "retry", "99999999999999999999"],
+     ["jobs", "show", "0"], ["jobs", "list", "--status", "bogus"],
+     ["jobs", "logs", "1", "--stream", "bogus"], ["problems", "--offset", "99999999999999999999"]],
+)  # fmt: skip
+def test_out_of_range_ids_and_unknown_choices_are_usage_errors(
+    database: Database, library: Path, args: list[str]
+) -> None:
+    result = runner.invoke(app, args, env=env_for(database, library))
+    assert result.exit_code == USAGE, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output

@@ -20,7 +20,7 @@ def problems(
     problem_class: ClassOption = None,
     path: PathOption = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List problem tracks grouped by class, with counts."""
