@@ -55,6 +55,16 @@ def test_demo_writes_a_playable_library(tmp_path: Path, probe_pool: ProbePool) -
     assert any(not getattr(o, "has_video", True) for o in outcomes)
 
 
+def test_demo_into_an_unwritable_place_says_so_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["demo", str(blocker / "demo"), "--count", "2"])
+    assert result.exit_code == FAILED, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.startswith("error: cannot write the demo library: Not a directory")
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_db_upgrade_then_check(db_url: str) -> None:
     env = {"MEDIASHELF_DATABASE_URL": db_url}
     before = runner.invoke(app, ["db", "check"], env=env)

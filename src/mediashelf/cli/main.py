@@ -231,5 +231,11 @@ def demo(
     """Write a small demo library of generated audio and video clips to PATH."""
     from mediashelf.demo_library import write_demo_library
 
-    written = write_demo_library(path, count, seed=seed)
+    try:
+        written = write_demo_library(path, count, seed=seed)
+    except OSError as exc:  # a read-only place, a file where a folder goes, a full disk
+        where = exc.filename or path
+        err.print(f"error: cannot write the demo library: {exc.strerror} ({where})",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(FAILED) from exc
     out.print(f"wrote {written} clips to {path}")
