@@ -253,3 +253,49 @@ def test_out_of_range_ids_and_unknown_choices_are_usage_errors(
     assert result.exit_code == USAGE, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "says"),
+    [("postgresql://someone:s3cret@127.0.0.1:1/nowhere", FAILED, "database unreachable"),
+     ("bogus://x", USAGE, "MEDIASHELF_DATABASE_URL"),
+     ("not-a-database", FAILED, "cannot be used")],
+)  # fmt: skip
+@pytest.mark.parametrize("args", [["jobs", "list"], ["scan", "--json"], ["db", "upgrade"],
+                                  ["db", "check"], ["rescan", "aaaaaaaaaaa"]])  # fmt: skip
+def test_an_unusable_database_is_one_line_not_a_traceback(
+    tmp_path: Path, url: str, code: int, says: str, args: list[str]
+) -> None:
+    if url == "not-a-database":
+        junk = tmp_path / "junk.db"
+        junk.write_bytes(b"this is not a database" * 200)
+        url = f"sqlite:///{junk}"
+    env = {"MEDIASHELF_DATABASE_URL": url, "MEDIASHELF_LIBRARY": str(tmp_path)}
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert says in result.output
+    for internal in ("s3cret", "127.0.0.1", "Traceback", "sqlalche.me", "psycopg"):
+        assert internal not in result.output
+    if "--json" in args:
+        assert json.loads(result.stdout)["status"] == "error"
+    else:
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_data_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file, not a folder")
+    env = {"MEDIASHELF_DATA_DIR": str(blocker), "MEDIASHELF_LIBRARY": str(tmp_path)}
+    result = runner.invoke(app, ["jobs", "list"], env=env)
+    assert result.exit_code == USAGE, result.output
+    assert result.output.startswith("error: Cannot use the data folder:")
+
+
+def test_doctor_names_an_unknown_database_dialect(tmp_path: Path) -> None:
+    env = {"MEDIASHELF_DATABASE_URL": "bogus://x", "MEDIASHELF_LIBRARY": str(tmp_path),
+           "MEDIASHELF_DATA_DIR": str(tmp_path)}  # fmt: skip
+    result = runner.invoke(app, ["doctor"], env=env)
+    assert result.exit_code == FAILED, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "NoSuchModuleError" in result.output  # the finding, on the database line

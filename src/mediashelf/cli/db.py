@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from mediashelf.cli.exits import USAGE
-from mediashelf.cli.wiring import err, fail, load_settings, out
+from mediashelf.cli.wiring import database_failure, err, fail, load_settings, out
 from mediashelf.errors import DatabaseInUse, MediashelfError
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ def upgrade() -> None:
             revision = migrate.current_revision(db)
     except MediashelfError as exc:
         raise fail(exc) from exc
+    except SQLAlchemyError as exc:
+        raise fail(database_failure(exc)) from exc
     out.print(f"schema at revision {revision}")
 
 
@@ -44,6 +47,8 @@ def check() -> None:
             diff = migrate.schema_diff(db) if current == head else []
     except MediashelfError as exc:
         raise fail(exc) from exc
+    except SQLAlchemyError as exc:
+        raise fail(database_failure(exc)) from exc
     if current != head:
         err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
         raise typer.Exit(USAGE)

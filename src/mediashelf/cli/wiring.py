@@ -12,7 +12,13 @@ import typer
 from rich.console import Console
 
 from mediashelf.cli.exits import exit_code_for
-from mediashelf.errors import ConfigError, MediashelfError, ProbeError
+from mediashelf.errors import (
+    ConfigError,
+    DatabaseError,
+    DatabaseUnavailable,
+    MediashelfError,
+    ProbeError,
+)
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
     from mediashelf.config import Settings
@@ -59,18 +65,42 @@ def opened_runtime(
     json_errors: dict[str, Any] | None = None, **overrides: Any
 ) -> Iterator[Runtime]:
     """Yield a migrated Runtime; close it afterwards and turn errors into clean exits."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from mediashelf.runtime import Runtime
 
     runtime: Runtime | None = None
     try:
-        runtime = Runtime.from_settings(load_settings(**overrides))
+        settings = load_settings(**overrides)
+        try:
+            runtime = Runtime.from_settings(settings)
+        except OSError as exc:  # the folder of the SQLite file cannot be made
+            raise ConfigError(
+                f"Cannot use the data folder: {exc.strerror} ({exc.filename})."
+            ) from exc
         runtime.migrate()
         yield runtime
     except MediashelfError as exc:
         raise fail(exc, json_errors) from exc
+    except SQLAlchemyError as exc:
+        raise fail(database_failure(exc), json_errors) from exc
     finally:
         if runtime is not None:
             runtime.close()
+
+
+def database_failure(exc: Exception) -> MediashelfError:
+    """Return the user-facing error for a database failure: its class, never its address."""
+    from sqlalchemy.exc import ArgumentError
+
+    from mediashelf.db.outage import describe, is_storage_full, is_transient
+
+    if isinstance(exc, ArgumentError):  # an unknown dialect or driver, a malformed URL
+        return ConfigError("Invalid setting MEDIASHELF_DATABASE_URL: not a database URL "
+                           "mediashelf can use (sqlite:///… or postgresql://…).")  # fmt: skip
+    if is_transient(exc) or is_storage_full(exc):
+        return DatabaseUnavailable(f"The database is unavailable: {describe(exc)}.")
+    return DatabaseError(f"The database cannot be used: {describe(exc)}.")
 
 
 def is_loopback(host: str) -> bool:
