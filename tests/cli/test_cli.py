@@ -299,3 +299,22 @@ def test_doctor_names_an_unknown_database_dialect(tmp_path: Path) -> None:
     assert result.exit_code == FAILED, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "NoSuchModuleError" in result.output  # the finding, on the database line
+
+
+def test_library_jobs_without_a_library_name_the_setting(database: Database) -> None:
+    env: dict[str, str | None] = {"MEDIASHELF_DATABASE_URL": database.url,
+                                  "MEDIASHELF_LIBRARY": None}  # fmt: skip
+    for args in (["scan", "--no-wait"], ["verify", "--no-wait"]):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == USAGE, result.output
+        assert "set MEDIASHELF_LIBRARY" in result.output
+
+
+def test_a_job_module_without_register_is_a_setting_error(
+    database: Database, library: Path
+) -> None:
+    env = {**env_for(database, library), "MEDIASHELF_JOB_MODULES": "json"}
+    result = runner.invoke(app, ["scan", "--no-wait"], env=env)
+    assert result.exit_code == USAGE, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "job module 'json' defines no register(registry, settings)" in result.output

@@ -70,6 +70,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._kinds: dict[str, JobKind] = {}
+        self._why_not: dict[str, str] = {}
 
     def register(self, kind: JobKind) -> None:
         """Add `kind` (a later registration of the same name replaces it)."""
@@ -78,10 +79,16 @@ class Registry:
     def get(self, name: str) -> JobKind:
         """Return the kind called `name`, or raise InvalidJobRequest."""
         kind = self._kinds.get(name)
+        if kind is None and name in self._why_not:
+            raise InvalidJobRequest(f"{name} is not available here: {self._why_not[name]}")
         if kind is None:
             known = ", ".join(sorted(self._kinds)) or "none"
             raise InvalidJobRequest(f"unknown job kind {name!r} (known: {known})")
         return kind
+
+    def unavailable(self, name: str, reason: str) -> None:
+        """Record why the kind `name` is not registered in this process (said when asked for)."""
+        self._why_not[name] = reason
 
     def names(self) -> list[str]:
         """Return the registered kind names."""
