@@ -318,3 +318,20 @@ def test_a_job_module_without_register_is_a_setting_error(
     assert result.exit_code == USAGE, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "job module 'json' defines no register(registry, settings)" in result.output
+
+
+def test_scan_can_go_past_the_brake_it_names(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    index_library(database, library, probe_pool)
+    for folder in [p for p in library.iterdir() if p.is_dir()][1:]:
+        shutil.rmtree(folder)  # most of the library is gone for good
+    env = env_for(database, library)
+    braked = runner.invoke(app, ["scan"], env=env)
+    assert braked.exit_code == FAILED, braked.output
+    assert "allow_mass_missing" in braked.stdout
+    allowed = runner.invoke(app, ["scan", "--allow-mass-missing", "--json"], env=env)
+    assert allowed.exit_code == 0, allowed.output
+    job = json.loads(allowed.stdout)
+    assert job["params"]["allow_mass_missing"] is True
+    assert job["progress"]["missing"] > 0

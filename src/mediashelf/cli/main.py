@@ -107,12 +107,16 @@ def scan(
     max_probes_per_s: Annotated[
         float | None, typer.Option(help="Probe at most this many files per second.")
     ] = None,
+    allow_mass_missing: Annotated[
+        bool, typer.Option(help="Mark files missing even past the offline-library brake.")
+    ] = False,
     no_wait: Annotated[bool, typer.Option(help="Print the job id and return.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
 ) -> None:
     """Scan the library: enqueue a library_scan job (or join an identical one) and follow it."""
     params = {"force": force, "dry_run": dry_run, "path": path, "batch_size": batch_size,
-              "throttle_ms": throttle_ms, "max_probes_per_s": max_probes_per_s}  # fmt: skip
+              "throttle_ms": throttle_ms, "max_probes_per_s": max_probes_per_s,
+              "allow_mass_missing": allow_mass_missing or None}  # fmt: skip
     _run_job(LIBRARY_SCAN, {k: v for k, v in params.items() if v is not None}, no_wait, as_json)
 
 
