@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from mediashelf.cli.exits import USAGE
 from mediashelf.cli.wiring import database_failure, err, fail, load_settings, out
@@ -21,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, help="Database schema, backups and resto
 @app.command("upgrade")
 def upgrade() -> None:
     """Migrate the database schema to the newest revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
 
@@ -38,6 +39,8 @@ def upgrade() -> None:
 @app.command("check")
 def check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
 
