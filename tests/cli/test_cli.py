@@ -335,3 +335,26 @@ def test_scan_can_go_past_the_brake_it_names(
     job = json.loads(allowed.stdout)
     assert job["params"]["allow_mass_missing"] is True
     assert job["progress"]["missing"] > 0
+
+
+def test_file_names_print_as_they_are(database: Database, library: Path) -> None:
+    """A name that looks like markup or holds terminal escapes is data, never instructions."""
+    (library / "bad [").mkdir()
+    (library / "bad [/x] name.flac").write_bytes(b"\x01" * 3000)  # markup rich would reject
+    (library / "esc\x1b[31mred.flac").write_bytes(b"\x02" * 3000)
+    env = env_for(database, library)
+    scanned = runner.invoke(app, ["scan"], env=env)
+    assert scanned.exit_code == 0, scanned.output
+    listed = runner.invoke(app, ["problems", "--class", "corrupt"], env=env)
+    assert listed.exit_code == 0, listed.output
+    shown = runner.invoke(app, ["jobs", "show", "1"], env=env)
+    assert shown.exit_code == 0, shown.output
+    for result in (scanned, shown):
+        assert "bad [/x] name.flac" in result.output
+        assert "esc\\x1b[31mred.flac" in result.output
+    assert "\\x1b[31mred" in listed.output  # the table wraps long names
+    for result in (scanned, listed, shown):
+        assert "\x1b" not in result.output
+    bad_path = runner.invoke(app, ["scan", "--path", "[/x]"], env=env)
+    assert bad_path.exit_code == USAGE
+    assert "there is no folder '[/x]'" in bad_path.output

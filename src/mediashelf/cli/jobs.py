@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mediashelf.cli.wiring import opened_runtime, out
+from mediashelf.cli.wiring import opened_runtime, out, printable
 from mediashelf.jobs.states import JobStatus
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
@@ -44,6 +44,7 @@ def list_command(
 ) -> None:
     """List jobs, newest first."""
     from rich.table import Table
+    from rich.text import Text
 
     from mediashelf.jobs.service import list_jobs
     from mediashelf.jobs.store import JobFilter
@@ -58,13 +59,16 @@ def list_command(
     for row in rows:
         p = row["progress"] or {}
         done = f"{p.get('processed', 0)}/{p.get('total', '?')}" if p else "-"
-        table.add_row(str(row["id"]), row["kind"], row["status"], done, row["summary"] or "")
+        summary = printable(row["summary"] or "")
+        table.add_row(str(row["id"]), row["kind"], row["status"], done, Text(summary))
     out.print(table)
 
 
 @app.command("show")
 def show(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Show one job with its progress, summary and errors."""
+    from rich.markup import escape
+
     from mediashelf.jobs.service import get_job
 
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
@@ -74,7 +78,7 @@ def show(job_id: JobId, as_json: JsonFlag = False) -> None:
         return
     for key, value in data.items():
         if value not in (None, {}, []):
-            out.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+            out.print(f"[bold]{key}[/bold]: {escape(str(value))}", markup=True, highlight=False)
 
 
 @app.command("logs")

@@ -13,7 +13,15 @@ from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
-from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, opened_runtime, out
+from mediashelf.cli.wiring import (
+    err,
+    fail,
+    is_loopback,
+    load_settings,
+    opened_runtime,
+    out,
+    printable,
+)
 from mediashelf.errors import ConfigError, MediashelfError
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
@@ -202,6 +210,7 @@ def rescan(
 ) -> None:
     """Probe one track's file now and update its media facts."""
     from rich.table import Table
+    from rich.text import Text
 
     from mediashelf.library.rescan import RescanOptions, rescan_track
     from mediashelf.web.schemas import rescan_json
@@ -222,7 +231,8 @@ def rescan(
         return
     table = Table("field", "old", "new", title=f"{video_id}: {len(changes)} changed")
     for name, (old, new) in changes.items():
-        table.add_row(name, "-" if old is None else str(old), "-" if new is None else str(new))
+        shown = ("-" if value is None else printable(str(value)) for value in (old, new))
+        table.add_row(name, *(Text(value) for value in shown))
     out.print(table)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mediashelf.cli.exits import exit_code_for
 from mediashelf.errors import (
@@ -24,8 +26,29 @@ if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays qui
     from mediashelf.config import Settings
     from mediashelf.runtime import Runtime
 
-out = Console()
-err = Console(stderr=True)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Return `text` with terminal control characters shown as escapes (names are data)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class DataConsole(Console):
+    """A console that prints text as it is: no markup unless asked, no control characters.
+
+    File names, job summaries and error messages reach the terminal; a name like
+    `[/x].flac` must not be read as markup (rich raises on it) nor `\x1b[…` drive the terminal.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """Print `objects`; text without markup (unless `markup=True`) or control characters."""
+        kwargs.setdefault("markup", False)
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+out = DataConsole()
+err = DataConsole(stderr=True)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -56,7 +79,8 @@ def fail(exc: MediashelfError, json_subject: dict[str, Any] | None = None) -> ty
             body["error_class"] = exc.error_class
         out.print_json(json.dumps(body))
     else:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False,
+                  soft_wrap=True)  # fmt: skip
     return typer.Exit(exit_code_for(exc))
 
 
