@@ -45,6 +45,9 @@ class JobKind:
     # Checks that need the world (a folder exists…), run when a job is enqueued, not when it
     # runs: a request that cannot succeed is refused before it becomes a job.
     check_request: Callable[[BaseModel], None] | None = None
+    # A part of another job (a scan's chunk): only its parent enqueues it, and a retry is the
+    # parent's; asked for on its own it would skip the checks and counts its parent owns.
+    spawned_by: str | None = None
 
     def parse(self, params: dict[str, Any] | None) -> BaseModel:
         """Validate `params`, raising InvalidJobRequest with a readable message."""

@@ -57,6 +57,7 @@ def register_library_tasks(
             handler=partial(run_scan_chunk, deps=deps),
             params_model=ChunkParams,
             max_attempts=3,
+            spawned_by=LIBRARY_SCAN,
         )
     )
     registry.register(
