@@ -100,8 +100,8 @@ def test_a_chunk_is_never_asked_for_on_its_own(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:
     runtime = _fanning(database, library, probe_pool)
-    forged = {"scan": {}, "after": None, "until": None, "started_at": "2026-01-01T00:00:00Z",
-              "plan": {}, "files": 0}  # fmt: skip
+    forged: dict[str, object] = {"scan": {}, "after": None, "until": None, "plan": {},
+                                 "started_at": "2026-01-01T00:00:00Z", "files": 0}  # fmt: skip
     try:
         with database.unit_of_work() as session, pytest.raises(InvalidJobRequest):
             create_job(session, runtime.registry, runtime.clock, kind="library_scan_chunk",
