@@ -159,8 +159,9 @@ def check_database(settings: Settings) -> Check:
             f"{shown}: no database yet",
             "It is created at the first start; or run `mediashelf db upgrade`.",
         )
-    db = Database(url, settings.sqlite_busy_timeout_ms)
+    db: Database | None = None
     try:
+        db = Database(url, settings.sqlite_busy_timeout_ms)  # an unknown dialect raises here
         db.ping()
         current, head = migrate.current_revision(db), migrate.head_revision()
     except Exception as exc:  # any failure to connect or read is the finding
@@ -172,7 +173,8 @@ def check_database(settings: Settings) -> Check:
             "Start the database server, or fix MEDIASHELF_DATABASE_URL.",
         )
     finally:
-        db.dispose()
+        if db is not None:
+            db.dispose()
     if current == head:
         return Check("database", "ok", f"{shown}: reachable, schema at {head} (newest)")
     if current is None:

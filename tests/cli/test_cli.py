@@ -55,6 +55,16 @@ def test_demo_writes_a_playable_library(tmp_path: Path, probe_pool: ProbePool) -
     assert any(not getattr(o, "has_video", True) for o in outcomes)
 
 
+def test_demo_into_an_unwritable_place_says_so_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["demo", str(blocker / "demo"), "--count", "2"])
+    assert result.exit_code == FAILED, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.startswith("error: cannot write the demo library: Not a directory")
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_db_upgrade_then_check(db_url: str) -> None:
     env = {"MEDIASHELF_DATABASE_URL": db_url}
     before = runner.invoke(app, ["db", "check"], env=env)
@@ -227,3 +237,124 @@ def test_jobs_commands(database: Database, library: Path) -> None:
     assert "created by cli" in logs.stdout
     assert "retry requested by cli" in logs.stdout
     assert runner.invoke(app, ["jobs", "show", "9999"], env=env).exit_code == NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["jobs", "show", "99999999999999999999"], ["jobs", "logs", "9223372036854775808"],
+     ["jobs", "cancel", "99999999999999999999"], ["jobs", "retry", "99999999999999999999"],
+     ["jobs", "show", "0"], ["jobs", "list", "--status", "bogus"],
+     ["jobs", "logs", "1", "--stream", "bogus"], ["problems", "--offset", "99999999999999999999"]],
+)  # fmt: skip
+def test_out_of_range_ids_and_unknown_choices_are_usage_errors(
+    database: Database, library: Path, args: list[str]
+) -> None:
+    result = runner.invoke(app, args, env=env_for(database, library))
+    assert result.exit_code == USAGE, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "says"),
+    [("postgresql://someone:s3cret@127.0.0.1:1/nowhere", FAILED, "database unreachable"),
+     ("bogus://x", USAGE, "MEDIASHELF_DATABASE_URL"),
+     ("not-a-database", FAILED, "cannot be used")],
+)  # fmt: skip
+@pytest.mark.parametrize("args", [["jobs", "list"], ["scan", "--json"], ["db", "upgrade"],
+                                  ["db", "check"], ["rescan", "aaaaaaaaaaa"]])  # fmt: skip
+def test_an_unusable_database_is_one_line_not_a_traceback(
+    tmp_path: Path, url: str, code: int, says: str, args: list[str]
+) -> None:
+    if url == "not-a-database":
+        junk = tmp_path / "junk.db"
+        junk.write_bytes(b"this is not a database" * 200)
+        url = f"sqlite:///{junk}"
+    env = {"MEDIASHELF_DATABASE_URL": url, "MEDIASHELF_LIBRARY": str(tmp_path)}
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert says in result.output
+    for internal in ("s3cret", "127.0.0.1", "Traceback", "sqlalche.me", "psycopg"):
+        assert internal not in result.output
+    if "--json" in args:
+        assert json.loads(result.stdout)["status"] == "error"
+    else:
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_data_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file, not a folder")
+    env = {"MEDIASHELF_DATA_DIR": str(blocker), "MEDIASHELF_LIBRARY": str(tmp_path)}
+    result = runner.invoke(app, ["jobs", "list"], env=env)
+    assert result.exit_code == USAGE, result.output
+    assert result.output.startswith("error: Cannot use the data folder:")
+
+
+def test_doctor_names_an_unknown_database_dialect(tmp_path: Path) -> None:
+    env = {"MEDIASHELF_DATABASE_URL": "bogus://x", "MEDIASHELF_LIBRARY": str(tmp_path),
+           "MEDIASHELF_DATA_DIR": str(tmp_path)}  # fmt: skip
+    result = runner.invoke(app, ["doctor"], env=env)
+    assert result.exit_code == FAILED, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "NoSuchModuleError" in result.output  # the finding, on the database line
+
+
+def test_library_jobs_without_a_library_name_the_setting(database: Database) -> None:
+    env: dict[str, str | None] = {"MEDIASHELF_DATABASE_URL": database.url,
+                                  "MEDIASHELF_LIBRARY": None}  # fmt: skip
+    for args in (["scan", "--no-wait"], ["verify", "--no-wait"]):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == USAGE, result.output
+        assert "set MEDIASHELF_LIBRARY" in result.output
+
+
+def test_a_job_module_without_register_is_a_setting_error(
+    database: Database, library: Path
+) -> None:
+    env = {**env_for(database, library), "MEDIASHELF_JOB_MODULES": "json"}
+    result = runner.invoke(app, ["scan", "--no-wait"], env=env)
+    assert result.exit_code == USAGE, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "job module 'json' defines no register(registry, settings)" in result.output
+
+
+def test_scan_can_go_past_the_brake_it_names(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    index_library(database, library, probe_pool)
+    for folder in [p for p in library.iterdir() if p.is_dir()][1:]:
+        shutil.rmtree(folder)  # most of the library is gone for good
+    env = env_for(database, library)
+    braked = runner.invoke(app, ["scan"], env=env)
+    assert braked.exit_code == FAILED, braked.output
+    assert "allow_mass_missing" in braked.stdout
+    allowed = runner.invoke(app, ["scan", "--allow-mass-missing", "--json"], env=env)
+    assert allowed.exit_code == 0, allowed.output
+    job = json.loads(allowed.stdout)
+    assert job["params"]["allow_mass_missing"] is True
+    assert job["progress"]["missing"] > 0
+
+
+def test_file_names_print_as_they_are(database: Database, library: Path) -> None:
+    """A name that looks like markup or holds terminal escapes is data, never instructions."""
+    (library / "bad [").mkdir()
+    (library / "bad [/x] name.flac").write_bytes(b"\x01" * 3000)  # markup rich would reject
+    (library / "esc\x1b[31mred.flac").write_bytes(b"\x02" * 3000)
+    env = env_for(database, library)
+    scanned = runner.invoke(app, ["scan"], env=env)
+    assert scanned.exit_code == 0, scanned.output
+    listed = runner.invoke(app, ["problems", "--class", "corrupt"], env=env)
+    assert listed.exit_code == 0, listed.output
+    shown = runner.invoke(app, ["jobs", "show", "1"], env=env)
+    assert shown.exit_code == 0, shown.output
+    for result in (scanned, shown):
+        assert "bad [/x] name.flac" in result.output
+        assert "esc\\x1b[31mred.flac" in result.output
+    assert "\\x1b[31mred" in listed.output  # the table wraps long names
+    for result in (scanned, listed, shown):
+        assert "\x1b" not in result.output
+    bad_path = runner.invoke(app, ["scan", "--path", "[/x]"], env=env)
+    assert bad_path.exit_code == USAGE
+    assert "there is no folder '[/x]'" in bad_path.output

@@ -161,3 +161,23 @@ def test_postgresql_is_backed_up_with_pg_dump(tmp_path: Path) -> None:
     assert result.exit_code == USAGE
     assert "pg_restore --clean --if-exists --no-owner" in result.stdout
     assert "s3cret" not in result.output
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm"])
+def test_backup_refuses_to_overwrite_the_live_database(
+    live: Runtime, tmp_path: Path, suffix: str
+) -> None:
+    db_file = Path(live.db.engine.url.database or "")
+    with live.db.unit_of_work() as session:
+        job_id = create_job(session, live.registry, live.clock, kind="library_scan",
+                            params={}, trigger="cli", actor="test").id  # fmt: skip
+    inode = db_file.stat().st_ino
+    target = db_file.with_name(db_file.name + suffix)
+    result = runner.invoke(app, ["db", "backup", str(target)], env=env_for(live.db.url))
+    assert result.exit_code == USAGE, result.output
+    assert "live database" in result.output
+    assert db_file.stat().st_ino == inode  # not replaced beneath the open connections
+    assert the_job(live.db.url, job_id).status == "pending"
+    result = runner.invoke(app, ["db", "restore", str(db_file)], env=env_for(live.db.url))
+    assert result.exit_code == USAGE, result.output
+    assert not db_file.with_name(db_file.name + ".before-restore").exists()

@@ -10,11 +10,13 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from mediashelf.db.schema import Job, Track
 from mediashelf.db.session import Database
-from mediashelf.jobs.service import cancel_job, create_job
+from mediashelf.errors import InvalidJobRequest, JobConflict
+from mediashelf.jobs.service import cancel_job, create_job, retry_job
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan, wait_for_job
@@ -87,6 +89,25 @@ def test_cancelling_the_parent_cancels_its_chunks(
         assert job.status == "cancelled"
         children = [wait_for_job(runtime, c.id, timeout_s=20) for c in _children(database, job_id)]
         assert {c.status for c in children} == {"cancelled"}
+        with database.unit_of_work() as session, pytest.raises(JobConflict, match="retry that"):
+            retry_job(session, runtime.registry, runtime.clock, children[0].id, actor="test")
+        assert wait_for_job(runtime, children[0].id).status == "cancelled"  # untouched
+    finally:
+        runtime.close()
+
+
+def test_a_chunk_is_never_asked_for_on_its_own(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    runtime = _fanning(database, library, probe_pool)
+    forged: dict[str, object] = {"scan": {}, "after": None, "until": None, "plan": {},
+                                 "started_at": "2026-01-01T00:00:00Z", "files": 0}  # fmt: skip
+    try:
+        with database.unit_of_work() as session, pytest.raises(InvalidJobRequest):
+            create_job(session, runtime.registry, runtime.clock, kind="library_scan_chunk",
+                       params=forged, trigger="api")  # fmt: skip
+        with database.unit_of_work() as session:
+            assert session.scalar(select(Job.id)) is None
     finally:
         runtime.close()
 

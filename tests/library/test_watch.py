@@ -266,3 +266,22 @@ def test_too_few_inotify_watches_fall_back_to_polling(database: Database, librar
     finally:
         watcher.stop()
     assert watcher.state.as_json() == {"mode": "off", "reason": "stopped"}
+
+
+def test_a_remounted_root_is_followed_again(
+    watched: Runtime, corpus: Corpus, library: Path
+) -> None:
+    """After an unmount and a mount (another folder at the root's path), events still count."""
+    db = watched.db
+    away = library.with_name("library-before")
+    library.rename(away)  # the old watches now follow the folder that went away
+    shutil.copytree(away, library)  # what the next mount shows at the same path
+    shutil.copy(corpus.root / SONG, library / "Artist/Album/03 After.mp3")
+    wait_until("the file added after the remount",
+               lambda: "Artist/Album/03 After.mp3" in tracks(db))  # fmt: skip
+    assert watched.watch_state().mode == "events"
+    gone = "Artist/Second/02 Other.flac"
+    (library / gone).unlink()
+    wait_until("a deletion in the new folder to be seen",
+               lambda: tracks(db)[gone].probe_status == "missing")  # fmt: skip
+    assert tracks(db)["Artist/Album/01 Song.mp3"].probe_status == "ok"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mediashelf.cli.exits import USAGE
-from mediashelf.cli.wiring import err, fail, load_settings, out
+from mediashelf.cli.wiring import database_failure, err, fail, load_settings, out
 from mediashelf.errors import DatabaseInUse, MediashelfError
 
 if TYPE_CHECKING:
@@ -20,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, help="Database schema, backups and resto
 @app.command("upgrade")
 def upgrade() -> None:
     """Migrate the database schema to the newest revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
 
@@ -29,12 +31,16 @@ def upgrade() -> None:
             revision = migrate.current_revision(db)
     except MediashelfError as exc:
         raise fail(exc) from exc
+    except SQLAlchemyError as exc:
+        raise fail(database_failure(exc)) from exc
     out.print(f"schema at revision {revision}")
 
 
 @app.command("check")
 def check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
 
@@ -44,6 +50,8 @@ def check() -> None:
             diff = migrate.schema_diff(db) if current == head else []
     except MediashelfError as exc:
         raise fail(exc) from exc
+    except SQLAlchemyError as exc:
+        raise fail(database_failure(exc)) from exc
     if current != head:
         err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
         raise typer.Exit(USAGE)

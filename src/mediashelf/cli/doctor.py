@@ -31,7 +31,8 @@ def doctor(
         for check in report.checks:
             colour = COLOURS[check.status]
             line = f"[{colour}]{check.status:<7}[/{colour}] {check.name:<9} {escape(check.message)}"
-            out.print(line, highlight=False, soft_wrap=True)
+            out.print(line, markup=True, highlight=False, soft_wrap=True)
             if check.fix:
-                out.print(f"{'':17} fix: {escape(check.fix)}", highlight=False, soft_wrap=True)
+                out.print(f"{'':17} fix: {escape(check.fix)}", markup=True, highlight=False,
+                          soft_wrap=True)  # fmt: skip
     raise typer.Exit(OK if report.ok else FAILED)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mediashelf.cli.wiring import opened_runtime, out
+from mediashelf.cli.wiring import opened_runtime, out, printable
+from mediashelf.jobs.states import JobStatus
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
     from mediashelf.db.schema import Job
 
 app = typer.Typer(no_args_is_help=True, help="Background jobs.")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+# the API's bounds: an id beyond the database's integers is a usage error, not a traceback
+JobId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The job id.")]
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -24,15 +28,23 @@ def job_json(job: Job) -> dict[str, Any]:
     return JobOut.model_validate(job).model_dump(mode="json")
 
 
+class LogStream(StrEnum):
+    """The streams of a job's log."""
+
+    JOB = "job"
+    PROGRESS = "progress"
+
+
 @app.command("list")
 def list_command(
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[JobStatus | None, typer.Option(help="Only this status.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
     as_json: JsonFlag = False,
 ) -> None:
     """List jobs, newest first."""
     from rich.table import Table
+    from rich.text import Text
 
     from mediashelf.jobs.service import list_jobs
     from mediashelf.jobs.store import JobFilter
@@ -47,13 +59,16 @@ def list_command(
     for row in rows:
         p = row["progress"] or {}
         done = f"{p.get('processed', 0)}/{p.get('total', '?')}" if p else "-"
-        table.add_row(str(row["id"]), row["kind"], row["status"], done, row["summary"] or "")
+        summary = printable(row["summary"] or "")
+        table.add_row(str(row["id"]), row["kind"], row["status"], done, Text(summary))
     out.print(table)
 
 
 @app.command("show")
-def show(job_id: int, as_json: JsonFlag = False) -> None:
+def show(job_id: JobId, as_json: JsonFlag = False) -> None:
     """Show one job with its progress, summary and errors."""
+    from rich.markup import escape
+
     from mediashelf.jobs.service import get_job
 
     with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
@@ -63,13 +78,15 @@ def show(job_id: int, as_json: JsonFlag = False) -> None:
         return
     for key, value in data.items():
         if value not in (None, {}, []):
-            out.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+            out.print(f"[bold]{key}[/bold]: {escape(str(value))}", markup=True, highlight=False)
 
 
 @app.command("logs")
 def logs(
-    job_id: int,
-    stream: Annotated[str | None, typer.Option(help="job or progress (default: both).")] = None,
+    job_id: JobId,
+    stream: Annotated[
+        LogStream | None, typer.Option(help="Only this stream (default: both).")
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
@@ -94,7 +111,7 @@ def logs(
 
 
 @app.command("cancel")
-def cancel(job_id: int) -> None:
+def cancel(job_id: JobId) -> None:
     """Cancel a pending job, or ask a running one to stop."""
     from mediashelf.jobs.service import cancel_job
     from mediashelf.jobs.states import JobStatus
@@ -106,7 +123,7 @@ def cancel(job_id: int) -> None:
 
 
 @app.command("retry")
-def retry(job_id: int) -> None:
+def retry(job_id: JobId) -> None:
     """Queue a failed or cancelled job again."""
     from mediashelf.jobs.service import retry_job
 

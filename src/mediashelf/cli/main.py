@@ -13,7 +13,15 @@ from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
-from mediashelf.cli.wiring import err, fail, is_loopback, load_settings, opened_runtime, out
+from mediashelf.cli.wiring import (
+    err,
+    fail,
+    is_loopback,
+    load_settings,
+    opened_runtime,
+    out,
+    printable,
+)
 from mediashelf.errors import ConfigError, MediashelfError
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
@@ -107,12 +115,16 @@ def scan(
     max_probes_per_s: Annotated[
         float | None, typer.Option(help="Probe at most this many files per second.")
     ] = None,
+    allow_mass_missing: Annotated[
+        bool, typer.Option(help="Mark files missing even past the offline-library brake.")
+    ] = False,
     no_wait: Annotated[bool, typer.Option(help="Print the job id and return.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON.")] = False,
 ) -> None:
     """Scan the library: enqueue a library_scan job (or join an identical one) and follow it."""
     params = {"force": force, "dry_run": dry_run, "path": path, "batch_size": batch_size,
-              "throttle_ms": throttle_ms, "max_probes_per_s": max_probes_per_s}  # fmt: skip
+              "throttle_ms": throttle_ms, "max_probes_per_s": max_probes_per_s,
+              "allow_mass_missing": allow_mass_missing or None}  # fmt: skip
     _run_job(LIBRARY_SCAN, {k: v for k, v in params.items() if v is not None}, no_wait, as_json)
 
 
@@ -198,6 +210,7 @@ def rescan(
 ) -> None:
     """Probe one track's file now and update its media facts."""
     from rich.table import Table
+    from rich.text import Text
 
     from mediashelf.library.rescan import RescanOptions, rescan_track
     from mediashelf.web.schemas import rescan_json
@@ -218,7 +231,8 @@ def rescan(
         return
     table = Table("field", "old", "new", title=f"{video_id}: {len(changes)} changed")
     for name, (old, new) in changes.items():
-        table.add_row(name, "-" if old is None else str(old), "-" if new is None else str(new))
+        shown = ("-" if value is None else printable(str(value)) for value in (old, new))
+        table.add_row(name, *(Text(value) for value in shown))
     out.print(table)
 
 
@@ -231,5 +245,11 @@ def demo(
     """Write a small demo library of generated audio and video clips to PATH."""
     from mediashelf.demo_library import write_demo_library
 
-    written = write_demo_library(path, count, seed=seed)
+    try:
+        written = write_demo_library(path, count, seed=seed)
+    except OSError as exc:  # a read-only place, a file where a folder goes, a full disk
+        where = exc.filename or path
+        err.print(f"error: cannot write the demo library: {exc.strerror} ({where})",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(FAILED) from exc
     out.print(f"wrote {written} clips to {path}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mediashelf.cli.wiring import err, opened_runtime, out
+from mediashelf.cli.wiring import err, opened_runtime, out, printable
 
 app = typer.Typer(help="Tracks that failed, are quarantined, missing or do not decode cleanly.")
 ClassOption = Annotated[str | None, typer.Option("--class", help="Only this problem class.")]
@@ -20,13 +20,14 @@ def problems(
     problem_class: ClassOption = None,
     path: PathOption = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=2**31 - 1)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List problem tracks grouped by class, with counts."""
     if ctx.invoked_subcommand is not None:
         return
     from rich.table import Table
+    from rich.text import Text
 
     from mediashelf.library.problems.service import list_problems
     from mediashelf.web.schemas import ProblemPageOut
@@ -42,7 +43,10 @@ def problems(
     table = Table("class", "track", "relpath", "message", "last tried")
     for item in page.items:
         tried = item.last_tried.strftime("%Y-%m-%d %H:%M") if item.last_tried else "-"
-        table.add_row(item.problem_class, item.video_id, item.relpath, item.message or "-", tried)
+        cells = (item.relpath, item.message or "-")
+        table.add_row(
+            item.problem_class, item.video_id, *(Text(printable(c)) for c in cells), tried
+        )
     if page.items:
         out.print(table)
 

@@ -4,23 +4,52 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mediashelf.cli.exits import exit_code_for
-from mediashelf.errors import ConfigError, MediashelfError, ProbeError
+from mediashelf.errors import (
+    ConfigError,
+    DatabaseError,
+    DatabaseUnavailable,
+    MediashelfError,
+    ProbeError,
+)
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
     from mediashelf.config import Settings
     from mediashelf.probe.pool import ProbePool
     from mediashelf.runtime import Runtime
 
-out = Console()
-err = Console(stderr=True)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Return `text` with terminal control characters shown as escapes (names are data)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class DataConsole(Console):
+    """A console that prints text as it is: no markup unless asked, no control characters.
+
+    File names, job summaries and error messages reach the terminal; a name like
+    `[/x].flac` must not be read as markup (rich raises on it) nor `\x1b[…` drive the terminal.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """Print `objects`; text without markup (unless `markup=True`) or control characters."""
+        kwargs.setdefault("markup", False)
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+out = DataConsole()
+err = DataConsole(stderr=True)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -51,7 +80,8 @@ def fail(exc: MediashelfError, json_subject: dict[str, Any] | None = None) -> ty
             body["error_class"] = exc.error_class
         out.print_json(json.dumps(body))
     else:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False,
+                  soft_wrap=True)  # fmt: skip
     return typer.Exit(exit_code_for(exc))
 
 
@@ -63,7 +93,7 @@ def opened_runtime(
 
     `early_pool` starts the probe pool before anything else is imported: its forkserver
     imports libav on the other core while this process imports the database layer and
-    migrates, which takes a third off a short `mediashelf scan`. The pool is wasted (and
+    migrates (0.1-0.3 s off a short `mediashelf scan` on two cores). The pool is wasted (and
     closed) when a running service's workers take the job instead.
     """
     runtime: Runtime | None = None
@@ -74,11 +104,22 @@ def opened_runtime(
             pool = _started_pool(settings)
         from mediashelf.runtime import Runtime
 
-        runtime = Runtime.from_settings(settings, pool=pool)
+        try:
+            runtime = Runtime.from_settings(settings, pool=pool)
+        except OSError as exc:  # the folder of the SQLite file cannot be made
+            raise ConfigError(
+                f"Cannot use the data folder: {exc.strerror} ({exc.filename})."
+            ) from exc
         runtime.migrate()
         yield runtime
     except MediashelfError as exc:
         raise fail(exc, json_errors) from exc
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError  # not before: the pool starts first
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        raise fail(database_failure(exc), json_errors) from exc
     finally:
         if runtime is not None:
             runtime.close()
@@ -93,6 +134,20 @@ def _started_pool(settings: Settings) -> ProbePool:
     pool = ProbePool.for_chain(build_chain(settings), settings.probe_processes)
     pool.warm()
     return pool
+
+
+def database_failure(exc: Exception) -> MediashelfError:
+    """Return the user-facing error for a database failure: its class, never its address."""
+    from sqlalchemy.exc import ArgumentError
+
+    from mediashelf.db.outage import describe, is_storage_full, is_transient
+
+    if isinstance(exc, ArgumentError):  # an unknown dialect or driver, a malformed URL
+        return ConfigError("Invalid setting MEDIASHELF_DATABASE_URL: not a database URL "
+                           "mediashelf can use (sqlite:///… or postgresql://…).")  # fmt: skip
+    if is_transient(exc) or is_storage_full(exc):
+        return DatabaseUnavailable(f"The database is unavailable: {describe(exc)}.")
+    return DatabaseError(f"The database cannot be used: {describe(exc)}.")
 
 
 def is_loopback(host: str) -> bool:

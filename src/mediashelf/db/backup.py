@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 from mediashelf.db.migrate import head_revision, known_revision, migration_lock
-from mediashelf.errors import DatabaseError, InvalidBackup
+from mediashelf.errors import DatabaseError, InvalidBackup, InvalidInput
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ def backup_sqlite(db_file: Path, dest: Path, busy_timeout_ms: int = 10_000) -> B
     if not db_file.is_file():
         raise DatabaseError(f"There is no database at {db_file} to back up.")
     dest = dest.absolute()
+    _refuse_live_files(db_file, dest, "back up to")
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     with _failures("backup"):
         partial.unlink(missing_ok=True)
@@ -98,6 +99,19 @@ def _backup_to(db_file: Path, partial: Path, dest: Path, busy_timeout_ms: int) -
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(partial, dest)
+
+
+def _refuse_live_files(db_file: Path, other: Path, what: str) -> None:
+    """Raise InvalidInput when `other` is the live database or one of its companion files.
+
+    Replacing the live file beneath open connections (or writing over its -wal or -shm)
+    would split or corrupt the database every running process has open.
+    """
+    live = [db_file, *(db_file.with_name(db_file.name + s) for s in ("-wal", "-shm", "-journal"))]
+    for path in live:
+        same = other.resolve() == path.resolve()
+        if same or (other.exists() and path.exists() and other.samefile(path)):
+            raise InvalidInput(f"Cannot {what} {other}: it is the live database itself.")
 
 
 def _revision_of(path: Path) -> str | None:
@@ -158,6 +172,7 @@ def restore_sqlite(
     of migrating half a file), and `refuse_if_in_use` runs under it, raising when workers
     still heartbeat. The database it replaces is kept beside it as `<name>.before-restore`.
     """
+    _refuse_live_files(db_file, src.absolute(), "restore from")
     info = inspect_backup(src)
     db_file.parent.mkdir(parents=True, exist_ok=True)
     with migration_lock(db_file), _failures("restore"):

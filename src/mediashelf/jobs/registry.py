@@ -45,6 +45,9 @@ class JobKind:
     # Checks that need the world (a folder exists…), run when a job is enqueued, not when it
     # runs: a request that cannot succeed is refused before it becomes a job.
     check_request: Callable[[BaseModel], None] | None = None
+    # A part of another job (a scan's chunk): only its parent enqueues it, and a retry is the
+    # parent's; asked for on its own it would skip the checks and counts its parent owns.
+    spawned_by: str | None = None
 
     def parse(self, params: dict[str, Any] | None) -> BaseModel:
         """Validate `params`, raising InvalidJobRequest with a readable message."""
@@ -70,6 +73,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._kinds: dict[str, JobKind] = {}
+        self._why_not: dict[str, str] = {}
 
     def register(self, kind: JobKind) -> None:
         """Add `kind` (a later registration of the same name replaces it)."""
@@ -78,10 +82,16 @@ class Registry:
     def get(self, name: str) -> JobKind:
         """Return the kind called `name`, or raise InvalidJobRequest."""
         kind = self._kinds.get(name)
+        if kind is None and name in self._why_not:
+            raise InvalidJobRequest(f"{name} is not available here: {self._why_not[name]}")
         if kind is None:
             known = ", ".join(sorted(self._kinds)) or "none"
             raise InvalidJobRequest(f"unknown job kind {name!r} (known: {known})")
         return kind
+
+    def unavailable(self, name: str, reason: str) -> None:
+        """Record why the kind `name` is not registered in this process (said when asked for)."""
+        self._why_not[name] = reason
 
     def names(self) -> list[str]:
         """Return the registered kind names."""

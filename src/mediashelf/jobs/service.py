@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Job, JobLog, Worker
-from mediashelf.errors import ConflictingJob, DuplicateJob, JobConflict, JobNotFound
+from mediashelf.errors import (
+    ConflictingJob,
+    DuplicateJob,
+    InvalidJobRequest,
+    JobConflict,
+    JobNotFound,
+)
 from mediashelf.jobs.registry import JobKind, Registry
 from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
 from mediashelf.jobs.store import JobFilter, JobStore
@@ -40,6 +46,8 @@ def create_job(
     Raises InvalidJobRequest for bad params.
     """
     spec = registry.get(kind)
+    if spec.spawned_by is not None and parent_id is None:
+        raise InvalidJobRequest(f"{kind} jobs are started by a {spec.spawned_by} job only")
     parsed = spec.admit(params)
     wanted = parsed.model_dump(mode="json")
     now = clock.now()
@@ -179,6 +187,8 @@ def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, a
         raise JobConflict(f"job {job_id} is {previous}; only failed or cancelled jobs retry")
     now = clock.now()
     spec = registry.get(job.kind)
+    if spec.spawned_by is not None:
+        raise JobConflict(f"job {job_id} is a part of job {job.parent_id}; retry that job instead")
     if not JobStore(session).retry(job_id, now, job.attempt + spec.max_attempts):
         raise JobConflict(f"job {job_id} was changed by another request; reload and try again")
     JobStore(session).log(job_id, job.attempt, now, "info", f"retry requested by {actor}")

@@ -57,6 +57,7 @@ def register_library_tasks(
             handler=partial(run_scan_chunk, deps=deps),
             params_model=ChunkParams,
             max_attempts=3,
+            spawned_by=LIBRARY_SCAN,
         )
     )
     registry.register(
@@ -80,10 +81,15 @@ def build_registry(settings: Settings, pool: Callable[[], ProbePool]) -> Registr
     registry = Registry()
     if settings.library is not None:
         register_library_tasks(registry, settings, pool)
+    else:
+        for kind in (LIBRARY_SCAN, LIBRARY_SCAN_CHUNK, LIBRARY_VERIFY):
+            registry.unavailable(kind, "set MEDIASHELF_LIBRARY to the library root folder")
     for name in settings.job_modules:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import job module {name!r}: {exc}") from exc
+        if not callable(getattr(module, "register", None)):
+            raise ConfigError(f"job module {name!r} defines no register(registry, settings)")
         module.register(registry, settings)
     return registry

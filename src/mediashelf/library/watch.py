@@ -102,20 +102,25 @@ class LibraryWatcher:
     # -- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            root = self.config.root.resolve(strict=True)
-            reason = self._no_events_reason(root)
-        except OSError as exc:
-            root, reason = self.config.root, f"the library root cannot be read ({exc.strerror})"
-        if reason is None:
+        replaced = False
+        while not self._stop.is_set():
             try:
-                self._follow_events(root)
-                return
-            except Exception as exc:  # watches could not be added, or the watcher broke
-                shown = str(exc).replace(str(root), "<library>")  # /healthz shows no paths
-                reason = f"file-system watches failed: {shown}"
-        if not self._stop.is_set():
-            self._poll(reason)
+                root = self.config.root.resolve(strict=True)
+                reason = self._no_events_reason(root)
+            except OSError as exc:
+                root, reason = self.config.root, f"the library root cannot be read ({exc.strerror})"
+            if reason is None:
+                try:
+                    if self._follow_events(root, rescan=replaced):
+                        replaced = True  # another folder is mounted there now: watch that one
+                        continue
+                    return
+                except Exception as exc:  # watches could not be added, or the watcher broke
+                    shown = str(exc).replace(str(root), "<library>")  # /healthz shows no paths
+                    reason = f"file-system watches failed: {shown}"
+            if not self._stop.is_set():
+                self._poll(reason)
+            return
 
     def _no_events_reason(self, root: Path) -> str | None:
         return no_event_mount(root, self.config.mounts()) or too_many_folders(
@@ -129,8 +134,16 @@ class LibraryWatcher:
         )  # fmt: skip
         return self.queue
 
-    def _follow_events(self, root: Path) -> None:
+    def _follow_events(self, root: Path, rescan: bool = False) -> bool:
+        """Follow events until stopped (False) or until `root` is another folder (True).
+
+        Watches hold the folder they were added to: after an unmount and a mount, or a
+        rename, no event of the folder now at the path would ever arrive.
+        """
         queue = self._new_queue(events=True)
+        if rescan:  # what changed while no watch was on the folder now there
+            queue.add([""])
+        identity, check_at = _identity(root), 0.0
         burst = Burst(self.config.quiet_s)
         look = RootLook(root)
         keep = event_filter(root, self.config.extensions)
@@ -143,12 +156,19 @@ class LibraryWatcher:
                 self.state = WatchState("events")
                 log.info("watch: following file-system events under the library")
             now = time.monotonic()
+            if now >= check_at:
+                if _identity(root) not in (None, identity):
+                    log.warning("watch: the library root was unmounted, replaced or moved; "
+                                "following the folder now at its path")  # fmt: skip
+                    return True
+                check_at = now + 1.0
             if raw:
                 burst.add(_changes(root, raw), look, now)
             if burst.due(now) and (scopes := burst.settle(look, now)) is not None:
                 log.info("watch: changes settled in %s", ", ".join(s or "/" for s in scopes))
                 queue.add(scopes)
             self._step(queue, now)
+        return False
 
     def _poll(self, reason: str) -> None:
         self.state = WatchState("polling", reason)
@@ -177,6 +197,15 @@ class LibraryWatcher:
         if self._failing:
             log.info("watch: asking for scans again")
             self._failing = False
+
+
+def _identity(root: Path) -> tuple[int, int] | None:
+    """Return (device, inode) of the folder at `root`, None when nothing is there."""
+    try:
+        info = root.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
 
 
 def event_filter(
