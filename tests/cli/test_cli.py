@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ from typer.testing import CliRunner
 from mediashelf.cli.exits import FAILED, NOT_FOUND, USAGE
 from mediashelf.cli.main import app
 from mediashelf.db.schema import Track
+from mediashelf.db.schema import Worker as WorkerRow
 from mediashelf.db.session import Database
+from mediashelf.jobs.store import JobStore
 from mediashelf.probe.pool import ProbePool
 from tests.web.conftest import index_library
 
@@ -207,6 +210,30 @@ def test_scan_runs_in_process_when_no_worker_is_alive(
     assert "dry run" in dry.stdout
 
 
+def test_scan_runs_here_when_the_live_workers_never_start_it(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """A live worker that does not run library scans (a service without a library)."""
+    now = datetime.now(UTC)
+    with database.unit_of_work() as session:
+        JobStore(session).register_worker(
+            WorkerRow(
+                id="elsewhere:1:abc",
+                host="elsewhere",
+                pid=1,
+                started_at=now,
+                heartbeat_at=now,
+                concurrency=1,
+                version="test",
+            )
+        )
+    env = {**env_for(database, library), "MEDIASHELF_POLL_S": "0.1"}
+    result = runner.invoke(app, ["scan", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert "No running worker started job" in result.stderr
+
+
 def test_scan_of_an_offline_root_exits_non_zero(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:
@@ -262,7 +289,8 @@ def test_out_of_range_ids_and_unknown_choices_are_usage_errors(
      ("not-a-database", FAILED, "cannot be used")],
 )  # fmt: skip
 @pytest.mark.parametrize("args", [["jobs", "list"], ["scan", "--json"], ["db", "upgrade"],
-                                  ["db", "check"], ["rescan", "aaaaaaaaaaa"]])  # fmt: skip
+                                  ["db", "check"], ["rescan", "aaaaaaaaaaa"],
+                                  ["serve", "--no-scan"]])  # fmt: skip
 def test_an_unusable_database_is_one_line_not_a_traceback(
     tmp_path: Path, url: str, code: int, says: str, args: list[str]
 ) -> None:
@@ -283,11 +311,12 @@ def test_an_unusable_database_is_one_line_not_a_traceback(
         assert len(result.output.strip().splitlines()) == 1
 
 
-def test_a_data_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [["jobs", "list"], ["serve", "--no-scan"]])
+def test_a_data_folder_that_is_a_file_is_one_line(tmp_path: Path, args: list[str]) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a file, not a folder")
     env = {"MEDIASHELF_DATA_DIR": str(blocker), "MEDIASHELF_LIBRARY": str(tmp_path)}
-    result = runner.invoke(app, ["jobs", "list"], env=env)
+    result = runner.invoke(app, args, env=env)
     assert result.exit_code == USAGE, result.output
     assert result.output.startswith("error: Cannot use the data folder:")
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from mediashelf.cli.exits import USAGE
-from mediashelf.cli.wiring import database_failure, err, fail, load_settings, out
-from mediashelf.errors import DatabaseInUse, MediashelfError
+from mediashelf.cli.wiring import clean_exits, err, load_settings, out
+from mediashelf.errors import DatabaseInUse
 
 if TYPE_CHECKING:
     from mediashelf.config import Settings
@@ -20,38 +20,24 @@ app = typer.Typer(no_args_is_help=True, help="Database schema, backups and resto
 @app.command("upgrade")
 def upgrade() -> None:
     """Migrate the database schema to the newest revision."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
 
-    try:
-        with Database(load_settings().effective_database_url) as db:
-            migrate.upgrade(db)
-            revision = migrate.current_revision(db)
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-    except SQLAlchemyError as exc:
-        raise fail(database_failure(exc)) from exc
+    with clean_exits(), Database(load_settings().effective_database_url) as db:
+        migrate.upgrade(db)
+        revision = migrate.current_revision(db)
     out.print(f"schema at revision {revision}")
 
 
 @app.command("check")
 def check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
 
-    try:
-        with Database(load_settings().effective_database_url) as db:
-            current, head = migrate.current_revision(db), migrate.head_revision()
-            diff = migrate.schema_diff(db) if current == head else []
-    except MediashelfError as exc:
-        raise fail(exc) from exc
-    except SQLAlchemyError as exc:
-        raise fail(database_failure(exc)) from exc
+    with clean_exits(), Database(load_settings().effective_database_url) as db:
+        current, head = migrate.current_revision(db), migrate.head_revision()
+        diff = migrate.schema_diff(db) if current == head else []
     if current != head:
         err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
         raise typer.Exit(USAGE)
@@ -66,7 +52,7 @@ def backup(path: Path) -> None:
     """Copy the SQLite database to PATH, consistently, while the service runs."""
     from mediashelf.db import backup as backups
 
-    try:
+    with clean_exits():
         settings = load_settings()
         url = settings.effective_database_url
         db_file = backups.sqlite_path(url)
@@ -76,8 +62,6 @@ def backup(path: Path) -> None:
             out.print(backups.dump_command(url, path), highlight=False, soft_wrap=True)
             raise typer.Exit(USAGE)
         info = backups.backup_sqlite(db_file, path, settings.sqlite_busy_timeout_ms)
-    except MediashelfError as exc:
-        raise fail(exc) from exc
     out.print(f"backed up {db_file} to {info.path} ({info.size_bytes} bytes, schema "
               f"{info.revision})", highlight=False, soft_wrap=True)  # fmt: skip
 
@@ -88,7 +72,7 @@ def restore(path: Path) -> None:
     from mediashelf.db import backup as backups
     from mediashelf.db import migrate
 
-    try:
+    with clean_exits():
         settings = load_settings()
         url = settings.effective_database_url
         db_file = backups.sqlite_path(url)
@@ -100,8 +84,6 @@ def restore(path: Path) -> None:
         info = backups.restore_sqlite(
             path, db_file, lambda: _refuse_while_in_use(settings), settings.sqlite_busy_timeout_ms
         )
-    except MediashelfError as exc:
-        raise fail(exc) from exc
     kept = f"{db_file}.before-restore"
     out.print(f"restored {path} (schema {info.revision}) into {db_file}; the database it "
               f"replaced is kept as {kept}", highlight=False, soft_wrap=True)  # fmt: skip

@@ -14,15 +14,16 @@ from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
 from mediashelf.cli.wiring import (
+    build_runtime,
+    clean_exits,
     err,
-    fail,
     is_loopback,
     load_settings,
     opened_runtime,
     out,
     printable,
 )
-from mediashelf.errors import ConfigError, MediashelfError
+from mediashelf.errors import ConfigError
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
 if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --help` stays quick
@@ -54,10 +55,9 @@ def serve(
     import uvicorn
 
     from mediashelf.cli.logs import configure_logging
-    from mediashelf.runtime import Runtime
     from mediashelf.web.app import create_app
 
-    try:
+    with clean_exits():
         settings = load_settings(host=host, port=port, library=library, watch=watch)
         if not is_loopback(settings.host) and not settings.api_token and not insecure:
             raise ConfigError(
@@ -65,14 +65,12 @@ def serve(
                 "(pass --insecure to do it anyway)."
             )
         configure_logging(settings.log_format)
-        runtime = Runtime.from_settings(settings)
+        runtime = build_runtime(settings)
+        runtime.migrate()  # here, not first in the app: an unusable database is one line
         threads = settings.worker_concurrency if workers is None else workers
         web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
         if settings.watch:
-            runtime.migrate()
             runtime.start_watch()
-    except MediashelfError as exc:
-        raise fail(exc) from exc
     if settings.host in WILDCARD_BINDS and not settings.allowed_hosts:
         err.print(
             f"note: listening on {settings.host}, but only localhost names are accepted in the "
@@ -168,7 +166,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
             out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
                 if as_json else out.print(request.job_id)  # fmt: skip
             return
-        if not _workers_alive(runtime):
+        if not _workers_alive(runtime) or not _claimed_soon(runtime, request.job_id):
             runtime.start_worker()
         job = _follow_or_cancel(runtime, request.job_id, quiet=as_json)
     if as_json:
@@ -185,6 +183,28 @@ def _workers_alive(runtime: Runtime) -> bool:
 
     with runtime.db.unit_of_work() as session:
         return bool(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
+
+
+def _claimed_soon(runtime: Runtime, job_id: int) -> bool:
+    """Tell whether a live worker starts the job within its longest idle poll.
+
+    A live worker may not run this kind at all (a service started without a library), so a
+    job still pending after that is run here rather than followed forever.
+    """
+    import time
+
+    from mediashelf.cli.follow import snapshot
+    from mediashelf.jobs.states import JobStatus
+    from mediashelf.jobs.worker import MAX_IDLE_BACKOFF_S
+
+    wait_s = MAX_IDLE_BACKOFF_S + 2 * runtime.settings.poll_s
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if snapshot(runtime, job_id).status != JobStatus.PENDING:
+            return True
+        time.sleep(0.2)
+    err.print(f"No running worker started job {job_id} within {wait_s:g} s; running it here.")
+    return False
 
 
 def _follow_or_cancel(runtime: Runtime, job_id: int, quiet: bool) -> Job:

@@ -86,6 +86,31 @@ def fail(exc: MediashelfError, json_subject: dict[str, Any] | None = None) -> ty
 
 
 @contextmanager
+def clean_exits(json_errors: dict[str, Any] | None = None) -> Iterator[None]:
+    """Turn mediashelf and database errors into one line (or JSON object) and an exit code."""
+    try:
+        yield
+    except MediashelfError as exc:
+        raise fail(exc, json_errors) from exc
+    except Exception as exc:
+        from sqlalchemy.exc import SQLAlchemyError  # imported late: `--help` stays quick
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        raise fail(database_failure(exc), json_errors) from exc
+
+
+def build_runtime(settings: Settings, pool: ProbePool | None = None) -> Runtime:
+    """Return a Runtime for `settings`; an unusable data folder is a setting error."""
+    from mediashelf.runtime import Runtime
+
+    try:
+        return Runtime.from_settings(settings, pool=pool)
+    except OSError as exc:  # the folder of the SQLite file cannot be made
+        raise ConfigError(f"Cannot use the data folder: {exc.strerror} ({exc.filename}).") from exc
+
+
+@contextmanager
 def opened_runtime(
     json_errors: dict[str, Any] | None = None, *, early_pool: bool = False, **overrides: Any
 ) -> Iterator[Runtime]:
@@ -99,27 +124,13 @@ def opened_runtime(
     runtime: Runtime | None = None
     pool: ProbePool | None = None
     try:
-        settings = load_settings(**overrides)
-        if early_pool:
-            pool = _started_pool(settings)
-        from mediashelf.runtime import Runtime
-
-        try:
-            runtime = Runtime.from_settings(settings, pool=pool)
-        except OSError as exc:  # the folder of the SQLite file cannot be made
-            raise ConfigError(
-                f"Cannot use the data folder: {exc.strerror} ({exc.filename})."
-            ) from exc
-        runtime.migrate()
-        yield runtime
-    except MediashelfError as exc:
-        raise fail(exc, json_errors) from exc
-    except Exception as exc:
-        from sqlalchemy.exc import SQLAlchemyError  # not before: the pool starts first
-
-        if not isinstance(exc, SQLAlchemyError):
-            raise
-        raise fail(database_failure(exc), json_errors) from exc
+        with clean_exits(json_errors):
+            settings = load_settings(**overrides)
+            if early_pool:
+                pool = _started_pool(settings)
+            runtime = build_runtime(settings, pool)
+            runtime.migrate()
+            yield runtime
     finally:
         if runtime is not None:
             runtime.close()
