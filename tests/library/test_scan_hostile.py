@@ -88,12 +88,13 @@ def test_hostile_entries_are_skipped_counted_and_classed(
     bad = os.path.join(os.fsencode(library), b"bad \xff name.mp3")  # not UTF-8
     with open(bad, "wb") as handle:
         handle.write((library / "audio/plain.mp3").read_bytes())
+    os.mkfifo(library / "pipe.mp3")  # a FIFO named like media: reading it would block
 
     job = scan(runtime)
 
     assert job.status == "completed", (job.error, job.errors)
     p = job.progress
-    hostile = 7
+    hostile = 8
     assert p["skipped"] == hostile, (p, job.error_summary)
     assert p["processed"] == p["total"] == FILES + hostile, p
     assert (p["added"], p["failed"], p["missing"]) == (FILES - BROKEN, BROKEN, 0), p
@@ -102,8 +103,9 @@ def test_hostile_entries_are_skipped_counted_and_classed(
     classes = {name: entry["count"] for name, entry in summary.items()}
     assert classes == {
         "corrupt": 3, "empty": 1, "symlink_loop": 3, "dangling_link": 1, "outside_library": 2,
-        "bad_name": 1,
+        "bad_name": 1, "not_a_file": 1,
     }, summary  # fmt: skip
+    assert summary["not_a_file"]["samples"] == ["pipe.mp3"]
     assert set(summary["symlink_loop"]["samples"]) == {"loops/up", "loops/here", "self.mp3"}
     assert summary["dangling_link"]["samples"] == ["gone.mp3"]
     assert set(summary["outside_library"]["samples"]) == {"escape.mp3", "escape-dir"}

@@ -87,7 +87,8 @@ class Skip:
     """An entry the walk could not take, and why (an error summary class)."""
 
     relpath: str
-    reason: str  # symlink_loop duplicate_link dangling_link outside_library unreadable bad_name
+    # symlink_loop duplicate_link dangling_link outside_library unreadable bad_name not_a_file
+    reason: str
     detail: str
 
 
@@ -160,6 +161,8 @@ def _walk_folder(state: _Walk, folder: str, prefix: str) -> Iterator[list[Discov
                 continue
             if stat.S_ISREG(info.st_mode):
                 files.append(DiscoveredFile(rel, info.st_size, info.st_mtime_ns))
+            else:  # probing a FIFO would block; a device is not a media file
+                state.on_skip(Skip(rel, "not_a_file", "a FIFO, socket or device, not a file"))
     if files:
         yield files
 
