@@ -57,7 +57,8 @@ def test_loopback_names_are_served(open_app: FastAPI, host: str) -> None:
 
 @pytest.mark.parametrize(
     "host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "192.168.1.20:8000",
-             "[::2]:8000", "", "localhost@evil.example"],
+             "[::2]:8000", "", "localhost@evil.example", "127.0.0.1:8000@evil.example",
+             "localhost:80/x", "local host", "localhost:99999999", "[::1"],
 )  # fmt: skip
 def test_foreign_hosts_are_400(open_app: FastAPI, host: str) -> None:
     c = client(open_app)
@@ -83,8 +84,9 @@ def test_allowed_hosts_add_names_and_the_bind_address(tmp_path: Path) -> None:
 def test_host_name_parsing() -> None:
     assert host_name("Example.COM.:8443") == "example.com"
     assert host_name("[::1]:80") == "::1"
-    assert host_name("[::1") == "::1"
+    assert host_name("[::1") == ""  # not a host: no allow-list holds ""
     assert host_name("fe80::1") == "fe80::1"
+    assert host_name("127.0.0.1:18741@evil") == ""
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ its own domain in `Host`; refusing unknown names keeps that page from reading an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers
@@ -18,14 +19,22 @@ from mediashelf.web.errors import Failure, respond
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
+# A name or IPv4 address, a bracketed IPv6 address, or (allow-list entries) a bare IPv6
+# address; then an optional port. Anything else (`name:80@evil`, spaces, paths) is no host.
+_HOST = re.compile(
+    r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_.-]+)|(?P<bare>[0-9a-f:.]+))(?::[0-9]{1,5})?"
+)
+
+
 def host_name(value: str) -> str:
-    """Return the host part of a Host header or allow-list entry: lower case, no port."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        value = value[1 : value.find("]")] if "]" in value else value[1:]
-    elif value.count(":") == 1:
-        value = value.partition(":")[0]
-    return value.rstrip(".")
+    """Return the host part of a Host header or allow-list entry: lower case, no port.
+
+    An empty string when `value` is not a host[:port] at all, which no allow-list holds.
+    """
+    match = _HOST.fullmatch(value.strip().lower())
+    if match is None:
+        return ""
+    return (match["v6"] or match["name"] or match["bare"]).rstrip(".")
 
 
 def allowed_hosts(settings: Settings) -> frozenset[str]:
