@@ -1,0 +1,194 @@
+"""All SQL of the track list: keyset pages, bounded offsets, search, counts and facets.
+
+The list's order is: rows whose sort value is known, by (value, id), then rows whose value is
+NULL, by id; `desc` reverses both parts but keeps the NULLs last. Each part is one range of
+the (column, id) index (migration 0004), so a page is read in either direction from the
+first row, the last row or any position without sorting the table: a page that crosses from
+one part to the other costs a second query.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+    tuple_,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from mediashelf.db.schema import Track
+from mediashelf.db.search import FTS_TABLE
+from mediashelf.library.listing.cursor import Position
+
+FTS_MIN = 3  # the trigram index answers searches of at least this many characters
+_FTS = table(FTS_TABLE, column("rowid"))
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a list shows, without the paging: search, filters, sort column and direction."""
+
+    sort: str
+    desc: bool
+    q: str | None
+    filters: tuple[tuple[str, str], ...]
+    missing: bool | None
+
+    def key(self) -> tuple[Any, ...]:
+        """Return what identifies the rows of this list (its order aside), for the counts."""
+        return (self.q, self.filters, self.missing)
+
+
+class ListingStore:
+    """Reads pages and counts of the track list inside the caller's unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def walk(
+        self, spec: ListSpec, start: Position | None, forward: bool, limit: int
+    ) -> list[Track]:
+        """Return up to `limit` rows after `start` (or from an end) walking the list's order.
+
+        `forward` walks from the first row towards the last; backwards the rows come last
+        first. The NULL part comes after the known values, whichever way the list is sorted.
+        """
+        ascending = forward != spec.desc
+        parts = [False, True] if forward else [True, False]  # is the part the NULL one
+        if start is not None:
+            parts = parts[parts.index(start.value is None) :]
+        rows: list[Track] = []
+        for null_part in parts:
+            bound = start if start is not None and null_part == (start.value is None) else None
+            query = self._part(spec, null_part, ascending, bound).limit(limit - len(rows))
+            rows += self.session.scalars(query).all()
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
+        """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
+        ascending = not spec.desc
+        known = self._part(spec, False, ascending, None)
+        rows = list(self.session.scalars(known.offset(offset).limit(limit)).all())
+        if len(rows) == limit:
+            return rows
+        # The known part ends before this page does: it holds fewer than offset + limit rows,
+        # so counting it is as cheap as the offset was.
+        null_offset = 0 if rows else offset - self._count(known)
+        nulls = self._part(spec, True, ascending, None).offset(null_offset)
+        return rows + list(self.session.scalars(nulls.limit(limit - len(rows))).all())
+
+    def _part(
+        self, spec: ListSpec, null_part: bool, ascending: bool, bound: Position | None
+    ) -> Select[Track]:
+        sort = _sortable(spec.sort)
+        query = select(Track).where(*self.conditions(spec))
+        if null_part:
+            query = query.where(sort.is_(None))
+            if bound is not None:
+                query = query.where(Track.id > bound.id if ascending else Track.id < bound.id)
+            return query.order_by(Track.id.asc() if ascending else Track.id.desc())
+        query = query.where(sort.is_not(None))
+        if bound is not None:
+            key = tuple_(sort, Track.id)
+            at = tuple_(bindparam(None, bound.value, type_=sort.type), literal(bound.id))
+            query = query.where(key > at if ascending else key < at)
+        if ascending:
+            return query.order_by(sort.asc(), Track.id.asc())
+        return query.order_by(sort.desc(), Track.id.desc())
+
+    def count(self, spec: ListSpec) -> int:
+        """Return how many rows the list has."""
+        return self._count(select(Track.id).where(*self.conditions(spec)))
+
+    def _count(self, query: Select[Any]) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+    def conditions(self, spec: ListSpec) -> list[ColumnElement[bool]]:
+        """Return the WHERE conditions of the list's search and filters."""
+        conditions = [getattr(Track, name) == value for name, value in spec.filters]
+        if spec.missing is not None:
+            since = Track.missing_since
+            conditions.append(since.is_not(None) if spec.missing else since.is_(None))
+        if spec.q:
+            conditions.append(self._search(spec.q))
+        return conditions
+
+    def _search(self, q: str) -> ColumnElement[bool]:
+        if self.session.get_bind().dialect.name != "sqlite":
+            # pg_trgm's GIN indexes (migration 0004) serve LIKE on exactly these expressions.
+            pattern = func.lower(literal(f"%{escape_like(q)}%"))
+            return or_(
+                func.lower(Track.title).like(pattern, escape="\\"),
+                func.lower(Track.relpath.collate("default")).like(pattern, escape="\\"),
+            )
+        if len(q) >= FTS_MIN:
+            phrase = '"' + q.replace('"', '""') + '"'  # one literal phrase: no FTS5 syntax
+            match = text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)
+            return Track.id.in_(select(_FTS.c.rowid).where(match))
+        # One or two characters: too short for a trigram. LIKE scans the table; SQLite's LIKE
+        # folds ASCII only, so every spelling of the other letters is asked for.
+        return or_(
+            *(
+                col.like(f"%{escape_like(spelling)}%", escape="\\")
+                for col in (Track.title, Track.relpath)
+                for spelling in spellings(q)
+            )
+        )
+
+    def change_stamp(self) -> tuple[Any, Any]:
+        """Return (highest id, latest update): two index lookups that move when rows change."""
+        stamp = select(
+            select(func.max(Track.id)).scalar_subquery(),
+            select(func.max(Track.updated_at)).scalar_subquery(),
+        )
+        row = self.session.execute(stamp).one()
+        return row[0], row[1]
+
+    def facets(self, name: str, limit: int = 20) -> list[tuple[str, int]]:
+        """Return the most common values of filterable column `name` with their counts."""
+        col = getattr(Track, name)
+        rows = self.session.execute(
+            select(col, func.count())
+            .where(col.is_not(None))
+            .group_by(col)
+            .order_by(func.count().desc(), col)
+            .limit(limit)
+        )
+        return [(str(value), int(count)) for value, count in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        """Return how many tracks have each probe status."""
+        rows = self.session.execute(
+            select(Track.probe_status, func.count()).group_by(Track.probe_status)
+        )
+        return {status: int(count) for status, count in rows}
+
+
+def _sortable(name: str) -> InstrumentedAttribute[Any]:
+    attribute: InstrumentedAttribute[Any] = getattr(Track, name)
+    return attribute
+
+
+def escape_like(text_: str) -> str:
+    """Return `text_` with LIKE's wildcards (and the escape character) taken literally."""
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def spellings(q: str) -> set[str]:
+    """Return `q` in every mix of lower and upper case of its non-ASCII letters (short `q`)."""
+    choices = [{c} if c.isascii() else {c, c.lower(), c.upper()} for c in q]
+    return {"".join(combo) for combo in itertools.product(*choices)}
