@@ -8,9 +8,9 @@ two index lookups) at the time it was taken:
 - while the stamp is unchanged, a count is reused for up to `TTL_S` (a change the stamp
   cannot see, such as a deleted row, shows within that time);
 - when the stamp moved (a scan wrote), a count is taken again, except that one which was
-  expensive to take is reused for a while in proportion to its cost (at most `STALE_MAX_S`),
-  so that pages stay quick during a scan of a large library. A small library's counts cost
-  microseconds and are therefore always exact.
+  expensive to take (`STALE_FROM_S` or more) is reused for a while in proportion to its cost
+  (at most `STALE_MAX_S`), so that pages stay quick during a scan of a large library. A small
+  library's counts cost a millisecond and are therefore always exact.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ T = TypeVar("T")
 TTL_S = 60.0
 STALE_MAX_S = 10.0
 STALE_PER_COST = 20.0  # a count that took 0.2 s may be 4 s old once the library changed
+STALE_FROM_S = 0.05  # counts cheaper than this are always taken again after a change
 MAX_ENTRIES = 512
 
 
@@ -68,6 +69,8 @@ class CountCache:
         age = now - entry.taken_at
         if entry.stamp == stamp:
             return age < TTL_S
+        if entry.cost_s < STALE_FROM_S:
+            return False
         return age < min(STALE_MAX_S, entry.cost_s * STALE_PER_COST)
 
 

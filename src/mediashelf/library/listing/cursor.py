@@ -104,7 +104,8 @@ def _value(sort: str, value: object) -> Any:
     """Check the position's sort value against the column's type; return it as Python."""
     if value is None:
         return None
-    wanted = Track.__table__.c[sort].type.python_type
+    column_type = Track.__table__.c[sort].type
+    wanted = getattr(column_type, "impl", column_type).python_type  # UTCDateTime: its impl's
     if wanted is datetime and isinstance(value, str):
         try:
             when = datetime.fromisoformat(value)

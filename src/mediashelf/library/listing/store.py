@@ -30,9 +30,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mediashelf.db.schema import Track
 from mediashelf.db.search import FTS_TABLE
+from mediashelf.library.listing.counts import cache_of
 from mediashelf.library.listing.cursor import Position
 
 FTS_MIN = 3  # the trigram index answers searches of at least this many characters
+WIDE = 5000  # filters that keep this many rows are read through the sort index (SQLite)
 _FTS = table(FTS_TABLE, column("rowid"))
 
 
@@ -56,6 +58,7 @@ class ListingStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.dialect = session.get_bind().dialect.name
 
     def walk(
         self, spec: ListSpec, start: Position | None, forward: bool, limit: int
@@ -72,8 +75,9 @@ class ListingStore:
         rows: list[Track] = []
         for null_part in parts:
             bound = start if start is not None and null_part == (start.value is None) else None
-            query = self._part(spec, null_part, ascending, bound).limit(limit - len(rows))
-            rows += self.session.scalars(query).all()
+            query = self._part(spec, null_part, ascending, bound)
+            if query is not None:
+                rows += self.session.scalars(query.limit(limit - len(rows))).all()
             if len(rows) >= limit:
                 break
         return rows
@@ -82,20 +86,31 @@ class ListingStore:
         """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
         ascending = not spec.desc
         known = self._part(spec, False, ascending, None)
-        rows = list(self.session.scalars(known.offset(offset).limit(limit)).all())
+        rows: list[Track] = []
+        if known is not None:
+            rows += self.session.scalars(known.offset(offset).limit(limit)).all()
         if len(rows) == limit:
             return rows
         # The known part ends before this page does: it holds fewer than offset + limit rows,
         # so counting it is as cheap as the offset was.
-        null_offset = 0 if rows else offset - self._count(known)
-        nulls = self._part(spec, True, ascending, None).offset(null_offset)
-        return rows + list(self.session.scalars(nulls.limit(limit - len(rows))).all())
+        null_offset = offset - (self._count(known) if known is not None and not rows else 0)
+        null_offset = 0 if rows else null_offset
+        nulls = self._part(spec, True, ascending, None)
+        if nulls is None:
+            return rows
+        nulls = nulls.offset(max(0, null_offset)).limit(limit - len(rows))
+        return rows + list(self.session.scalars(nulls).all())
 
     def _part(
         self, spec: ListSpec, null_part: bool, ascending: bool, bound: Position | None
-    ) -> Select[Track]:
+    ) -> Select[Track] | None:
+        """Return the query of one part of the list (None when it is known to be empty)."""
         sort = _sortable(spec.sort)
-        query = select(Track).where(*self.conditions(spec))
+        size = self._part_size(spec, null_part)
+        if size == 0:
+            return None
+        # A part with many rows is read through the sort index, the filters checked per row.
+        query = select(Track).where(*self.conditions(spec, size is None or size < WIDE))
         if null_part:
             query = query.where(sort.is_(None))
             if bound is not None:
@@ -117,9 +132,37 @@ class ListingStore:
     def _count(self, query: Select[Any]) -> int:
         return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
-    def conditions(self, spec: ListSpec) -> list[ColumnElement[bool]]:
-        """Return the WHERE conditions of the list's search and filters."""
-        conditions = [getattr(Track, name) == value for name, value in spec.filters]
+    def _part_size(self, spec: ListSpec, null_part: bool) -> int | None:
+        """Return how many rows a part of a filtered list holds, up to `WIDE` (SQLite only).
+
+        SQLite's planner, without statistics, takes an equality on an index to be selective
+        and so sorts every track with a common value (a third of a million mp3s) rather than
+        reading the sort column's index and skipping the few that differ. Which is better
+        depends on how many rows the filters keep in this part (known values, or NULLs: a
+        filter such as probe_status=error keeps rows whose media facts are mostly unknown),
+        which a count bounded at `WIDE` tells. It is remembered with the counts. None: not
+        judged (PostgreSQL keeps statistics and plans this itself; search and the title
+        order have their own indexes).
+        """
+        if self.dialect != "sqlite" or not spec.filters or spec.q or spec.sort == "title":
+            return None
+        sort = _sortable(spec.sort)
+        # typeof() hides the sort column from the planner: the filters' index leads.
+        present = func.typeof(sort) == "null" if null_part else func.typeof(sort) != "null"
+        some = select(Track.id).where(*self.conditions(spec), present).limit(WIDE)
+        key = ("part", spec.key(), spec.sort, null_part)
+        cache = cache_of(self.session.get_bind().engine)
+        return cache.get(key, self.change_stamp(), lambda: self._count(some))
+
+    def conditions(self, spec: ListSpec, by_index: bool = True) -> list[ColumnElement[bool]]:
+        """Return the WHERE conditions of the list's search and filters.
+
+        `by_index` false writes the filters so that SQLite uses no index for them.
+        """
+        conditions = [
+            (getattr(Track, name) if by_index else getattr(Track, name).concat("")) == value
+            for name, value in spec.filters
+        ]
         if spec.missing is not None:
             since = Track.missing_since
             conditions.append(since.is_not(None) if spec.missing else since.is_(None))
@@ -128,7 +171,7 @@ class ListingStore:
         return conditions
 
     def _search(self, q: str) -> ColumnElement[bool]:
-        if self.session.get_bind().dialect.name != "sqlite":
+        if self.dialect != "sqlite":
             # pg_trgm's GIN indexes (migration 0004) serve LIKE on exactly these expressions.
             pattern = func.lower(literal(f"%{escape_like(q)}%"))
             return or_(
