@@ -238,7 +238,10 @@ def serve(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         "MEDIASHELF_DATA_DIR": str(data_dir), "MEDIASHELF_LOG_FORMAT": "text",
     }  # fmt: skip
     command = [sys.executable, "-m", "mediashelf.cli", "serve", "--port", str(port)]
-    server = subprocess.Popen([*command, "--workers", "0", "--no-scan"], env=env)
+    server = subprocess.Popen(
+        [*command, "--workers", "0", "--no-scan"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

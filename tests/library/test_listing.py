@@ -12,10 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, insert, update
 
+from mediashelf.db.migrate import current_revision, head_revision, schema_diff, upgrade
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
 from mediashelf.library.listing.service import MAX_OFFSET
-from mediashelf.library.store import SORTABLE
+from mediashelf.library.store import SORTABLE, TrackQuery
+from mediashelf.library.tracks import list_tracks
 from mediashelf.web.app import create_app
 from tests.conftest import make_runtime
 from tests.web.conftest import client_for
@@ -166,6 +168,8 @@ def forged(**fields: Any) -> str:
         forged(d="sideways"), forged(p=0), forged(p="2"), forged(i=-1), forged(i=2**70),
         forged(v=5), forged(v=["a"]), forged(v="a\x00b"), forged(f="0" * 16),
         forged(s="bitrate", v="fast"), forged(s="duration", v="NaN"),
+        forged(s="duration", v=float("nan")), forged(s="duration", v=10**400),
+        forged(s="bitrate", v=2**70),
         forged(s="probed_at", v="2026-01-01T00:00:00"), forged(s="probed_at", v="yesterday"),
         forged(s="size_bytes", v=True), forged(s="password"),
     ],
@@ -297,3 +301,18 @@ def test_counts_follow_changes(client: TestClient, database: Database, rows: Any
     page = client.get("/tracks")
     assert page.status_code == 200
     assert "46 in the library" in page.text
+
+
+def test_upgrade_from_0003_keeps_rows_and_makes_them_searchable(db_url: str) -> None:
+    with Database(db_url) as db:
+        upgrade(db, "0003")
+        old = [{**track_row(i, random.Random(i)), "title": f"Ñandú {i}"} for i in range(3)]
+        with db.engine.begin() as conn:
+            conn.execute(insert(Track), old)
+        upgrade(db)
+        assert current_revision(db) == head_revision()
+        assert schema_diff(db) == []
+        with db.unit_of_work() as session:
+            found = list_tracks(session, TrackQuery(q="ñandú", sort="relpath"))
+            assert sorted(t.title for t in found.items) == ["Ñandú 0", "Ñandú 1", "Ñandú 2"]
+            assert list_tracks(session, TrackQuery(q="ñ")).total == 3

@@ -57,12 +57,18 @@ class CountCache:
             value: T = entry.value
             return value
         value = compute()
-        done = self._clock()
+        self._keep(key, _Entry(value, stamp, self._clock(), self._clock() - now))
+        return value
+
+    def put(self, key: Hashable, stamp: Hashable, value: object) -> None:
+        """Remember a count taken along the way (by a query that did other work too)."""
+        self._keep(key, _Entry(value, stamp, self._clock(), 0.0))
+
+    def _keep(self, key: Hashable, entry: _Entry) -> None:
         with self._lock:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()  # many distinct searches: start over rather than grow
-            self._entries[key] = _Entry(value, stamp, done, done - now)
-        return value
+            self._entries[key] = entry
 
     @staticmethod
     def _fresh(entry: _Entry, stamp: Hashable, now: float) -> bool:

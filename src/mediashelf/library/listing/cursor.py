@@ -114,8 +114,9 @@ def _value(sort: str, value: object) -> Any:
         if when is not None and when.tzinfo is not None:
             return when
     elif wanted is float and isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value):
-            return float(value)
+        number = float(value) if abs(value) < 1e300 else math.inf  # no OverflowError on ints
+        if math.isfinite(number):
+            return number
     elif (wanted is int and _whole(value, -(2**63))) or (
         wanted is str and isinstance(value, str) and "\x00" not in value
     ):

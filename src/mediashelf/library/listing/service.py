@@ -56,8 +56,14 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
     """Return the page `query` asks for by number, by cursor, or the last one."""
     spec = spec_of(query)
     store = ListingStore(session)
+    if query.cursor is None and query.page == 1:
+        found = store.first_with_total(spec, query.per_page + 1)
+        if found is not None:  # a search's first page: rows and count in one pass
+            rows, total = found
+            _remember_count(session, store, spec, total)
+            return _listing(query, spec, rows, total, 1, False, len(rows) > query.per_page)
     total = _count(session, store, spec)
-    scope = _digest({"q": spec.q, "filters": spec.filters, "missing": spec.missing})
+    scope = _scope(spec)
     per_page = query.per_page
     if query.cursor == LAST:
         pages = max(1, -(-total // per_page))
@@ -85,6 +91,17 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
         items, page = rows[:per_page], query.page
         has_prev, has_next = page > 1, len(rows) > per_page
 
+    return _listing(query, spec, items, total, page, has_prev, has_next)
+
+
+def _listing(
+    query: TrackQuery, spec: ListSpec, rows: Sequence[Track], total: int, page: int,
+    has_prev: bool, has_next: bool,
+) -> TrackListing:  # fmt: skip
+    """Return the page of `rows` (at most per_page of them) with cursors to its neighbours."""
+    items = rows[: query.per_page]
+    scope = _scope(spec)
+
     def link(direction: Direction, row: Track, number: int) -> str:
         at = Position(getattr(row, spec.sort), row.id)
         return encode(Cursor(direction, query.sort, query.order, scope, number, at))
@@ -98,9 +115,18 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
     )
 
 
+def _scope(spec: ListSpec) -> str:
+    return _digest({"q": spec.q, "filters": spec.filters, "missing": spec.missing})
+
+
 def _count(session: Session, store: ListingStore, spec: ListSpec) -> int:
     cache = cache_of(session.get_bind().engine)
     return cache.get(("count", spec.key()), store.change_stamp(), lambda: store.count(spec))
+
+
+def _remember_count(session: Session, store: ListingStore, spec: ListSpec, total: int) -> None:
+    cache = cache_of(session.get_bind().engine)
+    cache.put(("count", spec.key()), store.change_stamp(), total)
 
 
 def facets(session: Session) -> dict[str, list[tuple[str, int]]]:

@@ -70,6 +70,8 @@ class ListingStore:
         """
         ascending = forward != spec.desc
         parts = [False, True] if forward else [True, False]  # is the part the NULL one
+        if not Track.__table__.c[spec.sort].nullable:
+            parts = [False]
         if start is not None:
             parts = parts[parts.index(start.value is None) :]
         rows: list[Track] = []
@@ -81,6 +83,22 @@ class ListingStore:
             if len(rows) >= limit:
                 break
         return rows
+
+    def first_with_total(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
+        """Return the first `limit` rows of a search and how many match, in one query.
+
+        A search gathers and sorts every match anyway, so counting them on the way
+        (`count(*) OVER ()`) saves a second pass over the search index. Only for a sort
+        column that cannot be NULL (one part); None otherwise.
+        """
+        if not spec.q or Track.__table__.c[spec.sort].nullable:
+            return None
+        query = self._part(spec, False, not spec.desc, None)
+        if query is None:
+            return None
+        counted = query.add_columns(func.count().over()).limit(limit)
+        rows = self.session.execute(counted).all()
+        return [row[0] for row in rows], (int(rows[0][1]) if rows else 0)
 
     def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
         """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
