@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, update
 from mediashelf.db.migrate import current_revision, head_revision, schema_diff, upgrade
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
+from mediashelf.library.listing import store as listing_store
 from mediashelf.library.listing.service import MAX_OFFSET
 from mediashelf.library.store import SORTABLE, TrackQuery
 from mediashelf.library.tracks import list_tracks
@@ -196,6 +197,8 @@ def test_a_hand_made_cursor_of_the_right_shape_just_moves(
     moved = forged(s="probed_at", v=BASE.isoformat())
     dated = get(client, {"cursor": moved, "sort": "probed_at"})
     assert dated["items"]
+    beyond = get(client, {"cursor": forged(v=None), "per_page": 50})  # title is never NULL
+    assert beyond["items"] == []
 
 
 def test_deep_page_numbers_are_refused_with_a_pointer_to_the_cursor(client: TestClient) -> None:
@@ -316,3 +319,34 @@ def test_upgrade_from_0003_keeps_rows_and_makes_them_searchable(db_url: str) -> 
             found = list_tracks(session, TrackQuery(q="ñandú", sort="relpath"))
             assert sorted(t.title for t in found.items) == ["Ñandú 0", "Ñandú 1", "Ñandú 2"]
             assert list_tracks(session, TrackQuery(q="ñ")).total == 3
+
+
+@pytest.mark.parametrize("wide", [2, 5000])
+def test_filtered_and_searched_walks_whichever_index_reads_them(
+    client: TestClient, rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, wide: int
+) -> None:
+    # WIDE decides between the sort index and the filters' (or the search's) own: both ways
+    # must give the reference order.
+    monkeypatch.setattr(listing_store, "WIDE", wide)
+
+    def has(part: str) -> Any:
+        return lambda r: part in r["title"].lower() or part in r["relpath"].lower()
+
+    cases = [
+        ({"filetype": "mp3", "sort": "bitrate", "order": "desc"}, lambda r: r["filetype"] == "mp3"),
+        ({"probe_status": "error", "sort": "duration"}, lambda r: r["probe_status"] == "error"),
+        ({"q": "zeta", "sort": "title"}, has("zeta")),
+        ({"q": "artist", "sort": "size_bytes", "order": "desc"}, has("artist")),
+        ({"q": "école", "video_codec": "h264", "sort": "added_at"},
+         lambda r: has("école")(r) and r["video_codec"] == "h264"),
+    ]  # fmt: skip
+    for params, keep in cases:
+        chosen = [r for r in rows if keep(r)]
+        want = reference(chosen, params["sort"], params.get("order", "asc"))
+        forward = walk(client, {**params, "per_page": 3}, "next_cursor", None)
+        seen = [t["video_id"] for page in forward for t in page["items"]]
+        assert ids_of(client, seen, rows) == want, params
+        backward = walk(client, {**params, "per_page": 3}, "prev_cursor", "last")
+        seen = [t["video_id"] for page in reversed(backward) for t in page["items"]]
+        assert ids_of(client, seen, rows) == want, params
+        assert {p["total"] for p in forward + backward} == {len(chosen)}

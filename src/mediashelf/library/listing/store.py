@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from mediashelf.db.schema import Track
 from mediashelf.db.search import FTS_TABLE
@@ -70,10 +70,10 @@ class ListingStore:
         """
         ascending = forward != spec.desc
         parts = [False, True] if forward else [True, False]  # is the part the NULL one
-        if not Track.__table__.c[spec.sort].nullable:
-            parts = [False]
         if start is not None:
             parts = parts[parts.index(start.value is None) :]
+        if not Track.__table__.c[spec.sort].nullable:
+            parts = [part for part in parts if not part]
         rows: list[Track] = []
         for null_part in parts:
             bound = start if start is not None and null_part == (start.value is None) else None
@@ -87,12 +87,14 @@ class ListingStore:
     def first_with_total(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
         """Return the first `limit` rows of a search and how many match, in one query.
 
-        A search gathers and sorts every match anyway, so counting them on the way
-        (`count(*) OVER ()`) saves a second pass over the search index. Only for a sort
-        column that cannot be NULL (one part); None otherwise.
+        A search through the trigram index gathers and sorts every match anyway, so counting
+        them on the way (`count(*) OVER ()`) saves a second pass over the index. Only for a
+        sort column that cannot be NULL (one part); None otherwise.
         """
-        if not spec.q or Track.__table__.c[spec.sort].nullable:
-            return None
+        if not spec.q or len(spec.q) < FTS_MIN or Track.__table__.c[spec.sort].nullable:
+            return None  # a short search reads the sort index until a page is found
+        if self.dialect != "sqlite" or self.broad_search(spec.q):
+            return None  # PostgreSQL may read the sort index too: a count would cost more
         query = self._part(spec, False, not spec.desc, None)
         if query is None:
             return None
@@ -127,21 +129,30 @@ class ListingStore:
         size = self._part_size(spec, null_part)
         if size == 0:
             return None
-        # A part with many rows is read through the sort index, the filters checked per row.
-        query = select(Track).where(*self.conditions(spec, size is None or size < WIDE))
+        narrow = size is not None and size < WIDE
+        # SQLite: a part with many rows is read through the sort index, the filters checked
+        # per row (`column || ''` hides them from the planner).
+        by_index = size is None or narrow or self.dialect != "sqlite"
+        where = self.conditions(spec, by_index, page=True)
         if null_part:
-            query = query.where(sort.is_(None))
+            where.append(sort.is_(None))
             if bound is not None:
-                query = query.where(Track.id > bound.id if ascending else Track.id < bound.id)
-            return query.order_by(Track.id.asc() if ascending else Track.id.desc())
-        query = query.where(sort.is_not(None))
-        if bound is not None:
-            key = tuple_(sort, Track.id)
-            at = tuple_(bindparam(None, bound.value, type_=sort.type), literal(bound.id))
-            query = query.where(key > at if ascending else key < at)
-        if ascending:
-            return query.order_by(sort.asc(), Track.id.asc())
-        return query.order_by(sort.desc(), Track.id.desc())
+                where.append(Track.id > bound.id if ascending else Track.id < bound.id)
+        else:
+            where.append(sort.is_not(None))
+            if bound is not None:
+                key = tuple_(sort, Track.id)
+                at = tuple_(bindparam(None, bound.value, type_=sort.type), literal(bound.id))
+                where.append(key > at if ascending else key < at)
+        if narrow and self.dialect != "sqlite":
+            # PostgreSQL estimates the filters independently, and a part they leave nearly
+            # empty (errors have no duration) looks worth reading in the sort index's order
+            # until enough rows turn up, which may be never. OFFSET 0 keeps the filtered rows
+            # a subquery of their own, found by the filters' index and then sorted.
+            row = aliased(Track, select(Track).where(*where).offset(0).subquery())
+            return select(row).order_by(*_ordering(row, spec.sort, null_part, ascending))
+        query = select(Track).where(*where)
+        return query.order_by(*_ordering(Track, spec.sort, null_part, ascending))
 
     def count(self, spec: ListSpec) -> int:
         """Return how many rows the list has."""
@@ -151,31 +162,37 @@ class ListingStore:
         return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
     def _part_size(self, spec: ListSpec, null_part: bool) -> int | None:
-        """Return how many rows a part of a filtered list holds, up to `WIDE` (SQLite only).
+        """Return how many rows a part of a filtered list holds, up to `WIDE`.
 
-        SQLite's planner, without statistics, takes an equality on an index to be selective
-        and so sorts every track with a common value (a third of a million mp3s) rather than
-        reading the sort column's index and skipping the few that differ. Which is better
-        depends on how many rows the filters keep in this part (known values, or NULLs: a
-        filter such as probe_status=error keeps rows whose media facts are mostly unknown),
-        which a count bounded at `WIDE` tells. It is remembered with the counts. None: not
-        judged (PostgreSQL keeps statistics and plans this itself; search and the title
-        order have their own indexes).
+        An empty part is skipped: a filter such as probe_status=error keeps rows whose media
+        facts are mostly unknown, and looking for their known durations along the duration
+        index would read all of it. Otherwise, on SQLite, whose planner has no statistics
+        and takes an equality on an index to be selective (so it sorts every track with a
+        common value, a third of a million mp3s, rather than read the sort column's index
+        and skip the few that differ), a part with `WIDE` rows or more is read through the
+        sort index, and a smaller one through its filters' index; PostgreSQL is steered only
+        for small parts (see `_part`). Remembered with the counts. None: not judged (no
+        filters, a search, or the title order, which the filter indexes serve).
         """
-        if self.dialect != "sqlite" or not spec.filters or spec.q or spec.sort == "title":
+        if not spec.filters or spec.q or spec.sort == "title":
             return None
         sort = _sortable(spec.sort)
-        # typeof() hides the sort column from the planner: the filters' index leads.
-        present = func.typeof(sort) == "null" if null_part else func.typeof(sort) != "null"
+        present: ColumnElement[bool] = sort.is_(None) if null_part else sort.is_not(None)
+        if self.dialect == "sqlite":  # typeof() hides the sort column: the filters' index leads
+            present = func.typeof(sort) == "null" if null_part else func.typeof(sort) != "null"
         some = select(Track.id).where(*self.conditions(spec), present).limit(WIDE)
         key = ("part", spec.key(), spec.sort, null_part)
         cache = cache_of(self.session.get_bind().engine)
         return cache.get(key, self.change_stamp(), lambda: self._count(some))
 
-    def conditions(self, spec: ListSpec, by_index: bool = True) -> list[ColumnElement[bool]]:
+    def conditions(
+        self, spec: ListSpec, by_index: bool = True, page: bool = False
+    ) -> list[ColumnElement[bool]]:
         """Return the WHERE conditions of the list's search and filters.
 
-        `by_index` false writes the filters so that SQLite uses no index for them.
+        `by_index` false writes the filters so that SQLite uses no index for them. `page`:
+        the conditions of a page (not a count), where a search that matches many rows is
+        checked row by row along the sort index rather than gathered and sorted.
         """
         conditions = [
             (getattr(Track, name) if by_index else getattr(Track, name).concat("")) == value
@@ -185,8 +202,31 @@ class ListingStore:
             since = Track.missing_since
             conditions.append(since.is_not(None) if spec.missing else since.is_(None))
         if spec.q:
-            conditions.append(self._search(spec.q))
+            search = self._search(spec.q)
+            if page and self.broad_search(spec.q):
+                # `id + 0` cannot drive the query: SQLite reads the sort index in order and
+                # looks each row up in the matches, stopping when the page is full.
+                fts = select(_FTS.c.rowid).where(self._match(spec.q))
+                search = (Track.id + 0).in_(fts)
+            conditions.append(search)
         return conditions
+
+    def broad_search(self, q: str) -> bool:
+        """Tell whether a search through SQLite's trigram index matches `WIDE` rows or more.
+
+        A narrow search is best answered from its matches, sorted; a broad one ("mp3", a
+        common syllable) from the sort index, checked against the matches: sorting a third
+        of the library for one page would take a second. Remembered with the counts.
+        """
+        if self.dialect != "sqlite" or len(q) < FTS_MIN:
+            return False
+        some = select(_FTS.c.rowid).where(self._match(q)).limit(WIDE)
+        cache = cache_of(self.session.get_bind().engine)
+        return cache.get(("broad", q), self.change_stamp(), lambda: self._count(some) >= WIDE)
+
+    def _match(self, q: str) -> ColumnElement[bool]:
+        phrase = '"' + q.replace('"', '""') + '"'  # one literal phrase: no FTS5 syntax
+        return text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)  # type: ignore[return-value]
 
     def _search(self, q: str) -> ColumnElement[bool]:
         if self.dialect != "sqlite":
@@ -197,9 +237,7 @@ class ListingStore:
                 func.lower(Track.relpath.collate("default")).like(pattern, escape="\\"),
             )
         if len(q) >= FTS_MIN:
-            phrase = '"' + q.replace('"', '""') + '"'  # one literal phrase: no FTS5 syntax
-            match = text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)
-            return Track.id.in_(select(_FTS.c.rowid).where(match))
+            return Track.id.in_(select(_FTS.c.rowid).where(self._match(q)))
         # One or two characters: too short for a trigram. LIKE scans the table; SQLite's LIKE
         # folds ASCII only, so every spelling of the other letters is asked for.
         return or_(
@@ -237,6 +275,11 @@ class ListingStore:
             select(Track.probe_status, func.count()).group_by(Track.probe_status)
         )
         return {status: int(count) for status, count in rows}
+
+
+def _ordering(entity: Any, sort: str, null_part: bool, ascending: bool) -> list[ColumnElement[Any]]:
+    columns = [entity.id] if null_part else [getattr(entity, sort), entity.id]
+    return [c.asc() if ascending else c.desc() for c in columns]
 
 
 def _sortable(name: str) -> InstrumentedAttribute[Any]:
