@@ -146,9 +146,10 @@ class ListingStore:
                 where.append(key > at if ascending else key < at)
         if narrow and self.dialect != "sqlite":
             # PostgreSQL estimates the filters independently, and a part they leave nearly
-            # empty (errors have no duration) looks worth reading in the sort index's order
-            # until enough rows turn up, which may be never. OFFSET 0 keeps the filtered rows
-            # a subquery of their own, found by the filters' index and then sorted.
+            # empty (errors have no duration; a word found in 900 titles) looks worth reading
+            # in the sort index's order until enough rows turn up, which may be never.
+            # OFFSET 0 keeps the chosen rows a subquery of their own, found by the filters'
+            # (or the trigram) index and then sorted.
             row = aliased(Track, select(Track).where(*where).offset(0).subquery())
             return select(row).order_by(*_ordering(row, spec.sort, null_part, ascending))
         query = select(Track).where(*where)
@@ -174,15 +175,20 @@ class ListingStore:
         for small parts (see `_part`). Remembered with the counts. None: not judged (no
         filters, a search, or the title order, which the filter indexes serve).
         """
-        if not spec.filters or spec.q or spec.sort == "title":
+        searched = bool(spec.q) and self.dialect != "sqlite"  # SQLite: see broad_search
+        if not searched and (not spec.filters or spec.q or spec.sort == "title"):
             return None
+        cache = cache_of(self.session.get_bind().engine)
+        if searched and not null_part and not Track.__table__.c[spec.sort].nullable:
+            # The whole list is this part: its count, which the page has just taken, says.
+            total = cache.get(("count", spec.key()), self.change_stamp(), lambda: self.count(spec))
+            return min(total, WIDE)
         sort = _sortable(spec.sort)
         present: ColumnElement[bool] = sort.is_(None) if null_part else sort.is_not(None)
         if self.dialect == "sqlite":  # typeof() hides the sort column: the filters' index leads
             present = func.typeof(sort) == "null" if null_part else func.typeof(sort) != "null"
         some = select(Track.id).where(*self.conditions(spec), present).limit(WIDE)
         key = ("part", spec.key(), spec.sort, null_part)
-        cache = cache_of(self.session.get_bind().engine)
         return cache.get(key, self.change_stamp(), lambda: self._count(some))
 
     def conditions(
