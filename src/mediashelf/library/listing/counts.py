@@ -60,6 +60,14 @@ class CountCache:
         self._keep(key, _Entry(value, stamp, self._clock(), self._clock() - now))
         return value
 
+    def peek(self, key: Hashable, stamp: Hashable) -> Any:
+        """Return the remembered value of `key` while still good, else None."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or not self._fresh(entry, stamp, self._clock()):
+            return None
+        return entry.value
+
     def put(self, key: Hashable, stamp: Hashable, value: object) -> None:
         """Remember a count taken along the way (by a query that did other work too)."""
         self._keep(key, _Entry(value, stamp, self._clock(), 0.0))

@@ -85,22 +85,31 @@ class ListingStore:
         return rows
 
     def first_with_total(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
-        """Return the first `limit` rows of a search and how many match, in one query.
+        """Return the first `limit` rows of a search and how many match, in one pass.
 
-        A search through the trigram index gathers and sorts every match anyway, so counting
-        them on the way (`count(*) OVER ()`) saves a second pass over the index. Only for a
-        sort column that cannot be NULL (one part); None otherwise.
+        A narrow search is answered from its matches: up to `WIDE` + 1 of them are gathered
+        through the trigram index, counted (`count(*) OVER ()`) and sorted, so the page and
+        its total cost one pass over the index instead of two. None for a search too short
+        for the index, or one with more matches (remembered a while): the caller then counts
+        and reads the page along the sort index.
         """
-        if not spec.q or len(spec.q) < FTS_MIN or Track.__table__.c[spec.sort].nullable:
-            return None  # a short search reads the sort index until a page is found
-        if self.dialect != "sqlite" or self.broad_search(spec.q):
-            return None  # PostgreSQL may read the sort index too: a count would cost more
-        query = self._part(spec, False, not spec.desc, None)
-        if query is None:
+        if not spec.q or len(spec.q) < FTS_MIN:
             return None
-        counted = query.add_columns(func.count().over()).limit(limit)
+        cache = cache_of(self.session.get_bind().engine)
+        stamp, key = self.change_stamp(), ("wide", spec.key())
+        if cache.peek(key, stamp):
+            return None
+        matches = select(Track).where(*self.conditions(spec)).limit(WIDE + 1).subquery()
+        row = aliased(Track, matches)
+        sort = getattr(row, spec.sort)
+        order = [sort.is_(None), *_ordering(row, spec.sort, False, not spec.desc)]
+        counted = select(row, func.count().over()).order_by(*order).limit(limit)
         rows = self.session.execute(counted).all()
-        return [row[0] for row in rows], (int(rows[0][1]) if rows else 0)
+        total = int(rows[0][1]) if rows else 0
+        if total > WIDE:
+            cache.put(key, stamp, True)
+            return None
+        return [found[0] for found in rows], total
 
     def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
         """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
