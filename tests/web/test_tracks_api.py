@@ -175,3 +175,24 @@ def test_search_follows_a_scan_that_adds_moves_and_misses_files(app: App) -> Non
     assert found("qüetz") == ["audio/Qüetzal new.mp3"]
     assert found("pcm_s24le_mono") == []
     assert app.client.get("/api/tracks", params={"q": "pcm_s24le_mono"}).json()["total"] == 1
+
+
+def test_openapi_documents_the_cursor(app: App) -> None:
+    spec = app.client.get("/openapi.json").json()
+    names = {p["name"] for p in spec["paths"]["/api/tracks"]["get"]["parameters"]}
+    assert {"cursor", "page", "per_page", "q", "sort", "order"} <= names
+    page = spec["components"]["schemas"]["TrackPage"]["properties"]
+    assert {"items", "total", "page", "per_page", "next_cursor", "prev_cursor"} <= set(page)
+
+
+def test_tracks_page_links_pages_by_cursor_and_refuses_a_bad_one(app: App) -> None:
+    first = app.client.get("/tracks", params={"per_page": 10})
+    assert 'rel="next"' in first.text
+    assert 'rel="prev"' not in first.text
+    cursor = app.client.get("/api/tracks", params={"per_page": 10}).json()["next_cursor"]
+    second = app.client.get("/tracks", params={"per_page": 10, "cursor": cursor})
+    assert "Page 2 of 3" in second.text
+    assert 'rel="prev"' in second.text
+    bad = app.client.get("/tracks", params={"cursor": "nonsense"}, headers={"accept": "text/html"})
+    assert bad.status_code == 422
+    assert "cursor" in bad.text
