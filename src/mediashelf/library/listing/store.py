@@ -34,7 +34,7 @@ from mediashelf.library.listing.counts import cache_of
 from mediashelf.library.listing.cursor import Position
 
 FTS_MIN = 3  # the trigram index answers searches of at least this many characters
-WIDE = 5000  # filters that keep this many rows are read through the sort index (SQLite)
+WIDE = 5000  # rows from which a part or a search counts as many (see _part_size, broad_search)
 _FTS = table(FTS_TABLE, column("rowid"))
 
 
