@@ -26,6 +26,10 @@ class InvalidInput(MediashelfError):
     """The request is malformed."""
 
 
+class InvalidListRequest(InvalidInput):
+    """The track list cannot answer this request (a bad cursor, or a page too deep)."""
+
+
 class NotFound(MediashelfError):
     """Not found."""
 

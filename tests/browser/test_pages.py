@@ -187,6 +187,28 @@ def test_tracks_page_sorts_filters_and_pages_in_the_url(page: Page, server: Serv
     expect(page.locator("#tracks-table tbody .badge-error")).to_have_count(4)
 
 
+def test_tracks_page_pages_next_then_previous_by_cursor(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/tracks?per_page=25&sort=duration&order=desc")
+    rows = page.locator("#tracks-table tbody td.title a")
+    expect(rows).to_have_count(25)
+    expect(page.locator(".pager")).to_contain_text("Page 1 of 3")
+    first = rows.all_inner_texts()
+    expect(page.locator("a[rel=prev]")).to_have_count(0)
+    page.locator("a[rel=next]").click()
+    expect(page).to_have_url(re.compile(r"cursor="))
+    expect(page.locator(".pager")).to_contain_text("Page 2 of 3")
+    second = rows.all_inner_texts()
+    assert len(second) == 25
+    assert not set(first) & set(second)
+    page.locator("a[rel=prev]").click()
+    expect(page.locator(".pager")).to_contain_text("Page 1 of 3")
+    assert rows.all_inner_texts() == first
+    page.locator("a[rel=last]").click()
+    expect(page.locator(".pager")).to_contain_text("Page 3 of 3")
+    expect(page.locator("a[rel=next]")).to_have_count(0)
+    assert not set(rows.all_inner_texts()) & (set(first) | set(second))
+
+
 def test_unknown_track_is_a_404_page(page: Page, server: Server) -> None:
     response = page.goto(f"{server.url}/track/AAAAAAAAAAA")
     assert response is not None

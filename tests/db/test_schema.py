@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
+from mediashelf.db.engine import normalize_url
 from mediashelf.db.migrate import current_revision, head_revision, schema_diff, upgrade
-from mediashelf.db.schema import AuditEvent
+from mediashelf.db.schema import AuditEvent, Track
+from mediashelf.db.search import has_pg_trgm
 from mediashelf.db.session import Database
 from mediashelf.errors import DatabaseError
+from mediashelf.library.store import TrackQuery
+from mediashelf.library.tracks import list_tracks
 
 
 def test_migrated_schema_matches_the_models(db_url: str) -> None:
@@ -35,7 +42,9 @@ def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> N
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
-        assert conn.execute(text("SELECT lower('ÑANDÚ')")).scalar() == "ñandú"
+        # SQLite's own lower() (ASCII only): no Python function runs inside SQL; search folds
+        # case in its FTS5 index instead.
+        assert conn.execute(text("SELECT lower('ÑANDÚ')")).scalar() == "ÑandÚ"
 
 
 def test_timestamps_come_back_as_aware_utc(database: Database) -> None:
@@ -67,3 +76,44 @@ def test_the_quick_revision_check_agrees_with_alembic() -> None:
     from mediashelf.db.migrate import head_revision, newest_file_revision
 
     assert newest_file_revision() == head_revision()
+
+
+def test_postgresql_without_the_trigram_extension_still_migrates_and_searches(
+    pg_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A role that may create tables in its schema but not extensions in the database (pg_trgm
+    # is a trusted extension: it needs CREATE on the database, which this role lacks).
+    admin = create_engine(normalize_url(pg_database), isolation_level="AUTOCOMMIT")
+    role = f"noext_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}"))
+    url = make_url(normalize_url(pg_database)).set(username=role)
+    try:
+        with Database(url.render_as_string(hide_password=False)) as db:
+            with caplog.at_level(logging.WARNING, logger="mediashelf.db.search"):
+                upgrade(db)
+            assert "pg_trgm extension could not be created" in caplog.text
+            assert current_revision(db) == head_revision()
+            assert schema_diff(db) == []
+            with db.engine.begin() as conn:
+                assert not has_pg_trgm(conn)
+                conn.execute(insert(Track), [TRACK])
+            with db.unit_of_work() as session:
+                found = list_tracks(session, TrackQuery(q="ñandú"))
+            assert [t.title for t in found.items] == ["Ñandú – canción"]
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+TRACK = {
+    "video_id": "AAAAAAAAAAA", "relpath": "Música/Ñandú – canción.flac", "title": "Ñandú – canción",
+    "filetype": "flac", "probe_status": "ok", "probe_failures": 0, "added_at": NOW,
+    "updated_at": NOW,
+}  # fmt: skip

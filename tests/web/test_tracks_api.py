@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
+from tests.conftest import scan
 from tests.web.conftest import App
 
 MEDIA_COUNT = 22  # video + audio + broken files in the per-test library (big/ excluded)
@@ -155,3 +158,41 @@ def test_openapi_documents_the_rescan_body(app: App) -> None:
     post = spec["paths"]["/api/track/{video_id}/rescan_media"]["post"]
     schema = post["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["properties"]) == {"refresh_duration", "refresh_size"}
+
+
+def test_search_follows_a_scan_that_adds_moves_and_misses_files(app: App) -> None:
+    def found(q: str) -> list[str]:
+        items = app.client.get("/api/tracks", params={"q": q, "per_page": 500}).json()["items"]
+        return sorted(t["relpath"] for t in items if t["missing_since"] is None)
+
+    assert found("h264_aac") == ["video/h264_aac.mp4"]
+    (app.library / "video/h264_aac.mp4").rename(app.library / "video/Zyxwvü renamed.mp4")
+    shutil.copy(app.library / "audio/plain.mp3", app.library / "audio/Qüetzal new.mp3")
+    (app.library / "audio/pcm_s24le_mono.wav").unlink()
+    assert scan(app.runtime).status == "completed"
+    assert found("h264_aac") == []
+    assert found("ZYXWVÜ") == ["video/Zyxwvü renamed.mp4"]
+    assert found("qüetz") == ["audio/Qüetzal new.mp3"]
+    assert found("pcm_s24le_mono") == []
+    assert app.client.get("/api/tracks", params={"q": "pcm_s24le_mono"}).json()["total"] == 1
+
+
+def test_openapi_documents_the_cursor(app: App) -> None:
+    spec = app.client.get("/openapi.json").json()
+    names = {p["name"] for p in spec["paths"]["/api/tracks"]["get"]["parameters"]}
+    assert {"cursor", "page", "per_page", "q", "sort", "order"} <= names
+    page = spec["components"]["schemas"]["TrackPage"]["properties"]
+    assert {"items", "total", "page", "per_page", "next_cursor", "prev_cursor"} <= set(page)
+
+
+def test_tracks_page_links_pages_by_cursor_and_refuses_a_bad_one(app: App) -> None:
+    first = app.client.get("/tracks", params={"per_page": 10})
+    assert 'rel="next"' in first.text
+    assert 'rel="prev"' not in first.text
+    cursor = app.client.get("/api/tracks", params={"per_page": 10}).json()["next_cursor"]
+    second = app.client.get("/tracks", params={"per_page": 10, "cursor": cursor})
+    assert "Page 2 of 3" in second.text
+    assert 'rel="prev"' in second.text
+    bad = app.client.get("/tracks", params={"cursor": "nonsense"}, headers={"accept": "text/html"})
+    assert bad.status_code == 422
+    assert "cursor" in bad.text

@@ -46,10 +46,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-    # SQLite's own lower() folds ASCII only; searches must match "Ñandú" with "ñandú" as on
-    # PostgreSQL.
-    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
-
-
-def _unicode_lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import inspect, text
 
 from mediashelf.db.schema import Base
+from mediashelf.db.search import is_search_object
 from mediashelf.db.session import Database
 
 if TYPE_CHECKING:
@@ -111,8 +112,14 @@ def schema_diff(db: Database) -> list[Any]:
     from alembic.runtime.migration import MigrationContext
 
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": _modelled}
+        context = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(context, Base.metadata))
+
+
+def _modelled(name: str | None, _type: str, _parents: object) -> bool:
+    """Leave out the search index (FTS5 table, trigram indexes): migrations own it, not models."""
+    return not is_search_object(name)
 
 
 def known_revision(revision: str) -> bool:

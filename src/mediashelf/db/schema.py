@@ -56,6 +56,16 @@ class Base(DeclarativeBase):
     }
 
 
+# The columns the track list sorts and filters by (library/store.py exports them as SORTABLE
+# and FILTERABLE): each has the indexes that keep its pages cheap at a million tracks.
+SORT_INDEXED = (
+    "title", "relpath", "filetype", "duration", "size_bytes", "bitrate", "resolution",
+    "width", "height", "video_codec", "video_fps", "audio_codec", "audio_channels",
+    "audio_sample_rate", "audio_bit_depth", "probe_status", "probed_at", "added_at", "updated_at",
+)  # fmt: skip
+FILTER_INDEXED = ("filetype", "resolution", "video_codec", "audio_codec", "probe_status")
+
+
 class Track(Base):
     """One media file ever seen in the library; scans never delete rows."""
 
@@ -68,7 +78,7 @@ class Track(Base):
         Text().with_variant(Text(collation="C"), "postgresql"), unique=True
     )
     title: Mapped[str] = mapped_column(Text)
-    filetype: Mapped[str] = mapped_column(String(16), index=True)
+    filetype: Mapped[str] = mapped_column(String(16))
 
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     duration: Mapped[float | None] = mapped_column(Float)
@@ -80,18 +90,18 @@ class Track(Base):
     bitrate: Mapped[int | None] = mapped_column(BigInteger)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
-    resolution: Mapped[str | None] = mapped_column(String(32), index=True)
-    video_codec: Mapped[str | None] = mapped_column(Text, index=True)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    video_codec: Mapped[str | None] = mapped_column(Text)
     video_fps: Mapped[float | None] = mapped_column(Float)
     video_bitrate: Mapped[int | None] = mapped_column(BigInteger)
-    audio_codec: Mapped[str | None] = mapped_column(Text, index=True)
+    audio_codec: Mapped[str | None] = mapped_column(Text)
     audio_bitrate: Mapped[int | None] = mapped_column(BigInteger)
     audio_channels: Mapped[int | None] = mapped_column(Integer)
     audio_channel_layout: Mapped[str | None] = mapped_column(Text)
     audio_sample_rate: Mapped[int | None] = mapped_column(Integer)
     audio_bit_depth: Mapped[int | None] = mapped_column(Integer)
 
-    probe_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    probe_status: Mapped[str] = mapped_column(String(16), default="pending")
     probe_error_class: Mapped[str | None] = mapped_column(String(32))
     probe_error: Mapped[str | None] = mapped_column(Text)
     prober: Mapped[str | None] = mapped_column(Text)
@@ -108,9 +118,14 @@ class Track(Base):
     added_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
+    # The track list reads pages in (column, id) order, NULLs apart (library/listing): one
+    # index per sortable column serves both directions, the first page and the last; the
+    # filterable columns lead an index in the default (title) order. Search has indexes of
+    # its own outside the models (migration 0004: FTS5 on SQLite, pg_trgm on PostgreSQL).
     __table_args__ = (
-        Index("ix_tracks_title", "title"),
         Index("ix_tracks_fingerprint", "fingerprint_size", "fingerprint_mtime_ns"),
+        *(Index(f"ix_tracks_sort_{name}", name, "id") for name in SORT_INDEXED),
+        *(Index(f"ix_tracks_{name}_title", name, "title", "id") for name in FILTER_INDEXED),
     )
 
 

@@ -1,4 +1,4 @@
-"""All track SQL: lookups, inserts of discovered files, listing with filters and sorting."""
+"""Track SQL for scans and lookups; the list's own SQL is in library/listing/store.py."""
 
 from __future__ import annotations
 
@@ -7,19 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, CursorResult, Select, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from mediashelf.db.chunks import ID_CHUNK, chunks
-from mediashelf.db.schema import Track
+from mediashelf.db.schema import FILTER_INDEXED, SORT_INDEXED, Track
 from mediashelf.library.ids import derived_id
 
-SORTABLE = (
-    "title", "relpath", "filetype", "duration", "size_bytes", "bitrate", "resolution",
-    "width", "height", "video_codec", "video_fps", "audio_codec", "audio_channels",
-    "audio_sample_rate", "audio_bit_depth", "probe_status", "probed_at", "added_at", "updated_at",
-)  # fmt: skip
-FILTERABLE = ("filetype", "resolution", "video_codec", "audio_codec", "probe_status")
+SORTABLE = SORT_INDEXED
+FILTERABLE = FILTER_INDEXED
 
 
 @dataclass(frozen=True)
@@ -37,6 +33,7 @@ class TrackQuery:
     audio_codec: str | None = None
     probe_status: str | None = None
     missing: bool | None = None
+    cursor: str | None = None  # opaque, from a previous page (or "last"); overrides `page`
 
 
 class TrackRow(NamedTuple):
@@ -177,61 +174,3 @@ class TrackStore:
 
     def _id_exists(self, video_id: str) -> bool:
         return self.session.scalar(select(Track.id).where(Track.video_id == video_id)) is not None
-
-    def page(self, query: TrackQuery) -> tuple[Sequence[Track], int]:
-        """Return one page of tracks and the total that match."""
-        base = _filtered(select(Track), query)
-        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        column = getattr(Track, query.sort)
-        ordered = column.desc() if query.order == "desc" else column.asc()
-        nulls_last = column.is_(None)
-        page = (
-            base.order_by(nulls_last, ordered, Track.id)
-            .limit(query.per_page)
-            .offset((query.page - 1) * query.per_page)
-        )
-        return self.session.scalars(page).all(), total
-
-    def status_counts(self) -> dict[str, int]:
-        """Return how many tracks have each probe status."""
-        rows = self.session.execute(
-            select(Track.probe_status, func.count()).group_by(Track.probe_status)
-        )
-        return {status: int(count) for status, count in rows}
-
-    def facets(self, name: str, limit: int = 20) -> list[tuple[str, int]]:
-        """Return the most common values of filterable column `name` with their counts."""
-        column = getattr(Track, name)
-        rows = self.session.execute(
-            select(column, func.count())
-            .where(column.is_not(None))
-            .group_by(column)
-            .order_by(func.count().desc(), column)
-            .limit(limit)
-        )
-        return [(str(value), int(count)) for value, count in rows]
-
-
-def _filtered(stmt: Select[Track], query: TrackQuery) -> Select[Track]:
-    conditions: list[ColumnElement[bool]] = []
-    if query.q:
-        pattern = f"%{_escape_like(query.q.lower())}%"
-        conditions.append(
-            or_(
-                func.lower(Track.title).like(pattern, escape="\\"),
-                func.lower(Track.relpath).like(pattern, escape="\\"),
-            )
-        )
-    for name in FILTERABLE:
-        value = getattr(query, name)
-        if value is not None:
-            conditions.append(getattr(Track, name) == value)
-    if query.missing is not None:
-        conditions.append(
-            Track.missing_since.is_not(None) if query.missing else Track.missing_since.is_(None)
-        )
-    return stmt.where(*conditions)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

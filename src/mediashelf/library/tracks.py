@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditFilter, AuditStore
 from mediashelf.db.schema import AuditEvent, Track
 from mediashelf.errors import InvalidInput, MediaFileNotFound, PathOutsideLibrary, TrackNotFound
+from mediashelf.library import listing
 from mediashelf.library.ids import is_valid_video_id
+from mediashelf.library.listing import TrackListing
 from mediashelf.library.paths import resolve_in_library
 from mediashelf.library.store import TrackQuery, TrackStore
 
@@ -37,9 +39,9 @@ def media_file(session: Session, root: Path, video_id: str) -> tuple[Path, str]:
     return path, track.filetype
 
 
-def list_tracks(session: Session, query: TrackQuery) -> tuple[Sequence[Track], int]:
-    """Return one page of tracks matching `query` and the total count."""
-    return TrackStore(session).page(query)
+def list_tracks(session: Session, query: TrackQuery) -> TrackListing:
+    """Return one page of tracks matching `query`, the total and the cursors around it."""
+    return listing.list_page(session, query)
 
 
 def track_audit(
@@ -52,18 +54,14 @@ def track_audit(
     )
 
 
-FACETS = ("filetype", "resolution", "video_codec", "audio_codec")
-
-
 def track_facets(session: Session) -> dict[str, list[tuple[str, int]]]:
     """Return the most common values of each filterable facet with their counts."""
-    store = TrackStore(session)
-    return {name: store.facets(name) for name in FACETS}
+    return listing.facets(session)
 
 
 def track_status_counts(session: Session) -> dict[str, int]:
     """Return how many tracks have each probe status."""
-    return TrackStore(session).status_counts()
+    return listing.status_counts(session)
 
 
 def list_audit(session: Session, flt: AuditFilter) -> tuple[Sequence[AuditEvent], int]:

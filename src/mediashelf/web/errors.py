@@ -25,6 +25,7 @@ from mediashelf.errors import (
     DuplicateJob,
     InvalidInput,
     InvalidJobRequest,
+    InvalidListRequest,
     JobConflict,
     LibraryUnavailable,
     MediashelfError,
@@ -69,6 +70,8 @@ class Failure:
 
 def status_for(exc: MediashelfError) -> int:
     """Return the HTTP status code for a mediashelf error."""
+    if isinstance(exc, InvalidListRequest):
+        return 422  # well-formed parameters the list cannot honour, as validation errors are
     if isinstance(exc, InvalidInput):
         return 400
     if isinstance(exc, InvalidJobRequest):

@@ -17,6 +17,9 @@ from pydantic import (
 
 from mediashelf.jobs.service import JobRequest
 from mediashelf.library.ids import VIDEO_ID
+from mediashelf.library.listing import TrackListing
+from mediashelf.library.listing.cursor import MAX_CURSOR
+from mediashelf.library.listing.service import MAX_OFFSET
 from mediashelf.library.problems.classes import PROBLEM_CLASSES, problem_class
 from mediashelf.library.problems.service import Problem, ProblemPage
 from mediashelf.library.rescan import RescanOutcome
@@ -106,12 +109,23 @@ def rescan_json(outcome: RescanOutcome) -> dict[str, Any]:
 
 
 class TrackPage(BaseModel):
-    """One page of the track list."""
+    """One page of the track list; pass a cursor back as `cursor` to move to its neighbour."""
 
     items: list[TrackOut]
-    total: int
+    total: int = Field(description="rows that match (counted a short while ago, see docs)")
     page: int
     per_page: int
+    next_cursor: str | None = Field(default=None, description="the next page; null on the last")
+    prev_cursor: str | None = Field(default=None, description="the previous page; null on page 1")
+
+    @classmethod
+    def of(cls, listing: TrackListing, per_page: int) -> TrackPage:
+        """Return the JSON form of a page of the track list."""
+        return cls(
+            items=[TrackOut.model_validate(t) for t in listing.items], total=listing.total,
+            page=listing.page, per_page=per_page, next_cursor=listing.next_cursor,
+            prev_cursor=listing.prev_cursor,
+        )  # fmt: skip
 
 
 class TrackListParams(BaseModel):
@@ -120,8 +134,15 @@ class TrackListParams(BaseModel):
     q: str | None = Field(default=None, max_length=200)
     sort: str = "title"
     order: Literal["asc", "desc"] = "asc"
-    page: int = Field(default=1, ge=1, le=1_000_000)
+    page: int = Field(
+        default=1, ge=1, le=1_000_000,
+        description=f"page number, while (page - 1) * per_page <= {MAX_OFFSET}; deeper: cursor",
+    )  # fmt: skip
     per_page: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(
+        default=None, max_length=MAX_CURSOR,
+        description='next_cursor or prev_cursor of a page of this list, or "last"; wins over page',
+    )  # fmt: skip
     filetype: str | None = None
     resolution: str | None = None
     video_codec: str | None = None

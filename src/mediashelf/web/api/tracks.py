@@ -43,13 +43,8 @@ RESCAN_BODY: dict[str, Any] = {
 def get_tracks(request: Request, params: Annotated[TrackListParams, Query()]) -> TrackPage:
     """List tracks: search, filter, sort and paginate on the server."""
     with runtime_of(request).db.unit_of_work() as session:
-        items, total = list_tracks(session, TrackQuery(**params.model_dump()))
-        return TrackPage(
-            items=[TrackOut.model_validate(t) for t in items],
-            total=total,
-            page=params.page,
-            per_page=params.per_page,
-        )
+        listing = list_tracks(session, TrackQuery(**params.model_dump()))
+        return TrackPage.of(listing, params.per_page)
 
 
 @router.get("/track/{video_id}", response_model=TrackOut, responses=error_responses(404))

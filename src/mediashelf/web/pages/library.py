@@ -42,19 +42,19 @@ def home() -> RedirectResponse:
 def tracks_page(request: Request, params: Annotated[TrackListParams, Query()]) -> HTMLResponse:
     """The track table (twin of GET /api/tracks): sort, filters and paging in the URL."""
     with runtime_of(request).db.unit_of_work() as session:
-        items, total = list_tracks(session, TrackQuery(**params.model_dump()))
+        listing = list_tracks(session, TrackQuery(**params.model_dump()))
         facets = track_facets(session)
         status_counts = track_status_counts(session)
-        url_params = params.model_dump(exclude_none=True)
+        url_params = params.model_dump(exclude_none=True, exclude={"cursor", "page"})
         filtered = bool(params.q) or any(getattr(params, n) for n in (*FILTERABLE, "missing"))
         return TEMPLATES.TemplateResponse(
             request,
             "tracks.html",
             {
-                "nav": "tracks", "tracks": items, "total": total, "params": params,
-                "pages": max(1, -(-total // params.per_page)), "facets": facets,
-                "status_counts": status_counts, "url_params": url_params, "filtered": filtered,
-                "columns": COLUMNS,
+                "nav": "tracks", "tracks": listing.items, "listing": listing, "params": params,
+                "total": listing.total, "pages": max(1, -(-listing.total // params.per_page)),
+                "facets": facets, "status_counts": status_counts, "url_params": url_params,
+                "filtered": filtered, "columns": COLUMNS,
             },
         )  # fmt: skip
 

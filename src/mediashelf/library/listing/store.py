@@ -1,0 +1,313 @@
+"""All SQL of the track list: keyset pages, bounded offsets, search, counts and facets.
+
+The list's order is: rows whose sort value is known, by (value, id), then rows whose value is
+NULL, by id; `desc` reverses both parts but keeps the NULLs last. Each part is one range of
+the (column, id) index (migration 0004), so a page is read in either direction from the
+first row, the last row or any position without sorting the table: a page that crosses from
+one part to the other costs a second query.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    text,
+    tuple_,
+)
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+
+from mediashelf.db.schema import Track
+from mediashelf.db.search import FTS_TABLE
+from mediashelf.library.listing.counts import cache_of
+from mediashelf.library.listing.cursor import Position
+
+FTS_MIN = 3  # the trigram index answers searches of at least this many characters
+WIDE = 5000  # rows from which a part or a search counts as many (see _part_size, broad_search)
+_FTS = table(FTS_TABLE, column("rowid"))
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a list shows, without the paging: search, filters, sort column and direction."""
+
+    sort: str
+    desc: bool
+    q: str | None
+    filters: tuple[tuple[str, str], ...]
+    missing: bool | None
+
+    def key(self) -> tuple[Any, ...]:
+        """Return what identifies the rows of this list (its order aside), for the counts."""
+        return (self.q, self.filters, self.missing)
+
+
+class ListingStore:
+    """Reads pages and counts of the track list inside the caller's unit of work."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    def walk(
+        self, spec: ListSpec, start: Position | None, forward: bool, limit: int
+    ) -> list[Track]:
+        """Return up to `limit` rows after `start` (or from an end) walking the list's order.
+
+        `forward` walks from the first row towards the last; backwards the rows come last
+        first. The NULL part comes after the known values, whichever way the list is sorted.
+        """
+        ascending = forward != spec.desc
+        parts = [False, True] if forward else [True, False]  # is the part the NULL one
+        if start is not None:
+            parts = parts[parts.index(start.value is None) :]
+        if not Track.__table__.c[spec.sort].nullable:
+            parts = [part for part in parts if not part]
+        rows: list[Track] = []
+        for null_part in parts:
+            bound = start if start is not None and null_part == (start.value is None) else None
+            query = self._part(spec, null_part, ascending, bound)
+            if query is not None:
+                rows += self.session.scalars(query.limit(limit - len(rows))).all()
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def first_with_total(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
+        """Return the first `limit` rows of a search and how many match, in one pass.
+
+        A narrow search is answered from its matches: up to `WIDE` + 1 of them are gathered
+        through the trigram index, counted (`count(*) OVER ()`) and sorted, so the page and
+        its total cost one pass over the index instead of two. None for a search too short
+        for the index, or one with more matches (remembered a while): the caller then counts
+        and reads the page along the sort index.
+        """
+        if not spec.q or len(spec.q) < FTS_MIN:
+            return None
+        cache = cache_of(self.session.get_bind().engine)
+        stamp, key = self.change_stamp(), ("wide", spec.key())
+        if cache.peek(key, stamp):
+            return None
+        matches = select(Track).where(*self.conditions(spec)).limit(WIDE + 1).subquery()
+        row = aliased(Track, matches)
+        sort = getattr(row, spec.sort)
+        order = [sort.is_(None), *_ordering(row, spec.sort, False, not spec.desc)]
+        counted = select(row, func.count().over()).order_by(*order).limit(limit)
+        rows = self.session.execute(counted).all()
+        total = int(rows[0][1]) if rows else 0
+        if total > WIDE:
+            cache.put(key, stamp, True)
+            return None
+        return [found[0] for found in rows], total
+
+    def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
+        """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
+        ascending = not spec.desc
+        known = self._part(spec, False, ascending, None)
+        rows: list[Track] = []
+        if known is not None:
+            rows += self.session.scalars(known.offset(offset).limit(limit)).all()
+        if len(rows) == limit:
+            return rows
+        # The known part ends before this page does: it holds fewer than offset + limit rows,
+        # so counting it is as cheap as the offset was.
+        null_offset = offset - (self._count(known) if known is not None and not rows else 0)
+        null_offset = 0 if rows else null_offset
+        nulls = self._part(spec, True, ascending, None)
+        if nulls is None:
+            return rows
+        nulls = nulls.offset(max(0, null_offset)).limit(limit - len(rows))
+        return rows + list(self.session.scalars(nulls).all())
+
+    def _part(
+        self, spec: ListSpec, null_part: bool, ascending: bool, bound: Position | None
+    ) -> Select[Track] | None:
+        """Return the query of one part of the list (None when it is known to be empty)."""
+        sort = _sortable(spec.sort)
+        size = self._part_size(spec, null_part)
+        if size == 0:
+            return None
+        narrow = size is not None and size < WIDE
+        # SQLite: a part with many rows is read through the sort index, the filters checked
+        # per row (`column || ''` hides them from the planner).
+        by_index = size is None or narrow or self.dialect != "sqlite"
+        where = self.conditions(spec, by_index, page=True)
+        if null_part:
+            where.append(sort.is_(None))
+            if bound is not None:
+                where.append(Track.id > bound.id if ascending else Track.id < bound.id)
+        else:
+            where.append(sort.is_not(None))
+            if bound is not None:
+                key = tuple_(sort, Track.id)
+                at = tuple_(bindparam(None, bound.value, type_=sort.type), literal(bound.id))
+                where.append(key > at if ascending else key < at)
+        if narrow and self.dialect != "sqlite":
+            # PostgreSQL estimates the filters independently, and a part they leave nearly
+            # empty (errors have no duration; a word found in 900 titles) looks worth reading
+            # in the sort index's order until enough rows turn up, which may be never.
+            # OFFSET 0 keeps the chosen rows a subquery of their own, found by the filters'
+            # (or the trigram) index and then sorted.
+            row = aliased(Track, select(Track).where(*where).offset(0).subquery())
+            return select(row).order_by(*_ordering(row, spec.sort, null_part, ascending))
+        query = select(Track).where(*where)
+        return query.order_by(*_ordering(Track, spec.sort, null_part, ascending))
+
+    def count(self, spec: ListSpec) -> int:
+        """Return how many rows the list has."""
+        return self._count(select(Track.id).where(*self.conditions(spec)))
+
+    def _count(self, query: Select[Any]) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+    def _part_size(self, spec: ListSpec, null_part: bool) -> int | None:
+        """Return how many rows a part of a filtered list holds, up to `WIDE`.
+
+        An empty part is skipped: a filter such as probe_status=error keeps rows whose media
+        facts are mostly unknown, and looking for their known durations along the duration
+        index would read all of it. Otherwise, on SQLite, whose planner has no statistics
+        and takes an equality on an index to be selective (so it sorts every track with a
+        common value, a third of a million mp3s, rather than read the sort column's index
+        and skip the few that differ), a part with `WIDE` rows or more is read through the
+        sort index, and a smaller one through its filters' index; PostgreSQL is steered only
+        for small parts (see `_part`). Remembered with the counts. None: not judged (no
+        filters, a search, or the title order, which the filter indexes serve).
+        """
+        searched = bool(spec.q) and self.dialect != "sqlite"  # SQLite: see broad_search
+        if not searched and (not spec.filters or spec.q or spec.sort == "title"):
+            return None
+        cache = cache_of(self.session.get_bind().engine)
+        if searched and not null_part and not Track.__table__.c[spec.sort].nullable:
+            # The whole list is this part: its count, which the page has just taken, says.
+            total = cache.get(("count", spec.key()), self.change_stamp(), lambda: self.count(spec))
+            return min(total, WIDE)
+        sort = _sortable(spec.sort)
+        present: ColumnElement[bool] = sort.is_(None) if null_part else sort.is_not(None)
+        if self.dialect == "sqlite":  # typeof() hides the sort column: the filters' index leads
+            present = func.typeof(sort) == "null" if null_part else func.typeof(sort) != "null"
+        some = select(Track.id).where(*self.conditions(spec), present).limit(WIDE)
+        key = ("part", spec.key(), spec.sort, null_part)
+        return cache.get(key, self.change_stamp(), lambda: self._count(some))
+
+    def conditions(
+        self, spec: ListSpec, by_index: bool = True, page: bool = False
+    ) -> list[ColumnElement[bool]]:
+        """Return the WHERE conditions of the list's search and filters.
+
+        `by_index` false writes the filters so that SQLite uses no index for them. `page`:
+        the conditions of a page (not a count), where a search that matches many rows is
+        checked row by row along the sort index rather than gathered and sorted.
+        """
+        conditions = [
+            (getattr(Track, name) if by_index else getattr(Track, name).concat("")) == value
+            for name, value in spec.filters
+        ]
+        if spec.missing is not None:
+            since = Track.missing_since
+            conditions.append(since.is_not(None) if spec.missing else since.is_(None))
+        if spec.q:
+            search = self._search(spec.q)
+            if page and self.broad_search(spec.q):
+                # `id + 0` cannot drive the query: SQLite reads the sort index in order and
+                # looks each row up in the matches, stopping when the page is full.
+                fts = select(_FTS.c.rowid).where(self._match(spec.q))
+                search = (Track.id + 0).in_(fts)
+            conditions.append(search)
+        return conditions
+
+    def broad_search(self, q: str) -> bool:
+        """Tell whether a search through SQLite's trigram index matches `WIDE` rows or more.
+
+        A narrow search is best answered from its matches, sorted; a broad one ("mp3", a
+        common syllable) from the sort index, checked against the matches: sorting a third
+        of the library for one page would take a second. Remembered with the counts.
+        """
+        if self.dialect != "sqlite" or len(q) < FTS_MIN:
+            return False
+        some = select(_FTS.c.rowid).where(self._match(q)).limit(WIDE)
+        cache = cache_of(self.session.get_bind().engine)
+        return cache.get(("broad", q), self.change_stamp(), lambda: self._count(some) >= WIDE)
+
+    def _match(self, q: str) -> ColumnElement[bool]:
+        phrase = '"' + q.replace('"', '""') + '"'  # one literal phrase: no FTS5 syntax
+        return text(f"{FTS_TABLE} MATCH :phrase").bindparams(phrase=phrase)  # type: ignore[return-value]
+
+    def _search(self, q: str) -> ColumnElement[bool]:
+        if self.dialect != "sqlite":
+            # pg_trgm's GIN indexes (migration 0004) serve LIKE on exactly these expressions.
+            pattern = func.lower(literal(f"%{escape_like(q)}%"))
+            return or_(
+                func.lower(Track.title).like(pattern, escape="\\"),
+                func.lower(Track.relpath.collate("default")).like(pattern, escape="\\"),
+            )
+        if len(q) >= FTS_MIN:
+            return Track.id.in_(select(_FTS.c.rowid).where(self._match(q)))
+        # One or two characters: too short for a trigram. LIKE scans the table; SQLite's LIKE
+        # folds ASCII only, so every spelling of the other letters is asked for.
+        return or_(
+            *(
+                col.like(f"%{escape_like(spelling)}%", escape="\\")
+                for col in (Track.title, Track.relpath)
+                for spelling in spellings(q)
+            )
+        )
+
+    def change_stamp(self) -> tuple[Any, Any]:
+        """Return (highest id, latest update): two index lookups that move when rows change."""
+        stamp = select(
+            select(func.max(Track.id)).scalar_subquery(),
+            select(func.max(Track.updated_at)).scalar_subquery(),
+        )
+        row = self.session.execute(stamp).one()
+        return row[0], row[1]
+
+    def facets(self, name: str, limit: int = 20) -> list[tuple[str, int]]:
+        """Return the most common values of filterable column `name` with their counts."""
+        col = getattr(Track, name)
+        rows = self.session.execute(
+            select(col, func.count())
+            .where(col.is_not(None))
+            .group_by(col)
+            .order_by(func.count().desc(), col)
+            .limit(limit)
+        )
+        return [(str(value), int(count)) for value, count in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        """Return how many tracks have each probe status."""
+        rows = self.session.execute(
+            select(Track.probe_status, func.count()).group_by(Track.probe_status)
+        )
+        return {status: int(count) for status, count in rows}
+
+
+def _ordering(entity: Any, sort: str, null_part: bool, ascending: bool) -> list[ColumnElement[Any]]:
+    columns = [entity.id] if null_part else [getattr(entity, sort), entity.id]
+    return [c.asc() if ascending else c.desc() for c in columns]
+
+
+def _sortable(name: str) -> InstrumentedAttribute[Any]:
+    attribute: InstrumentedAttribute[Any] = getattr(Track, name)
+    return attribute
+
+
+def escape_like(text_: str) -> str:
+    """Return `text_` with LIKE's wildcards (and the escape character) taken literally."""
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def spellings(q: str) -> set[str]:
+    """Return `q` in every mix of lower and upper case of its non-ASCII letters (short `q`)."""
+    choices = [{c} if c.isascii() else {c, c.lower(), c.upper()} for c in q]
+    return {"".join(combo) for combo in itertools.product(*choices)}
