@@ -181,7 +181,8 @@ def run_scan_job(runtime: Runtime) -> tuple[float, Job]:
             job = get_job(session, job_id)
         if job.status in ("completed", "failed", "cancelled"):
             return time.perf_counter() - started, job
-        time.sleep(0.01)
+        # Woken by the worker when the job ends; no polling that would take the GIL from it.
+        runtime.wait_for_job_end(1.0)
     raise RuntimeError(f"library_scan job {job_id} did not end within {JOB_TIMEOUT_S:.0f}s")
 
 
