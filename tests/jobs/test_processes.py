@@ -441,3 +441,46 @@ def test_a_scan_fans_out_across_three_worker_processes(
         assert sum(c.progress["added"] for c in children) == DEMO_FILES
         assert job.progress["processed"] == job.progress["total"] == DEMO_FILES
         assert track_counts(database) == {"ok": DEMO_FILES}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_worker_killed_mid_chunk_loses_and_double_counts_nothing(
+    database: Database, demo_library: Path, tmp_path: Path
+) -> None:
+    runtime = make_runtime(database, demo_library, scan_fanout="on", scan_chunk_size=60)
+    with worker_processes(
+        tmp_path, database, demo_library, MEDIASHELF_SCAN_CHUNK_SIZE="60"
+    ) as workers:
+        a = workers.start("A")
+        job_id = enqueue(runtime, "library_scan", {"batch_size": 20, "throttle_ms": 100})
+        seen: list[Job] = []
+
+        def a_chunk_half_done() -> bool:
+            with database.unit_of_work() as session:
+                running = session.scalars(
+                    select(Job).where(Job.parent_id == job_id, Job.status == "running")
+                ).all()
+                seen[:] = [c for c in running if checkpoint_processed(c) >= 20]
+                return bool(seen)
+
+        wait_for("a chunk to commit a batch", a_chunk_half_done, workers, timeout_s=120)
+        chunk = seen[0]
+        assert chunk.worker_id is not None
+        assert f":{a.pid}:" in chunk.worker_id
+        os.kill(a.pid, signal.SIGKILL)
+        a.proc.wait(10)
+        workers.start("B")
+        workers.start("C")
+        wait_for("the scan to end", lambda: load(database, job_id).status in FINISHED, workers,
+                 timeout_s=180)  # fmt: skip
+        job = load(database, job_id)
+        assert job.status == "completed", (job.error, workers.diagnostics())
+        killed = load(database, chunk.id)
+        assert killed.status == "completed"
+        assert killed.attempt == 2  # taken over once, after A's lease ran out
+        assert killed.errors[0]["error"].startswith("interrupted")
+        with database.unit_of_work() as session:
+            children = list(session.scalars(select(Job).where(Job.parent_id == job_id)))
+    assert sum(c.progress["added"] for c in children) == DEMO_FILES  # nothing counted twice
+    assert job.progress["added"] == job.progress["processed"] == DEMO_FILES
+    assert track_counts(database) == {"ok": DEMO_FILES}  # nothing lost
