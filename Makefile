@@ -34,7 +34,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto  # one test process per core: most tests wait on I/O
 
 bench: setup
 	$(BIN)/python bench/probe.py
