@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -56,6 +57,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     """Generate the test corpus once per run."""
     root = tmp_path_factory.mktemp("corpus")
     return Corpus(root, tuple(generate_corpus(root)))
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Undo a CLI command's `configure_logging` after each test.
+
+    It points the root logger at the stderr of that moment, which pytest closes after the
+    test; a thread of a later test logging through it would hit a closed file.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
