@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -416,14 +416,19 @@ def test_schedule_fires_once_per_slot_across_two_workers(
 # -- scale-out ------------------------------------------------------------------------------
 
 
+def fanout_workers(
+    database: Database, library: Path, tmp_path: Path
+) -> AbstractContextManager[Workers]:
+    """Return the worker launcher for fanned-out scans in chunks of 60 writes."""
+    return worker_processes(tmp_path, database, library, MEDIASHELF_SCAN_CHUNK_SIZE="60")
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: in-process
 def test_a_scan_fans_out_across_three_worker_processes(
     database: Database, demo_library: Path, tmp_path: Path
 ) -> None:
     runtime = make_runtime(database, demo_library, scan_fanout="on", scan_chunk_size=60)
-    with worker_processes(
-        tmp_path, database, demo_library, MEDIASHELF_SCAN_CHUNK_SIZE="60"
-    ) as workers:
+    with fanout_workers(database, demo_library, tmp_path) as workers:
         for name in ("a", "b", "c"):
             workers.start(name, concurrency=2)
         job_id = enqueue(runtime, "library_scan", {"batch_size": 20})
@@ -448,9 +453,7 @@ def test_a_worker_killed_mid_chunk_loses_and_double_counts_nothing(
     database: Database, demo_library: Path, tmp_path: Path
 ) -> None:
     runtime = make_runtime(database, demo_library, scan_fanout="on", scan_chunk_size=60)
-    with worker_processes(
-        tmp_path, database, demo_library, MEDIASHELF_SCAN_CHUNK_SIZE="60"
-    ) as workers:
+    with fanout_workers(database, demo_library, tmp_path) as workers:
         a = workers.start("A")
         job_id = enqueue(runtime, "library_scan", {"batch_size": 20, "throttle_ms": 100})
         seen: list[Job] = []

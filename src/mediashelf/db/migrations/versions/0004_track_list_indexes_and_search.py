@@ -21,6 +21,8 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# Copies of db/schema.py SORT_INDEXED / FILTER_INDEXED as they were at this revision: a
+# migration must keep building the same indexes when the models change later.
 SORTED = (
     "title", "relpath", "filetype", "duration", "size_bytes", "bitrate", "resolution",
     "width", "height", "video_codec", "video_fps", "audio_codec", "audio_channels",
