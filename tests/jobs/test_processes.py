@@ -222,7 +222,7 @@ def run_records(database: Database, tmp_path: Path, count: int, workers_n: int =
     return Recorded(lines, pids, int(completed))
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=True)
 def test_four_workers_run_each_job_exactly_once(database: Database, tmp_path: Path) -> None:
     recorded = run_records(database, tmp_path, 200)
     assert recorded.completed == 200
@@ -234,7 +234,7 @@ def test_four_workers_run_each_job_exactly_once(database: Database, tmp_path: Pa
     assert {pid for _, _, pid in recorded.lines} <= recorded.worker_pids
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=True)
 def test_four_workers_share_the_queue(database: Database, tmp_path: Path) -> None:
     recorded = run_records(database, tmp_path, 40)
     assert len(recorded.lines) == 40
@@ -423,7 +423,7 @@ def fanout_workers(
     return worker_processes(tmp_path, database, library, MEDIASHELF_SCAN_CHUNK_SIZE="60")
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: in-process
+@pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=True)  # SQLite: in-process
 def test_a_scan_fans_out_across_three_worker_processes(
     database: Database, demo_library: Path, tmp_path: Path
 ) -> None:
@@ -448,7 +448,7 @@ def test_a_scan_fans_out_across_three_worker_processes(
         assert track_counts(database) == {"ok": DEMO_FILES}
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=True)
 def test_a_worker_killed_mid_chunk_loses_and_double_counts_nothing(
     database: Database, demo_library: Path, tmp_path: Path
 ) -> None:

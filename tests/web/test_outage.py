@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from mediashelf.config import Settings
-from mediashelf.db.engine import normalize_url
 from mediashelf.db.session import Database
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
@@ -28,8 +27,8 @@ from mediashelf.runtime import Runtime
 from mediashelf.web.app import create_app
 from tests.web.conftest import App, StaticRunner, client_for, index_library, make_app
 
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("db_dialect", ["sqlite"], indirect=True)
+POSTGRES_ONLY = pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=True)
 TOKEN = "outage-token-0123456789-abcdef"
 
 
@@ -126,8 +125,8 @@ def test_session_check_during_an_outage_is_503(
 
 
 @POSTGRES_ONLY
-def test_postgres_backend_terminated_under_a_request_is_503(app: App, db_url: str) -> None:
-    admin = create_engine(normalize_url(db_url), isolation_level="AUTOCOMMIT")
+def test_postgres_backend_terminated_under_a_request_is_503(app: App) -> None:
+    admin = create_engine(app.db.engine.url, isolation_level="AUTOCOMMIT")
 
     def terminate_own_backend(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         with admin.connect() as conn:
