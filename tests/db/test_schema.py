@@ -13,7 +13,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
 from mediashelf.db.engine import normalize_url
-from mediashelf.db.migrate import current_revision, head_revision, schema_diff, upgrade
+from mediashelf.db.migrate import (
+    current_revision,
+    head_revision,
+    newest_file_revision,
+    schema_diff,
+    upgrade,
+)
 from mediashelf.db.schema import AuditEvent, Track
 from mediashelf.db.search import has_pg_trgm
 from mediashelf.db.session import Database
@@ -25,11 +31,77 @@ from mediashelf.library.tracks import list_tracks
 def test_migrated_schema_matches_the_models(db_url: str) -> None:
     with Database(db_url) as db:
         assert current_revision(db) is None
-        upgrade(db)
+        upgrade(db, newest_file_revision())  # every migration, step by step
         assert current_revision(db) == head_revision()
         assert schema_diff(db) == []
         tables = set(inspect(db.engine).get_table_names())
     assert {"tracks", "audit_events", "alembic_version"} <= tables
+
+
+def test_an_empty_database_gets_the_migrated_schema_directly(db_url: str) -> None:
+    """upgrade() creates the newest schema in an empty database without running migrations."""
+    with Database(db_url) as db:
+        upgrade(db, newest_file_revision())
+        migrated = _described(db)
+    _emptied(db_url)
+    with Database(db_url) as db:
+        upgrade(db)
+        assert current_revision(db) == head_revision()
+        assert _described(db) == migrated
+        upgrade(db)  # and later upgrades find it current
+        assert current_revision(db) == head_revision()
+
+
+def _emptied(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        path = Path(make_url(db_url).database or "")
+        for leftover in path.parent.glob(path.name + "*"):
+            leftover.unlink()
+        return
+    engine = create_engine(normalize_url(db_url))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _plain(value: object) -> str:
+    """Return `value` as text that compares equal across databases (SQL clauses as SQL)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_plain(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return str(value)
+
+
+def _described(db: Database) -> dict[str, object]:
+    """Every part of the schema a reader could tell apart, by name, in a comparable form."""
+    inspector = inspect(db.engine)
+    tables: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        tables[table] = {
+            # by name: migrations append the columns they add, the models list them by topic
+            "columns": sorted((c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                              for c in inspector.get_columns(table)),
+            "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+            "fks": sorted(_plain(fk) for fk in inspector.get_foreign_keys(table)),
+            "indexes": sorted(_plain(ix) for ix in inspector.get_indexes(table)),
+            "unique": sorted(_plain(u) for u in inspector.get_unique_constraints(table)),
+            "checks": sorted(_plain(c) for c in inspector.get_check_constraints(table)),
+        }  # fmt: skip
+    with db.engine.connect() as conn:
+        if db.dialect == "sqlite":
+            rows = conn.execute(text("SELECT type, name, tbl_name FROM sqlite_master"
+                                     " WHERE name NOT LIKE 'sqlite_%'"))  # fmt: skip
+        else:
+            rows = conn.execute(text(
+                "SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+                " UNION ALL SELECT 'trigger', tgname, tgrelid::regclass::text FROM pg_trigger"
+                " WHERE NOT tgisinternal"
+                " UNION ALL SELECT 'extension', extname, '' FROM pg_extension"
+            ))  # fmt: skip
+        objects = sorted(tuple(row) for row in rows)
+    return {"tables": tables, "objects": objects}
 
 
 def test_upgrade_is_idempotent(database: Database) -> None:

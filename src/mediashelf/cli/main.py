@@ -150,11 +150,11 @@ def verify(
 
 def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
     """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed."""
-    from mediashelf.cli.jobs import job_json
-    from mediashelf.jobs.service import request_job
-
     json_errors = {"kind": kind} if as_json else None
     with opened_runtime(json_errors, early_pool=not no_wait) as runtime:
+        from mediashelf.cli.jobs import job_json  # after the pool started: imports overlap it
+        from mediashelf.jobs.service import request_job
+
         with runtime.db.unit_of_work() as session:
             request = request_job(session, runtime.registry, runtime.clock, kind, params,
                                   trigger="cli", actor="cli")  # fmt: skip

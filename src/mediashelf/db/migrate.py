@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 
 from mediashelf.db.schema import Base
-from mediashelf.db.search import is_search_object
+from mediashelf.db.search import create_search, is_search_object
 from mediashelf.db.session import Database
 
 if TYPE_CHECKING:
@@ -60,14 +60,33 @@ def upgrade(db: Database, revision: str = "head") -> None:
     """
     if revision == "head" and _stored_revision(db) == newest_file_revision():
         return  # current: nothing to migrate, no alembic to import
-    from alembic import command
-
-    config = _config()
     with _file_lock(db), db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        if revision == "head" and not inspect(conn).get_table_names():
+            create_current(conn)
+            return
+        from alembic import command
+
+        config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def create_current(conn: Connection) -> None:
+    """Create the newest schema in an empty database directly, stamped with its revision.
+
+    The same schema the migrations build step by step (a test compares the two), in a tenth
+    of the time: a first `mediashelf scan` or `make run` starts 0.1 s sooner without alembic.
+    """
+    Base.metadata.create_all(conn)
+    create_search(conn)
+    conn.execute(text(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    ))  # fmt: skip
+    conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:revision)"),
+                 {"revision": newest_file_revision()})  # fmt: skip
 
 
 @contextmanager
