@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Byte-compiled once here, so a command's start does not compile the sources again where the
+# environment forbids writing .pyc files (PYTHONDONTWRITEBYTECODE); only changed files recompile.
 setup: $(STAMP)
+	@$(BIN)/python -m compileall -q src
 
 run: setup
 	@if [ -z "$$MEDIASHELF_LIBRARY" ]; then \
