@@ -23,7 +23,7 @@ JobId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The job id.")]
 
 def job_json(job: Job) -> dict[str, Any]:
     """Return the job in its one JSON form (the API's), ready for json.dumps."""
-    from mediashelf.web.schemas import JobOut
+    from mediashelf.web.job_schemas import JobOut
 
     return JobOut.model_validate(job).model_dump(mode="json")
 

@@ -25,9 +25,7 @@ from mediashelf.jobs.store import JobFilter
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
 from mediashelf.web.errors import COMMON, MUTATION, error_responses
-from mediashelf.web.params import JobId, Limit, Offset
-from mediashelf.web.schemas import (
-    INT32_MAX,
+from mediashelf.web.job_schemas import (
     JobCreate,
     JobDetail,
     JobList,
@@ -37,6 +35,8 @@ from mediashelf.web.schemas import (
     LogTail,
     WorkerOut,
 )
+from mediashelf.web.params import JobId, Limit, Offset
+from mediashelf.web.schemas import INT32_MAX
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses(*COMMON))
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse
 from mediashelf.jobs.service import get_job, job_logs, job_stats, list_jobs
 from mediashelf.jobs.store import JobFilter
 from mediashelf.web.deps import runtime_of
+from mediashelf.web.job_schemas import JobOut
 from mediashelf.web.params import JobId
 from mediashelf.web.render import TEMPLATES
-from mediashelf.web.schemas import JobOut
 
 router = APIRouter(include_in_schema=False)
 LOG_TAIL = 200
