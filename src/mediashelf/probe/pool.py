@@ -15,15 +15,17 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, wait
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pebble
 
 from mediashelf.errors import ProbeCrashed, ProbeError, ProbeTimeout, probe_error
 from mediashelf.probe.base import Prober
 from mediashelf.probe.chain import ProbeChain
-from mediashelf.probe.decode import DecodeReport, decode_file
 from mediashelf.probe.result import ProbeResult
+
+if TYPE_CHECKING:  # libav is imported by the pool's processes, not by the one that starts them
+    from mediashelf.probe.decode import DecodeReport
 
 _worker_prober: Prober | None = None
 
@@ -49,6 +51,8 @@ def _warm_task() -> bool:
 
 def _decode_task(path: str) -> DecodeReport | tuple[str, str]:
     """Decode a whole file in a pool process (integrity verification)."""
+    from mediashelf.probe.decode import decode_file
+
     try:
         return decode_file(Path(path))
     except ProbeError as exc:
@@ -91,7 +95,9 @@ class ProbePool:
         self.processes = max(1, processes)
         self.timeout_s = timeout_s
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mediashelf.probe.pool"])
+        context.set_forkserver_preload(
+            ["mediashelf.probe.pool", "mediashelf.probe.pyav_read", "mediashelf.probe.decode"]
+        )
         self._pool = pebble.ProcessPool(
             max_workers=self.processes,
             max_tasks=max_tasks,
@@ -227,7 +233,6 @@ class ProbePool:
         except ProbeError as exc:
             yield path, exc
             return True
-        assert isinstance(value, DecodeReport)
         yield path, value
         return True
 

@@ -1,59 +1,40 @@
-"""In-process probing through PyAV (libav): no process spawned per file."""
+"""The PyAV prober: libav bundled in PyAV's wheels, in-process, the fast path first.
+
+The class is light on purpose: the scanning process builds it and hands it to the probe pool
+without importing libav (~0.05 s of every `mediashelf scan` start); the work, in `pyav_read`,
+is imported where the probing runs (the pool's processes preload it).
+"""
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
 
-import av
-import av.error
-
-from mediashelf.errors import ProbeError, ProbeMissing, ProbePermission
-from mediashelf.probe.base import check_readable
-from mediashelf.probe.failures import classify_libav_error
-from mediashelf.probe.fast_path import probe_fast
-from mediashelf.probe.pyav_streams import read_container
 from mediashelf.probe.result import ProbeResult
 
 
 class PyAVProber:
-    """Probe with the libav bundled in PyAV's wheels: the fast path, else a full analysis."""
+    """Probe with PyAV: the fast path, else libav's full stream analysis."""
 
     name = "pyav"
 
     def __init__(self, fast: bool = True) -> None:
-        self.version = f"pyav {av.__version__} (FFmpeg {av.ffmpeg_version_info})"
         self.fast = fast
+
+    @property
+    def version(self) -> str:
+        """Return the PyAV and FFmpeg versions, as results record them."""
+        from mediashelf.probe.pyav_read import VERSION
+
+        return VERSION
 
     def probe(self, path: Path) -> ProbeResult:
         """Read the container and stream facts of `path` (DESIGN §3, fast path first)."""
-        size = check_readable(path)
-        started = time.perf_counter()
-        result = probe_fast(path, size, self.version).result if self.fast else None
-        if result is None:
-            result = self.probe_full(path, size)
-        return _with_time(result, started)
+        from mediashelf.probe.pyav_read import probe
+
+        return probe(path, fast=self.fast)
 
     def probe_full(self, path: Path, size: int) -> ProbeResult:
         """Open `path` by libav's own detection and run its full stream analysis."""
-        try:
-            with av.open(str(path), metadata_errors="ignore") as container:
-                return read_container(container).result(size, self.version)
-        except ProbeError:
-            raise
-        except FileNotFoundError as exc:
-            raise ProbeMissing() from exc
-        except PermissionError as exc:
-            raise ProbePermission() from exc
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise classify_libav_error(_reason(exc)) from exc
+        from mediashelf.probe.pyav_read import probe_full
 
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text).split(": '/")[0]
-
-
-def _with_time(result: ProbeResult, started: float) -> ProbeResult:
-    return replace(result, probe_ms=round((time.perf_counter() - started) * 1000, 3))
+        return probe_full(path, size)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
@@ -26,8 +26,10 @@ from mediashelf.library.kinds import LIBRARY_VERIFY
 from mediashelf.library.scan_progress import ErrorSummary
 from mediashelf.library.scan_request import normalize_scope
 from mediashelf.library.verify.store import Candidate, VerifyScope, VerifyStore
-from mediashelf.probe.decode import DecodeReport
 from mediashelf.probe.pool import ProbePool
+
+if TYPE_CHECKING:  # libav is imported where decoding runs: the pool's processes
+    from mediashelf.probe.decode import DecodeReport
 
 PROGRESS_EVERY_S = 2.0
 BASE_TIMEOUT_S = 30.0  # plus the file's duration: decoding must run at least at real time
@@ -170,11 +172,12 @@ class Verification:
             store = VerifyStore(session)
             for candidate, outcome in results:
                 _count(counters, summary, candidate, outcome)
-                if isinstance(outcome, DecodeReport):
+                if isinstance(outcome, ProbeError):
+                    if outcome.error_class in BROKEN:
+                        store.record(candidate.id, now, 1, outcome.message, None)
+                else:
                     store.record(candidate.id, now, outcome.errors, outcome.first_error,
                                  outcome.first_error_at_s)  # fmt: skip
-                elif outcome.error_class in BROKEN:
-                    store.record(candidate.id, now, 1, outcome.message, None)
             checkpoint = {"after": batch[-1].relpath, "counters": asdict(counters),
                           "errors": summary.as_dict()}  # fmt: skip
             self.ctx.commit_batch(session, asdict(counters), checkpoint, summary.as_dict())
