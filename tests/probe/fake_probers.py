@@ -61,3 +61,21 @@ class ErrorProber:
     def message_for(path: Path) -> str:
         """Return the message raised for `path`."""
         return f"scripted {path.stem} failure"
+
+
+class RecordingProber:
+    """Probe with PyAV and append each probed path to `log`, a line per probe (any process)."""
+
+    name = "recording"
+
+    def __init__(self, log: Path, pause_s: float = 0.0) -> None:
+        self.log = log
+        self.pause_s = pause_s
+        self.delegate = PyAVProber()
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Record, pause if asked, then probe for real."""
+        with self.log.open("a") as out:
+            out.write(f"{path}\n")
+        time.sleep(self.pause_s)
+        return self.delegate.probe(path)

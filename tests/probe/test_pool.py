@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,10 @@ from mediashelf.errors import (
     ProbeTimeout,
 )
 from mediashelf.probe.chain import build_chain
-from mediashelf.probe.pool import ProbePool
+from mediashelf.probe.pool import AHEAD_WINDOW, ProbePool
 from mediashelf.probe.result import ProbeResult
 from tests.conftest import Corpus
-from tests.probe.fake_probers import CrashingProber, ErrorProber, HangingProber
+from tests.probe.fake_probers import CrashingProber, ErrorProber, HangingProber, RecordingProber
 
 GOOD_VIDEO = "video/h264_aac.mp4"
 GOOD_AUDIO = "audio/flac16_stereo.flac"
@@ -181,3 +182,102 @@ def test_a_timeout_outranks_another_backends_error(tmp_path: Path, corpus: Corpu
     settings = Settings(ffprobe_path=str(binary), probe_timeout_s=1)  # pyav, then ffprobe
     with pytest.raises(ProbeTimeout):
         build_chain(settings).probe(junk)
+
+
+# -- probing ahead ---------------------------------------------------------------------------
+
+
+def _ahead(*paths: Path) -> list[tuple[Path, int, int]]:
+    return [(p, p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+
+
+def _probed(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _await_probes(log: Path, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while len(_probed(log)) < count:
+        assert time.monotonic() < deadline, f"only {_probed(log)} were probed"
+        time.sleep(0.02)
+
+
+def _copies(corpus: Corpus, folder: Path, *relpaths: str) -> list[Path]:
+    copies = []
+    for n, relpath in enumerate(relpaths):
+        copy = folder / f"{n}-{Path(relpath).name}"
+        copy.write_bytes((corpus.root / relpath).read_bytes())
+        copies.append(copy)
+    return copies
+
+
+def test_files_probed_ahead_are_not_probed_again_when_asked_for(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    log = tmp_path / "probed.log"
+    files = _copies(corpus, tmp_path, GOOD_VIDEO, GOOD_AUDIO, GOOD_VIDEO)
+    with ProbePool(RecordingProber(log), processes=2, timeout_s=20) as pool:
+        pool.probe_ahead(iter(_ahead(*files)), limit=10)
+        _await_probes(log, 3)
+        results = [pool.probe(path) for path in files]
+    assert sorted(_probed(log)) == sorted(str(p) for p in files)  # once each
+    assert [r.video_codec for r in results] == ["h264", None, "h264"]
+    assert results[1].audio_codec == "flac"
+
+
+def test_a_file_changed_after_probing_ahead_is_probed_again(corpus: Corpus, tmp_path: Path) -> None:
+    log = tmp_path / "probed.log"
+    (path,) = _copies(corpus, tmp_path, GOOD_VIDEO)
+    with ProbePool(RecordingProber(log), processes=1, timeout_s=20) as pool:
+        pool.probe_ahead(iter(_ahead(path)), limit=10)
+        _await_probes(log, 1)
+        path.write_bytes((corpus.root / GOOD_AUDIO).read_bytes())  # replaced: another size
+        result = pool.probe(path)
+    assert _probed(log) == [str(path), str(path)]
+    assert (result.video_codec, result.audio_codec) == (None, "flac")
+
+
+def test_probing_ahead_takes_at_most_the_limit_and_ends_at_the_first_request(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    log = tmp_path / "probed.log"
+    files = _copies(corpus, tmp_path, GOOD_AUDIO, GOOD_AUDIO, GOOD_AUDIO, GOOD_AUDIO)
+    asked = threading.Event()
+    taken: list[Path] = []
+
+    def offered() -> Iterator[tuple[Path, int, int]]:
+        for item in _ahead(*files):
+            if len(taken) == 1:  # the second waits until the job has asked for something
+                assert asked.wait(20)
+            taken.append(item[0])
+            yield item
+
+    with ProbePool(RecordingProber(log), processes=1, timeout_s=20) as pool:
+        pool.probe_ahead(offered(), limit=3)
+        _await_probes(log, 1)
+        pool.probe(files[0])  # the first request: probing ahead ends
+        asked.set()
+        deadline = time.monotonic() + 20
+        while len(taken) < 2:  # the thread takes one more file, sees the end, and stops
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pool.probe(files[3])
+    assert len(taken) == 2  # never the third, let alone the fourth (beyond the limit)
+    assert str(files[1]) not in _probed(log)
+    assert _probed(log) == [str(files[0]), str(files[3])]
+
+
+def test_dropping_probes_ahead_wastes_at_most_the_few_in_flight(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    log = tmp_path / "probed.log"
+    files = _copies(corpus, tmp_path, *[GOOD_AUDIO] * 20)
+    with ProbePool(RecordingProber(log, pause_s=0.2), processes=1, timeout_s=20) as pool:
+        pool.probe_ahead(iter(_ahead(*files)), limit=20)
+        _await_probes(log, 1)
+        pool.drop_ahead()  # the job runs elsewhere
+        with pytest.raises(ProbeMissing):
+            pool.probe(tmp_path / "gone.flac")
+    probed = _probed(log)
+    assert probed[-1] == str(tmp_path / "gone.flac")
+    assert len(probed) - 1 <= AHEAD_WINDOW + 1  # not the 20 offered

@@ -151,7 +151,8 @@ def verify(
 def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
     """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed."""
     json_errors = {"kind": kind} if as_json else None
-    with opened_runtime(json_errors, early_pool=not no_wait) as runtime:
+    ahead = params if kind == LIBRARY_SCAN and not no_wait else None
+    with opened_runtime(json_errors, early_pool=not no_wait, scan_ahead=ahead) as runtime:
         from mediashelf.cli.jobs import job_json  # after the pool started: imports overlap it
         from mediashelf.jobs.service import request_job
 
@@ -168,6 +169,8 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
             return
         if not _workers_alive(runtime) or not _claimed_soon(runtime, request.job_id):
             runtime.start_worker()
+        else:  # a worker elsewhere probes the files: what was probed ahead here is not needed
+            runtime.pool().drop_ahead()
         job = _follow_or_cancel(runtime, request.job_id, quiet=as_json)
     if as_json:
         out.print_json(json.dumps({**job_json(job), "joined": request.joined}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -112,14 +112,20 @@ def build_runtime(settings: Settings, pool: ProbePool | None = None) -> Runtime:
 
 @contextmanager
 def opened_runtime(
-    json_errors: dict[str, Any] | None = None, *, early_pool: bool = False, **overrides: Any
+    json_errors: dict[str, Any] | None = None,
+    *,
+    early_pool: bool = False,
+    scan_ahead: Mapping[str, object] | None = None,
+    **overrides: Any,
 ) -> Iterator[Runtime]:
     """Yield a migrated Runtime; close it afterwards and turn errors into clean exits.
 
     `early_pool` starts the probe pool before anything else is imported: its forkserver
     imports libav on the other core while this process imports the database layer and
-    migrates (0.1-0.3 s off a short `mediashelf scan` on two cores). The pool is wasted (and
-    closed) when a running service's workers take the job instead.
+    migrates (0.1-0.3 s off a short `mediashelf scan` on two cores). With `scan_ahead` (the
+    params of the library scan about to be requested) the pool also probes that scan's first
+    files meanwhile, where it is sure to probe them (library/scan_ahead.py). The pool is
+    wasted (and closed) when a running service's workers take the job instead.
     """
     runtime: Runtime | None = None
     pool: ProbePool | None = None
@@ -128,6 +134,10 @@ def opened_runtime(
             settings = load_settings(**overrides)
             if early_pool:
                 pool = _started_pool(settings)
+                if scan_ahead is not None:
+                    from mediashelf.library.scan_ahead import probe_ahead
+
+                    probe_ahead(pool, settings, scan_ahead)
             runtime = build_runtime(settings, pool)
             runtime.migrate()
             yield runtime

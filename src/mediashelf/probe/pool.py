@@ -8,11 +8,13 @@ any leak in the native code.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, wait
+from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,7 @@ from mediashelf.probe.result import ProbeResult
 if TYPE_CHECKING:  # libav is imported by the pool's processes, not by the one that starts them
     from mediashelf.probe.decode import DecodeReport
 
+log = logging.getLogger(__name__)
 _worker_prober: Prober | None = None
 
 
@@ -59,7 +62,16 @@ def _decode_task(path: str) -> DecodeReport | tuple[str, str]:
         return (exc.error_class, exc.message)
 
 
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
 POOL_GRACE_S = 2.0  # the pool kills a probe only after the backends' own timeouts had a chance
+AHEAD_WINDOW = 4  # probes ahead in flight per pool process
 
 
 def _settled(future: Future[Any], too_long: str) -> Any:
@@ -105,13 +117,67 @@ class ProbePool:
             initargs=(prober,),
             context=context,
         )
+        self._ahead: dict[str, tuple[int, int, Future[Any]]] = {}
+        self._ahead_open = True
+        self._ahead_lock = threading.Lock()
 
     def submit(self, path: Path) -> Future[Any]:
-        """Start probing `path`; pass the future to `outcome`."""
+        """Start probing `path`; pass the future to `outcome`.
+
+        A file probed ahead (`probe_ahead`) and unchanged since (same size and mtime) gives the
+        probe already under way; the first call ends probing ahead.
+        """
+        with self._ahead_lock:
+            self._ahead_open = False
+            ahead = self._ahead.pop(str(path), None)
+        if ahead is not None:
+            size, mtime_ns, future = ahead
+            if _fingerprint(path) == (size, mtime_ns):
+                return future
+            future.cancel()
+        return self._schedule_probe(path)
+
+    def _schedule_probe(self, path: Path) -> Future[Any]:
         future: Future[Any] = self._pool.schedule(
             _probe_task, args=(str(path),), timeout=self.timeout_s
         )
         return future
+
+    def probe_ahead(self, files: Iterable[tuple[Path, int, int]], limit: int) -> None:
+        """Start probing up to `limit` of `files` (path, size, mtime_ns) in the background.
+
+        For a process that will ask for these files first but is still starting (importing the
+        database layer, migrating): the pool's processes work meanwhile instead of idling. The
+        first `submit` ends it; what was probed ahead and not asked for is cancelled at `close`.
+        """
+        threading.Thread(
+            target=self._probe_ahead, args=(files, limit), name="probe-ahead", daemon=True
+        ).start()
+
+    def _probe_ahead(self, files: Iterable[tuple[Path, int, int]], limit: int) -> None:
+        # A few in flight at a time, not `limit` at once: a probe handed to a pool process
+        # runs even when cancelled, so ending early wastes at most the window.
+        inflight: deque[Future[Any]] = deque()
+        try:
+            for path, size, mtime_ns in islice(files, limit):
+                while len(inflight) >= AHEAD_WINDOW * self.processes:
+                    wait([inflight.popleft()], timeout=self.timeout_s)
+                with self._ahead_lock:
+                    if not self._ahead_open:
+                        return
+                    future = self._schedule_probe(path)
+                    self._ahead[str(path)] = (size, mtime_ns, future)
+                inflight.append(future)
+        except Exception:  # a guess failed (root offline, pool closing): the job meets it too
+            log.debug("probing ahead stopped", exc_info=True)  # and says why
+
+    def drop_ahead(self) -> None:
+        """End probing ahead and drop what nobody asked for (the job runs elsewhere)."""
+        with self._ahead_lock:
+            self._ahead_open = False
+            dropped, self._ahead = self._ahead, {}
+        for _, _, future in dropped.values():
+            future.cancel()
 
     def outcome(self, future: Future[Any]) -> ProbeResult:
         """Wait for `future` and return its result or raise its classified ProbeError."""
@@ -238,6 +304,7 @@ class ProbePool:
 
     def close(self) -> None:
         """Stop the worker processes (in-flight probes are abandoned)."""
+        self.drop_ahead()
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join(timeout=10)
 
