@@ -207,8 +207,10 @@ def compare(outcomes: dict[str, dict[str, Any]]) -> dict[str, Any]:
     fast = outcomes.get("pool", {}).get("outcomes", {})
     full = outcomes.get("pool-full-analysis", {}).get("outcomes", {})
     ffprobe = outcomes.get("ffprobe-seq", {}).get("outcomes", {})
-    problems = [
-        f"{k}: fast {fast[k]} != full {full.get(k)}" for k in fast if fast[k] != full.get(k)
+    problems = [  # only when both ran (a --methods subset may leave one out)
+        f"{k}: fast {fast[k]} != full {full.get(k)}"
+        for k in fast
+        if full and fast[k] != full.get(k)
     ]
     disagree = [
         f"{k}: {name} {fast[k][name]!r} != ffprobe {ffprobe[k][name]!r}"
