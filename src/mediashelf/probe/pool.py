@@ -148,7 +148,7 @@ class ProbePool:
 
         For a process that will ask for these files first but is still starting (importing the
         database layer, migrating): the pool's processes work meanwhile instead of idling. The
-        first `submit` ends it; what was probed ahead and not asked for is cancelled at `close`.
+        first `submit` ends it; what was probed ahead and never asked for is dropped at `close`.
         """
         threading.Thread(
             target=self._probe_ahead, args=(files, limit), name="probe-ahead", daemon=True
