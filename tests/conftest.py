@@ -130,9 +130,9 @@ def db_url(db_dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
 def database(db_dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """Return a migrated, empty database.
 
-    Migrating from nothing costs ~1 s per test on PostgreSQL (migration 0004 builds two dozen
-    indexes), so each test process migrates once and later tests start from a copy (SQLite) or
-    from emptied tables (PostgreSQL, after checking that no test changed the schema).
+    Building the schema for every test cost up to ~1 s on PostgreSQL (two dozen indexes, the
+    search objects), so each test process builds it once and later tests start from a copy
+    (SQLite) or from emptied tables (PostgreSQL, after checking that no test changed the schema).
     """
     if db_dialect == "sqlite":
         path = tmp_path / "test.db"

@@ -34,6 +34,7 @@ from mediashelf.jobs.registry import JobKind, JobOutcome, Registry
 from mediashelf.jobs.service import get_job
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
+from tests.polling import wait_until
 
 T = TypeVar("T")
 FINISHED = ("completed", "failed", "cancelled")
@@ -49,16 +50,6 @@ conn.execute("ROLLBACK")
 conn.close()
 print("released", flush=True)
 """
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    """Poll `predicate()` every 0.05 s until it is true, or fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
 
 
 def patiently(db: Database, read: Callable[[Any], T], timeout_s: float = 30.0) -> T:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, run_job, wait_for_job
 from tests.jobs import kinds
 from tests.jobs.kinds import SleepyParams
+from tests.polling import wait_until
 
 KINDS_MODULE = ("tests.jobs.kinds",)
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -93,16 +93,6 @@ def audit(db: Database, action: str, job_id: int) -> list[AuditEvent]:
     with db.unit_of_work() as session:
         query = select(AuditEvent).where(AuditEvent.action == action, AuditEvent.job_id == job_id)
         return list(session.scalars(query.order_by(AuditEvent.id)))
-
-
-def wait_until(predicate: Any, what: str, timeout_s: float = 30.0) -> None:
-    """Poll `predicate()` every 0.05 s until it is true, or fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def set_columns(db: Database, job_id: int, **values: Any) -> None:

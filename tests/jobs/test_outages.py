@@ -41,8 +41,8 @@ from tests.jobs.outage_tools import (
     outage,
     patiently,
     wait_for_end,
-    wait_until,
 )
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KINDS = ("tests.jobs.kinds", "tests.jobs.outage_tools")

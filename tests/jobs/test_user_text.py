@@ -24,7 +24,8 @@ from mediashelf.library.scan_apply import Batch, BatchWriter
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, run_job, scan
-from tests.jobs.outage_tools import LONG_ERROR, long_text, wait_until
+from tests.jobs.outage_tools import LONG_ERROR, long_text
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 KINDS = ("tests.jobs.outage_tools",)

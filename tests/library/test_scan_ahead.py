@@ -4,7 +4,6 @@ and what was probed ahead is taken once, never for a file that changed since."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import list_tracks
 from mediashelf.probe.pool import ProbePool
 from tests.conftest import make_runtime, scan
+from tests.polling import wait_until
 from tests.probe.fake_probers import RecordingProber
 
 
@@ -84,10 +84,7 @@ def test_a_first_scan_takes_what_was_probed_ahead_once_and_reprobes_a_changed_fi
     files = [p for p in _media(library) if "junk" not in p.parts]
     changed = next(p for p in files if p.suffix == ".flac")
     assert probe_ahead(pool, settings, {}) is True
-    deadline = time.monotonic() + 30
-    while str(changed) not in _probed(log):
-        assert time.monotonic() < deadline, "the file was never probed ahead"
-        time.sleep(0.02)
+    wait_until(lambda: str(changed) in _probed(log), "the file's probe ahead")
     before = changed.stat()
     with changed.open("ab") as grow:  # changed after its probe ahead: size and mtime differ
         grow.write(b"\0" * 4096)

@@ -26,7 +26,8 @@ from mediashelf.library.scan_request import request_scan
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan
-from tests.jobs.outage_tools import VanishingProber, load_job, wait_for_end, wait_until
+from tests.jobs.outage_tools import VanishingProber, load_job, wait_for_end
+from tests.polling import wait_until
 
 FILES = 22  # media files in the per-test library copy of the corpus
 BROKEN = 4

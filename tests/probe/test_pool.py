@@ -23,6 +23,7 @@ from mediashelf.probe.chain import build_chain
 from mediashelf.probe.pool import AHEAD_WINDOW, ProbePool
 from mediashelf.probe.result import ProbeResult
 from tests.conftest import Corpus
+from tests.polling import wait_until
 from tests.probe.fake_probers import CrashingProber, ErrorProber, HangingProber, RecordingProber
 
 GOOD_VIDEO = "video/h264_aac.mp4"
@@ -196,10 +197,7 @@ def _probed(log: Path) -> list[str]:
 
 
 def _await_probes(log: Path, count: int) -> None:
-    deadline = time.monotonic() + 20
-    while len(_probed(log)) < count:
-        assert time.monotonic() < deadline, f"only {_probed(log)} were probed"
-        time.sleep(0.02)
+    wait_until(lambda: len(_probed(log)) >= count, f"{count} probes")
 
 
 def _copies(corpus: Corpus, folder: Path, *relpaths: str) -> list[Path]:
@@ -257,10 +255,8 @@ def test_probing_ahead_takes_at_most_the_limit_and_ends_at_the_first_request(
         _await_probes(log, 1)
         pool.probe(files[0])  # the first request: probing ahead ends
         asked.set()
-        deadline = time.monotonic() + 20
-        while len(taken) < 2:  # the thread takes one more file, sees the end, and stops
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        # the thread takes one more file, sees that probing ahead ended, and stops
+        wait_until(lambda: len(taken) >= 2, "the second file offered")
         pool.probe(files[3])
     assert len(taken) == 2  # never the third, let alone the fourth (beyond the limit)
     assert str(files[1]) not in _probed(log)
