@@ -217,3 +217,25 @@ def test_hostile_entries_are_skipped_counted_and_named(library: Path) -> None:
     relpaths = {f.relpath for f in found}
     assert "audio/plain.mp3" in relpaths
     assert not [r for r in relpaths if r.startswith(("dup/", "video/up/"))]
+
+
+def test_skips_come_in_relpath_order_and_a_resumed_walk_reports_only_those_after(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "lib"
+    (root / "a").mkdir(parents=True)
+    for name in ("b.mp3", "d.mp3", "f.mp3"):
+        (root / "a" / name).write_bytes(b"x")
+    for name in ("e.mp3", "c.mp3", "a.mp3", "g.mp3"):  # created out of order on purpose
+        (root / "a" / name).symlink_to(tmp_path / "nowhere")
+    seen: list[str] = []
+    files = [f.relpath for f in walk(root, on_skip=lambda s: seen.append(s.relpath))]
+    assert files == ["a/b.mp3", "a/d.mp3", "a/f.mp3"]
+    assert seen == ["a/a.mp3", "a/c.mp3", "a/e.mp3", "a/g.mp3"]
+
+    resumed: list[str] = []
+    after = [
+        f.relpath for f in walk(root, after="a/d.mp3", on_skip=lambda s: resumed.append(s.relpath))
+    ]
+    assert after == ["a/f.mp3"]
+    assert resumed == ["a/e.mp3", "a/g.mp3"]  # those up to the resume point were reported

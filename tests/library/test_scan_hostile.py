@@ -388,3 +388,43 @@ def test_cli_scan_joins_an_equivalent_scan_and_refuses_a_different_one(
     assert "already active" in one_line(joined.stderr)
     assert job_count(database) == 1
     assert load_job(database, job_id).status == "pending"
+
+
+def test_skips_are_counted_once_when_a_scan_resumes_after_the_root_came_back(
+    database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path
+) -> None:
+    """The walk runs a batch ahead of what is written: skips it met there are not yet saved."""
+    first = make_runtime(database, library, probe_pool)
+    try:
+        assert scan(first).status == "completed"
+    finally:
+        if first.worker is not None:
+            first.worker.stop()
+    media = sorted(p for p in library.rglob("*.*") if p.is_file() and "junk" not in p.parts)
+    links = [p.with_name(p.name + "-gone.mp3") for p in media]  # one right after each file
+    for link in links:
+        link.symlink_to(tmp_path / "nowhere.mp3")
+    away = str(tmp_path / "library-away")
+    prober = VanishingProber(str(library), away, trigger="plain.mp3")
+    with ProbePool(prober, processes=1, timeout_s=20) as pool:
+        runtime = vanishing_runtime(database, library, pool, wait_s=60)
+        try:
+            with database.unit_of_work() as session:
+                job_id = create_job(
+                    session, runtime.registry, runtime.clock, kind="library_scan",
+                    params={"force": True, "batch_size": 4}, trigger="cli", actor="test",
+                ).id  # fmt: skip
+            runtime.start_worker()
+            wait_until(lambda: load_job(database, job_id).progress.get("phase") == "waiting",
+                       "the job to wait for the library", timeout_s=15)  # fmt: skip
+            os.rename(away, library)
+            job = wait_for_end(database, job_id, timeout_s=60)
+        finally:
+            runtime.close()
+    assert job.status == "completed", (job.error, job.errors)
+    p = job.progress
+    assert (p["skipped"], p["processed"], p["total"]) == (
+        len(links), FILES + len(links), FILES + len(links),
+    ), p  # fmt: skip
+    assert job.error_summary is not None
+    assert job.error_summary["dangling_link"]["count"] == len(links), job.error_summary

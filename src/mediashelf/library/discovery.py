@@ -164,6 +164,10 @@ def _walk_entries(
     after = state.after
     files: list[DiscoveredFile] = []
     for key, entry in _entries(state, folder, prefix):
+        if isinstance(entry, Skip):  # reported in order, and once: not again when resuming
+            if after is None or entry.relpath > after:
+                state.on_skip(entry)
+            continue
         rel = prefix + entry.name
         if key.endswith("/"):
             sub = rel + "/"
@@ -191,8 +195,8 @@ def _walk_entries(
         yield files
 
 
-def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEntry[str]]]:
-    """Return the visible entries of `folder` keyed so that sorting gives relpath order."""
+def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEntry[str] | Skip]]:
+    """Return the visible entries of `folder` (or why one cannot be taken), in relpath order."""
     where = prefix.rstrip("/") or "."
     try:
         with os.scandir(folder) as it:
@@ -200,7 +204,7 @@ def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEn
     except OSError as exc:
         state.on_skip(Skip(where, "unreadable", exc.strerror or "cannot list the folder"))
         return []
-    keyed: list[tuple[str, os.DirEntry[str]]] = []
+    keyed: list[tuple[str, os.DirEntry[str] | Skip]] = []
     extensions = state.extensions
     for entry in raw:
         name = entry.name
@@ -218,37 +222,37 @@ def _entries(state: _Walk, folder: str, prefix: str) -> list[tuple[str, os.DirEn
                     keyed.append((name, entry))
                 continue
         kind = _kind(state, entry, prefix)
-        if kind is not None:
+        if isinstance(kind, Skip):
+            keyed.append((name, kind))
+        elif kind is not None:
             keyed.append((name + "/" if kind == "dir" else name, entry))
     keyed.sort(key=itemgetter(0))
     return keyed
 
 
-def _kind(state: _Walk, entry: os.DirEntry[str], prefix: str) -> str | None:
-    """Return "dir" or "file" for an entry the walk takes, None for one it passes over."""
+def _kind(state: _Walk, entry: os.DirEntry[str], prefix: str) -> str | Skip | None:
+    """Return "dir" or "file" for an entry the walk takes, a Skip for one it cannot take,
+    None for one it passes over."""
     media = media_extension(entry.name, state.extensions) is not None
     if not _utf8(entry.name):
         shown = entry.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        state.on_skip(Skip(prefix + shown, "bad_name", "the name is not valid UTF-8"))
-        return None
+        return Skip(prefix + shown, "bad_name", "the name is not valid UTF-8")
     rel = prefix + entry.name
     try:
         if entry.is_symlink():
             target = Path(entry.path).resolve(strict=True)
             if not target.is_relative_to(state.root):
-                state.on_skip(Skip(rel, "outside_library", "the link points outside the library"))
-                return None
+                return Skip(rel, "outside_library", "the link points outside the library")
         is_dir = entry.is_dir()
     except RuntimeError:
-        state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
-        return None
+        return Skip(rel, "symlink_loop", "the link points back into itself")
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
-        elif exc.errno == errno.ENOENT and media:
-            state.on_skip(Skip(rel, "dangling_link", "the link points to nothing"))
-        elif media or exc.errno != errno.ENOENT:
-            state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the entry"))
+            return Skip(rel, "symlink_loop", "the link points back into itself")
+        if exc.errno == errno.ENOENT and media:
+            return Skip(rel, "dangling_link", "the link points to nothing")
+        if media or exc.errno != errno.ENOENT:
+            return Skip(rel, "unreadable", exc.strerror or "cannot read the entry")
         return None
     if is_dir:
         return "dir"

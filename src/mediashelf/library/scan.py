@@ -124,6 +124,9 @@ class LibraryScan:
         self._phase_start = time.monotonic()
         self._checked = 0  # files checked in the current phase, for the rate
         self._skips_logged = 0
+        # Skips the walk met ahead of what is written: counted when a batch at or past them
+        # is saved, so a resumed walk that meets them again does not count them twice.
+        self._pending_skips: list[Skip] = []
         self._chosen = chosen_for_reprobe(self.params)
         # One pacer for the whole attempt: the rate holds across batches, whatever their size.
         self._pacer = Pacer(ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
@@ -246,9 +249,12 @@ class LibraryScan:
         while True:
             try:
                 self._apply_from(self.saved.after)
+                self._count_skips(self.counters, self.errors, self._pending_skips)
+                self._pending_skips = []  # after the last batch: the outcome saves them
                 return
             except LibraryWentAway:
                 self.counters, self.errors = self.saved.counters.copy(), self.saved.errors.copy()
+                self._pending_skips = []  # the walk resumes at the checkpoint and meets them
                 self._await_library()
 
     def _apply_from(self, after: str | None) -> None:
@@ -336,17 +342,23 @@ class LibraryScan:
 
     def _write(self, batch: Batch, options: ApplyOptions) -> None:
         last = batch.last_relpath()
+        behind: list[Skip] = []
+        ahead: list[Skip] = []
+        for skip in self._pending_skips:
+            (behind if last is not None and skip.relpath <= last else ahead).append(skip)
 
         def work(session: Session) -> tuple[ScanCounters, ErrorSummary, list[str]]:
             counters, errors = self.counters.copy(), self.errors.copy()
             writer = BatchWriter(TrackStore(session), counters, errors, options,
                                  self.ctx.clock.now())  # fmt: skip
             writer.write(batch)
+            self._count_skips(counters, errors, behind)
             checkpoint = self._checkpoint(counters, errors, last)
             self.ctx.commit_batch(session, counters.as_dict(), checkpoint, errors.as_dict())
             return counters, errors, writer.notes
 
         counters, errors, notes = self.ctx.transaction(work)
+        self._pending_skips = ahead
         self._checked += counters.processed - self.counters.processed
         self.counters, self.errors = counters, errors
         self.saved = Saved(last, counters.copy(), errors.copy(), self.saved.plan)
@@ -422,12 +434,18 @@ class LibraryScan:
             yield batch
 
     def _count_skip(self, skip: Skip) -> None:
-        self.counters.processed += 1
-        self.counters.skipped += 1
-        self.errors.add(skip.reason, skip.relpath)
+        self._pending_skips.append(skip)
         if self._skips_logged < SKIPS_LOGGED:
             self._skips_logged += 1
             self.ctx.log(f"skipped {skip.relpath!r} ({skip.reason}): {skip.detail}", "warning")
+
+    @staticmethod
+    def _count_skips(counters: ScanCounters, errors: ErrorSummary, skips: list[Skip]) -> None:
+        """Count `skips` into `counters` and `errors`."""
+        for skip in skips:
+            counters.processed += 1
+            counters.skipped += 1
+            errors.add(skip.reason, skip.relpath)
 
     def _checkpoint(
         self, counters: ScanCounters, errors: ErrorSummary, after: str | None
