@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -247,9 +248,15 @@ def vanishing_runtime(database: Database, library: Path, pool: ProbePool, wait_s
     return make_runtime(database, library, pool, library_wait_s=wait_s)
 
 
-def test_root_lost_mid_scan_marks_nothing_missing_and_resumes_when_back(
-    database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path
-) -> None:
+def scan_while_the_root_vanishes_and_returns(
+    database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path,
+    while_away: Callable[[int], None] = lambda _job_id: None,
+) -> Job:  # fmt: skip
+    """Scan once, then force a scan (batches of 4) whose root vanishes at plain.mp3.
+
+    The scan waits for the library; `while_away(job_id)` runs then, the root comes back, and
+    the ended job is returned.
+    """
     first = make_runtime(database, library, probe_pool)
     try:
         assert scan(first).status == "completed"
@@ -270,15 +277,25 @@ def test_root_lost_mid_scan_marks_nothing_missing_and_resumes_when_back(
             wait_until(lambda: os.path.isdir(away), "the library root to vanish")
             wait_until(lambda: load_job(database, job_id).progress.get("phase") == "waiting",
                        "the job to show phase waiting", timeout_s=15)  # fmt: skip
-            waiting = [m for _, m in job_messages(database, job_id)]
-            assert any(m.startswith("waiting for the library") for m in waiting), waiting
-            assert missing_count(database) == 0
-            assert load_job(database, job_id).status == "running"
-
+            while_away(job_id)
             os.rename(away, library)
-            job = wait_for_end(database, job_id, timeout_s=60)
+            return wait_for_end(database, job_id, timeout_s=60)
         finally:
             runtime.close()
+
+
+def test_root_lost_mid_scan_marks_nothing_missing_and_resumes_when_back(
+    database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path
+) -> None:
+    def while_away(job_id: int) -> None:
+        waiting = [m for _, m in job_messages(database, job_id)]
+        assert any(m.startswith("waiting for the library") for m in waiting), waiting
+        assert missing_count(database) == 0
+        assert load_job(database, job_id).status == "running"
+
+    job = scan_while_the_root_vanishes_and_returns(
+        database, library, probe_pool, tmp_path, while_away
+    )
     assert job.status == "completed", (job.error, job.errors)
     p = job.progress
     assert (p["processed"], p["total"], p["missing"], p["skipped"]) == (FILES, FILES, 0, 0), p
@@ -394,33 +411,11 @@ def test_skips_are_counted_once_when_a_scan_resumes_after_the_root_came_back(
     database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path
 ) -> None:
     """The walk runs a batch ahead of what is written: skips it met there are not yet saved."""
-    first = make_runtime(database, library, probe_pool)
-    try:
-        assert scan(first).status == "completed"
-    finally:
-        if first.worker is not None:
-            first.worker.stop()
     media = sorted(p for p in library.rglob("*.*") if p.is_file() and "junk" not in p.parts)
     links = [p.with_name(p.name + "-gone.mp3") for p in media]  # one right after each file
     for link in links:
         link.symlink_to(tmp_path / "nowhere.mp3")
-    away = str(tmp_path / "library-away")
-    prober = VanishingProber(str(library), away, trigger="plain.mp3")
-    with ProbePool(prober, processes=1, timeout_s=20) as pool:
-        runtime = vanishing_runtime(database, library, pool, wait_s=60)
-        try:
-            with database.unit_of_work() as session:
-                job_id = create_job(
-                    session, runtime.registry, runtime.clock, kind="library_scan",
-                    params={"force": True, "batch_size": 4}, trigger="cli", actor="test",
-                ).id  # fmt: skip
-            runtime.start_worker()
-            wait_until(lambda: load_job(database, job_id).progress.get("phase") == "waiting",
-                       "the job to wait for the library", timeout_s=15)  # fmt: skip
-            os.rename(away, library)
-            job = wait_for_end(database, job_id, timeout_s=60)
-        finally:
-            runtime.close()
+    job = scan_while_the_root_vanishes_and_returns(database, library, probe_pool, tmp_path)
     assert job.status == "completed", (job.error, job.errors)
     p = job.progress
     assert (p["skipped"], p["processed"], p["total"]) == (
