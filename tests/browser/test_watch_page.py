@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import Corpus
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -40,15 +41,6 @@ def _get(url: str) -> Any:
         return None
 
 
-def _until(what: str, check: Callable[[], object], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def watching(corpus: Corpus, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A `serve --watch` process over a small library; yields its URL and the library."""
@@ -65,9 +57,10 @@ def watching(corpus: Corpus, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        _until("the start-up scan and the watcher", lambda: (
+        wait_until(lambda: (
             (_get(f"{url}/healthz") or {}).get("watch", {}).get("mode") == "events"
-            and (_get(f"{url}/api/tracks") or {}).get("total") == 3), timeout_s=60)  # fmt: skip
+            and (_get(f"{url}/api/tracks") or {}).get("total") == 3),
+            "the start-up scan and the watcher", timeout_s=60)  # fmt: skip
         yield url, library
     finally:
         proc.terminate()

@@ -7,8 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,15 +15,7 @@ from mediashelf.db.migrate import upgrade
 from mediashelf.db.schema import Job, Track
 from mediashelf.db.session import Database
 from tests.conftest import Corpus
-
-
-def _until(what: str, check: Callable[[], object], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.polling import wait_until
 
 
 def test_worker_watch_scans_what_changes(corpus: Corpus, tmp_path: Path) -> None:
@@ -44,10 +34,10 @@ def test_worker_watch_scans_what_changes(corpus: Corpus, tmp_path: Path) -> None
     command = [sys.executable, "-m", "mediashelf.cli", "worker", "--watch", "--concurrency", "1"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _until("the start-up scan", lambda: relpaths() == {"Album/01.mp3"})
+        wait_until(lambda: relpaths() == {"Album/01.mp3"}, "the start-up scan", timeout_s=60)
         (library / "Later").mkdir()
         shutil.copy(corpus.root / "audio/plain.mp3", library / "Later/02.mp3")
-        _until("the watch scan", lambda: "Later/02.mp3" in relpaths())
+        wait_until(lambda: "Later/02.mp3" in relpaths(), "the watch scan", timeout_s=60)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)

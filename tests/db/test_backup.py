@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -23,19 +22,10 @@ from mediashelf.jobs.service import cancel_job, create_job
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import Corpus, make_runtime, wait_for_job
+from tests.polling import wait_until
 
 runner = CliRunner()
 FILES = 240
-
-
-def wait_until(what: str, check: Callable[[], object], timeout_s: float = 30.0) -> None:
-    """Poll `check` until it is truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def relpaths(url: str) -> set[str]:
@@ -84,7 +74,7 @@ def test_a_backup_during_a_scan_restores_every_committed_row(live: Runtime, tmp_
                             params={"batch_size": 10, "throttle_ms": 400}, trigger="cli",
                             actor="test").id  # fmt: skip
     live.start_worker()
-    wait_until("a few committed batches", lambda: len(relpaths(live.db.url)) >= 30)
+    wait_until(lambda: len(relpaths(live.db.url)) >= 30, "a few committed batches")
     committed = relpaths(live.db.url)  # every track of every batch committed so far
     backup = tmp_path / "backups" / "mediashelf-backup.db"
     backup.parent.mkdir()

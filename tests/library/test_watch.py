@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,20 +20,11 @@ from mediashelf.library.watch_support import Mount
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import Corpus, make_runtime, scan
+from tests.polling import wait_until
 
 QUIET_S = 0.6
 SONG = "audio/plain.mp3"
 OTHER = "audio/flac16_stereo.flac"
-
-
-def wait_until(what: str, check: Callable[[], object], timeout_s: float = 30.0) -> None:
-    """Poll `check` until it is truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def tracks(db: Database) -> dict[str, Track]:
@@ -82,7 +73,7 @@ def start(runtime: Runtime) -> Runtime:
     """Index the library, start the worker and the watcher, wait until events are followed."""
     assert scan(runtime).status == "completed"
     watcher = runtime.start_watch()
-    wait_until("the watcher to follow events", lambda: watcher.state.mode != "off")
+    wait_until(lambda: watcher.state.mode != "off", "the watcher to follow events")
     return runtime
 
 
@@ -103,8 +94,8 @@ def test_add_modify_delete(watched: Runtime, corpus: Corpus, library: Path) -> N
     db = watched.db
     (library / "New Artist/Album").mkdir(parents=True)
     shutil.copy(corpus.root / SONG, library / "New Artist/Album/01 New.mp3")
-    wait_until("the new file's track", lambda: "New Artist/Album/01 New.mp3" in tracks(db))
-    wait_until("the watch scan to end", lambda: settled(watched))
+    wait_until(lambda: "New Artist/Album/01 New.mp3" in tracks(db), "the new file's track")
+    wait_until(lambda: settled(watched), "the watch scan to end")
     assert [j.params.get("path") for j in watch_jobs(db)] == ["New Artist"]
     new = tracks(db)["New Artist/Album/01 New.mp3"]
     assert new.probe_status == "ok"
@@ -112,15 +103,15 @@ def test_add_modify_delete(watched: Runtime, corpus: Corpus, library: Path) -> N
 
     shutil.copy(corpus.root / OTHER, library / "Artist/Album/01 Song.mp3")  # new content
     size = (library / "Artist/Album/01 Song.mp3").stat().st_size
-    wait_until("the changed file's facts",
-               lambda: tracks(db)["Artist/Album/01 Song.mp3"].size_bytes == size)  # fmt: skip
+    wait_until(lambda: tracks(db)["Artist/Album/01 Song.mp3"].size_bytes == size,
+               "the changed file's facts")  # fmt: skip
     assert tracks(db)["Artist/Album/01 Song.mp3"].audio_codec == "flac"
 
     (library / "Artist/Second/02 Other.flac").unlink()
     gone = "Artist/Second/02 Other.flac"
-    wait_until("the deleted file's track to go missing",
-               lambda: tracks(db)[gone].probe_status == "missing")  # fmt: skip
-    wait_until("the watch scans to end", lambda: settled(watched))
+    wait_until(lambda: tracks(db)[gone].probe_status == "missing",
+               "the deleted file's track to go missing")  # fmt: skip
+    wait_until(lambda: settled(watched), "the watch scans to end")
     assert [j.params.get("path") for j in watch_jobs(db)] == [
         "New Artist", "Artist/Album", "Artist/Second"]  # fmt: skip
     assert all(j.status == "completed" for j in watch_jobs(db))
@@ -131,9 +122,10 @@ def test_renames_keep_ids(watched: Runtime, library: Path) -> None:
     before = tracks(db)
     (library / "Artist/Album").rename(library / "Artist/Renamed Album")
     (library / "Artist/Second/01 Song.mp3").rename(library / "Artist/Second/01 Better Name.mp3")
-    wait_until("the renamed tracks", lambda: "Artist/Renamed Album/01 Song.mp3" in tracks(db)
-               and "Artist/Second/01 Better Name.mp3" in tracks(db))  # fmt: skip
-    wait_until("the watch scans to end", lambda: settled(watched))
+    wait_until(lambda: "Artist/Renamed Album/01 Song.mp3" in tracks(db)
+               and "Artist/Second/01 Better Name.mp3" in tracks(db),
+               "the renamed tracks")  # fmt: skip
+    wait_until(lambda: settled(watched), "the watch scans to end")
     after = tracks(db)
     assert after["Artist/Renamed Album/01 Song.mp3"].video_id == (
         before["Artist/Album/01 Song.mp3"].video_id)  # fmt: skip
@@ -153,9 +145,10 @@ def test_a_burst_of_a_thousand_files_is_a_handful_of_jobs(
         album.mkdir(parents=True, exist_ok=True)
         shutil.copy(corpus.root / SONG, album / f"{i:04d}.mp3")
     shutil.copytree(staging, library / "Incoming/Collection")  # the collection copied in
-    wait_until("a track for every copied file", lambda: sum(
-        r.startswith("Incoming/") for r in tracks(watched.db)) == 1000, timeout_s=90)  # fmt: skip
-    wait_until("the watch scans to end", lambda: settled(watched))
+    wait_until(lambda: sum(
+        r.startswith("Incoming/") for r in tracks(watched.db)) == 1000,
+        "a track for every copied file", timeout_s=90)  # fmt: skip
+    wait_until(lambda: settled(watched), "the watch scans to end")
     jobs = watch_jobs(watched.db)
     assert 1 <= len(jobs) <= 5, [j.params for j in jobs]
     assert all(j.status == "completed" for j in jobs)
@@ -175,9 +168,9 @@ def test_a_growing_file_is_scanned_once_it_holds_still(
             handle.flush()
             time.sleep(0.25)
     finished = datetime.now(UTC)
-    wait_until("the downloaded file's track",
-               lambda: "Artist/Album/03 Download.flac" in tracks(watched.db))  # fmt: skip
-    wait_until("the watch scans to end", lambda: settled(watched))
+    wait_until(lambda: "Artist/Album/03 Download.flac" in tracks(watched.db),
+               "the downloaded file's track")  # fmt: skip
+    wait_until(lambda: settled(watched), "the watch scans to end")
     jobs = watch_jobs(watched.db)
     assert jobs
     assert all(j.created_at.replace(tzinfo=UTC) > finished for j in jobs)  # none while growing
@@ -211,13 +204,14 @@ def test_changes_wait_for_another_scan_to_end(
         shutil.copy(corpus.root / SONG, library / "Artist/Second/03 Late.mp3")
         watcher = runtime.watcher
         assert watcher is not None
-        wait_until("the watcher to wait for the other scan", lambda: watcher.queue is not None
+        wait_until(lambda: watcher.queue is not None
                    and watcher.queue.waiting is not None
-                   and watcher.queue.waiting.job_id == other)  # fmt: skip
+                   and watcher.queue.waiting.job_id == other,
+                   "the watcher to wait for the other scan")  # fmt: skip
         assert watch_jobs(database) == []
         runtime.start_worker()
-        wait_until("the late file's track", lambda: "Artist/Second/03 Late.mp3" in tracks(database))
-        wait_until("the watch scan to end", lambda: settled(runtime))
+        wait_until(lambda: "Artist/Second/03 Late.mp3" in tracks(database), "the late file's track")
+        wait_until(lambda: settled(runtime), "the watch scan to end")
         with database.unit_of_work() as session:
             ended = session.get(Job, other)
             assert ended is not None
@@ -243,8 +237,8 @@ def test_a_network_share_is_scanned_periodically(
         assert state.reason is not None
         assert "nfs4" in state.reason
         shutil.copy(corpus.root / SONG, library / "Artist/Album/04 From Another Host.mp3")
-        wait_until("the periodic scan to find the file",
-                   lambda: "Artist/Album/04 From Another Host.mp3" in tracks(database))  # fmt: skip
+        wait_until(lambda: "Artist/Album/04 From Another Host.mp3" in tracks(database),
+                   "the periodic scan to find the file")  # fmt: skip
         jobs = watch_jobs(database)
         assert jobs
         assert all(j.params.get("path") is None for j in jobs)  # whole-library scans
@@ -259,7 +253,7 @@ def test_too_few_inotify_watches_fall_back_to_polling(database: Database, librar
     watcher = LibraryWatcher(database, runtime.registry, runtime.clock, config)
     watcher.start()
     try:
-        wait_until("the watcher to decide", lambda: watcher.state.mode != "off")
+        wait_until(lambda: watcher.state.mode != "off", "the watcher to decide")
         assert watcher.state.mode == "polling"
         assert watcher.state.reason is not None
         assert "inotify watch limit (2" in watcher.state.reason
@@ -277,11 +271,11 @@ def test_a_remounted_root_is_followed_again(
     library.rename(away)  # the old watches now follow the folder that went away
     shutil.copytree(away, library)  # what the next mount shows at the same path
     shutil.copy(corpus.root / SONG, library / "Artist/Album/03 After.mp3")
-    wait_until("the file added after the remount",
-               lambda: "Artist/Album/03 After.mp3" in tracks(db))  # fmt: skip
+    wait_until(lambda: "Artist/Album/03 After.mp3" in tracks(db),
+               "the file added after the remount")  # fmt: skip
     assert watched.watch_state().mode == "events"
     gone = "Artist/Second/02 Other.flac"
     (library / gone).unlink()
-    wait_until("a deletion in the new folder to be seen",
-               lambda: tracks(db)[gone].probe_status == "missing")  # fmt: skip
+    wait_until(lambda: tracks(db)[gone].probe_status == "missing",
+               "a deletion in the new folder to be seen")  # fmt: skip
     assert tracks(db)["Artist/Album/01 Song.mp3"].probe_status == "ok"
