@@ -25,7 +25,6 @@ from mediashelf.library.tasks import build_registry
 from mediashelf.library.watch import LibraryWatcher, WatchConfig, WatchState
 from mediashelf.library.watch_support import MountTable, system_mounts
 from mediashelf.probe.base import ProbeRunner
-from mediashelf.probe.chain import build_chain
 from mediashelf.probe.formats import media_extensions
 from mediashelf.probe.pool import ProbePool
 
@@ -73,9 +72,7 @@ class Runtime:
         if self.shared_pool is not None:
             return self.shared_pool
         if self._pool is None:
-            self._pool = ProbePool.for_chain(
-                build_chain(self.settings), self.settings.probe_processes
-            )
+            self._pool = ProbePool.for_settings(self.settings)
         return self._pool
 
     def probe_runner(self) -> ProbeRunner:

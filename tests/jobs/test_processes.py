@@ -28,6 +28,7 @@ from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime
 from tests.jobs import kinds
 from tests.jobs.conftest import DEMO_FILES
+from tests.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_S = 1.5
@@ -124,13 +125,11 @@ def worker_processes(
 def wait_for(
     what: str, predicate: Callable[[], bool], workers: Workers, timeout_s: float = 60.0
 ) -> None:
-    """Poll `predicate()` every 0.1 s; fail with the workers' stderr after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}\n{workers.diagnostics()}")
+    """Wait until `predicate()` holds; fail with the workers' stderr after `timeout_s`."""
+    try:
+        wait_until(predicate, what, timeout_s)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{workers.diagnostics()}") from None
 
 
 def load(db: Database, job_id: int) -> Job:

@@ -157,12 +157,11 @@ COMMAND_POOL_POLL_S = 0.02
 def _started_pool(settings: Settings) -> ProbePool:
     from pebble.common.types import CONSTS
 
-    from mediashelf.probe.chain import build_chain
     from mediashelf.probe.pool import ProbePool
 
     CONSTS.sleep_unit = COMMAND_POOL_POLL_S
 
-    pool = ProbePool.for_chain(build_chain(settings), settings.probe_processes)
+    pool = ProbePool.for_settings(settings)
     pool.warm()
     return pool
 

@@ -23,10 +23,11 @@ import pebble
 
 from mediashelf.errors import ProbeCrashed, ProbeError, ProbeTimeout, probe_error
 from mediashelf.probe.base import Prober
-from mediashelf.probe.chain import ProbeChain
+from mediashelf.probe.chain import ProbeChain, build_chain
 from mediashelf.probe.result import ProbeResult
 
 if TYPE_CHECKING:  # libav is imported by the pool's processes, not by the one that starts them
+    from mediashelf.config import Settings
     from mediashelf.probe.decode import DecodeReport
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,11 @@ def _settled(future: Future[Any], too_long: str) -> Any:
 
 class ProbePool:
     """Probe files in `processes` worker processes, `timeout_s` per file."""
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ProbePool:
+        """Return the pool of the probers and process count `settings` name."""
+        return cls.for_chain(build_chain(settings), settings.probe_processes)
 
     @classmethod
     def for_chain(cls, chain: ProbeChain, processes: int) -> ProbePool:
