@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 KNOWN_PROBERS = ("pyav", "ffprobe")
+ENV_PREFIX = "MEDIASHELF_"
 
 
 def cron_error(expression: str) -> str | None:
@@ -33,17 +34,40 @@ def cron_error(expression: str) -> str | None:
     return None
 
 
-class Settings(BaseSettings):
-    """Every knob of mediashelf. Nothing else reads the environment."""
+def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the settings `environ` gives: MEDIASHELF_<FIELD> in any case, values as text."""
+    size = len(ENV_PREFIX)
+    return {
+        name[size:].lower(): value
+        for name, value in environ.items()
+        if name[:size].upper() == ENV_PREFIX and name[size:].lower() in Settings.model_fields
+    }
 
-    model_config = SettingsConfigDict(env_prefix="MEDIASHELF_", frozen=True, extra="ignore")
+
+class Settings(BaseModel):
+    """Every knob of mediashelf. Nothing else reads the environment.
+
+    `Settings(**flags)` takes each field from its flag when given, else from the variable
+    MEDIASHELF_<FIELD> (any case), else its default; text is converted and checked as a flag
+    is. A plain pydantic model rather than pydantic-settings, whose import alone costs 0.1 s of
+    every command's start (measured); lists are comma-separated.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, values: Any) -> Any:
+        if isinstance(values, dict):  # the flags given, over the environment
+            return {**from_environment(os.environ), **values}
+        return values
 
     library: Path | None = None
     data_dir: Path = Path("data")
     database_url: str | None = None
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0, le=600_000)
     api_token: str | None = None
-    probers: Annotated[tuple[str, ...], NoDecode] = ("pyav", "ffprobe")
+    probers: tuple[str, ...] = ("pyav", "ffprobe")
     probe_timeout_s: float = Field(default=15.0, gt=0)
     probe_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     ffprobe_path: str = "ffprobe"
@@ -61,12 +85,12 @@ class Settings(BaseSettings):
     job_retry_base_s: float = Field(default=10.0, ge=0)
     job_retry_max_s: float = Field(default=600.0, ge=0)
     job_log_cap: int = Field(default=5000, ge=100)
-    job_modules: Annotated[tuple[str, ...], NoDecode] = ()
-    extensions_extra: Annotated[tuple[str, ...], NoDecode] = ()
-    extensions_exclude: Annotated[tuple[str, ...], NoDecode] = ()
+    job_modules: tuple[str, ...] = ()
+    extensions_extra: tuple[str, ...] = ()
+    extensions_exclude: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_hosts: tuple[str, ...] = ()
     public_read: bool = False
     session_idle_s: float = Field(default=7 * 86400, gt=0)
     session_max_s: float = Field(default=30 * 86400, gt=0)
