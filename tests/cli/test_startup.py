@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = ("sqlalchemy", "alembic", "av", "fastapi", "starlette", "pydantic", "pebble", "uvicorn")
 
@@ -27,3 +30,38 @@ def test_help_lists_every_command() -> None:
     for command in ("serve", "worker", "scan", "verify", "rescan", "jobs", "problems", "db",
                     "doctor", "demo"):  # fmt: skip
         assert command in shown
+
+
+def test_the_entry_point_collects_garbage_only_after_the_imports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mediashelf.cli.main
+    from mediashelf.cli import startup
+
+    seen: list[bool] = []
+
+    def command() -> None:
+        seen.append(gc.isenabled())
+        startup.imports_done()
+        seen.append(gc.isenabled())
+        startup.imports_done()  # a second call changes nothing
+        seen.append(gc.isenabled())
+
+    monkeypatch.setattr(mediashelf.cli.main, "app", command)
+    try:
+        startup.main()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert seen == [False, True, True]
+
+
+def test_imports_done_leaves_collection_alone_outside_the_entry_point() -> None:
+    from mediashelf.cli import startup
+
+    gc.disable()
+    try:
+        startup.imports_done()
+        assert not gc.isenabled()  # only what the entry point paused is resumed
+    finally:
+        gc.enable()

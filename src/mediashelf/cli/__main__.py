@@ -1,6 +1,6 @@
 """`python -m mediashelf.cli`."""
 
-from mediashelf.cli.main import app
+from mediashelf.cli.startup import main
 
 if __name__ == "__main__":  # probe pool processes re-import the main module
-    app()
+    main()

@@ -13,6 +13,7 @@ from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, OK
+from mediashelf.cli.startup import imports_done
 from mediashelf.cli.wiring import (
     build_runtime,
     clean_exits,
@@ -71,6 +72,7 @@ def serve(
         web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
         if settings.watch:
             runtime.start_watch()
+        imports_done()
     if settings.host in WILDCARD_BINDS and not settings.allowed_hosts:
         err.print(
             f"note: listening on {settings.host}, but only localhost names are accepted in the "
@@ -268,6 +270,7 @@ def demo(
     """Write a small demo library of generated audio and video clips to PATH."""
     from mediashelf.demo_library import write_demo_library
 
+    imports_done()
     try:
         written = write_demo_library(path, count, seed=seed)
     except OSError as exc:  # a read-only place, a file where a folder goes, a full disk

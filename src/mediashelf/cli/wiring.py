@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mediashelf.cli.exits import exit_code_for
+from mediashelf.cli.startup import imports_done
 from mediashelf.errors import (
     ConfigError,
     DatabaseError,
@@ -140,6 +141,7 @@ def opened_runtime(
                     probe_ahead(pool, settings, scan_ahead)
             runtime = build_runtime(settings, pool)
             runtime.migrate()
+            imports_done()
             yield runtime
     finally:
         if runtime is not None:
