@@ -143,6 +143,11 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+# One active job per unique key: a partial index whose WHERE each dialect gets in use_dialect.
+ACTIVE_JOBS = "status IN ('pending', 'running')"
+ACTIVE_UNIQUE = Index("ux_jobs_active_unique_key", "unique_key", unique=True)
+
+
 class Job(Base):
     """A unit of background work: the queue entry and the record people watch (§2, §6)."""
 
@@ -180,13 +185,7 @@ class Job(Base):
         Index("ix_jobs_claim", "status", "priority", "run_at", "id"),
         Index("ix_jobs_kind_status", "kind", "status"),
         Index("ix_jobs_finished_at", "finished_at"),
-        Index(
-            "ux_jobs_active_unique_key",
-            "unique_key",
-            unique=True,
-            sqlite_where=text("status IN ('pending', 'running')"),
-            postgresql_where=text("status IN ('pending', 'running')"),
-        ),
+        ACTIVE_UNIQUE,
     )
 
 
@@ -240,3 +239,15 @@ class WebSession(Base):
     token_tag: Mapped[str] = mapped_column(String(64))  # which API token it was opened with
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+def use_dialect(name: str) -> None:
+    """Give the models' partial index its WHERE clause in dialect `name`'s options.
+
+    SQLAlchemy has no dialect-neutral partial index, and declaring one per dialect at import
+    loads every dialect's module (PostgreSQL's: 0.06 s of each SQLite command's start). Each
+    engine adds its own dialect's clause when it is made (`Database`), before anything
+    creates or compares the schema; the clause is the same text in both.
+    """
+    if name in ("sqlite", "postgresql"):
+        ACTIVE_UNIQUE.dialect_kwargs[f"{name}_where"] = text(ACTIVE_JOBS)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mediashelf.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine
 from mediashelf.db.outage import describe
+from mediashelf.db.schema import use_dialect
 from mediashelf.errors import DatabaseUnavailable
 
 
@@ -21,6 +22,7 @@ class Database:
     def __init__(self, url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
         self.url = url
         self.engine: Engine = make_engine(url, busy_timeout_ms)
+        use_dialect(self.engine.dialect.name)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
