@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,11 +22,33 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 JobId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The job id.")]
 
 
+# The fields of the API's JobOut, in its order. Written out here because building that
+# pydantic model costs `mediashelf scan --json` 0.1 s after its job has ended (measured);
+# a test holds the two forms equal.
+JOB_FIELDS = (
+    "id", "kind", "status", "priority", "params", "unique_key", "parent_id", "created_at",
+    "run_at", "started_at", "finished_at", "heartbeat_at", "attempt", "max_attempts",
+    "worker_id", "cancel_requested_at", "trigger", "progress", "summary", "result", "error",
+    "error_summary", "errors",
+)  # fmt: skip
+
+
 def job_json(job: Job) -> dict[str, Any]:
     """Return the job in its one JSON form (the API's), ready for json.dumps."""
-    from mediashelf.web.job_schemas import JobOut
+    shown: dict[str, Any] = {name: _json_value(getattr(job, name)) for name in JOB_FIELDS}
+    end = job.finished_at or job.heartbeat_at
+    started = job.started_at
+    duration = None if started is None or end is None else (end - started).total_seconds()
+    shown["duration_s"] = None if duration is None else round(duration, 3)
+    return shown
 
-    return JobOut.model_validate(job).model_dump(mode="json")
+
+def _json_value(value: object) -> object:
+    """Return `value` as the API writes it: times in ISO 8601, UTC as `Z`."""
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return value
 
 
 class LogStream(StrEnum):

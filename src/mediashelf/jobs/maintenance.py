@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from croniter import croniter
-
 from mediashelf.clock import Clock
 from mediashelf.config import cron_error
 from mediashelf.db.session import Database
@@ -58,6 +56,8 @@ class Schedule:
 
     def latest_slot(self, now: datetime) -> datetime:
         """Return the most recent fire time at or before `now`."""
+        from croniter import croniter  # only with a schedule: 0.04 s of every command's start
+
         slot: datetime = croniter(self.expression, now).get_prev(datetime)
         return slot
 
