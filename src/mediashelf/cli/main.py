@@ -184,10 +184,10 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
 
 
 def _workers_alive(runtime: Runtime) -> bool:
-    from mediashelf.jobs.service import job_stats
+    from mediashelf.jobs.service import live_workers
 
     with runtime.db.unit_of_work() as session:
-        return bool(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
+        return bool(live_workers(session, runtime.clock, runtime.settings.lease_s))
 
 
 def _claimed_soon(runtime: Runtime, job_id: int) -> bool:

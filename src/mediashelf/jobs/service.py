@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from mediashelf.errors import (
 )
 from mediashelf.jobs.registry import JobKind, Registry
 from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
-from mediashelf.jobs.store import JobFilter, JobStore
+from mediashelf.jobs.store import JobFilter, JobStore, lease_cutoff
 
 LOG_STREAMS = ("job", "progress")
 
@@ -249,6 +249,11 @@ def job_stats(session: Session, clock: Clock, lease_s: float) -> JobStats:
         by_kind=by_kind,
         completed_today=store.finished_since(midnight, JobStatus.COMPLETED),
         failed_today=store.finished_since(midnight, JobStatus.FAILED),
-        workers=store.live_workers(now - timedelta(seconds=lease_s)),
+        workers=store.live_workers(lease_cutoff(now, lease_s)),
         now=now,
     )
+
+
+def live_workers(session: Session, clock: Clock, lease_s: float) -> Sequence[Worker]:
+    """Return the workers that heartbeated within the lease (what `job_stats` lists)."""
+    return JobStore(session).live_workers(lease_cutoff(clock.now(), lease_s))
