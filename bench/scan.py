@@ -222,13 +222,15 @@ def _write_batch(
     with db.unit_of_work() as session:
         store = TrackStore(session)
         taken = store.taken_ids([file.video_id for file, _ in batch])
+        added: list[Track] = []
         for file, data in batch:
             track = Track(
                 video_id=file.video_id, relpath=file.relpath, title=file.title,
                 filetype=file.filetype, size_bytes=file.size, probe_status="pending",
                 probe_failures=0, added_at=now, updated_at=now,
             )  # fmt: skip
-            store.add(track, taken)
+            store.claim_id(track, taken)
+            added.append(track)
             fingerprint = Fingerprint(file.size, file.mtime_ns)
             if isinstance(data, str):
                 apply_failure(track, ProbeCorrupt(data), fingerprint, now)
@@ -238,6 +240,7 @@ def _write_batch(
                 media_values(track), result, refresh_duration=True, refresh_size=True
             )
             apply_success(track, result, changes, fingerprint, now)
+        store.insert(added)
 
 
 def baseline_scan(root: Path, url: str, processes: int) -> float:

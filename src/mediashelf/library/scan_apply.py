@@ -82,6 +82,7 @@ class BatchWriter:
     options: ApplyOptions
     now: datetime
     notes: list[str] = field(default_factory=list)  # for the job log (id collisions)
+    added: list[Track] = field(default_factory=list)  # new tracks, inserted after the batch
 
     def write(self, batch: Batch) -> None:
         """Apply every item of `batch`."""
@@ -108,6 +109,7 @@ class BatchWriter:
                 track = tracks.get(item.row.id) if item.row is not None else None
                 self.counters.reprobed += verdict is Verdict.REPROBE and outcome is not None
                 self._probed(track, taken, file, outcome)
+        self.store.insert(self.added)
         self.counters.missing += self.store.mark_missing(missing, self.now)
 
     def _probed(
@@ -126,9 +128,10 @@ class BatchWriter:
         is_new = track is None
         if track is None:
             track = _new_track(file, self.now)
-            note = self.store.add(track, taken)
+            note = self.store.claim_id(track, taken)
             if note:
                 self.notes.append(note)
+            self.added.append(track)
         self._count(self._record(track, file, outcome, is_new))
 
     def _record(self, track: Track, file: DiscoveredFile, outcome: Outcome, is_new: bool) -> str:

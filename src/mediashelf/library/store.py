@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, CursorResult, func, select, tuple_, update
+from sqlalchemy import ColumnElement, CursorResult, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from mediashelf.db.chunks import ID_CHUNK, chunks
@@ -152,13 +152,13 @@ class TrackStore:
             )
         return found
 
-    def add(self, track: Track, taken: set[str]) -> str | None:
-        """Add a new track, resolving an id collision; return a note when its id had to change.
+    def claim_id(self, track: Track, taken: set[str]) -> str | None:
+        """Give a new track a free id, resolving a collision; return a note when it had to change.
 
         `taken` comes from one `taken_ids` call per batch (the wanted ids) and is updated
-        here, so a batch of inserts costs one lookup and one flush. A wanted id that is taken
-        falls back to the id derived from the relpath, then to derivations of
-        "relpath#1", "relpath#2"…, each checked: the later file yields, deterministically.
+        here, so a batch of inserts costs one lookup. A wanted id that is taken falls back to
+        the id derived from the relpath, then to derivations of "relpath#1", "relpath#2"…,
+        each checked: the later file yields, deterministically.
         """
         wanted = track.video_id
         candidate, n = wanted, 0
@@ -167,10 +167,24 @@ class TrackStore:
             n += 1
         track.video_id = candidate
         taken.add(candidate)
-        self.session.add(track)
         if candidate == wanted:
             return None
         return f"id {wanted} is taken; {track.relpath!r} got id {candidate}"
+
+    def insert(self, tracks: Sequence[Track]) -> None:
+        """Insert new tracks (not in the session) with one executemany per set of columns.
+
+        A scan's new rows need no identity map nor their ids back: written as plain rows they
+        cost a third of the ORM's flush (measured: 232 rows, 57 -> 32 ms with the search
+        index's trigger, which is most of the rest). Unset columns get their defaults.
+        """
+        columns = [column.key for column in Track.__table__.columns]
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for track in tracks:
+            values = {key: track.__dict__[key] for key in columns if key in track.__dict__}
+            shapes.setdefault(tuple(values), []).append(values)
+        for rows in shapes.values():
+            self.session.execute(insert(Track), rows)
 
     def _id_exists(self, video_id: str) -> bool:
         return self.session.scalar(select(Track.id).where(Track.video_id == video_id)) is not None
