@@ -3,6 +3,7 @@ retention, the reaper and fencing, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Iterator
@@ -282,6 +283,25 @@ def test_permanent_error_fails_at_the_first_attempt(engine: Runtime) -> None:
     assert len(job.errors) == 1
     assert job.errors[0]["class"] == "PermanentJobError"
     assert job.summary == "Failed: permanent failure on attempt 1"
+
+
+def test_a_foreseen_failure_is_logged_in_one_line_a_fault_with_its_traceback(
+    engine: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="mediashelf.jobs.runner")
+    clock = FixedClock(T0)
+    runner = runner_for(engine, clock)
+    enqueue(engine, kinds.PERMANENT, clock=clock)
+    assert run_once(engine, runner, clock.now()) == "failed"
+    enqueue(engine, kinds.FLAKY, {"succeed_on": 99}, clock=clock)
+    assert run_once(engine, runner, clock.now()) == "pending"
+    failed = {r.getMessage(): r.exc_info for r in caplog.records if "failed" in r.getMessage()}
+    foreseen = [m for m in failed if m.endswith("failed: permanent failure on attempt 1")]
+    assert len(foreseen) == 1
+    assert failed[foreseen[0]] is None  # a typed error: its message, no traceback
+    faults = [m for m in failed if "permanent" not in m]
+    assert len(faults) == 1
+    assert failed[faults[0]] is not None  # a RuntimeError: with its traceback
 
 
 # -- cancel and retry -----------------------------------------------------------------------

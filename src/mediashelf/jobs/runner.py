@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
-from mediashelf.errors import InvalidJobRequest, JobCancelled, JobLost, PermanentJobError
+from mediashelf.errors import (
+    InvalidJobRequest,
+    JobCancelled,
+    JobLost,
+    MediashelfError,
+    PermanentJobError,
+)
 from mediashelf.jobs.context import (
     AWAITING,
     AwaitChildren,
@@ -178,7 +184,10 @@ class JobRunner:
             delay = backoff_s(fence.attempt, self.policy.base_s, self.policy.max_s, self.rng)
             retry_at = now + timedelta(seconds=delay)
             note = f"attempt {fence.attempt} failed: {message}; retrying in {delay:.1f}s"
-        log.error("Job %s attempt %s failed", job.id, fence.attempt, exc_info=exc)
+        if isinstance(exc, MediashelfError):  # foreseen (library offline…): its message says it
+            log.error("Job %s attempt %s failed: %s", job.id, fence.attempt, message)
+        else:  # a fault: where it happened matters
+            log.error("Job %s attempt %s failed", job.id, fence.attempt, exc_info=exc)
         detail = technical_detail(exc)
 
         def work(store: JobStore) -> bool:
