@@ -159,6 +159,36 @@ def test_claim_batch_never_hands_a_job_out_twice(engine: Runtime) -> None:
     assert claim(engine.db, "w3", T0, limit=4) == []
 
 
+def test_a_job_is_enqueued_with_its_unit_of_work_not_before(engine: Runtime) -> None:
+    # enqueue guards its INSERT with a savepoint; on SQLite a savepoint that opened the
+    # transaction committed when released, so a worker could claim the job (seen: a job
+    # "parked" for tomorrow ran at once) before the rest of its unit of work had run.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+
+    def stored(db: Database) -> list[int]:
+        with db.unit_of_work() as session:
+            return [job.id for job in session.query(Job)]
+
+    with Database(engine.db.url) as other:
+        with engine.db.unit_of_work() as session:
+            job = create_job(session, engine.registry, engine.clock, kind=kinds.SLEEPY,
+                             params={}, trigger="cli", actor="test")  # fmt: skip
+            assert stored(other) == []  # not before its unit of work commits
+            job.run_at = tomorrow
+        assert stored(other) == [job.id]
+        assert claim(other, "w1", datetime.now(UTC)) == []  # committed together: due tomorrow
+
+        def enqueue_then_fail() -> None:
+            with engine.db.unit_of_work() as session:
+                create_job(session, engine.registry, engine.clock, kind=kinds.SLEEPY,
+                           params={"key": "gone"}, trigger="cli", actor="test")  # fmt: skip
+                raise RuntimeError("the unit of work fails after the enqueue")
+
+        with pytest.raises(RuntimeError):
+            enqueue_then_fail()
+        assert stored(other) == [job.id]  # the second rolled back with its unit of work
+
+
 def test_unique_key_refuses_a_duplicate_naming_the_active_job(engine: Runtime) -> None:
     first = enqueue(engine, kinds.SLEEPY, {"key": "library"})
     with pytest.raises(DuplicateJob) as pending_dup:  # an equivalent request joins it

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -35,8 +35,23 @@ def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engi
             url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         )
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
+        event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _begin_before_savepoint(conn: Connection, _name: str) -> None:
+    """Open the SQLite transaction before a SAVEPOINT that would otherwise open it.
+
+    Python's sqlite3 begins a transaction only before INSERT, UPDATE or DELETE. A SAVEPOINT
+    taken before any of them opens the transaction itself, and releasing it COMMITS: a job
+    enqueued that way (enqueue guards its INSERT with a savepoint) was visible to other
+    workers, and claimed, before the rest of its unit of work had run or could roll it back.
+    A deferred BEGIN takes no lock before the first write, as the driver's own BEGIN does.
+    """
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
