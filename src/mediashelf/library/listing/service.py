@@ -60,7 +60,6 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
         found = store.first_with_total(spec, query.per_page + 1)
         if found is not None:  # a search's first page: rows and count in one pass
             rows, total = found
-            _remember_count(session, store, spec, total)
             return _listing(query, spec, rows, total, 1, False, len(rows) > query.per_page)
     total = _count(session, store, spec)
     scope = _scope(spec)
@@ -122,11 +121,6 @@ def _scope(spec: ListSpec) -> str:
 def _count(session: Session, store: ListingStore, spec: ListSpec) -> int:
     cache = cache_of(session.get_bind().engine)
     return cache.get(("count", spec.key()), store.change_stamp(), lambda: store.count(spec))
-
-
-def _remember_count(session: Session, store: ListingStore, spec: ListSpec, total: int) -> None:
-    cache = cache_of(session.get_bind().engine)
-    cache.put(("count", spec.key()), store.change_stamp(), total)
 
 
 def facets(session: Session) -> dict[str, list[tuple[str, int]]]:
