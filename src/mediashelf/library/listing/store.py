@@ -9,13 +9,16 @@ one part to the other costs a second query.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     bindparam,
     column,
     func,
@@ -36,6 +39,9 @@ from mediashelf.library.listing.cursor import Position
 FTS_MIN = 3  # the trigram index answers searches of at least this many characters
 WIDE = 5000  # rows from which a part or a search counts as many (see _part_size, broad_search)
 _FTS = table(FTS_TABLE, column("rowid"))
+# A search's matching rowids, handed back to SQLite as the JSON array it made of them: the
+# statement's text stays the same whatever their number (an IN list would not).
+_IDS = func.json_each(bindparam("ids", type_=String)).table_valued("value")
 
 
 @dataclass(frozen=True)
@@ -87,14 +93,14 @@ class ListingStore:
     def first_with_total(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
         """Return the first `limit` rows of a search and how many match, in one pass.
 
-        A narrow search is answered from its matches: up to `WIDE` + 1 of them are gathered
-        through the trigram index and sorted, and counted on the way (`count(*) OVER ()`),
-        so the page and its total cost one pass over the index instead of two. An unfiltered
-        search on SQLite is counted by the index alone first (3 ms for 12,000 matches at a
-        million tracks, against 30 ms for gathering 5,001 rows to learn that a search is
-        wide). The total is remembered with the counts. None for a search too short for the
-        index, or one with more matches (remembered a while): the caller then reads the page
-        along the sort index.
+        A narrow search is answered from its matches, sorted, and counted on the way. On
+        SQLite the trigram index is asked once for up to `WIDE` + 1 rowids (3 ms for 1,000
+        matches at a million tracks; asking it for a count and then again for the page's
+        rows took twice that), and the page is sorted from those rows alone. Elsewhere up to
+        `WIDE` + 1 matching rows are gathered and counted with `count(*) OVER ()`. The total
+        is remembered with the counts. None for a search too short for the index, or one with
+        more matches (remembered a while): the caller then reads the page along the sort
+        index.
         """
         if not spec.q or len(spec.q) < FTS_MIN:
             return None
@@ -102,26 +108,46 @@ class ListingStore:
         stamp, key = self.change_stamp(), ("wide", spec.key())
         if cache.peek(key, stamp):
             return None
-        total: int | None = None
+        found = self._first_of_matches(spec, limit, stamp) if self.dialect == "sqlite" else None
+        if found is None and not self._searches_all(spec):
+            found = self._first_counted(spec, limit)
+        if found is None:
+            cache.put(key, stamp, True)
+            return None
+        cache.put(("count", spec.key()), stamp, found[1])  # the total of later pages
+        return found
+
+    def _first_of_matches(
+        self, spec: ListSpec, limit: int, stamp: Hashable
+    ) -> tuple[list[Track], int] | None:
+        """SQLite: return a search's first page and total from its rowids (None: too many)."""
+        assert spec.q is not None
+        # One row (their number and a JSON array) rather than a row per match: fetching a
+        # row takes the GIL, which four searches at once would pass around a thousand times.
+        rowids = select(_FTS.c.rowid).where(self._match(spec.q)).limit(WIDE + 1).subquery()
+        gathered = select(func.count(), func.json_group_array(rowids.c.rowid))
+        total, ids = self.session.execute(gathered).one()
+        cache_of(self.session.get_bind().engine).put(("broad", spec.q), stamp, total >= WIDE)
+        if total > WIDE:
+            return None
+        matched = Track.id.in_(select(_IDS.c.value).select_from(_IDS))
+        # The filters are checked on each match, never used to find rows (by_index=False).
+        where = [matched, *self.conditions(dataclasses.replace(spec, q=None), by_index=False)]
+        query = select(Track).where(*where).order_by(*_first_ordering(Track, spec))
+        params = {"ids": ids}
         if self._searches_all(spec):
-            total = cache.get(("count", spec.key()), stamp, lambda: self.count(spec))
-            cache.put(("broad", spec.q), stamp, total >= WIDE)
-        if total is None or total <= WIDE:
-            matches = select(Track).where(*self.conditions(spec)).limit(WIDE + 1).subquery()
-            row = aliased(Track, matches)
-            sort = getattr(row, spec.sort)
-            order = [sort.is_(None), *_ordering(row, spec.sort, False, not spec.desc)]
-            if total is not None:
-                found = self.session.scalars(select(row).order_by(*order).limit(limit)).all()
-                return list(found), total
-            counted = select(row, func.count().over()).order_by(*order).limit(limit)
-            rows = self.session.execute(counted).all()
-            total = int(rows[0][1]) if rows else 0
-            if total <= WIDE:
-                cache.put(("count", spec.key()), stamp, total)  # the total of later pages
-                return [found[0] for found in rows], total
-        cache.put(key, stamp, True)
-        return None
+            rows = self.session.scalars(query.limit(limit), params).all()
+            return list(rows), int(total)
+        counted = self.session.execute(query.add_columns(func.count().over()).limit(limit), params)
+        return _with_total(counted.all())
+
+    def _first_counted(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
+        """Return a search's first page and total from up to `WIDE` + 1 matching rows."""
+        matches = select(Track).where(*self.conditions(spec)).limit(WIDE + 1).subquery()
+        row = aliased(Track, matches)
+        counted = select(row, func.count().over()).order_by(*_first_ordering(row, spec))
+        found = _with_total(self.session.execute(counted.limit(limit)).all())
+        return found if found[1] <= WIDE else None
 
     def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
         """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
@@ -310,6 +336,17 @@ class ListingStore:
             select(Track.probe_status, func.count()).group_by(Track.probe_status)
         )
         return {status: int(count) for status, count in rows}
+
+
+def _first_ordering(entity: Any, spec: ListSpec) -> list[ColumnElement[Any]]:
+    """Return the order of a list's first page: known values, then NULLs, then by id."""
+    sort = getattr(entity, spec.sort)
+    return [sort.is_(None), *_ordering(entity, spec.sort, False, not spec.desc)]
+
+
+def _with_total(rows: Sequence[Any]) -> tuple[list[Track], int]:
+    """Split rows of (track, count(*) OVER ()) into the tracks and their total."""
+    return [row[0] for row in rows], int(rows[0][1]) if rows else 0
 
 
 def _ordering(entity: Any, sort: str, null_part: bool, ascending: bool) -> list[ColumnElement[Any]]:
