@@ -288,7 +288,7 @@ def test_out_of_range_ids_and_unknown_choices_are_usage_errors(
      ("bogus://x", USAGE, "MEDIASHELF_DATABASE_URL"),
      ("not-a-database", FAILED, "cannot be used")],
 )  # fmt: skip
-@pytest.mark.parametrize("args", [["jobs", "list"], ["scan", "--json"], ["db", "upgrade"],
+@pytest.mark.parametrize("args", [["jobs", "list"], ["scan", "--json"], ["scan"], ["db", "upgrade"],
                                   ["db", "check"], ["rescan", "aaaaaaaaaaa"],
                                   ["serve", "--no-scan"]])  # fmt: skip
 def test_an_unusable_database_is_one_line_not_a_traceback(

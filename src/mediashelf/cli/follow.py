@@ -1,13 +1,11 @@
-"""Watching a job from the terminal: a rich progress bar, then the summary."""
+"""Watching a job from the terminal: its progress drawn on a JobProgress bar until it ends."""
 
 from __future__ import annotations
 
 import time
 from functools import partial
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-from mediashelf.cli.wiring import err
+from mediashelf.cli.display import JobProgress
 from mediashelf.db.schema import Job
 from mediashelf.jobs.resilience import resilient
 from mediashelf.jobs.service import get_job
@@ -27,27 +25,15 @@ def _pause(seconds: float) -> bool:
     return False
 
 
-def follow_job(runtime: Runtime, job_id: int, poll_s: float = 0.1, quiet: bool = False) -> Job:
-    """Show the job's progress until it ends (no bar when `quiet`); return the finished job."""
-    columns = (
-        TextColumn("[bold]{task.fields[phase]:>8}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}"),
-    )
-    with Progress(*columns, console=err, transient=False, disable=quiet) as bar:
-        task = bar.add_task("scan", total=None, phase="pending", rate="-", eta="-")
-        while True:
-            job = snapshot(runtime, job_id)
-            p = job.progress or {}
-            eta = p.get("eta_s")
-            bar.update(
-                task, total=p.get("total") or None, completed=p.get("processed", 0),
-                phase=p.get("phase", job.status), rate=p.get("rate", "-"),
-                eta="-" if eta is None else f"{eta}s",
-            )  # fmt: skip
-            if job.status in TERMINAL:
-                return job
-            # Nothing to draw when quiet: read the job less often (a local job's end still
-            # wakes us at once), leaving the CPU to the scan.
-            runtime.wait_for_job_end(poll_s * 5 if quiet else poll_s)
+def follow_job(runtime: Runtime, job_id: int, bar: JobProgress, poll_s: float = 0.1) -> Job:
+    """Draw the job's progress on `bar` until it ends; return the finished job.
+
+    A quiet bar (nothing drawn) reads the job less often; a local job's end still wakes us
+    at once, and the CPU is left to the scan.
+    """
+    while True:
+        job = snapshot(runtime, job_id)
+        bar.show(job.status, job.progress)
+        if job.status in TERMINAL:
+            return job
+        runtime.wait_for_job_end(poll_s if bar.drawn else poll_s * 5)

@@ -28,6 +28,7 @@ from mediashelf.errors import ConfigError
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
 if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --help` stays quick
+    from mediashelf.cli.display import JobProgress
     from mediashelf.db.schema import Job
     from mediashelf.runtime import Runtime
 
@@ -152,9 +153,14 @@ def verify(
 
 def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
     """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed."""
+    from mediashelf.cli.display import JobProgress  # the bar is drawn before the runtime opens
+
     json_errors = {"kind": kind} if as_json else None
     ahead = params if kind == LIBRARY_SCAN and not no_wait else None
-    with opened_runtime(json_errors, early_pool=not no_wait, scan_ahead=ahead) as runtime:
+    with (
+        JobProgress(err, quiet=as_json or no_wait) as bar,
+        opened_runtime(json_errors, early_pool=not no_wait, scan_ahead=ahead) as runtime,
+    ):
         from mediashelf.cli.jobs import job_json  # after the pool started: imports overlap it
         from mediashelf.jobs.service import request_job
 
@@ -173,7 +179,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
             runtime.start_worker()
         else:  # a worker elsewhere probes the files: what was probed ahead here is not needed
             runtime.pool().drop_ahead()
-        job = _follow_or_cancel(runtime, request.job_id, quiet=as_json)
+        job = _follow_or_cancel(runtime, request.job_id, bar)
     if as_json:
         out.print_json(json.dumps({**job_json(job), "joined": request.joined}))
     else:
@@ -212,18 +218,18 @@ def _claimed_soon(runtime: Runtime, job_id: int) -> bool:
     return False
 
 
-def _follow_or_cancel(runtime: Runtime, job_id: int, quiet: bool) -> Job:
+def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress) -> Job:
     from mediashelf.cli.follow import follow_job
     from mediashelf.jobs.service import cancel_job
 
     try:
-        return follow_job(runtime, job_id, quiet=quiet)
+        return follow_job(runtime, job_id, bar)
     except KeyboardInterrupt:
         err.print(f"Cancelling job {job_id}…")
         with runtime.db.unit_of_work() as session:
             cancel_job(session, runtime.clock, job_id, actor="cli")
         runtime.job_cancelled(job_id)
-        return follow_job(runtime, job_id, quiet=quiet)
+        return follow_job(runtime, job_id, bar)
 
 
 @app.command()

@@ -1,0 +1,60 @@
+"""The progress bar a job command draws on the terminal, from its first moment to the summary.
+
+The bar appears as soon as the command has parsed its arguments, in the `starting` phase,
+while the database layer is imported, the schema checked and the probe pool started (about
+half a second on a warm machine): a user sees at once that the scan is under way, and the
+same bar then follows the job. Only rich is imported here, so drawing it costs nothing of
+that start. A command that fails before its job exists leaves no bar behind, only its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+
+class JobProgress:
+    """A one-line bar of a job's phase, counts, rate and ETA (drawn nowhere when `quiet`)."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        columns = (
+            TextColumn("[bold]{task.fields[phase]:>8}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}"),
+        )
+        self.drawn = not quiet
+        self._bar = Progress(*columns, console=console, transient=False, disable=quiet)
+        self._task: TaskID | None = None
+        self._followed = False
+
+    def __enter__(self) -> JobProgress:
+        self._bar.__enter__()
+        self._task = self._bar.add_task("job", total=None, phase="starting", rate="-", eta="-")
+        return self
+
+    def show(self, status: str, progress: Mapping[str, Any] | None) -> None:
+        """Draw a job's state: its `progress` document, or its status while it has none."""
+        assert self._task is not None, "show() outside the `with` block"
+        self._followed = True
+        p = progress or {}
+        eta = p.get("eta_s")
+        self._bar.update(
+            self._task, total=p.get("total") or None, completed=p.get("processed", 0),
+            phase=p.get("phase", status), rate=p.get("rate", "-"),
+            eta="-" if eta is None else f"{eta}s",
+        )  # fmt: skip
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self._followed:  # no job was shown: erase the `starting` line
+            self._bar.live.transient = True
+        self._bar.__exit__(exc_type, exc, traceback)
