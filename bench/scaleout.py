@@ -4,8 +4,10 @@ A demo library of `--files` clips is scanned into a fresh PostgreSQL database by
 `mediashelf worker` processes (concurrency 1 and one probe process each, so a worker is one
 core's worth of work). The scan fans out into `library_scan_chunk` jobs of `--chunk` writes
 that the workers share. Timed from enqueue to the parent's completion; reported with the
-speed-up against one worker and how many chunks each worker ran. Expect near-linear up to
-the number of cores, and nothing more beyond it.
+speed-up against one worker and how many chunks each worker ran, with how many of the
+machine's cores were busy meanwhile (all processes: the workers, their probe processes and
+the PostgreSQL server, from /proc/stat): a speed-up can only be near-linear while cores are
+left idle. Expect near-linear up to the number of cores, and nothing more beyond it.
 """
 
 from __future__ import annotations
@@ -83,12 +85,13 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
         settings = Settings(library=library, database_url=url, scan_chunk_size=chunk)
         registry = build_registry(settings, _no_pool)
         _wait_for_workers(db, workers)  # they start and register before the clock runs
-        start = time.perf_counter()
+        start, busy_before = time.perf_counter(), _busy_s()
         with db.unit_of_work() as session:
             job_id = create_job(session, registry, SystemClock(), kind="library_scan",
                                 params={"batch_size": 100}, trigger="cli").id  # fmt: skip
         job = _wait(db, job_id)
         seconds = time.perf_counter() - start
+        busy = _busy_s() - busy_before
         with db.unit_of_work() as session:
             chunks = list(session.scalars(select(Job).where(Job.parent_id == job_id)))
         spread = Counter(c.worker_id for c in chunks)
@@ -100,7 +103,16 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
         db.dispose()
     return {"workers": workers, "seconds": round(seconds, 2), "status": job.status,
             "files": job.progress.get("processed"), "chunks": len(chunks),
-            "chunks_per_worker": sorted(spread.values(), reverse=True)}  # fmt: skip
+            "chunks_per_worker": sorted(spread.values(), reverse=True),
+            "cores_busy": round(busy / seconds, 2)}  # fmt: skip
+
+
+def _busy_s() -> float:
+    """Return the CPU seconds every core of the machine has spent busy since boot."""
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _no_pool() -> ProbePool:
@@ -161,12 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"cores": os.cpu_count(), "runs": runs}, indent=2))
     else:
         print(f"cores: {os.cpu_count()}, files: {runs[0]['files']}, chunk: {args.chunk} writes")
-        print("| workers | seconds | files/s | speed-up | chunks | chunks per worker | status |")
-        print("|---:|---:|---:|---:|---:|---|---|")
+        print("| workers | seconds | files/s | speed-up | cores busy | chunks | chunks per worker "
+              "| status |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|---|---|")
         for r in runs:
             print(
                 f"| {r['workers']} | {r['seconds']} | {r['files_per_s']} | {r['speedup']}x | "
-                f"{r['chunks']} | {r['chunks_per_worker']} | {r['status']} |"
+                f"{r['cores_busy']} of {os.cpu_count()} | {r['chunks']} | "
+                f"{r['chunks_per_worker']} | {r['status']} |"
             )
     return 0 if all(r["status"] == "completed" for r in runs) else 1
 

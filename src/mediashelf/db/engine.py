@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -56,8 +58,28 @@ def _begin_before_savepoint(conn: Connection, _name: str) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor, busy_timeout_ms / 1000)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any, patience_s: float) -> None:
+    """Switch the database to WAL, waiting out another connection doing the same.
+
+    The first connections to a new file all switch it; SQLite answers the loser of that race
+    "database is locked" at once, without calling the busy handler (a service and a worker
+    started together, two `db upgrade` at once). Retried for as long as a write would wait.
+    """
+    deadline = time.monotonic() + patience_s
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
