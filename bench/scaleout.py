@@ -94,6 +94,9 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
         busy = _busy_s() - busy_before
         with db.unit_of_work() as session:
             chunks = list(session.scalars(select(Job).where(Job.parent_id == job_id)))
+            parent = session.get(Job, job_id)
+            assert parent is not None
+            phases = _phases(parent, chunks)
         spread = Counter(c.worker_id for c in chunks)
     finally:
         for proc in procs:
@@ -104,7 +107,19 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
     return {"workers": workers, "seconds": round(seconds, 2), "status": job.status,
             "files": job.progress.get("processed"), "chunks": len(chunks),
             "chunks_per_worker": sorted(spread.values(), reverse=True),
-            "cores_busy": round(busy / seconds, 2)}  # fmt: skip
+            "cores_busy": round(busy / seconds, 2), **phases}  # fmt: skip
+
+
+def _phases(parent: Job, chunks: list[Job]) -> dict[str, float]:
+    """Split the parent's run: its walk and diff, the chunks' span, and the wait after them."""
+    created = min(c.created_at for c in chunks)
+    ended = max(c.finished_at for c in chunks if c.finished_at is not None)
+    assert parent.started_at is not None and parent.finished_at is not None
+    return {
+        "walk_s": round((created - parent.started_at).total_seconds(), 2),
+        "chunks_s": round((ended - created).total_seconds(), 2),
+        "after_s": round((parent.finished_at - ended).total_seconds(), 2),
+    }
 
 
 def _busy_s() -> float:
@@ -173,13 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"cores": os.cpu_count(), "runs": runs}, indent=2))
     else:
         print(f"cores: {os.cpu_count()}, files: {runs[0]['files']}, chunk: {args.chunk} writes")
-        print("| workers | seconds | files/s | speed-up | cores busy | chunks | chunks per worker "
-              "| status |")  # fmt: skip
-        print("|---:|---:|---:|---:|---:|---:|---|---|")
+        print("| workers | seconds | files/s | speed-up | cores busy | parent's walk s | chunks s "
+              "| chunks speed-up | chunks | chunks per worker | status |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for r in runs:
             print(
                 f"| {r['workers']} | {r['seconds']} | {r['files_per_s']} | {r['speedup']}x | "
-                f"{r['cores_busy']} of {os.cpu_count()} | {r['chunks']} | "
+                f"{r['cores_busy']} of {os.cpu_count()} | {r['walk_s']} | {r['chunks_s']} | "
+                f"{round(runs[0]['chunks_s'] / r['chunks_s'], 2)}x | {r['chunks']} | "
                 f"{r['chunks_per_worker']} | {r['status']} |"
             )
     return 0 if all(r["status"] == "completed" for r in runs) else 1
