@@ -111,11 +111,14 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
 
 
 def _phases(parent: Job, chunks: list[Job]) -> dict[str, float]:
-    """Split the parent's run: its walk and diff, the chunks' span, and the wait after them."""
+    """Split the scan: until the parent is claimed, its walk and diff, the chunks' span (from
+    the parent enqueuing them to the last one's end), and until the parent ended after them."""
     created = min(c.created_at for c in chunks)
     ended = max(c.finished_at for c in chunks if c.finished_at is not None)
-    assert parent.started_at is not None and parent.finished_at is not None
+    assert parent.started_at is not None
+    assert parent.finished_at is not None
     return {
+        "claim_s": round((parent.started_at - parent.created_at).total_seconds(), 2),
         "walk_s": round((created - parent.started_at).total_seconds(), 2),
         "chunks_s": round((ended - created).total_seconds(), 2),
         "after_s": round((parent.finished_at - ended).total_seconds(), 2),
@@ -188,14 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"cores": os.cpu_count(), "runs": runs}, indent=2))
     else:
         print(f"cores: {os.cpu_count()}, files: {runs[0]['files']}, chunk: {args.chunk} writes")
-        print("| workers | seconds | files/s | speed-up | cores busy | parent's walk s | chunks s "
-              "| chunks speed-up | chunks | chunks per worker | status |")  # fmt: skip
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        print("| workers | seconds | files/s | speed-up | cores busy | parent claimed s | walk s "
+              "| chunks s | chunks speed-up | parent ended s | chunks | chunks per worker "
+              "| status |")  # fmt: skip
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for r in runs:
             print(
                 f"| {r['workers']} | {r['seconds']} | {r['files_per_s']} | {r['speedup']}x | "
-                f"{r['cores_busy']} of {os.cpu_count()} | {r['walk_s']} | {r['chunks_s']} | "
-                f"{round(runs[0]['chunks_s'] / r['chunks_s'], 2)}x | {r['chunks']} | "
+                f"{r['cores_busy']} of {os.cpu_count()} | {r['claim_s']} | {r['walk_s']} | "
+                f"{r['chunks_s']} | {round(runs[0]['chunks_s'] / r['chunks_s'], 2)}x | "
+                f"{r['after_s']} | {r['chunks']} | "
                 f"{r['chunks_per_worker']} | {r['status']} |"
             )
     return 0 if all(r["status"] == "completed" for r in runs) else 1

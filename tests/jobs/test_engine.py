@@ -648,3 +648,39 @@ def test_runner_of_a_reaped_attempt_stops_as_lost(engine: Runtime) -> None:
 def test_log_cap_holds_when_a_job_ends_between_trims(database: Database) -> None:
     job, _ = run_chatty(database, 1150)
     assert len(log_lines(database, job.id, "job")) <= 100 + 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "ends_in"),
+    [(kinds.FLAKY, {"succeed_on": 1}, "completed"), (kinds.PERMANENT, {}, "failed")],
+)
+def test_the_last_child_to_end_wakes_its_waiting_parent(
+    engine: Runtime, kind: str, params: dict[str, Any], ends_in: str
+) -> None:
+    # The runner makes the waiting parent due right after the last child's ending commits,
+    # so a fanned-out scan ends with its chunks, not at its parent's next look-in.
+    clock = FixedClock(T0)
+    later = T0 + timedelta(seconds=30)
+    parent = enqueue(engine, kinds.SLEEPY, clock=clock)
+    set_columns(engine.db, parent, run_at=later)
+    children = [enqueue(engine, kind, params, clock=clock) for _ in range(2)]
+    for child in children:
+        set_columns(engine.db, child, parent_id=parent)
+    runner = runner_for(engine, clock, worker_id="w1")
+    for child, parent_due in zip(children, (later, T0), strict=True):
+        [job] = claim(engine.db, "w1", T0)
+        assert job.id == child
+        assert runner.run(job, StopSignals()) == ends_in
+        assert load(engine.db, parent).run_at == parent_due
+
+
+def test_a_child_retried_later_leaves_its_waiting_parent_waiting(engine: Runtime) -> None:
+    clock = FixedClock(T0)
+    later = T0 + timedelta(seconds=30)
+    parent = enqueue(engine, kinds.SLEEPY, clock=clock)
+    set_columns(engine.db, parent, run_at=later)
+    child = enqueue(engine, kinds.FLAKY, {"succeed_on": 2}, clock=clock)
+    set_columns(engine.db, child, parent_id=parent)
+    [job] = claim(engine.db, "w1", T0)
+    assert runner_for(engine, clock, worker_id="w1").run(job, StopSignals()) == "pending"
+    assert load(engine.db, parent).run_at == later

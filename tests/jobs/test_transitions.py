@@ -291,55 +291,34 @@ def test_docs_have_a_table_row_for_every_transition() -> None:
     assert not missing, f"docs/jobs.md has no table row for: {missing}"
 
 
-@pytest.mark.parametrize(
-    ("end", "ends_in"),
-    [(lambda s, f: s.complete(f, T0, "done", {}, None), C),
-     (lambda s, f: s.fail_attempt(f, T0, RECORD, None), F),
-     (lambda s, f: s.mark_cancelled(f, T0, "Cancelled"), X)],
-)  # fmt: skip
-def test_the_last_child_to_end_makes_its_waiting_parent_due_at_once(
-    database: Database, end: Callable[[JobStore, Fence], bool], ends_in: JobStatus
-) -> None:
-    # A parent waits for its chunks, looking in every few seconds; the chunk that ends last
-    # makes it due now, so it completes as soon as the work is done. Not before: a chunk
-    # ending while a sibling is still active leaves the parent's look-in where it was.
+def woken(db: Database, parent: int) -> bool:
+    """Call wake_parent at T0 in its own unit of work; tell whether it moved the parent."""
+    with db.unit_of_work() as session:
+        return JobStore(session).wake_parent(parent, T0)
+
+
+def test_a_waiting_parent_is_made_due_once_no_child_is_active(database: Database) -> None:
+    # A parent waits for its chunks, looking in every few seconds; after a chunk ends,
+    # wake_parent makes it due now if none is left active. Not before, and no status moves.
     later = T0 + timedelta(seconds=5)
     parent = put(database, P, "fan-parent", run_at=later, worker_id=None)
-    first = put(database, R, "fan-chunk", parent_id=parent)
-    last = put(database, R, "fan-chunk", parent_id=parent)
-    done_before = put(database, C, "fan-chunk", parent_id=parent)
-    assert row_of(database, done_before)["status"] == C
-
-    def ended(child: int) -> None:
-        with database.unit_of_work() as session:
-            store = JobStore(session)
-            assert end(store, fence_of(store.get(child) or Job()))
-        assert row_of(database, child)["status"] == ends_in
-
-    ended(first)
-    assert row_of(database, parent)["run_at"] == later  # `last` is still running
-    ended(last)
-    assert row_of(database, parent)["run_at"] == T0
-    assert row_of(database, parent)["status"] == P
-
-
-def test_a_child_ending_leaves_a_parent_that_is_not_waiting_alone(database: Database) -> None:
-    later = T0 + timedelta(seconds=5)
-    parent = put(database, R, "fan-parent", run_at=later)  # running: not waiting for a look-in
-    child = put(database, R, "fan-chunk", parent_id=parent)
+    running = put(database, R, "fan-chunk", parent_id=parent)
+    for status in (C, F, X):
+        put(database, status, "fan-chunk", parent_id=parent)
     before = row_of(database, parent)
+    assert not woken(database, parent)
+    assert row_of(database, parent) == before  # a chunk is still running
     with database.unit_of_work() as session:
-        assert JobStore(session).complete(fence_of(Job(id=child)), T0, "done", {}, None)
-    assert row_of(database, parent) == before
+        assert JobStore(session).complete(fence_of(Job(id=running)), T0, "done", {}, None)
+    assert woken(database, parent)
+    assert changes(before, row_of(database, parent)) == {"run_at": (later, T0)}
+    assert not woken(database, parent)  # already due: nothing to move
 
 
-def test_a_child_retried_later_leaves_its_waiting_parent_alone(database: Database) -> None:
-    later = T0 + timedelta(seconds=5)
-    parent = put(database, P, "fan-parent", run_at=later, worker_id=None)
-    child = put(database, R, "fan-chunk", parent_id=parent)
+@pytest.mark.parametrize("status", [R, C, F, X])
+def test_a_parent_that_is_not_waiting_is_left_alone(database: Database, status: JobStatus) -> None:
+    parent = put(database, status, "fan-parent", run_at=T0 + timedelta(seconds=5))
+    put(database, C, "fan-chunk", parent_id=parent)
     before = row_of(database, parent)
-    with database.unit_of_work() as session:
-        retry_at = T0 + timedelta(seconds=2)
-        assert JobStore(session).fail_attempt(fence_of(Job(id=child)), T0, RECORD, retry_at)
-    assert row_of(database, child)["status"] == P
+    assert not woken(database, parent)
     assert row_of(database, parent) == before

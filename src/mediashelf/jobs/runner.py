@@ -36,7 +36,7 @@ from mediashelf.jobs.failures import (
 from mediashelf.jobs.registry import JobOutcome, Registry
 from mediashelf.jobs.resilience import OutageOutlasted, resilient
 from mediashelf.jobs.retry import backoff_s
-from mediashelf.jobs.states import JobStatus
+from mediashelf.jobs.states import FINISHED, JobStatus
 from mediashelf.jobs.store import Fence, JobStore
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,26 @@ class JobRunner:
 
     def run(self, job: Job, signals: StopSignals) -> str:
         """Run one attempt of `job`; return the status it ended in ("lost" if taken away)."""
+        status = self._attempt(job, signals)
+        if job.parent_id is not None and status in FINISHED:
+            self._wake_parent(job.parent_id, signals)
+        return status
+
+    def _wake_parent(self, parent_id: int, signals: StopSignals) -> None:
+        """Make a parent waiting for its children due now if none is active any more.
+
+        Its own transaction, after the child's ending one committed: of two children ending
+        at the same moment, the one that looks last sees both ended. (Inside the ending
+        transaction each might see the other still active, and would lock the parent after
+        its own row, against the order in which a cancel locks them.)
+        """
+        now = self.clock.now()
+        resilient(
+            self.db, lambda session: JobStore(session).wake_parent(parent_id, now),
+            signals.stopping.wait, f"job {parent_id}",
+        )  # fmt: skip
+
+    def _attempt(self, job: Job, signals: StopSignals) -> str:
         fence = Fence(job.id, job.attempt, self.worker_id)
         try:
             try:

@@ -195,10 +195,10 @@ class JobStore:
         error_summary: dict[str, Any] | None,
     ) -> bool:
         """running → completed."""
-        return self._ended(self._fenced(
+        return self._fenced(
             fence, status=JobStatus.COMPLETED, finished_at=now, summary=summary, result=result,
             error_summary=error_summary,
-        ), now)  # fmt: skip
+        ) is not None  # fmt: skip
 
     def fail_attempt(
         self, fence: Fence, now: datetime, record: dict[str, Any], retry_at: datetime | None
@@ -218,7 +218,7 @@ class JobStore:
                 "status": JobStatus.FAILED, "finished_at": now,
                 "summary": capped(f"Failed: {record['error']}"),
             }  # fmt: skip
-        return self._ended(self._fenced(fence, **values), now, ended=retry_at is None)
+        return self._fenced(fence, **values) is not None
 
     def requeue(self, fence: Fence, now: datetime) -> bool:
         """running → pending: the worker is stopping; the attempt is given back."""
@@ -258,36 +258,27 @@ class JobStore:
 
     def mark_cancelled(self, fence: Fence, now: datetime, summary: str) -> bool:
         """running → cancelled: the handler stopped at a checkpoint; committed work stays."""
-        cancelled = self._fenced(
-            fence, status=JobStatus.CANCELLED, finished_at=now, summary=summary
+        return (
+            self._fenced(fence, status=JobStatus.CANCELLED, finished_at=now, summary=summary)
+            is not None
         )
-        return self._ended(cancelled, now)
 
-    def _ended(self, job: Job | None, now: datetime, ended: bool = True) -> bool:
-        """After a transition: wake the waiting parent of a child that was its last active one.
+    def wake_parent(self, parent_id: int, now: datetime) -> bool:
+        """Make a pending parent due now if none of its children is active; tell if so.
 
-        A parent waiting for its children looks in on them every few seconds; the child that
-        ends last makes it due at once, so it completes as soon as its work is done (and the
-        worker freed by that child claims it). Two children ending at the same moment may
-        each see the other still active: the parent's own look-in then ends it. `ended`: the
-        transition finished the job (a retry did not). Tell whether the transition happened.
+        A parent waiting for its children looks in on them every few seconds; called after a
+        child ended, this lets it complete as soon as its last child has, on the worker that
+        child freed. Not a status change: the parent stays pending, only its run_at moves.
         """
-        if job is None:
-            return False
-        if job.parent_id is not None and ended:
-            sibling = aliased(Job)  # not the updated row: the parent's other children
-            siblings = select(sibling.id).where(
-                sibling.parent_id == job.parent_id, sibling.id != job.id,
-                sibling.status.in_(ACTIVE),
-            )  # fmt: skip
-            wake = (
-                update(Job)
-                .where(Job.id == job.parent_id, Job.status == JobStatus.PENDING)
-                .where(Job.run_at > now, ~exists(siblings))
-                .values(run_at=now)
-            )
-            self.session.execute(wake.execution_options(synchronize_session=False))
-        return True
+        child = aliased(Job)  # not the updated row: its children
+        active = select(child.id).where(child.parent_id == parent_id, child.status.in_(ACTIVE))
+        wake = (
+            update(Job)
+            .where(Job.id == parent_id, Job.status == JobStatus.PENDING, Job.run_at > now)
+            .where(~exists(active))
+            .values(run_at=now)
+        )
+        return self._changed(wake)
 
     def rescue(
         self, job: Job, silent_before: datetime, now: datetime, record: dict[str, Any]
