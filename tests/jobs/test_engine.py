@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock, FixedClock
@@ -684,3 +685,24 @@ def test_a_child_retried_later_leaves_its_waiting_parent_waiting(engine: Runtime
     [job] = claim(engine.db, "w1", T0)
     assert runner_for(engine, clock, worker_id="w1").run(job, StopSignals()) == "pending"
     assert load(engine.db, parent).run_at == later
+
+
+def test_a_parent_that_cannot_be_woken_leaves_the_child_ended(
+    engine: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Waking the parent is a shortcut after the child's ending committed: when it fails the
+    # child's outcome stands and the parent looks in by itself.
+    def refused(self: JobStore, parent_id: int, now: datetime) -> bool:
+        raise IntegrityError("UPDATE jobs", {}, Exception("refused"))
+
+    monkeypatch.setattr(JobStore, "wake_parent", refused)
+    clock = FixedClock(T0)
+    parent = enqueue(engine, kinds.SLEEPY, clock=clock)
+    set_columns(engine.db, parent, run_at=T0 + timedelta(seconds=30))
+    child = enqueue(engine, kinds.FLAKY, {"succeed_on": 1}, clock=clock)
+    set_columns(engine.db, child, parent_id=parent)
+    [job] = claim(engine.db, "w1", T0)
+    with caplog.at_level(logging.WARNING, logger="mediashelf.jobs.runner"):
+        assert runner_for(engine, clock, worker_id="w1").run(job, StopSignals()) == "completed"
+    assert load(engine.db, child).status == "completed"
+    assert f"Parent job {parent} not woken" in caplog.text

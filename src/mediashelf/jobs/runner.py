@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mediashelf.clock import Clock
@@ -89,13 +90,17 @@ class JobRunner:
         Its own transaction, after the child's ending one committed: of two children ending
         at the same moment, the one that looks last sees both ended. (Inside the ending
         transaction each might see the other still active, and would lock the parent after
-        its own row, against the order in which a cancel locks them.)
+        its own row, against the order in which a cancel locks them.) Only a shortcut: a
+        parent not woken (the database away, the worker stopping) still looks in by itself.
         """
         now = self.clock.now()
-        resilient(
-            self.db, lambda session: JobStore(session).wake_parent(parent_id, now),
-            signals.stopping.wait, f"job {parent_id}",
-        )  # fmt: skip
+        try:
+            resilient(
+                self.db, lambda session: JobStore(session).wake_parent(parent_id, now),
+                signals.stopping.wait, f"job {parent_id}",
+            )  # fmt: skip
+        except (OutageOutlasted, SQLAlchemyError) as exc:
+            log.warning("Parent job %s not woken; it looks in by itself (%s)", parent_id, exc)
 
     def _attempt(self, job: Job, signals: StopSignals) -> str:
         fence = Fence(job.id, job.attempt, self.worker_id)
