@@ -86,3 +86,15 @@ def test_scan_on_a_terminal_draws_starting_first_then_the_job(
         if phase in shown:
             assert shown.index(phase) > first_bar, phase
     assert "done" in shown
+
+
+def test_what_a_job_waits_for_is_shown_as_it_is() -> None:
+    # The note is data (a mount point, a file name): brackets are not markup and control
+    # characters do not reach the terminal.
+    console, written = terminal()
+    note = "waiting for the library: [/x]\x1b[31m is not mounted"
+    with JobProgress(console) as bar:
+        bar.show("running", {"phase": "waiting", "note": note})
+    shown = written.getvalue()
+    assert "waiting for the library: [/x]\\x1b[31m is not mounted" in shown
+    assert "\x1b[31m is not" not in shown

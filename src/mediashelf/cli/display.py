@@ -3,8 +3,10 @@
 The bar appears as soon as the command has parsed its arguments, in the `starting` phase,
 while the database layer is imported, the schema checked and the probe pool started (about
 half a second on a warm machine): a user sees at once that the scan is under way, and the
-same bar then follows the job. Only rich is imported here, so drawing it costs nothing of
-that start. A command that fails before its job exists leaves no bar behind, only its error.
+same bar then follows the job. Only rich (and the CLI's wiring, loaded already) is imported
+here, so drawing it costs nothing of that start. What a job waits for (its progress `note`)
+is shown after the counts. A command that fails before its job exists leaves no bar behind,
+only its error.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
+from mediashelf.cli.wiring import printable
+
 
 class JobProgress:
     """A one-line bar of a job's phase, counts, rate and ETA (drawn nowhere when `quiet`)."""
@@ -26,6 +30,9 @@ class JobProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}"),
+            # What the job waits for ("waiting for the library: … is not mounted"): data, so
+            # no markup, and no control characters from a file name.
+            TextColumn("{task.fields[note]}", style="yellow", markup=False),
         )
         self.drawn = not quiet
         self._bar = Progress(*columns, console=console, transient=False, disable=quiet)
@@ -34,7 +41,9 @@ class JobProgress:
 
     def __enter__(self) -> JobProgress:
         self._bar.__enter__()
-        self._task = self._bar.add_task("job", total=None, phase="starting", rate="-", eta="-")
+        self._task = self._bar.add_task(
+            "job", total=None, phase="starting", rate="-", eta="-", note=""
+        )
         return self
 
     def show(self, status: str, progress: Mapping[str, Any] | None) -> None:
@@ -46,7 +55,7 @@ class JobProgress:
         self._bar.update(
             self._task, total=p.get("total") or None, completed=p.get("processed", 0),
             phase=p.get("phase", status), rate=p.get("rate", "-"),
-            eta="-" if eta is None else f"{eta}s",
+            eta="-" if eta is None else f"{eta}s", note=printable(str(p.get("note") or "")),
         )  # fmt: skip
 
     def __exit__(
