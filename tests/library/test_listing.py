@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, event, insert, update
 
 from mediashelf.db.migrate import current_revision, head_revision, schema_diff, upgrade
 from mediashelf.db.schema import Track
@@ -378,3 +378,38 @@ def test_a_search_counts_what_the_table_holds_after_deletes_and_renames(
             listing = list_tracks(session, TrackQuery(q=word, per_page=100, sort="title"))
             assert listing.total == len(want), word
             assert sorted(t.id for t in listing.items) == want, word
+
+
+@pytest.mark.parametrize("filetype", [None, "mkv"])
+def test_a_search_shows_one_state_of_the_library_across_its_queries(
+    database: Database, rows: list[dict[str, Any]], filetype: str | None
+) -> None:
+    # On SQLite a search reads its matches from the trigram index, then the page's rows: a
+    # track renamed by another process in between must not be shown for a word it no longer
+    # holds, nor counted. Provoked for real: the rename commits from another connection just
+    # before the page's query runs.
+    renamed = next(r for r in rows if r["filetype"] == "mkv")
+    with database.engine.begin() as conn:
+        conn.execute(update(Track).where(Track.id.in_([renamed["id"]])).values(title="Quetzal"))
+    other = Database(database.url)
+    fired: list[str] = []
+
+    def rename_before_the_page(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "json_each" in statement and not fired:  # the page of the rowids just gathered
+            fired.append(statement)
+            with other.engine.begin() as conn:
+                values = {"title": "Renamed", "relpath": "elsewhere/renamed.mkv"}
+                conn.execute(update(Track).where(Track.id == renamed["id"]).values(**values))
+
+    event.listen(database.engine, "before_cursor_execute", rename_before_the_page)
+    try:
+        with database.unit_of_work() as session:
+            listing = list_tracks(session, TrackQuery(q="quetzal", filetype=filetype))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", rename_before_the_page)
+        other.dispose()
+    if database.dialect == "sqlite":
+        assert fired  # the rename happened between the two reads
+    # Either the state before the rename (the track as it was, counted) or after it (neither).
+    assert [(t.id, t.title) for t in listing.items] in ([(renamed["id"], "Quetzal")], [])
+    assert listing.total == len(listing.items)

@@ -49,7 +49,16 @@ def _begin_before_savepoint(conn: Connection, _name: str) -> None:
     taken before any of them opens the transaction itself, and releasing it COMMITS: a job
     enqueued that way (enqueue guards its INSERT with a savepoint) was visible to other
     workers, and claimed, before the rest of its unit of work had run or could roll it back.
-    A deferred BEGIN takes no lock before the first write, as the driver's own BEGIN does.
+    """
+    open_sqlite_transaction(conn)
+
+
+def open_sqlite_transaction(conn: Connection) -> None:
+    """Open the SQLite transaction of `conn` now, if its driver has not yet.
+
+    A deferred BEGIN takes no lock before the first write, as the driver's own BEGIN does;
+    the reads after it see one state of the database (WAL: the first read fixes it), where
+    reads outside a transaction each see the latest commit.
     """
     raw = conn.connection.dbapi_connection
     if raw is not None and not raw.in_transaction:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from mediashelf.db.engine import open_sqlite_transaction
 from mediashelf.db.schema import Track
 from mediashelf.db.search import FTS_TABLE
 from mediashelf.library.listing.counts import cache_of
@@ -122,6 +123,9 @@ class ListingStore:
     ) -> tuple[list[Track], int] | None:
         """SQLite: return a search's first page and total from its rowids (None: too many)."""
         assert spec.q is not None
+        # The rowids and the page are read in two statements: one transaction, so a track
+        # renamed or deleted in between is not shown for a word it no longer holds.
+        open_sqlite_transaction(self.session.connection())
         # One row (their number and a JSON array) rather than a row per match: fetching a
         # row takes the GIL, which four searches at once would pass around a thousand times.
         rowids = select(_FTS.c.rowid).where(self._match(spec.q)).limit(WIDE + 1).subquery()
