@@ -98,3 +98,15 @@ def test_what_a_job_waits_for_is_shown_as_it_is() -> None:
     shown = written.getvalue()
     assert "waiting for the library: [/x]\\x1b[31m is not mounted" in shown
     assert "\x1b[31m is not" not in shown
+
+
+def test_a_failure_before_the_job_adds_nothing_to_a_log() -> None:
+    # stderr redirected to a file: the error line stands alone (no empty line after it).
+    written = io.StringIO()
+    console = Console(file=written, force_terminal=False, width=100)
+    try:
+        with JobProgress(console):
+            raise RuntimeError("failed while opening the runtime")
+    except RuntimeError:
+        pass
+    assert written.getvalue() == ""

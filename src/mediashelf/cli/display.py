@@ -64,6 +64,8 @@ class JobProgress:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if not self._followed:  # no job was shown: erase the `starting` line
+        if self._followed:
+            self._bar.__exit__(exc_type, exc, traceback)
+        elif self.drawn:  # no job was shown: erase the `starting` line, add no empty one
             self._bar.live.transient = True
-        self._bar.__exit__(exc_type, exc, traceback)
+            self._bar.live.stop()  # (Progress.stop ends a log that is not a terminal with one)

@@ -1,7 +1,8 @@
 """Exit codes of the CLI (DESIGN §9), mapped once from the error tree.
 
 0 ok, 1 the job or probe failed (or could not be carried out: library or database
-unavailable, another job in the way), 2 bad usage or an invalid request, 3 not found.
+unavailable, another job in the way), 2 bad usage or an invalid request, 3 not found, 130
+interrupted (Ctrl-C) before a job command knew how its job ended.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ OK = 0
 FAILED = 1
 USAGE = 2
 NOT_FOUND = 3
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 def exit_code_for(exc: MediashelfError) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -12,7 +12,7 @@ from mediashelf.cli import db as db_commands
 from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
-from mediashelf.cli.exits import FAILED, OK
+from mediashelf.cli.exits import FAILED, INTERRUPTED, OK
 from mediashelf.cli.startup import imports_done
 from mediashelf.cli.wiring import (
     build_runtime,
@@ -24,12 +24,13 @@ from mediashelf.cli.wiring import (
     out,
     printable,
 )
-from mediashelf.errors import ConfigError
+from mediashelf.errors import ConfigError, JobConflict
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
 if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --help` stays quick
     from mediashelf.cli.display import JobProgress
     from mediashelf.db.schema import Job
+    from mediashelf.jobs.service import JobRequest
     from mediashelf.runtime import Runtime
 
 
@@ -155,35 +156,44 @@ def verify(
     _run_job(LIBRARY_VERIFY, {k: v for k, v in params.items() if v is not None}, no_wait, as_json)
 
 
+JOINED = {True: "not starting another", False: "following it instead of starting another"}
+
+
 def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
-    """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed."""
+    """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed.
+
+    Ctrl-C while following cancels the job and waits for it to stop (the summary, or the JSON
+    object, says how it ended). Ctrl-C before the job exists queues nothing and says so; a
+    second Ctrl-C while a cancelled job winds down stops following it. Either way `--json`
+    prints one object.
+    """
     from mediashelf.cli.display import JobProgress  # the bar is drawn before the runtime opens
 
     json_errors = {"kind": kind} if as_json else None
     ahead = params if kind == LIBRARY_SCAN and not no_wait else None
-    with (
-        JobProgress(err, quiet=as_json or no_wait) as bar,
-        opened_runtime(json_errors, early_pool=not no_wait, scan_ahead=ahead) as runtime,
-    ):
-        from mediashelf.cli.jobs import job_json  # after the pool started: imports overlap it
-        from mediashelf.jobs.service import request_job
+    request: JobRequest | None = None
+    try:
+        with (
+            JobProgress(err, quiet=as_json or no_wait) as bar,
+            opened_runtime(json_errors, early_pool=not no_wait, scan_ahead=ahead) as runtime,
+        ):
+            from mediashelf.cli.jobs import job_json  # after the pool started: overlaps it
+            from mediashelf.jobs.service import request_job
 
-        with runtime.db.unit_of_work() as session:
-            request = request_job(session, runtime.registry, runtime.clock, kind, params,
-                                  trigger="cli", actor="cli")  # fmt: skip
-        if request.joined:
-            then = "not starting another" if no_wait else "following it instead of starting another"
-            err.print(f"An identical {kind} is already active (job {request.job_id}); {then}.",
-                      soft_wrap=True)  # fmt: skip
-        if no_wait:
-            out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
-                if as_json else out.print(request.job_id)  # fmt: skip
-            return
-        if not _workers_alive(runtime) or not _claimed_soon(runtime, request.job_id):
-            runtime.start_worker()
-        else:  # a worker elsewhere probes the files: what was probed ahead here is not needed
-            runtime.pool().drop_ahead()
-        job = _follow_or_cancel(runtime, request.job_id, bar)
+            with runtime.db.unit_of_work() as session:
+                request = request_job(session, runtime.registry, runtime.clock, kind, params,
+                                      trigger="cli", actor="cli")  # fmt: skip
+            if request.joined:
+                then = JOINED[no_wait]
+                err.print(f"An identical {kind} is already active (job {request.job_id}); "
+                          f"{then}.", soft_wrap=True)  # fmt: skip
+            if no_wait:
+                out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
+                    if as_json else out.print(request.job_id)  # fmt: skip
+                return
+            job = _follow_or_cancel(runtime, request.job_id, bar)
+    except KeyboardInterrupt:
+        raise _interrupted(kind, request, json_errors) from None
     if as_json:
         out.print_json(json.dumps({**job_json(job), "joined": request.joined}))
     else:
@@ -191,6 +201,24 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
         for name, entry in (job.error_summary or {}).items():
             out.print(f"  {name}: {entry['count']} (e.g. {', '.join(entry['samples'])})")
     raise typer.Exit(OK if job.status == "completed" else FAILED)
+
+
+def _interrupted(
+    kind: str, request: JobRequest | None, json_errors: dict[str, Any] | None
+) -> typer.Exit:
+    """Say what a Ctrl-C left behind (one line, or one JSON object); return exit 130."""
+    if request is None:
+        message = f"Interrupted before the {kind} job was created: nothing was queued."
+    else:
+        message = (f"Interrupted while following job {request.job_id}; "
+                   f"`mediashelf jobs show {request.job_id}` tells how it ends.")  # fmt: skip
+    if json_errors is not None:
+        job_id = None if request is None else request.job_id
+        body = {"status": "interrupted", **json_errors, "job_id": job_id, "error": message}
+        out.print_json(json.dumps(body))
+    else:
+        err.print(message, soft_wrap=True)
+    return typer.Exit(INTERRUPTED)
 
 
 def _workers_alive(runtime: Runtime) -> bool:
@@ -227,11 +255,18 @@ def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress) -> Job:
     from mediashelf.jobs.service import cancel_job
 
     try:
+        if not _workers_alive(runtime) or not _claimed_soon(runtime, job_id):
+            runtime.start_worker()
+        else:  # a worker elsewhere probes the files: what was probed ahead here is not needed
+            runtime.pool().drop_ahead()
         return follow_job(runtime, job_id, bar)
     except KeyboardInterrupt:
         err.print(f"Cancelling job {job_id}…")
-        with runtime.db.unit_of_work() as session:
-            cancel_job(session, runtime.clock, job_id, actor="cli")
+        try:
+            with runtime.db.unit_of_work() as session:
+                cancel_job(session, runtime.clock, job_id, actor="cli")
+        except JobConflict:  # it ended meanwhile, or a cancel is already on its way
+            pass
         runtime.job_cancelled(job_id)
         return follow_job(runtime, job_id, bar)
 

@@ -1,0 +1,86 @@
+"""Ctrl-C in `mediashelf scan`: before the job exists, before it is followed, and twice.
+
+The interrupt is raised where it would land (a patched step raises KeyboardInterrupt), so
+each moment is hit every time; `--json` must still print exactly one object.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from mediashelf.cli import main as cli_main
+from mediashelf.cli.exits import FAILED, INTERRUPTED
+from mediashelf.cli.main import app
+from mediashelf.db.schema import Job
+from mediashelf.db.session import Database
+from mediashelf.jobs import service
+from tests.cli.test_cli import env_for
+
+runner = CliRunner()
+
+
+def ctrl_c(*_: Any, **__: Any) -> Any:
+    """Stand in for a step the user interrupts."""
+    raise KeyboardInterrupt
+
+
+def jobs_in(database: Database) -> list[Job]:
+    """Return every job row."""
+    with database.unit_of_work() as session:
+        return list(session.scalars(select(Job)))
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_ctrl_c_before_the_job_exists_queues_nothing_and_says_so(
+    database: Database, library: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    monkeypatch.setattr(service, "request_job", ctrl_c)
+    args = ["scan", "--json"] if as_json else ["scan"]
+    result = runner.invoke(app, args, env=env_for(database, library))
+    assert result.exit_code == INTERRUPTED, result.output
+    assert jobs_in(database) == []
+    if as_json:
+        body = json.loads(result.stdout)
+        assert body["status"] == "interrupted"
+        assert body["job_id"] is None
+        assert "nothing was queued" in body["error"]
+    else:
+        assert "nothing was queued" in result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_ctrl_c_before_the_job_is_followed_cancels_it(
+    database: Database, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waiting to see whether a live worker claims the job is part of following it: Ctrl-C
+    # there cancels the job (pending: at once) instead of leaving it queued.
+    monkeypatch.setattr(cli_main, "_workers_alive", ctrl_c)
+    result = runner.invoke(app, ["scan", "--json"], env=env_for(database, library))
+    assert result.exit_code == FAILED, result.output
+    body = json.loads(result.stdout)
+    assert body["status"] == "cancelled"
+    [job] = jobs_in(database)
+    assert (job.id, job.status) == (body["id"], "cancelled")
+
+
+def test_a_second_ctrl_c_stops_following_and_names_the_job(
+    database: Database, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediashelf.cli import follow
+
+    monkeypatch.setattr(cli_main, "_workers_alive", ctrl_c)
+    monkeypatch.setattr(follow, "follow_job", ctrl_c)
+    result = runner.invoke(app, ["scan", "--json"], env=env_for(database, library))
+    assert result.exit_code == INTERRUPTED, result.output
+    body = json.loads(result.stdout)
+    [job] = jobs_in(database)
+    assert body["status"] == "interrupted"
+    assert body["job_id"] == job.id
+    assert f"mediashelf jobs show {job.id}" in body["error"]
+    assert job.status == "cancelled"  # the first Ctrl-C's cancel stands
