@@ -110,3 +110,10 @@ def test_a_failure_before_the_job_adds_nothing_to_a_log() -> None:
     except RuntimeError:
         pass
     assert written.getvalue() == ""
+
+
+def test_an_ended_job_drops_what_it_waited_for() -> None:
+    console, written = terminal()
+    with JobProgress(console) as bar:
+        bar.show("failed", {"phase": "waiting", "note": "waiting for the library: gone"})
+    assert "waiting for the library" not in written.getvalue()

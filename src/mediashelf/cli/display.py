@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from mediashelf.cli.wiring import printable
+from mediashelf.jobs.states import ACTIVE
 
 
 class JobProgress:
@@ -52,10 +53,12 @@ class JobProgress:
         self._followed = True
         p = progress or {}
         eta = p.get("eta_s")
+        # What an ended job waited for is past: its summary follows the bar.
+        note = (p.get("note") or "") if status in ACTIVE else ""
         self._bar.update(
             self._task, total=p.get("total") or None, completed=p.get("processed", 0),
             phase=p.get("phase", status), rate=p.get("rate", "-"),
-            eta="-" if eta is None else f"{eta}s", note=printable(str(p.get("note") or "")),
+            eta="-" if eta is None else f"{eta}s", note=printable(str(note)),
         )  # fmt: skip
 
     def __exit__(
