@@ -3,6 +3,7 @@ retention, the reaper and fencing, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import re
@@ -19,8 +20,9 @@ from mediashelf.clock import Clock, FixedClock
 from mediashelf.db.schema import AuditEvent, Job, JobLog
 from mediashelf.db.session import Database
 from mediashelf.errors import ConflictingJob, DuplicateJob, JobConflict, JobLost
-from mediashelf.jobs.context import JobContext, StopSignals
+from mediashelf.jobs.context import AwaitChildren, JobContext, StopSignals
 from mediashelf.jobs.maintenance import KEEP_LAST_PER_KIND, prune_finished_jobs, reap_silent_jobs
+from mediashelf.jobs.registry import JobOutcome
 from mediashelf.jobs.runner import JobRunner, RetryPolicy
 from mediashelf.jobs.service import cancel_job, create_job, get_job, retry_job
 from mediashelf.jobs.store import Fence, JobStore
@@ -706,3 +708,23 @@ def test_a_parent_that_cannot_be_woken_leaves_the_child_ended(
         assert runner_for(engine, clock, worker_id="w1").run(job, StopSignals()) == "completed"
     assert load(engine.db, child).status == "completed"
     assert f"Parent job {parent} not woken" in caplog.text
+
+
+def test_a_look_in_that_missed_the_last_child_ending_wakes_itself(engine: Runtime) -> None:
+    # The last child ends while its parent is looking in (running: the child's wake finds no
+    # pending parent). The look-in saw the child active and waits again; right after that
+    # commits, the runner looks once more and makes the parent due now.
+    clock = FixedClock(T0)
+    parent = enqueue(engine, kinds.SLEEPY, clock=clock)
+    child = enqueue(engine, kinds.FLAKY, {"succeed_on": 1}, clock=clock)
+    set_columns(engine.db, child, parent_id=parent, status="completed", finished_at=T0)
+
+    def look_in(ctx: JobContext) -> JobOutcome:  # it read the child while it still ran
+        raise AwaitChildren(30.0, {"chunks": {"running": 1}}, {"chunks": [child]})
+
+    looking_in = dataclasses.replace(engine.registry.get(kinds.SLEEPY), handler=look_in)
+    engine.registry.register(looking_in)
+    [job] = claim(engine.db, "w1", T0)
+    assert job.id == parent
+    assert runner_for(engine, clock, worker_id="w1").run(job, StopSignals()) == "pending"
+    assert load(engine.db, parent).run_at == T0

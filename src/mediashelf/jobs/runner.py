@@ -194,6 +194,8 @@ class JobRunner:
             return JobStore(session).await_children(fence, run_at, wait.progress, checkpoint)
 
         done = resilient(self.db, transition, signals.stopping.wait, f"job {fence.job_id}")
+        if done:  # the last child may have ended while this look-in ran, its wake missed
+            self._wake_parent(fence.job_id, signals)
         return JobStatus.PENDING if done else LOST
 
     def _fail(
