@@ -117,3 +117,11 @@ def test_an_ended_job_drops_what_it_waited_for() -> None:
     with JobProgress(console) as bar:
         bar.show("failed", {"phase": "waiting", "note": "waiting for the library: gone"})
     assert "waiting for the library" not in written.getvalue()
+
+
+def test_progress_fields_are_never_read_as_markup() -> None:
+    console, written = terminal()
+    with JobProgress(console) as bar:
+        bar.show("running", {"phase": "[/x]", "rate": "[bold]", "processed": 1, "total": 2})
+    assert "[/x]" in written.getvalue()
+    assert "[bold]" in written.getvalue()

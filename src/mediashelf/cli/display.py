@@ -27,12 +27,12 @@ class JobProgress:
 
     def __init__(self, console: Console, quiet: bool = False) -> None:
         columns = (
-            TextColumn("[bold]{task.fields[phase]:>8}"),
+            # The fields come from the job's progress document: data, never markup (and the
+            # note, which may hold a file name, has its control characters escaped).
+            TextColumn("{task.fields[phase]:>8}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}"),
-            # What the job waits for ("waiting for the library: … is not mounted"): data, so
-            # no markup, and no control characters from a file name.
+            TextColumn("{task.fields[rate]} files/s  ETA {task.fields[eta]}", markup=False),
             TextColumn("{task.fields[note]}", style="yellow", markup=False),
         )
         self.drawn = not quiet
