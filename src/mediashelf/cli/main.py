@@ -156,7 +156,7 @@ def verify(
     _run_job(LIBRARY_VERIFY, {k: v for k, v in params.items() if v is not None}, no_wait, as_json)
 
 
-JOINED = {True: "not starting another", False: "following it instead of starting another"}
+_JOINED = {True: "not starting another", False: "following it instead of starting another"}
 
 
 def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool) -> None:
@@ -184,9 +184,8 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
                 request = request_job(session, runtime.registry, runtime.clock, kind, params,
                                       trigger="cli", actor="cli")  # fmt: skip
             if request.joined:
-                then = JOINED[no_wait]
                 err.print(f"An identical {kind} is already active (job {request.job_id}); "
-                          f"{then}.", soft_wrap=True)  # fmt: skip
+                          f"{_JOINED[no_wait]}.", soft_wrap=True)  # fmt: skip
             if no_wait:
                 out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
                     if as_json else out.print(request.job_id)  # fmt: skip
