@@ -107,6 +107,17 @@ def test_choose_video_prefers_default_among_equal_sizes() -> None:
     assert choose_video([first, default]) is default
 
 
+def test_a_picture_codec_track_is_the_video_only_when_nothing_else_is() -> None:
+    # A cover remuxed into Matroska as a plain V_MJPEG track: no attached_pic flag, no frame
+    # count, larger than the film. Seen as mjpeg 1000x1000 at "1000 fps" chosen over H.264.
+    cover = _video("mjpeg", 1000, 1000)
+    film = _video("h264", 1280, 720, default=True)
+    assert choose_video([film, cover], "matroska,webm") is film
+    assert choose_video([cover, film], "matroska,webm") is film
+    motion_jpeg = replace(cover, frames=250)
+    assert choose_video([motion_jpeg], "avi") is motion_jpeg
+
+
 def test_choose_video_with_only_cover_art_is_none() -> None:
     assert choose_video([_video("mjpeg", 500, 500, attached_pic=True), _video("png", 9, 9)]) is None
 

@@ -27,7 +27,7 @@ __all__ = [
     "positive_int",
 ]
 
-NORMALIZER_VERSION = 2
+NORMALIZER_VERSION = 3
 
 # Codecs that only ever hold still pictures; a "video" stream with one of these is cover art.
 STILL_IMAGE_CODECS = frozenset(
@@ -118,7 +118,12 @@ def _known_codec(codec: str | None) -> bool:
 def choose_video(
     streams: Sequence[StreamFacts], container: str | None = None
 ) -> StreamFacts | None:
-    """Return the main video stream: the largest usable one that is not a picture."""
+    """Return the main video stream: the largest usable one that is not a picture.
+
+    A picture codec's stream (MJPEG) that is not known to be a single picture is video only
+    when nothing else is: a cover muxed as a plain track (a Matroska remux turns an attached
+    cover into one, without a frame count) must not outrank the film for being larger.
+    """
     candidates = [
         s for s in streams if s.kind == "video" and not is_still(s, container) and usable_video(s)
     ]
@@ -126,7 +131,11 @@ def choose_video(
         return None
     return max(
         candidates,
-        key=lambda s: ((positive_int(s.width) or 0) * (positive_int(s.height) or 0), s.default),
+        key=lambda s: (
+            (s.codec or "") not in PICTURE_CODECS,
+            (positive_int(s.width) or 0) * (positive_int(s.height) or 0),
+            s.default,
+        ),
     )
 
 
