@@ -72,3 +72,36 @@ def _encode_noise(out: av.container.OutputContainer, stream: AudioStream, rate: 
         frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+def write_matroska_film(
+    path: Path, attachments: dict[str, tuple[str, bytes]], cover_track: bytes | None = None
+) -> None:
+    """Write a one-second MPEG-4 film as Matroska with `attachments` ({name: (mimetype, data)}).
+
+    `cover_track`: a JPEG muxed as a plain one-frame video track after the film's, as a remux
+    of a file with an attached cover writes it (no attached_pic flag, no frame count).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="matroska") as out:
+        film = out.add_stream("mpeg4", rate=24)
+        assert isinstance(film, VideoStream)
+        film.width, film.height, film.pix_fmt = 320, 240, "yuv420p"
+        for name, (mimetype, data) in attachments.items():
+            out.add_attachment(name, mimetype, data)
+        if cover_track is not None:
+            picture = out.add_stream("mjpeg")
+            assert isinstance(picture, VideoStream)
+            picture.width = picture.height = COVER_SIDE
+            picture.pix_fmt = "yuvj420p"
+            packet = av.Packet(cover_track)
+            packet.stream, packet.pts, packet.dts = picture, 0, 0
+            out.mux(packet)
+        rng = random.Random(5)
+        for n in range(24):
+            frame = av.VideoFrame(320, 240, "yuv420p")
+            for plane in frame.planes:
+                plane.update(rng.randbytes(plane.buffer_size))
+            frame.pts, frame.time_base = n, Fraction(1, 24)
+            out.mux(film.encode(frame))
+        out.mux(film.encode(None))

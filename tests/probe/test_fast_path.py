@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import pytest
 
 from mediashelf.errors import ProbeError
 from mediashelf.probe.fast_path import probe_fast
+from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
 from tests.conftest import Corpus
-from tests.media.covers import COVER_FORMATS, cover_jpeg, write_covered_audio
+from tests.media.covers import COVER_FORMATS, cover_jpeg, write_covered_audio, write_matroska_film
 from tests.media.generate import _CLIPS, FORMAT_CLIPS, JUNK, RULE_FILES
 
 MAX_BYTES_WITH_COVER = 128 * 1024
@@ -49,6 +51,31 @@ def test_cover_art_is_not_read(covered: Path, kind: str) -> None:
     assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
     assert outcome.result == PyAVProber(fast=False).probe(path)
     assert prober.probe(path) == outcome.result
+
+
+def test_matroska_attachments_are_not_read(tmp_path: Path) -> None:
+    # Styled subtitles carry their fonts (megabytes) and often a cover: libav reads both
+    # whole, and the cover, without an image decoder, kept the analysis reading to 5 MB.
+    path = tmp_path / "anime.mkv"
+    font = random.Random(9).randbytes(1_500_000)
+    cover = cover_jpeg(seed=6)
+    attachments = {"font.ttf": ("font/ttf", font), "cover.jpg": ("image/jpeg", cover)}
+    write_matroska_film(path, attachments)
+    prober = PyAVProber()
+    outcome = probe_fast(path, path.stat().st_size, prober.version)
+    assert outcome.result is not None, outcome.reason
+    assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
+    assert outcome.result == PyAVProber(fast=False).probe(path)
+    assert (outcome.result.video_codec, outcome.result.width) == ("mpeg4", 320)
+
+
+def test_a_cover_remuxed_as_a_video_track_is_not_the_video(tmp_path: Path) -> None:
+    path = tmp_path / "remuxed.mkv"
+    write_matroska_film(path, {}, cover_track=cover_jpeg(seed=7))  # 580x580, larger
+    for prober in (PyAVProber(), PyAVProber(fast=False), FfprobeProber()):
+        result = prober.probe(path)
+        assert (result.video_codec, result.width, result.height) == ("mpeg4", 320, 240)
+        assert result.video_fps == 24
 
 
 @pytest.mark.parametrize(

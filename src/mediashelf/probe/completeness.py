@@ -1,10 +1,11 @@
 """Whether a fast analysis found every fact a full one could: the rule for a second pass.
 
-The fast analysis runs no video decoder. What only a video decoder states is a picture's
-size when the container does not (FLV, DV, raw streams), the field order of a stream at a
-field rate (which decides whether 50 means 25i), the bitrate an MPEG-1/2 sequence header
-states, and, through the timestamps it fixes, some durations and frame rates. A stored fact
-that is still missing after the fast analysis is therefore looked for again with a full one.
+The fast analysis runs no video decoder but MPEG-1/2's (whose sequence header states the
+bitrate, see `analysis`). What only the other video decoders state is a picture's size when
+the container does not (FLV, DV, raw streams), the field order of a stream at a field rate
+(which decides whether 50 means 25i), and, through the timestamps it fixes, some durations
+and frame rates. A stored fact that is still missing after the fast analysis is therefore
+looked for again with a full one.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ from mediashelf.probe.normalize import (
     frame_rate,
     is_still,
     positive_float,
-    positive_int,
     usable_audio,
     usable_video,
 )
 from mediashelf.probe.pyav_streams import RawFacts
-
-# Video codecs whose decoder, not the container, states the stream's bitrate.
-DECODER_STATED_BITRATE = frozenset({"mpeg1video", "mpeg2video"})
 
 
 def missing_fact(raw: RawFacts) -> str | None:
@@ -43,6 +40,4 @@ def missing_fact(raw: RawFacts) -> str | None:
         return "no frame rate"
     if rate >= FIELD_RATE_MIN and video.field_order is None:
         return "field order unknown at a field rate"
-    if video.codec in DECODER_STATED_BITRATE and positive_int(video.bitrate) is None:
-        return "no video bitrate"
     return None

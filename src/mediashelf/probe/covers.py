@@ -11,6 +11,11 @@ nearly all of it, and each can be skipped by changing what libav is shown, never
   with a seek.
 - MP4/M4A ``moov/udta/meta/ilst/covr``: the atom type is shown as ``free``, an item the MOV
   demuxer does not know and skips.
+- Matroska ``Attachments`` (a cover, and the fonts of styled subtitles: often megabytes,
+  read whole when the header is parsed, and a cover without an image decoder keeps stream
+  analysis reading up to its 5 MB bound): the element's ID is shown as one the Matroska
+  demuxer does not know, so it skips the element by its size. Found where the Segment's
+  first elements or its SeekHead say it is (it may follow the clusters).
 
 Only headers are read to find them (a few dozen bytes per box or block).
 """
@@ -27,6 +32,12 @@ FLAC_PADDING = 1
 MAX_BLOCKS = 256  # bounds the walk through hostile files
 _MP4_FIRST = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid"})
 HIDDEN_ATOM = b"free"
+EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+MKV_SEGMENT, MKV_SEEKHEAD, MKV_CLUSTER = 0x18538067, 0x114D9B74, 0x1F43B675
+MKV_SEEK, MKV_SEEK_ID, MKV_SEEK_POSITION = 0x4DBB, 0x53AB, 0x53AC
+MKV_ATTACHMENTS = bytes.fromhex("1941a469")
+HIDDEN_ELEMENT = bytes.fromhex("1941a46a")  # a valid 4-byte EBML ID that Matroska does not define
+MAX_SEEKHEAD = 4096  # bytes of a SeekHead read at once (a few dozen entries)
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ def find_covers(reader: ProbeReader) -> Hiding:
         return Hiding(start, flac_pictures(reader, start + 4))
     if start == 0 and magic[4:8] in _MP4_FIRST:
         return Hiding(0, mp4_covers(reader))
+    if start == 0 and magic[:4] == EBML_MAGIC:
+        return Hiding(0, matroska_attachments(reader))
     return Hiding(start)
 
 
@@ -142,3 +155,96 @@ def _meta_children(reader: ProbeReader, start: int, end: int) -> tuple[int, int]
             return offset - 4, end
         offset += 4
     return None
+
+
+def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
+    """Return overlays that give every Matroska Attachments element an unknown ID."""
+    header = _ebml_element(reader, 0)
+    if header is None or header[1] is None:
+        return {}
+    segment = _ebml_element(reader, header[2] + header[1])
+    if segment is None or segment[0] != MKV_SEGMENT:
+        return {}
+    body = segment[2]
+    end = reader.size if segment[1] is None else min(reader.size, body + segment[1])
+    places: set[int] = set()
+    offset = body
+    for _ in range(MAX_BLOCKS):
+        element = _ebml_element(reader, offset)
+        if element is None or element[0] == MKV_CLUSTER:
+            break
+        ident, size, element_body = element
+        if ident == int.from_bytes(MKV_ATTACHMENTS, "big"):
+            places.add(offset)
+        elif ident == MKV_SEEKHEAD and size is not None:
+            places.update(body + at for at in _seek_positions(reader, element_body, size))
+        if size is None or element_body + size >= end:
+            break
+        offset = element_body + size
+    return {at: HIDDEN_ELEMENT for at in places if reader.pread(at, 4) == MKV_ATTACHMENTS}
+
+
+def _seek_positions(reader: ProbeReader, start: int, size: int) -> list[int]:
+    """Return the SeekPositions (relative to the Segment's body) of Attachments in a SeekHead."""
+    data = reader.pread(start, min(size, MAX_SEEKHEAD))
+    found: list[int] = []
+    for ident, body, end in _ebml_children(data, 0, len(data)):
+        if ident != MKV_SEEK:
+            continue
+        fields = {i: data[b:e] for i, b, e in _ebml_children(data, body, end)}
+        if fields.get(MKV_SEEK_ID) == MKV_ATTACHMENTS and MKV_SEEK_POSITION in fields:
+            found.append(int.from_bytes(fields[MKV_SEEK_POSITION], "big"))
+    return found
+
+
+def _ebml_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """Return (ID, body start, body end) of the elements of known size in data[start:end]."""
+    found: list[tuple[int, int, int]] = []
+    offset = start
+    for _ in range(MAX_BLOCKS):
+        element = _ebml_header(data[offset : offset + 12])
+        if element is None:
+            break
+        ident, size, header_length = element
+        if size is None:
+            break
+        body = offset + header_length
+        if body + size > end:
+            break
+        found.append((ident, body, body + size))
+        offset = body + size
+    return found
+
+
+def _ebml_element(reader: ProbeReader, offset: int) -> tuple[int, int | None, int] | None:
+    """Return (ID, size or None when unknown, body offset) of the element at `offset`."""
+    element = _ebml_header(reader.pread(offset, 12))
+    return None if element is None else (element[0], element[1], offset + element[2])
+
+
+def _ebml_header(data: bytes) -> tuple[int, int | None, int] | None:
+    """Parse an element header: (ID with its marker, size or None when unknown, length)."""
+    ident = _vint(data, 0, 4)
+    if ident is None:
+        return None
+    id_length = ident[1]
+    size = _vint(data, id_length, 8)
+    if size is None:
+        return None
+    raw = int.from_bytes(data[:id_length], "big")
+    value, size_length = size
+    unknown = value == (1 << (7 * size_length)) - 1
+    return raw, None if unknown else value, id_length + size_length
+
+
+def _vint(data: bytes, at: int, longest: int) -> tuple[int, int] | None:
+    """Return (value without its length marker, length) of the EBML number at `at`."""
+    if at >= len(data) or data[at] == 0:
+        return None
+    length = 9 - data[at].bit_length()
+    if length > longest or at + length > len(data):
+        return None
+    value = data[at] & (0xFF >> length)
+    for byte in data[at + 1 : at + length]:
+        value = value << 8 | byte
+    return value, length
