@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 from av.audio.stream import AudioStream
@@ -19,6 +20,9 @@ COVER_FORMATS: dict[str, tuple[str, str, str | None, int | None, int]] = {
     "flac24": ("flac", "flac", "s32", 24, 96000),
     "m4a": ("mp4", "aac", None, None, 44100),
     "alac.m4a": ("mp4", "alac", "s16p", None, 44100),
+    # The cover in an ID3 chunk after the audio, where taggers (and ffmpeg) write it.
+    "aiff": ("aiff", "pcm_s16be", None, None, 44100),
+    "wav": ("wav", "pcm_s16le", None, None, 44100),
 }
 
 
@@ -41,22 +45,50 @@ def write_covered_audio(path: Path, kind: str, cover: bytes, seconds: float = 8.
     """Write `seconds` of quiet noise as `kind` (a COVER_FORMATS key) with `cover` attached."""
     muxer, codec, sample_format, bits, rate = COVER_FORMATS[kind]
     path.parent.mkdir(parents=True, exist_ok=True)
+    chunks: dict[str, tuple[bytes, Literal["big", "little"]]] = {
+        "wav": (b"id3 ", "little"), "aiff": (b"ID3 ", "big")
+    }  # fmt: skip
+    chunked = chunks.get(muxer)
     with av.open(str(path), "w", format=muxer) as out:
-        picture = out.add_stream("mjpeg")
-        assert isinstance(picture, VideoStream)
-        picture.width = picture.height = COVER_SIDE
-        picture.pix_fmt = "yuvj420p"
-        picture.disposition = Disposition.attached_pic
+        picture = None if chunked else out.add_stream("mjpeg")
+        if picture is not None:
+            assert isinstance(picture, VideoStream)
+            picture.width = picture.height = COVER_SIDE
+            picture.pix_fmt = "yuvj420p"
+            picture.disposition = Disposition.attached_pic
         audio = out.add_stream(codec, rate=rate, layout="stereo")
         assert isinstance(audio, AudioStream)
         if sample_format is not None:
             audio.codec_context.format = sample_format
         if bits is not None:
             audio.codec_context.options = {"bits_per_raw_sample": str(bits)}
-        packet = av.Packet(cover)
-        packet.stream, packet.pts, packet.dts = picture, 0, 0
-        out.mux(packet)
+        if picture is not None:
+            packet = av.Packet(cover)
+            packet.stream, packet.pts, packet.dts = picture, 0, 0
+            out.mux(packet)
         _encode_noise(out, audio, rate, seconds)
+    if chunked:
+        _append_chunk(path, chunked[0], id3v2_cover_tag(cover), chunked[1])
+
+
+def id3v2_cover_tag(cover: bytes) -> bytes:
+    """Return an ID3v2.3 tag holding `cover` as the front cover (one APIC frame)."""
+    body = b"\x00image/jpeg\x00\x03\x00" + cover
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    size = len(frame)
+    syncsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3\x03\x00\x00" + syncsafe + frame
+
+
+def _append_chunk(path: Path, kind: bytes, data: bytes, order: Literal["big", "little"]) -> None:
+    """Append a chunk to a WAV (little-endian RIFF) or AIFF (big-endian FORM) file."""
+    padded = data + b"\x00" * (len(data) & 1)
+    with path.open("r+b") as file:
+        file.seek(0, 2)
+        file.write(kind + len(data).to_bytes(4, order) + padded)
+        end = file.tell()
+        file.seek(4)
+        file.write((end - 8).to_bytes(4, order))
 
 
 _QUIET = bytes((b & 0x0F) | (0xF0 if b & 0x80 else 0) for b in range(256))

@@ -105,11 +105,13 @@ BUFFER_SIZE = 8192
 # proportion to what it reads (~0.05 ms per KB: 26 ms per file at libav's default bound,
 # more than all other formats' probing together in a typical library); every fact of a WAV
 # file is in its header, and 32 KB still hold frames of a compressed payload (MP3, ADPCM)
-# to decode; what is still missing sends the file to the full analysis.
+# to decode; what is still missing sends the file to the full analysis. AIFF is the same
+# (its COMM chunk states every fact; 200 KB of PCM were read, 25 KB now).
 ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
     _MKV: {"max_ts_probe": "1"},
     "flac": {"max_ts_probe": "0"},
     "wav": {"max_ts_probe": "1", "probesize": "32768"},
+    "aiff": {"max_ts_probe": "1", "probesize": "32768"},
 }
 
 

@@ -11,6 +11,8 @@ nearly all of it, and each can be skipped by changing what libav is shown, never
   with a seek.
 - MP4/M4A ``moov/udta/meta/ilst/covr``: the atom type is shown as ``free``, an item the MOV
   demuxer does not know and skips.
+- ID3 chunks of AIFF and WAV files (where taggers put the cover, often after the audio
+  data): the chunk ID is shown as ``JUNK``, which both demuxers skip by its size.
 - Matroska ``Attachments`` (a cover, and the fonts of styled subtitles: often megabytes,
   read whole when the header is parsed, and a cover without an image decoder keeps stream
   analysis reading up to its 5 MB bound): the element's ID is shown as one the Matroska
@@ -23,6 +25,7 @@ Only headers are read to find them (a few dozen bytes per box or block).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from mediashelf.probe.reader import ProbeReader
 
@@ -37,6 +40,9 @@ MKV_SEGMENT, MKV_SEEKHEAD, MKV_CLUSTER = 0x18538067, 0x114D9B74, 0x1F43B675
 MKV_SEEK, MKV_SEEK_ID, MKV_SEEK_POSITION = 0x4DBB, 0x53AB, 0x53AC
 MKV_ATTACHMENTS = bytes.fromhex("1941a469")
 HIDDEN_ELEMENT = bytes.fromhex("1941a46a")  # a valid 4-byte EBML ID that Matroska does not define
+RIFF_ID3 = frozenset({b"id3 ", b"ID3 "})
+HIDDEN_CHUNK = b"JUNK"
+RF64_SIZE = 0xFFFFFFFF  # an RF64/BW64 chunk whose real size is in the ds64 chunk
 MAX_SEEKHEAD = 4096  # bytes of a SeekHead read at once (a few dozen entries)
 
 
@@ -58,6 +64,11 @@ def find_covers(reader: ProbeReader) -> Hiding:
         return Hiding(0, mp4_covers(reader))
     if start == 0 and magic[:4] == EBML_MAGIC:
         return Hiding(0, matroska_attachments(reader))
+    form = reader.pread(start + 8, 4)
+    if magic[:4] == b"FORM" and form in (b"AIFF", b"AIFC"):
+        return Hiding(start, riff_id3_chunks(reader, start + 12, "big"))
+    if magic[:4] in (b"RIFF", b"RF64", b"BW64") and form == b"WAVE":
+        return Hiding(start, riff_id3_chunks(reader, start + 12, "little"))
     return Hiding(start)
 
 
@@ -155,6 +166,26 @@ def _meta_children(reader: ProbeReader, start: int, end: int) -> tuple[int, int]
             return offset - 4, end
         offset += 4
     return None
+
+
+def riff_id3_chunks(
+    reader: ProbeReader, offset: int, order: Literal["big", "little"]
+) -> dict[int, bytes]:
+    """Return overlays that relabel the ID3 chunks of an AIFF (big-endian) or WAV file JUNK."""
+    overlays: dict[int, bytes] = {}
+    for _ in range(MAX_BLOCKS):
+        header = reader.pread(offset, 8)
+        if len(header) < 8:
+            break
+        size = int.from_bytes(header[4:], order)
+        if header[:4] in RIFF_ID3:
+            overlays[offset] = HIDDEN_CHUNK
+        if size == RF64_SIZE:
+            break
+        offset += 8 + size + (size & 1)  # chunks are padded to an even length
+        if offset >= reader.size:
+            break
+    return overlays
 
 
 def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
