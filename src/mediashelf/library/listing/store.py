@@ -137,7 +137,8 @@ class ListingStore:
         matched = Track.id.in_(select(_IDS.c.value).select_from(_IDS))
         # The filters are checked on each match, never used to find rows (by_index=False).
         where = [matched, *self.conditions(dataclasses.replace(spec, q=None), by_index=False)]
-        query = select(Track).where(*where).order_by(*_first_ordering(Track, spec))
+        query = select(Track).where(*where)
+        query = query.order_by(*_first_ordering(getattr(Track, spec.sort), Track.id, spec.desc))
         params = {"ids": ids}
         if self._searches_all(spec):
             rows = self.session.scalars(query.limit(limit), params).all()
@@ -146,11 +147,21 @@ class ListingStore:
         return _with_total(counted.all())
 
     def _first_counted(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
-        """Return a search's first page and total from up to `WIDE` + 1 matching rows."""
-        matches = select(Track).where(*self.conditions(spec)).limit(WIDE + 1).subquery()
-        row = aliased(Track, matches)
-        counted = select(row, func.count().over()).order_by(*_first_ordering(row, spec))
-        found = _with_total(self.session.execute(counted.limit(limit)).all())
+        """Return a search's first page and total from up to `WIDE` + 1 matching rows.
+
+        The matches are gathered, counted and sorted as (id, sort value) pairs, and only the
+        page's rows are read whole: narrower rows for the database to carry, and a statement
+        much cheaper to build than one over an alias of every column (~0.7 ms a request).
+        """
+        key = getattr(Track, spec.sort).label("key")
+        where = self.conditions(spec)
+        matches = select(Track.id, key).where(*where).limit(WIDE + 1).subquery()
+        counted = select(matches, func.count().over().label("total"))
+        page = counted.order_by(*_first_ordering(matches.c.key, matches.c.id, spec.desc))
+        chosen = page.limit(limit).subquery()
+        query = select(Track, chosen.c.total).join(chosen, Track.id == chosen.c.id)
+        query = query.order_by(*_first_ordering(chosen.c.key, chosen.c.id, spec.desc))
+        found = _with_total(self.session.execute(query).all())
         return found if found[1] <= WIDE else None
 
     def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
@@ -342,10 +353,9 @@ class ListingStore:
         return {status: int(count) for status, count in rows}
 
 
-def _first_ordering(entity: Any, spec: ListSpec) -> list[ColumnElement[Any]]:
+def _first_ordering(sort: Any, id_: Any, desc: bool) -> list[ColumnElement[Any]]:
     """Return the order of a list's first page: known values, then NULLs, then by id."""
-    sort = getattr(entity, spec.sort)
-    return [sort.is_(None), *_ordering(entity, spec.sort, False, not spec.desc)]
+    return [sort.is_(None), *(c.desc() if desc else c.asc() for c in (sort, id_))]
 
 
 def _with_total(rows: Sequence[Any]) -> tuple[list[Track], int]:
