@@ -39,6 +39,7 @@ EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 MKV_SEGMENT, MKV_SEEKHEAD, MKV_CLUSTER = 0x18538067, 0x114D9B74, 0x1F43B675
 MKV_SEEK, MKV_SEEK_ID, MKV_SEEK_POSITION = 0x4DBB, 0x53AB, 0x53AC
 MKV_ATTACHMENTS = bytes.fromhex("1941a469")
+MKV_ATTACHMENTS_ID = int.from_bytes(MKV_ATTACHMENTS, "big")
 HIDDEN_ELEMENT = bytes.fromhex("1941a46a")  # a valid 4-byte EBML ID that Matroska does not define
 RIFF_ID3 = frozenset({b"id3 ", b"ID3 "})
 HIDDEN_CHUNK = b"JUNK"
@@ -57,17 +58,16 @@ class Hiding:
 def find_covers(reader: ProbeReader) -> Hiding:
     """Return how to hide the cover art of the file behind `reader` (nothing when unknown)."""
     start = id3v2_end(reader)
-    magic = reader.pread(start, 8)
+    magic = reader.pread(start, 12)
     if magic[:4] == b"fLaC":
         return Hiding(start, flac_pictures(reader, start + 4))
     if start == 0 and magic[4:8] in _MP4_FIRST:
         return Hiding(0, mp4_covers(reader))
     if start == 0 and magic[:4] == EBML_MAGIC:
         return Hiding(0, matroska_attachments(reader))
-    form = reader.pread(start + 8, 4)
-    if magic[:4] == b"FORM" and form in (b"AIFF", b"AIFC"):
+    if magic[:4] == b"FORM" and magic[8:12] in (b"AIFF", b"AIFC"):
         return Hiding(start, riff_id3_chunks(reader, start + 12, "big"))
-    if magic[:4] in (b"RIFF", b"RF64", b"BW64") and form == b"WAVE":
+    if magic[:4] in (b"RIFF", b"RF64", b"BW64") and magic[8:12] == b"WAVE":
         return Hiding(start, riff_id3_chunks(reader, start + 12, "little"))
     return Hiding(start)
 
@@ -205,7 +205,7 @@ def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
         if element is None or element[0] == MKV_CLUSTER:
             break
         ident, size, element_body = element
-        if ident == int.from_bytes(MKV_ATTACHMENTS, "big"):
+        if ident == MKV_ATTACHMENTS_ID:
             places.add(offset)
         elif ident == MKV_SEEKHEAD and size is not None:
             places.update(body + at for at in _seek_positions(reader, element_body, size))

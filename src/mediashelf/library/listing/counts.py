@@ -60,11 +60,15 @@ class CountCache:
         self._keep(key, _Entry(value, stamp, self._clock(), self._clock() - now))
         return value
 
-    def peek(self, key: Hashable, stamp: Hashable) -> Any:
-        """Return the remembered value of `key` while still good, else None."""
+    def recall(self, key: Hashable) -> Any:
+        """Return the value of `key` kept less than `TTL_S` ago whatever the stamp, else None.
+
+        For what only steers how a query is written (that a search matches many rows), where
+        a stale answer costs time, never a wrong result.
+        """
         with self._lock:
             entry = self._entries.get(key)
-        if entry is None or not self._fresh(entry, stamp, self._clock()):
+        if entry is None or self._clock() - entry.taken_at >= TTL_S:
             return None
         return entry.value
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    ScalarSelect,
     Select,
     String,
     bindparam,
@@ -43,6 +44,10 @@ _FTS = table(FTS_TABLE, column("rowid"))
 # A search's matching rowids, handed back to SQLite as the JSON array it made of them: the
 # statement's text stays the same whatever their number (an IN list would not).
 _IDS = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+
+
+# A first page found with its total, and the change stamp the same statement read.
+_Found = tuple[list[Track], int, tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -99,28 +104,29 @@ class ListingStore:
         matches at a million tracks; asking it for a count and then again for the page's
         rows took twice that), and the page is sorted from those rows alone. Elsewhere up to
         `WIDE` + 1 matching rows are gathered and counted with `count(*) OVER ()`. The total
-        is remembered with the counts. None for a search too short for the index, or one with
-        more matches (remembered a while): the caller then reads the page along the sort
-        index.
+        is remembered with the counts, under the change stamp read by the same statement (no
+        round trip of its own). None for a search too short for the index, or one with more
+        matches: the caller then reads the page along the sort index. That a search has many
+        matches is remembered for `TTL_S` whatever changes meanwhile: it only chooses how
+        the page is read, never what it holds.
         """
         if not spec.q or len(spec.q) < FTS_MIN:
             return None
         cache = cache_of(self.session.get_bind().engine)
-        stamp, key = self.change_stamp(), ("wide", spec.key())
-        if cache.peek(key, stamp):
+        key = ("wide", spec.key())
+        if cache.recall(key):
             return None
-        found = self._first_of_matches(spec, limit, stamp) if self.dialect == "sqlite" else None
+        found = self._first_of_matches(spec, limit) if self.dialect == "sqlite" else None
         if found is None and not self._searches_all(spec):
             found = self._first_counted(spec, limit)
         if found is None:
-            cache.put(key, stamp, True)
+            cache.put(key, None, True)
             return None
-        cache.put(("count", spec.key()), stamp, found[1])  # the total of later pages
-        return found
+        rows, total, stamp = found
+        cache.put(("count", spec.key()), stamp, total)  # the total of later pages
+        return rows, total
 
-    def _first_of_matches(
-        self, spec: ListSpec, limit: int, stamp: Hashable
-    ) -> tuple[list[Track], int] | None:
+    def _first_of_matches(self, spec: ListSpec, limit: int) -> _Found | None:
         """SQLite: return a search's first page and total from its rowids (None: too many)."""
         assert spec.q is not None
         # The rowids and the page are read in two statements: one transaction, so a track
@@ -129,9 +135,10 @@ class ListingStore:
         # One row (their number and a JSON array) rather than a row per match: fetching a
         # row takes the GIL, which four searches at once would pass around a thousand times.
         rowids = select(_FTS.c.rowid).where(self._match(spec.q)).limit(WIDE + 1).subquery()
-        gathered = select(func.count(), func.json_group_array(rowids.c.rowid))
-        total, ids = self.session.execute(gathered).one()
-        cache_of(self.session.get_bind().engine).put(("broad", spec.q), stamp, total >= WIDE)
+        gathered = select(func.count(), func.json_group_array(rowids.c.rowid), *_stamp())
+        total, ids, *stamp = self.session.execute(gathered).one()
+        cache = cache_of(self.session.get_bind().engine)
+        cache.put(("broad", spec.q), tuple(stamp), total >= WIDE)
         if total > WIDE:
             return None
         matched = Track.id.in_(select(_IDS.c.value).select_from(_IDS))
@@ -142,11 +149,11 @@ class ListingStore:
         params = {"ids": ids}
         if self._searches_all(spec):
             rows = self.session.scalars(query.limit(limit), params).all()
-            return list(rows), int(total)
+            return list(rows), int(total), tuple(stamp)
         counted = self.session.execute(query.add_columns(func.count().over()).limit(limit), params)
-        return _with_total(counted.all())
+        return (*_with_total(counted.all()), tuple(stamp))
 
-    def _first_counted(self, spec: ListSpec, limit: int) -> tuple[list[Track], int] | None:
+    def _first_counted(self, spec: ListSpec, limit: int) -> _Found | None:
         """Return a search's first page and total from up to `WIDE` + 1 matching rows.
 
         The matches are gathered, counted and sorted as (id, sort value) pairs, and only the
@@ -159,10 +166,13 @@ class ListingStore:
         counted = select(matches, func.count().over().label("total"))
         page = counted.order_by(*_first_ordering(matches.c.key, matches.c.id, spec.desc))
         chosen = page.limit(limit).subquery()
-        query = select(Track, chosen.c.total).join(chosen, Track.id == chosen.c.id)
+        query = select(Track, chosen.c.total, *_stamp()).join(chosen, Track.id == chosen.c.id)
         query = query.order_by(*_first_ordering(chosen.c.key, chosen.c.id, spec.desc))
-        found = _with_total(self.session.execute(query).all())
-        return found if found[1] <= WIDE else None
+        found = self.session.execute(query).all()
+        if not found:  # no match: the stamp is read alone
+            return [], 0, self.change_stamp()
+        rows, total = _with_total(found)
+        return (rows, total, tuple(found[0][2:])) if total <= WIDE else None
 
     def at_offset(self, spec: ListSpec, offset: int, limit: int) -> list[Track]:
         """Return up to `limit` rows from `offset` in the list's order (keep offsets small)."""
@@ -324,14 +334,9 @@ class ListingStore:
             )
         )
 
-    def change_stamp(self) -> tuple[Any, Any]:
+    def change_stamp(self) -> tuple[Any, ...]:
         """Return (highest id, latest update): two index lookups that move when rows change."""
-        stamp = select(
-            select(func.max(Track.id)).scalar_subquery(),
-            select(func.max(Track.updated_at)).scalar_subquery(),
-        )
-        row = self.session.execute(stamp).one()
-        return row[0], row[1]
+        return tuple(self.session.execute(select(*_stamp())).one())
 
     def facets(self, name: str, limit: int = 20) -> list[tuple[str, int]]:
         """Return the most common values of filterable column `name` with their counts."""
@@ -351,6 +356,14 @@ class ListingStore:
             select(Track.probe_status, func.count()).group_by(Track.probe_status)
         )
         return {status: int(count) for status, count in rows}
+
+
+def _stamp() -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """Return the change stamp's two values, as columns any statement can carry."""
+    return (
+        select(func.max(Track.id)).scalar_subquery(),
+        select(func.max(Track.updated_at)).scalar_subquery(),
+    )
 
 
 def _first_ordering(sort: Any, id_: Any, desc: bool) -> list[ColumnElement[Any]]:
