@@ -9,11 +9,12 @@ import pytest
 from mediashelf.probe.analysis import DEMUXER_HINTS, demuxer_hint, has_signature
 from mediashelf.probe.completeness import missing_fact
 from mediashelf.probe.covers import find_covers, id3v2_end
+from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.pyav_streams import RawFacts
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import StreamFacts
 from tests.conftest import Corpus
-from tests.media.covers import cover_jpeg, write_covered_audio
+from tests.media.covers import cover_jpeg, id3v2_cover_tag, write_covered_audio
 from tests.media.generate import FORMAT_CLIPS
 
 
@@ -76,6 +77,62 @@ def test_matroska_attachments_after_the_clusters_are_found_through_the_seekhead(
         assert reader.pread(offset, 4) == bytes.fromhex("1941a469")
         assert overlays[offset] != bytes.fromhex("1941a469")
         assert reader.bytes_read < 500  # headers only: the cluster is stepped over, never read
+
+
+UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+MKV_HEAD = _ebml("1a45dfa3", b"matroska")
+
+
+def test_hostile_seekheads_cost_a_bounded_number_of_reads(tmp_path: Path) -> None:
+    # 256 SeekHeads of ~200 Attachments entries each: a read per entry was 62,000 reads.
+    entry = _ebml("4dbb", _ebml("53ab", bytes.fromhex("1941a469")) + _ebml("53ac", b"\x00\x10"))
+    heads = b"".join(_ebml("114d9b74", entry * 100) for _ in range(256))
+    path = tmp_path / "seekheads.mkv"
+    path.write_bytes(MKV_HEAD + bytes.fromhex("18538067") + UNKNOWN_SIZE + heads)
+    with ProbeReader(path) as reader:
+        assert find_covers(reader).overlays == {}
+        assert reader.reads < 300
+
+
+def test_attachments_of_unknown_size_are_left_alone(tmp_path: Path) -> None:
+    # Shown as unknown, an element of unknown size sends libav scanning the whole file.
+    attachments = bytes.fromhex("1941a469") + UNKNOWN_SIZE + _ebml("61a7", b"font" * 100)
+    path = tmp_path / "unsized.mkv"
+    path.write_bytes(MKV_HEAD + bytes.fromhex("18538067") + UNKNOWN_SIZE + attachments)
+    with ProbeReader(path) as reader:
+        assert find_covers(reader).overlays == {}
+
+
+def test_an_aiff_id3_chunk_smaller_than_its_tag_is_not_hidden(tmp_path: Path) -> None:
+    # libav continues after the larger of chunk and tag: hiding a chunk of size 0 made it
+    # read the chunks after the tag from the wrong place (the channel layout was lost).
+    source = tmp_path / "source.aiff"
+    write_covered_audio(source, "aiff", cover_jpeg(seed=8, side=64), seconds=1)
+    data = source.read_bytes()
+    comm, sound = data[12:38], data[38 : 38 + 8 + int.from_bytes(data[42:46], "big")]
+    assert comm[:4] == b"COMM"
+    assert sound[:4] == b"SSND"
+    chan = b"CHAN" + (12).to_bytes(4, "big") + (103 << 16 | 2).to_bytes(4, "big") + bytes(8)
+    tag = id3v2_cover_tag(cover_jpeg(seed=8, side=64))
+    body = b"AIFF" + comm + b"ID3 " + bytes(4) + tag + chan + sound
+    path = tmp_path / "short-chunk.aiff"
+    path.write_bytes(b"FORM" + len(body).to_bytes(4, "big") + body)
+    with ProbeReader(path) as reader:
+        assert find_covers(reader).overlays == {}
+    fast, full = PyAVProber().probe(path), PyAVProber(fast=False).probe(path)
+    assert fast == full
+    assert fast.audio_channel_layout == "downmix"
+
+
+def test_the_riff_walk_stops_where_sizes_stop_meaning_the_next_chunk(tmp_path: Path) -> None:
+    # A data chunk of size 0 runs to the end of the file: bytes after it are audio.
+    fmt = b"fmt " + (16).to_bytes(4, "little") + bytes.fromhex("0100020044ac000010b1020004001000")
+    payload = b"id3 " + (10).to_bytes(4, "little") + b"ID3\x03\x00\x00\x00\x00\x00\x00"
+    body = b"WAVE" + fmt + b"data" + bytes(4) + payload
+    path = tmp_path / "open-data.wav"
+    path.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    with ProbeReader(path) as reader:
+        assert find_covers(reader).overlays == {}
 
 
 def test_a_file_without_cover_has_nothing_to_hide(corpus: Corpus) -> None:

@@ -116,6 +116,12 @@ def test_a_picture_codec_track_is_the_video_only_when_nothing_else_is() -> None:
     assert choose_video([cover, film], "matroska,webm") is film
     motion_jpeg = replace(cover, frames=250)
     assert choose_video([motion_jpeg], "avi") is motion_jpeg
+    # A motion-JPEG camera file with a small preview track: the container counts the frames.
+    camera = _video("mjpeg", 1280, 720)
+    preview = _video("mpeg4", 160, 120)
+    assert choose_video([preview, replace(camera, frames=30)], "mov,mp4,m4a,3gp,3g2,mj2") == (
+        replace(camera, frames=30)
+    )
 
 
 def test_choose_video_with_only_cover_art_is_none() -> None:

@@ -12,7 +12,9 @@ nearly all of it, and each can be skipped by changing what libav is shown, never
 - MP4/M4A ``moov/udta/meta/ilst/covr``: the atom type is shown as ``free``, an item the MOV
   demuxer does not know and skips.
 - ID3 chunks of AIFF and WAV files (where taggers put the cover, often after the audio
-  data): the chunk ID is shown as ``JUNK``, which both demuxers skip by its size.
+  data): the chunk ID is shown as ``JUNK``, which both demuxers skip by its size. Only a
+  chunk that holds exactly one whole tag is hidden: libav's AIFF demuxer continues after the
+  larger of chunk and tag, so a chunk smaller than its tag would move what follows.
 - Matroska ``Attachments`` (a cover, and the fonts of styled subtitles: often megabytes,
   read whole when the header is parsed, and a cover without an image decoder keeps stream
   analysis reading up to its 5 MB bound): the element's ID is shown as one the Matroska
@@ -44,7 +46,10 @@ HIDDEN_ELEMENT = bytes.fromhex("1941a46a")  # a valid 4-byte EBML ID that Matros
 RIFF_ID3 = frozenset({b"id3 ", b"ID3 "})
 HIDDEN_CHUNK = b"JUNK"
 RF64_SIZE = 0xFFFFFFFF  # an RF64/BW64 chunk whose real size is in the ds64 chunk
+AUDIO_CHUNKS = frozenset({b"data", b"SSND"})  # a size of 0 there means "to the end"
 MAX_SEEKHEAD = 4096  # bytes of a SeekHead read at once (a few dozen entries)
+MAX_SEEKHEADS = 4  # SeekHeads parsed, and Attachments positions kept (hostile files)
+MAX_ATTACHMENTS = 8
 
 
 @dataclass(frozen=True)
@@ -177,15 +182,23 @@ def riff_id3_chunks(
         header = reader.pread(offset, 8)
         if len(header) < 8:
             break
-        size = int.from_bytes(header[4:], order)
-        if header[:4] in RIFF_ID3:
+        kind, size = header[:4], int.from_bytes(header[4:], order)
+        end = offset + 8 + size
+        if size == RF64_SIZE or end > reader.size or (size == 0 and kind in AUDIO_CHUNKS):
+            break  # sizes that are not where the next chunk starts: walk no further
+        if kind in RIFF_ID3 and _whole_tag(reader, offset + 8, size):
             overlays[offset] = HIDDEN_CHUNK
-        if size == RF64_SIZE:
-            break
-        offset += 8 + size + (size & 1)  # chunks are padded to an even length
-        if offset >= reader.size:
-            break
+        offset = end + (size & 1)  # chunks are padded to an even length
     return overlays
+
+
+def _whole_tag(reader: ProbeReader, start: int, size: int) -> bool:
+    """Tell whether the `size` bytes at `start` begin with an ID3v2 tag that fits in them."""
+    header = reader.pread(start, ID3_HEADER)
+    if not _is_id3v2(header):
+        return False
+    length = (header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]
+    return ID3_HEADER + length + (ID3_HEADER if header[5] & 0x10 else 0) <= size
 
 
 def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
@@ -199,7 +212,7 @@ def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
     body = segment[2]
     end = reader.size if segment[1] is None else min(reader.size, body + segment[1])
     places: set[int] = set()
-    offset = body
+    offset, seekheads = body, 0
     for _ in range(MAX_BLOCKS):
         element = _ebml_element(reader, offset)
         if element is None or element[0] == MKV_CLUSTER:
@@ -207,12 +220,30 @@ def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
         ident, size, element_body = element
         if ident == MKV_ATTACHMENTS_ID:
             places.add(offset)
-        elif ident == MKV_SEEKHEAD and size is not None:
+        elif ident == MKV_SEEKHEAD and size is not None and seekheads < MAX_SEEKHEADS:
+            seekheads += 1
             places.update(body + at for at in _seek_positions(reader, element_body, size))
         if size is None or element_body + size >= end:
             break
         offset = element_body + size
-    return {at: HIDDEN_ELEMENT for at in places if reader.pread(at, 4) == MKV_ATTACHMENTS}
+    return {at: HIDDEN_ELEMENT for at in sorted(places)[:MAX_ATTACHMENTS] if _sized(reader, at)}
+
+
+def _sized(reader: ProbeReader, offset: int) -> bool:
+    """Tell whether an Attachments element of known size, inside the file, is at `offset`.
+
+    One of unknown size is never hidden: libav accepts it as Attachments, but an unknown
+    element of unknown size makes it scan the rest of the file for the next one.
+    """
+    if offset >= reader.size:
+        return False
+    element = _ebml_element(reader, offset)
+    return (
+        element is not None
+        and element[0] == MKV_ATTACHMENTS_ID
+        and element[1] is not None
+        and element[2] + element[1] <= reader.size
+    )
 
 
 def _seek_positions(reader: ProbeReader, start: int, size: int) -> list[int]:

@@ -120,9 +120,11 @@ def choose_video(
 ) -> StreamFacts | None:
     """Return the main video stream: the largest usable one that is not a picture.
 
-    A picture codec's stream (MJPEG) that is not known to be a single picture is video only
-    when nothing else is: a cover muxed as a plain track (a Matroska remux turns an attached
-    cover into one, without a frame count) must not outrank the film for being larger.
+    A picture codec's stream (MJPEG) whose container states no more than one frame is video
+    only when nothing else is: a cover muxed as a plain track (a Matroska remux turns an
+    attached cover into one, without a frame count) must not outrank the film for being
+    larger, while a motion-JPEG camera file's main video (many frames) still outranks its
+    small preview track.
     """
     candidates = [
         s for s in streams if s.kind == "video" and not is_still(s, container) and usable_video(s)
@@ -132,7 +134,7 @@ def choose_video(
     return max(
         candidates,
         key=lambda s: (
-            (s.codec or "") not in PICTURE_CODECS,
+            (s.codec or "") not in PICTURE_CODECS or (positive_int(s.frames) or 0) > 1,
             (positive_int(s.width) or 0) * (positive_int(s.height) or 0),
             s.default,
         ),
