@@ -2,12 +2,14 @@
 
 Audio is album-shaped: real track lengths (3 to 5 minutes), one ~430 KB JPEG cover per album
 embedded in every track (ID3v2 APIC in MP3, a PICTURE block in FLAC, ``covr`` in M4A,
-METADATA_BLOCK_PICTURE in Opus; WAV rips carry none), noise-like signal so lossless files
-have lossless sizes. Video is 1080p at a few Mbit/s: H.264 MP4 with the index at the end and
-at the start (faststart), HEVC MKV with three audio and two subtitle tracks, H.264 MPEG-TS and
-VP9 WebM. Encoding is the slow part, so each format is encoded once as a master (an audio
-track of the longest length, ten seconds of video) and every file is remuxed from it: tracks
-are prefixes of their master, videos repeat their master's packets with shifted timestamps.
+METADATA_BLOCK_PICTURE in Opus, an ID3 chunk after the audio in AIFF; WAV rips carry none),
+noise-like signal so lossless files have lossless sizes. Video is 1080p at a few Mbit/s:
+H.264 MP4 with the index at the end and at the start (faststart), HEVC MKV with three audio
+and two subtitle tracks, H.264 MKV with subtitle fonts and a cover attached, H.264 MPEG-TS
+and VP9 WebM; and DVD-shaped MPEG-2 (VOB, 720x576). Encoding is the slow part, so each
+format is encoded once as a master (an audio track of the longest length, ten seconds of
+video) and every file is remuxed from it: tracks are prefixes of their master, videos repeat
+their master's packets with shifted timestamps.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class VideoFormat:
     options: tuple[tuple[str, str], ...] = ()
     subtitles: int = 0
     seconds: tuple[int, int] = (60, 150)
+    size: tuple[int, int] = (1920, 1080)
+    attachments: bool = False  # two fonts and a cover, as styled subtitles come
 
 
 AUDIO_FORMATS = (
@@ -71,6 +75,7 @@ AUDIO_FORMATS = (
     AudioFormat("m4a", "mp4", "alac", sample_format="s16p", tracks=8),
     AudioFormat("opus", "ogg", "libopus", rate=48000, bit_rate=160_000, albums=3),
     AudioFormat("wav", "wav", "pcm_s16le", tracks=6),
+    AudioFormat("aiff", "aiff", "pcm_s16be", tracks=5),
 )
 VIDEO_FORMATS = (
     VideoFormat("mp4-moov-at-end", "mp4", "mp4", "libx264", (("aac", "stereo"),), 5),
@@ -78,13 +83,18 @@ VIDEO_FORMATS = (
                 options=(("movflags", "+faststart"),)),
     VideoFormat("mkv-hevc", "mkv", "matroska", "libx265",
                 (("aac", "stereo"), ("ac3", "5.1"), ("libopus", "stereo")), 4, subtitles=2),
+    VideoFormat("mkv-h264-fonts", "mkv", "matroska", "libx264", (("aac", "stereo"),), 3,
+                subtitles=1, attachments=True),
     VideoFormat("mpegts", "ts", "mpegts", "libx264", (("aac", "stereo"),), 4),
     VideoFormat("webm-vp9", "webm", "webm", "libvpx-vp9", (("libopus", "stereo"),), 4),
+    VideoFormat("dvd-mpeg2", "vob", "vob", "mpeg2video", (("ac3", "stereo"),), 3,
+                size=(720, 576)),
 )  # fmt: skip
 _ENCODER_OPTIONS = {
     "libx264": {"preset": "veryfast", "crf": "23"},
     "libx265": {"preset": "ultrafast", "x265-params": "log-level=error"},
     "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "b": "6M"},
+    "mpeg2video": {"b": "6M", "maxrate": "9M", "bufsize": "1835k", "g": "15"},
 }
 
 
@@ -166,7 +176,7 @@ def write_track(master: Path, path: Path, fmt: AudioFormat, seconds: float,
         picture = None
         if cover is not None and fmt.muxer == "ogg":
             out.metadata["METADATA_BLOCK_PICTURE"] = flac_picture_block(cover)
-        elif cover is not None and fmt.muxer != "wav":
+        elif cover is not None and fmt.muxer not in ("wav", "aiff"):
             picture = _cover_stream(out)
         audio_in = source.streams.audio[0]
         audio = out.add_stream_from_template(audio_in)
@@ -184,6 +194,22 @@ def write_track(master: Path, path: Path, fmt: AudioFormat, seconds: float,
             out.mux(packet)
     if fmt.muxer == "flac":
         set_flac_samples(path, samples)
+    if fmt.muxer == "aiff" and cover is not None:
+        append_id3_chunk(path, cover)
+
+
+def append_id3_chunk(path: Path, cover: bytes) -> None:
+    """Append an ``ID3 `` chunk holding `cover` (one APIC frame), as taggers write one."""
+    body = b"\x00image/jpeg\x00\x03\x00" + cover
+    frame = b"APIC" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    syncsafe = bytes((len(frame) >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    tag = b"ID3\x03\x00\x00" + syncsafe + frame
+    with path.open("r+b") as handle:
+        handle.seek(0, 2)
+        handle.write(b"ID3 " + len(tag).to_bytes(4, "big") + tag + b"\x00" * (len(tag) & 1))
+        end = handle.tell()
+        handle.seek(4)
+        handle.write((end - 8).to_bytes(4, "big"))  # the FORM chunk's size
 
 
 def set_flac_samples(path: Path, samples: int) -> None:
@@ -255,16 +281,17 @@ def _frames(width: int, height: int, count: int) -> list[av.VideoFrame]:
 
 
 def encode_video_master(path: Path, fmt: VideoFormat) -> None:
-    """Encode MASTER_VIDEO_S seconds of 1080p25 video plus the format's audio tracks."""
+    """Encode MASTER_VIDEO_S seconds of video at 25 fps plus the format's audio tracks."""
     options = dict(_ENCODER_OPTIONS[fmt.codec])
     # MPEG-TS keeps its own master: H.264 in TS needs its parameter sets in-band.
     muxer = "mpegts" if fmt.muxer == "mpegts" else "matroska"
     with av.open(str(path), "w", format=muxer) as out:
         video = out.add_stream(fmt.codec, rate=25, options=options)
         assert isinstance(video, VideoStream)
-        video.width, video.height, video.pix_fmt = 1920, 1080, "yuv420p"
+        video.width, video.height = fmt.size
+        video.pix_fmt = "yuv420p"
         audio = [_audio_stream(out, codec, layout) for codec, layout in fmt.audio]
-        frames = _frames(1920, 1080, 12)
+        frames = _frames(*fmt.size, 12)
         for i in range(MASTER_VIDEO_S * 25):
             frame = frames[i % len(frames)]
             frame.pts, frame.time_base = i, Fraction(1, 25)
@@ -291,10 +318,17 @@ def write_video(master: Path, path: Path, fmt: VideoFormat, seconds: int, srt: P
         ):
             streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
             sub_streams = [out.add_stream_from_template(s.streams.subtitles[0]) for s in subs]
+            if fmt.attachments:
+                fonts = random.Random(seconds)
+                out.add_attachment("Title.ttf", "font/ttf", fonts.randbytes(1_400_000))
+                out.add_attachment("Body.otf", "font/otf", fonts.randbytes(900_000))
+                out.add_attachment("cover.jpg", "image/jpeg", cover_jpeg(seed=seconds))
             for repeat in range(max(1, seconds // MASTER_VIDEO_S)):
-                source.seek(0)
-                for packet in source.demux():
-                    _shifted(packet, repeat, streams, out)
+                # Opened again rather than rewound: after a seek, Matroska gives the first
+                # packet dts = pts, which repeats the next packet's (MPEG-PS refuses that).
+                with av.open(str(master)) as again:
+                    for packet in again.demux():
+                        _shifted(packet, repeat, streams, out)
             for sub, stream in zip(subs, sub_streams, strict=True):
                 for packet in sub.demux():
                     if packet.dts is not None:
