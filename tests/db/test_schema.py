@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy import create_engine, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 
@@ -24,6 +24,8 @@ from mediashelf.db.schema import AuditEvent, Track
 from mediashelf.db.search import has_pg_trgm
 from mediashelf.db.session import Database
 from mediashelf.errors import DatabaseError
+from mediashelf.library.listing.service import spec_of
+from mediashelf.library.listing.store import ListingStore
 from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import list_tracks
 
@@ -189,3 +191,33 @@ TRACK = {
     "filetype": "flac", "probe_status": "ok", "probe_failures": 0, "added_at": NOW,
     "updated_at": NOW,
 }  # fmt: skip
+
+
+def test_postgresql_searches_title_and_path_through_one_trigram_index(pg_database: str) -> None:
+    # Revision 0004 built two indexes; 0005 replaces them by one over both (one index scan
+    # per search). The store's expression must be the index's, or the index is never used.
+    with Database(pg_database) as db:
+        _emptied(pg_database)
+        upgrade(db, "0004")
+        assert _trigram_indexes(db) == {"ix_tracks_relpath_trgm", "ix_tracks_title_trgm"}
+        upgrade(db)
+        assert _trigram_indexes(db) == {"ix_tracks_search_trgm"}
+        with db.engine.begin() as conn:
+            conn.execute(insert(Track), [TRACK])
+        with db.unit_of_work() as session:
+            store = ListingStore(session)
+            query = select(Track.id).where(*store.conditions(spec_of(TrackQuery(q="canción"))))
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            sql = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+            plan = session.execute(text(f"EXPLAIN {sql}")).scalars().all()
+            assert "ix_tracks_search_trgm" in "\n".join(plan)
+            found = list_tracks(session, TrackQuery(q="música/ñandú"))  # path and title
+            assert [t.title for t in found.items] == ["Ñandú – canción"]
+            # Title and path are joined by chr(1) in the index: no search spans the two.
+            assert list_tracks(session, TrackQuery(q="canción\x01música")).total == 0
+
+
+def _trigram_indexes(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%trgm%'"))
+        return set(rows.scalars())

@@ -48,7 +48,9 @@ class TrackListing:
 def spec_of(query: TrackQuery) -> ListSpec:
     """Return the list `query` asks for (search, filters, order), without its paging."""
     filters = tuple((n, v) for n in FILTERABLE if (v := getattr(query, n)) is not None)
-    q = query.q.replace("\x00", "") if query.q else None  # no NUL reaches SQL text
+    # No NUL reaches SQL text, and no chr(1): PostgreSQL's index joins title and path with it,
+    # so a search holding it could match across the two.
+    q = query.q.replace("\x00", "").replace("\x01", "") if query.q else None
     return ListSpec(query.sort, query.order == "desc", q or None, filters, query.missing)
 
 

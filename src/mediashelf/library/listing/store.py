@@ -24,6 +24,7 @@ from sqlalchemy import (
     column,
     func,
     literal,
+    literal_column,
     or_,
     select,
     table,
@@ -41,6 +42,10 @@ from mediashelf.library.listing.cursor import Position
 FTS_MIN = 3  # the trigram index answers searches of at least this many characters
 WIDE = 5000  # rows from which a part or a search counts as many (see _part_size, broad_search)
 _FTS = table(FTS_TABLE, column("rowid"))
+# Title and path lowered together, as the PostgreSQL search index holds them (PG_HAYSTACK).
+_PG_HAYSTACK = func.lower(
+    Track.title.op("||")(literal_column("chr(1)")).op("||")(Track.relpath.collate("default"))
+)
 # A search's matching rowids, handed back to SQLite as the JSON array it made of them: the
 # statement's text stays the same whatever their number (an IN list would not).
 _IDS = func.json_each(bindparam("ids", type_=String)).table_valued("value")
@@ -316,12 +321,9 @@ class ListingStore:
 
     def _search(self, q: str) -> ColumnElement[bool]:
         if self.dialect != "sqlite":
-            # pg_trgm's GIN indexes (migration 0004) serve LIKE on exactly these expressions.
+            # pg_trgm's GIN index (db/search.py) serves LIKE on exactly this expression.
             pattern = func.lower(literal(f"%{escape_like(q)}%"))
-            return or_(
-                func.lower(Track.title).like(pattern, escape="\\"),
-                func.lower(Track.relpath.collate("default")).like(pattern, escape="\\"),
-            )
+            return _PG_HAYSTACK.like(pattern, escape="\\")
         if len(q) >= FTS_MIN:
             return Track.id.in_(select(_FTS.c.rowid).where(self._match(q)))
         # One or two characters: too short for a trigram. LIKE scans the table; SQLite's LIKE

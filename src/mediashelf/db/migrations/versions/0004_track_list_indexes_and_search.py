@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from mediashelf.db.search import create_search, drop_search
+from mediashelf.db.search import PG_INDEXES_0004, create_search, drop_search
 
 revision = "0004"
 down_revision = "0003"
@@ -43,7 +43,7 @@ def upgrade() -> None:
         op.create_index(f"ix_tracks_sort_{name}", "tracks", [name, "id"])
     for name in FILTERED:
         op.create_index(f"ix_tracks_{name}_title", "tracks", [name, "title", "id"])
-    create_search(op.get_bind())
+    create_search(op.get_bind(), PG_INDEXES_0004)
 
 
 def downgrade() -> None:
