@@ -103,6 +103,20 @@ def test_attachments_of_unknown_size_are_left_alone(tmp_path: Path) -> None:
         assert find_covers(reader).overlays == {}
 
 
+def test_a_seekhead_pointing_into_media_data_changes_no_byte_of_it(tmp_path: Path) -> None:
+    # Four bytes of a packet that happen to read as an Attachments header are not one.
+    planted = bytes.fromhex("1941a469") + (0x01 << 56 | 64).to_bytes(8, "big") + bytes(64)
+    cluster = _ebml("1f43b675", bytes(100) + planted + bytes(100))
+    entry = _ebml("53ab", bytes.fromhex("1941a469")) + _ebml("53ac", b"\x00\x00")
+    head = _ebml("114d9b74", _ebml("4dbb", entry))
+    at = len(head) + 12 + 100  # the planted bytes, from the Segment's body
+    head = head.replace(_ebml("53ac", b"\x00\x00"), _ebml("53ac", at.to_bytes(2, "big")))
+    path = tmp_path / "planted.mkv"
+    path.write_bytes(MKV_HEAD + bytes.fromhex("18538067") + UNKNOWN_SIZE + head + cluster)
+    with ProbeReader(path) as reader:
+        assert find_covers(reader).overlays == {}
+
+
 def test_an_aiff_id3_chunk_smaller_than_its_tag_is_not_hidden(tmp_path: Path) -> None:
     # libav continues after the larger of chunk and tag: hiding a chunk of size 0 made it
     # read the chunks after the tag from the wrong place (the channel layout was lost).

@@ -42,6 +42,7 @@ MKV_SEGMENT, MKV_SEEKHEAD, MKV_CLUSTER = 0x18538067, 0x114D9B74, 0x1F43B675
 MKV_SEEK, MKV_SEEK_ID, MKV_SEEK_POSITION = 0x4DBB, 0x53AB, 0x53AC
 MKV_ATTACHMENTS = bytes.fromhex("1941a469")
 MKV_ATTACHMENTS_ID = int.from_bytes(MKV_ATTACHMENTS, "big")
+MKV_ATTACHED_FILE_ID, MKV_SKIPPED_CHILDREN = 0x61A7, frozenset({0xBF, 0xEC})  # CRC-32, Void
 HIDDEN_ELEMENT = bytes.fromhex("1941a46a")  # a valid 4-byte EBML ID that Matroska does not define
 RIFF_ID3 = frozenset({b"id3 ", b"ID3 "})
 HIDDEN_CHUNK = b"JUNK"
@@ -233,7 +234,9 @@ def _sized(reader: ProbeReader, offset: int) -> bool:
     """Tell whether an Attachments element of known size, inside the file, is at `offset`.
 
     One of unknown size is never hidden: libav accepts it as Attachments, but an unknown
-    element of unknown size makes it scan the rest of the file for the next one.
+    element of unknown size makes it scan the rest of the file for the next one. Its first
+    child must be an AttachedFile, so that a SeekHead pointing into media data (where the
+    four bytes may happen to match) never has a packet's bytes changed.
     """
     if offset >= reader.size:
         return False
@@ -243,7 +246,18 @@ def _sized(reader: ProbeReader, offset: int) -> bool:
         and element[0] == MKV_ATTACHMENTS_ID
         and element[1] is not None
         and element[2] + element[1] <= reader.size
+        and _first_child(reader, element[2]) == MKV_ATTACHED_FILE_ID
     )
+
+
+def _first_child(reader: ProbeReader, body: int) -> int | None:
+    """Return the ID of the first child at `body`, after a CRC-32 or Void element if any."""
+    for _ in range(2):
+        child = _ebml_element(reader, body)
+        if child is None or child[0] not in MKV_SKIPPED_CHILDREN or child[1] is None:
+            return None if child is None else child[0]
+        body = child[2] + child[1]
+    return None
 
 
 def _seek_positions(reader: ProbeReader, start: int, size: int) -> list[int]:
