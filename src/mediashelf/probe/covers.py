@@ -85,9 +85,14 @@ def id3v2_end(reader: ProbeReader) -> int:
         header = reader.pread(offset, ID3_HEADER)
         if not _is_id3v2(header):
             break
-        size = (header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]
-        offset += ID3_HEADER + size + (ID3_HEADER if header[5] & 0x10 else 0)
+        offset += _id3v2_length(header)
     return offset if offset <= reader.size else 0
+
+
+def _id3v2_length(header: bytes) -> int:
+    """Return the bytes an ID3v2 tag takes with its header and footer (`header`: its first 10)."""
+    size = (header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]
+    return ID3_HEADER + size + (ID3_HEADER if header[5] & 0x10 else 0)
 
 
 def _is_id3v2(header: bytes) -> bool:
@@ -196,10 +201,7 @@ def riff_id3_chunks(
 def _whole_tag(reader: ProbeReader, start: int, size: int) -> bool:
     """Tell whether the `size` bytes at `start` begin with an ID3v2 tag that fits in them."""
     header = reader.pread(start, ID3_HEADER)
-    if not _is_id3v2(header):
-        return False
-    length = (header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]
-    return ID3_HEADER + length + (ID3_HEADER if header[5] & 0x10 else 0) <= size
+    return _is_id3v2(header) and _id3v2_length(header) <= size
 
 
 def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:

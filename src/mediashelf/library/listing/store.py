@@ -141,9 +141,10 @@ class ListingStore:
         # row takes the GIL, which four searches at once would pass around a thousand times.
         rowids = select(_FTS.c.rowid).where(self._match(spec.q)).limit(WIDE + 1).subquery()
         gathered = select(func.count(), func.json_group_array(rowids.c.rowid), *_stamp())
-        total, ids, *stamp = self.session.execute(gathered).one()
+        total, ids, *values = self.session.execute(gathered).one()
+        stamp = tuple(values)
         cache = cache_of(self.session.get_bind().engine)
-        cache.put(("broad", spec.q), tuple(stamp), total >= WIDE)
+        cache.put(("broad", spec.q), stamp, total >= WIDE)
         if total > WIDE:
             return None
         matched = Track.id.in_(select(_IDS.c.value).select_from(_IDS))
@@ -154,9 +155,9 @@ class ListingStore:
         params = {"ids": ids}
         if self._searches_all(spec):
             rows = self.session.scalars(query.limit(limit), params).all()
-            return list(rows), int(total), tuple(stamp)
+            return list(rows), int(total), stamp
         counted = self.session.execute(query.add_columns(func.count().over()).limit(limit), params)
-        return (*_with_total(counted.all()), tuple(stamp))
+        return (*_with_total(counted.all()), stamp)
 
     def _first_counted(self, spec: ListSpec, limit: int) -> _Found | None:
         """Return a search's first page and total from up to `WIDE` + 1 matching rows.
