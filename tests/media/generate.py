@@ -426,6 +426,10 @@ JUNK: dict[str, str] = {
     "junk/text.mp3": "corrupt",
     "junk/vorbis-tag.wav": "unsupported",
     "junk/overwritten.flac": "corrupt",
+    # Headers stating what no recording has; libav (and ffprobe) read them as stated.
+    "junk/200-channels.wav": "corrupt",
+    "junk/10-mhz.wav": "corrupt",
+    "junk/random.qoa": "corrupt",  # libav forces QOA's demuxer on its extension: any channels
 }
 """Files named like media that are not (or no longer) media, and their error class."""
 
@@ -446,6 +450,8 @@ def write_junk(root: Path) -> None:
     (root / "junk/photo.mp3").write_bytes(jpeg_bytes(64, 3))
     # WAVE_FORMAT 0x674f ("Og", Ogg Vorbis mode 1): libav knows no codec for the tag.
     write_wav_header(root / "junk/vorbis-tag.wav", 0x674F, 2, 44100, 0, bytes(4096))
+    write_wav_header(root / "junk/200-channels.wav", 1, 200, 44100, 16, bytes(200 * 2 * 400))
+    write_wav_header(root / "junk/10-mhz.wav", 1, 2, 10_000_000, 16, bytes(4 * 4000))
     # A good FLAC overwritten in place with random bytes of another length.
     overwritten = root / "junk/overwritten.flac"
     write_clip(overwritten, ClipSpec("flac", None, "flac", duration_s=0.2, amplitude=0))

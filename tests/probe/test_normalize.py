@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import pytest
 
-from mediashelf.errors import ProbeError, ProbeNoStreams
+from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeNoStreams
 from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.normalize import (
     build_result,
@@ -130,6 +130,44 @@ def test_choose_video_with_only_cover_art_is_none() -> None:
 
 def _audio(codec: str, *, default: bool = False) -> StreamFacts:
     return StreamFacts(kind="audio", codec=codec, sample_rate=44100, channels=2, default=default)
+
+
+@pytest.mark.parametrize(
+    ("codec", "channels", "rate", "real"),
+    [
+        ("pcm_s16le", 64, 768_000, True),  # 7th-order ambisonics; the highest PCM rate sold
+        ("pcm_s16le", 65, 44_100, False),
+        ("pcm_s16le", 2, 768_001, False),
+        ("dsd_lsbf_planar", 2, 5_644_800, True),  # DSD1024: libav states a 1/8 byte rate
+        ("dsd_lsbf_planar", 2, 6_144_001, False),
+        ("qoa", 153, 9_875_929, False),  # random bytes under QOA's forced demuxer
+    ],
+)
+def test_audio_no_recording_has_is_a_corrupt_header(
+    codec: str, channels: int, rate: int, real: bool
+) -> None:
+    stream = StreamFacts(kind="audio", codec=codec, sample_rate=rate, channels=channels)
+
+    def build() -> ProbeResult:
+        return build_result(container="wav", duration=1.0, size_bytes=1000, bitrate=None,
+                            streams=[stream], prober="pyav")  # fmt: skip
+
+    if real:
+        result = build()
+        assert (result.audio_channels, result.audio_sample_rate) == (
+            channels,
+            rate * 8 if codec.startswith("dsd") else rate,
+        )
+    else:
+        with pytest.raises(ProbeCorrupt, match="Corrupt header: its audio stream states"):
+            build()
+
+
+def test_a_real_stream_beside_an_impossible_one_is_kept() -> None:
+    impossible = StreamFacts(kind="audio", codec="pcm_s16le", sample_rate=44_100, channels=300)
+    result = build_result(container="mov", duration=1.0, size_bytes=1000, bitrate=None,
+                          streams=[impossible, _audio("aac")], prober="pyav")  # fmt: skip
+    assert (result.audio_codec, result.audio_channels) == ("aac", 2)
 
 
 def test_choose_audio_prefers_default_else_first() -> None:

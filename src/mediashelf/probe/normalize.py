@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeNoStreams, ProbeUnsupported
-from mediashelf.probe.depth import bit_depth, native_sample_rate
+from mediashelf.probe.depth import DSD_CODECS, bit_depth, native_sample_rate
 from mediashelf.probe.numbers import as_rate, positive_float, positive_int
 from mediashelf.probe.result import ProbeResult, StreamFacts
 
@@ -27,7 +27,7 @@ __all__ = [
     "positive_int",
 ]
 
-NORMALIZER_VERSION = 3
+NORMALIZER_VERSION = 4
 
 # Codecs that only ever hold still pictures; a "video" stream with one of these is cover art.
 STILL_IMAGE_CODECS = frozenset(
@@ -45,6 +45,13 @@ AUDIO_CONTAINERS = frozenset(
 )  # fmt: skip
 _UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
 MAX_FPS = 1000.0
+# Beyond these no real recording goes, while a corrupt or crafted header claims anything
+# libav accepts (a WAV header may state 200 channels or 10 MHz; libav reads it as stated):
+# 22.2 surround has 24 channels, 7th-order ambisonics 64; PCM tops out at 768 kHz, DSD1024
+# at 49.152 MHz (the DSD rates counted as a listener means them, see depth.native_sample_rate).
+MAX_CHANNELS = 64
+MAX_PCM_SAMPLE_RATE = 768_000
+MAX_DSD_SAMPLE_RATE = 49_152_000
 INTERLACED = frozenset({"tt", "bb", "tb", "bt"})
 # A frame rate at or above this on an interlaced stream is the field rate (50 for 25i).
 FIELD_RATE_MIN = 47.0
@@ -96,12 +103,30 @@ def usable_video(stream: StreamFacts) -> bool:
 
 
 def usable_audio(stream: StreamFacts) -> bool:
-    """Tell whether an audio stream has a codec, a sample rate and a channel count."""
+    """Tell whether an audio stream has a codec, a sample rate and a channel count, all real."""
     return bool(
         _known_codec(stream.codec)
         and positive_int(stream.sample_rate)
         and positive_int(stream.channels)
+        and implausible_audio(stream) is None
     )
+
+
+def implausible_audio(stream: StreamFacts) -> str | None:
+    """Return what no real recording has about this audio stream, or None.
+
+    A stream stating more channels or a higher sample rate than any recording has is read
+    from a corrupt or crafted header; storing it would put the header's claim on the shelf
+    as a fact (ffprobe reports such a header as stated).
+    """
+    channels = positive_int(stream.channels) or 0
+    if channels > MAX_CHANNELS:
+        return f"{channels} channels"
+    rate = native_sample_rate(stream.codec, positive_int(stream.sample_rate)) or 0
+    limit = MAX_DSD_SAMPLE_RATE if (stream.codec or "") in DSD_CODECS else MAX_PCM_SAMPLE_RATE
+    if rate > limit:
+        return f"a sample rate of {rate} Hz"
+    return None
 
 
 def channel_layout(name: str | None) -> str | None:
@@ -162,6 +187,9 @@ def unusable(streams: Sequence[StreamFacts], container: str | None) -> ProbeErro
         return ProbeNoStreams()
     if all(not _known_codec(s.codec) for s in media):
         return ProbeUnsupported("Unsupported format: the stream's codec is not recognised.")
+    claims = [claim for s in media if s.kind == "audio" and (claim := implausible_audio(s))]
+    if claims:
+        return ProbeCorrupt(f"Corrupt header: its audio stream states {claims[0]}.")
     return ProbeCorrupt("No usable audio/video stream (no sample rate, channels or size).")
 
 
