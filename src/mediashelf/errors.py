@@ -119,6 +119,10 @@ class LibraryOffline(PermanentJobError):
     """library root looks offline"""
 
 
+class LibraryNotFound(PermanentJobError):
+    """The library root is missing or unreadable, and no track was ever found in it."""
+
+
 class ProbeError(MediashelfError):
     """The file could not be probed."""
 

@@ -245,6 +245,14 @@ def test_scan_of_an_offline_root_exits_non_zero(
     assert "nothing was marked missing" in result.stdout
 
 
+def test_scan_of_a_mistyped_root_fails_at_once(database: Database, tmp_path: Path) -> None:
+    env = {**env_for(database, tmp_path / "Musci"), "MEDIASHELF_LIBRARY_WAIT_S": "600"}
+    result = runner.invoke(app, ["scan"], env=env)
+    assert result.exit_code == FAILED
+    assert "does not exist" in result.stdout
+    assert "nothing to wait for" in result.stdout
+
+
 def test_jobs_commands(database: Database, library: Path) -> None:
     env = env_for(database, library)
     queued = runner.invoke(app, ["scan", "--no-wait", "--json"], env=env)

@@ -232,6 +232,33 @@ def test_offline_library_is_waited_for_then_fails_without_changes(
     assert snapshot(runtime.db) == before
 
 
+@pytest.mark.parametrize("how", ["never existed", "a file", "gone before the first scan"])
+def test_a_root_never_seen_fails_at_once_without_waiting(
+    database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path, how: str
+) -> None:
+    root = tmp_path / "mistyped"
+    if how == "a file":
+        root.write_bytes(b"not a folder")
+    elif how == "gone before the first scan":
+        root = library
+        shutil.rmtree(library)
+    runtime = make_runtime(database, root, probe_pool, library_wait_s=600)
+    try:
+        job = scan(runtime)  # waiting 600 s would outlast the 60 s this allows
+    finally:
+        if runtime.worker is not None:
+            runtime.worker.stop()
+    assert job.status == "failed"
+    assert job.attempt == 1  # permanent: retrying cannot make a mistyped path right
+    assert job.error is not None
+    assert "nothing to wait for" in job.error
+    assert "MEDIASHELF_LIBRARY" in job.error
+    assert str(tmp_path) not in job.error
+    messages = [line.message for line in job_lines(database, job.id)]
+    assert not any(m.startswith("waiting for the library") for m in messages)
+    assert snapshot(database) == []
+
+
 def test_allow_mass_missing_marks_them(runtime: Runtime, library: Path) -> None:
     scan(runtime)
     for path in sorted(library.joinpath("audio").iterdir()):

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from sqlalchemy.orm import Session
 
 from mediashelf.audit.store import AuditStore
-from mediashelf.errors import JobCancelled, LibraryOffline, LibraryUnavailable
+from mediashelf.errors import JobCancelled, LibraryNotFound, LibraryOffline, LibraryUnavailable
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
@@ -137,7 +137,7 @@ class LibraryScan:
         With `fan_out`, a diff that finds more than one chunk of work hands the apply phase
         to chunk jobs (`fan_out` raises AwaitChildren and never returns).
         """
-        self._await_library()
+        self._await_library(fresh=not self.resuming)
         work = True
         if not self.resuming:
             self._audit("start", {"params": self.params.model_dump()})
@@ -168,11 +168,24 @@ class LibraryScan:
 
     # -- the library being there ----------------------------------------------------------
 
-    def _await_library(self) -> None:
-        """Return once the library is available; wait for it (cancellable) up to the limit."""
-        problem = self._library_problem()
+    def _await_library(self, fresh: bool = False) -> None:
+        """Return once the library is available; wait for it (cancellable) up to the limit.
+
+        A root that went offline (a dropped mount) may come back, so it is waited for. At the
+        `fresh` start of a scan, a root missing or unreadable with no track known in it was
+        most likely never there (a mistyped setting): nothing can be lost, so the scan fails
+        at once instead of waiting minutes. A resumed scan, or one whose root went away
+        mid-way, has seen the root and waits.
+        """
+        known = self._known_tracks()
+        problem = library_problem(self.deps.root, known)
         if problem is None:
             return
+        if fresh and known <= 0:
+            raise LibraryNotFound(
+                f"{problem} No track is known in it, so there is nothing to wait for: check "
+                "the library setting (MEDIASHELF_LIBRARY)."
+            )
         phase = self.counters.phase
         self._set_phase("waiting")
         self.counters.note = f"waiting for the library: {problem}"
@@ -195,11 +208,15 @@ class LibraryScan:
         self.ctx.log("the library is back; carrying on")
 
     def _library_problem(self) -> str | None:
+        return library_problem(self.deps.root, self._known_tracks())
+
+    def _known_tracks(self) -> int:
+        """Tracks present in the scope before this scan (from its plan once it has one)."""
         known = self.saved.plan.get("present")
         if known is None:
             rows, already = self.ctx.transaction(lambda s: TrackStore(s).scope_counts(self.prefix))
             known = rows - already
-        return library_problem(self.deps.root, known)
+        return int(known)
 
     # -- diff: count, judge and brake, writing nothing ------------------------------------
 
