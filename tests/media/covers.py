@@ -137,3 +137,35 @@ def write_matroska_film(
             frame.pts, frame.time_base = n, Fraction(1, 24)
             out.mux(film.encode(frame))
         out.mux(film.encode(None))
+
+
+def remux_to_matroska(source: Path, path: Path) -> None:
+    """Copy every stream of `source` into Matroska as `ffmpeg -i SOURCE -map 0 -c copy` does.
+
+    An MP3's attached cover comes out as a plain one-frame MJPEG track: no cover flag, no
+    frame count, no frame rate.
+    """
+    with av.open(str(source)) as given, av.open(str(path), "w", format="matroska") as out:
+        copies = {stream.index: out.add_stream_from_template(stream) for stream in given.streams}
+        for packet in given.demux():
+            if packet.size:  # not the demuxer's end-of-stream flush packets
+                packet.stream = copies[packet.stream.index]
+                out.mux(packet)
+
+
+def write_motion_jpeg_with_sound(path: Path, picture: bytes, frames: int = 24) -> None:
+    """Write a motion-JPEG film of `frames` x `picture` at 24 per second, with MP3 sound."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="matroska") as out:
+        video = out.add_stream("mjpeg", rate=24)
+        assert isinstance(video, VideoStream)
+        video.width = video.height = COVER_SIDE
+        video.pix_fmt = "yuvj420p"
+        audio = out.add_stream("libmp3lame", rate=44100, layout="stereo")
+        assert isinstance(audio, AudioStream)
+        for n in range(frames):
+            packet = av.Packet(picture)
+            packet.stream, packet.pts, packet.dts = video, n, n
+            packet.time_base, packet.duration = Fraction(1, 24), 1
+            out.mux(packet)
+        _encode_noise(out, audio, 44100, frames / 24)

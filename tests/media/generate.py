@@ -429,6 +429,7 @@ JUNK: dict[str, str] = {
     # Headers stating what no recording has; libav (and ffprobe) read them as stated.
     "junk/200-channels.wav": "corrupt",
     "junk/10-mhz.wav": "corrupt",
+    "junk/1-hz.wav": "corrupt",
     "junk/random.qoa": "corrupt",  # libav forces QOA's demuxer on its extension: any channels
 }
 """Files named like media that are not (or no longer) media, and their error class."""
@@ -452,6 +453,7 @@ def write_junk(root: Path) -> None:
     write_wav_header(root / "junk/vorbis-tag.wav", 0x674F, 2, 44100, 0, bytes(4096))
     write_wav_header(root / "junk/200-channels.wav", 1, 200, 44100, 16, bytes(200 * 2 * 400))
     write_wav_header(root / "junk/10-mhz.wav", 1, 2, 10_000_000, 16, bytes(4 * 4000))
+    write_wav_header(root / "junk/1-hz.wav", 1, 2, 1, 16, bytes(4 * 4000))
     # A good FLAC overwritten in place with random bytes of another length.
     overwritten = root / "junk/overwritten.flac"
     write_clip(overwritten, ClipSpec("flac", None, "flac", duration_s=0.2, amplitude=0))

@@ -14,7 +14,15 @@ from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
 from tests.conftest import Corpus
-from tests.media.covers import COVER_FORMATS, cover_jpeg, write_covered_audio, write_matroska_film
+from tests.media.covers import (
+    COVER_FORMATS,
+    COVER_SIDE,
+    cover_jpeg,
+    remux_to_matroska,
+    write_covered_audio,
+    write_matroska_film,
+    write_motion_jpeg_with_sound,
+)
 from tests.media.generate import _CLIPS, FORMAT_CLIPS, JUNK, RULE_FILES
 
 MAX_BYTES_WITH_COVER = 128 * 1024
@@ -76,6 +84,25 @@ def test_a_cover_remuxed_as_a_video_track_is_not_the_video(tmp_path: Path) -> No
         result = prober.probe(path)
         assert (result.video_codec, result.width, result.height) == ("mpeg4", 320, 240)
         assert result.video_fps == 24
+
+
+def test_a_cover_remuxed_beside_the_sound_is_not_video(tmp_path: Path) -> None:
+    song, path = tmp_path / "song.mp3", tmp_path / "remuxed.mka"
+    write_covered_audio(song, "mp3", cover_jpeg(seed=8), seconds=2.0)
+    remux_to_matroska(song, path)
+    for prober in (PyAVProber(), PyAVProber(fast=False), FfprobeProber()):
+        result = prober.probe(path)
+        assert (result.has_video, result.video_codec, result.video_fps) == (False, None, None)
+        assert (result.audio_codec, result.audio_channels) == ("mp3", 2)
+
+
+def test_a_motion_jpeg_film_with_sound_stays_video(tmp_path: Path) -> None:
+    path = tmp_path / "camera.mkv"
+    write_motion_jpeg_with_sound(path, cover_jpeg(seed=9))
+    for prober in (PyAVProber(), PyAVProber(fast=False), FfprobeProber()):
+        result = prober.probe(path)
+        assert (result.video_codec, result.width, result.video_fps) == ("mjpeg", COVER_SIDE, 24)
+        assert result.audio_codec == "mp3"
 
 
 @pytest.mark.parametrize(

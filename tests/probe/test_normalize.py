@@ -138,6 +138,8 @@ def _audio(codec: str, *, default: bool = False) -> StreamFacts:
         ("pcm_s16le", 64, 768_000, True),  # 7th-order ambisonics; the highest PCM rate sold
         ("pcm_s16le", 65, 44_100, False),
         ("pcm_s16le", 2, 768_001, False),
+        ("pcm_u8", 1, 4_000, True),  # old game sound
+        ("pcm_s16le", 2, 999, False),  # 1 Hz made 5 s of sound last 61 hours
         ("dsd_lsbf_planar", 2, 5_644_800, True),  # DSD1024: libav states a 1/8 byte rate
         ("dsd_lsbf_planar", 2, 6_144_001, False),
         ("qoa", 153, 9_875_929, False),  # random bytes under QOA's forced demuxer

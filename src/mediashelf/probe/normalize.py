@@ -46,10 +46,12 @@ AUDIO_CONTAINERS = frozenset(
 _UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
 MAX_FPS = 1000.0
 # Beyond these no real recording goes, while a corrupt or crafted header claims anything
-# libav accepts (a WAV header may state 200 channels or 10 MHz; libav reads it as stated):
-# 22.2 surround has 24 channels, 7th-order ambisonics 64; PCM tops out at 768 kHz, DSD1024
-# at 49.152 MHz (the DSD rates counted as a listener means them, see depth.native_sample_rate).
+# libav accepts (a WAV header may state 200 channels, 10 MHz or 1 Hz; libav reads it as
+# stated): 22.2 surround has 24 channels, 7th-order ambisonics 64; telephone speech is
+# sampled at 8 kHz, old game sound at 4 kHz; PCM tops out at 768 kHz, DSD1024 at 49.152 MHz
+# (the DSD rates counted as a listener means them, see depth.native_sample_rate).
 MAX_CHANNELS = 64
+MIN_SAMPLE_RATE = 1_000
 MAX_PCM_SAMPLE_RATE = 768_000
 MAX_DSD_SAMPLE_RATE = 49_152_000
 INTERLACED = frozenset({"tt", "bb", "tb", "bt"})
@@ -81,12 +83,22 @@ def video_fps(stream: StreamFacts) -> float | None:
 
 
 def is_still(stream: StreamFacts, container: str | None) -> bool:
-    """Tell whether a video stream is a picture (cover art), never the file's video."""
+    """Tell whether a video stream is a picture (cover art), never the file's video.
+
+    A picture codec's stream is a still when it states one frame, sits in an audio
+    container, or shows no motion at all: no frame count and no average frame rate, which
+    libav measures from the stream's frames when there are several. The last is an MP3's
+    cover after a remux into Matroska (`ffmpeg -i song.mp3 -c copy song.mka`), a plain
+    track whose only rate is the container's time base ("1000 fps").
+    """
     codec = stream.codec or ""
     if stream.attached_pic or codec in STILL_IMAGE_CODECS or _image_demuxer(container):
         return True
     if codec in PICTURE_CODECS:
-        return positive_int(stream.frames) == 1 or (container or "") in AUDIO_CONTAINERS
+        frames = positive_int(stream.frames)
+        if frames == 1 or (container or "") in AUDIO_CONTAINERS:
+            return True
+        return frames is None and frame_rate(stream.avg_frame_rate) is None
     return False
 
 
@@ -124,7 +136,7 @@ def implausible_audio(stream: StreamFacts) -> str | None:
         return f"{channels} channels"
     rate = native_sample_rate(stream.codec, positive_int(stream.sample_rate)) or 0
     limit = MAX_DSD_SAMPLE_RATE if (stream.codec or "") in DSD_CODECS else MAX_PCM_SAMPLE_RATE
-    if rate > limit:
+    if not MIN_SAMPLE_RATE <= rate <= limit:
         return f"a sample rate of {rate} Hz"
     return None
 
