@@ -1,0 +1,131 @@
+"""A VBR MP3 without a frame count is timed by its frames; every other MP3 as libav reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import pytest
+
+from mediashelf.probe.base import Prober
+from mediashelf.probe.ffprobe_backend import FfprobeProber
+from mediashelf.probe.mp3_frames import counted_duration, parse_header
+from mediashelf.probe.pyav_backend import PyAVProber
+from tests.media.covers import id3v2_cover_tag
+from tests.media.mp3 import write_vbr_mp3
+
+SECONDS = 8.0
+FRAME_S = 1152 / 44100  # an encoder adds up to about two frames of delay and padding
+
+
+@pytest.fixture(params=["fast", "full", "ffprobe"])
+def prober(request: pytest.FixtureRequest) -> Prober:
+    """The fast path, the full analysis and ffprobe: all three store the counted length."""
+    if request.param == "ffprobe":
+        request.getfixturevalue("require_ffprobe")
+        return FfprobeProber()
+    return PyAVProber(fast=request.param == "fast")
+
+
+@pytest.fixture(scope="module")
+def vbr_without_count(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A VBR MP3 (quiet start, loud rest) without a Xing header, behind an ID3v2 cover tag."""
+    bare = tmp_path_factory.mktemp("mp3") / "bare.mp3"
+    write_vbr_mp3(bare, SECONDS, xing=False)
+    path = bare.with_name("tagged.mp3")
+    path.write_bytes(id3v2_cover_tag(b"\xff\xd8" + bytes(50_000)) + bare.read_bytes())
+    return path
+
+
+def test_the_file_is_the_case_libav_gets_wrong(vbr_without_count: Path) -> None:
+    with av.open(str(vbr_without_count)) as container:
+        assert container.duration is not None
+        estimated = container.duration / 1e6
+    assert estimated > 1.25 * SECONDS  # from the quiet first frame's bitrate: far too long
+
+
+def test_a_vbr_mp3_without_a_count_is_timed_by_its_frames(
+    prober: Prober, vbr_without_count: Path
+) -> None:
+    result = prober.probe(vbr_without_count)
+    assert result.duration is not None
+    assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S
+    size = vbr_without_count.stat().st_size
+    assert result.bitrate == round(size * 8 / result.duration)
+    assert result.audio_bitrate is not None
+    assert 32_000 < result.audio_bitrate < (result.bitrate or 0)  # the cover tag is not audio
+
+
+def test_a_vbr_mp3_with_its_xing_header_keeps_libavs_length(tmp_path: Path) -> None:
+    path = tmp_path / "xing.mp3"
+    write_vbr_mp3(path, SECONDS, xing=True)
+    result = PyAVProber().probe(path)
+    assert counted_duration(path, result) is result
+    assert result.duration is not None
+    assert abs(result.duration - SECONDS) <= 2 * FRAME_S
+
+
+def test_a_truncated_vbr_mp3_lasts_as_long_as_its_frames(
+    prober: Prober, vbr_without_count: Path, tmp_path: Path
+) -> None:
+    data = vbr_without_count.read_bytes()
+    path = tmp_path / "truncated.mp3"
+    path.write_bytes(data[: len(data) * 3 // 4])  # an interrupted download
+    result = prober.probe(path)
+    assert result.duration is not None
+    assert result.duration < SECONDS * 0.9
+
+
+def test_frames_the_walk_cannot_cross_leave_libavs_reading(
+    vbr_without_count: Path, tmp_path: Path
+) -> None:
+    data = vbr_without_count.read_bytes()
+    middle = len(data) // 2
+    path = tmp_path / "damaged.mp3"
+    path.write_bytes(data[:middle] + bytes(40_000) + data[middle:])  # 40 KB zeroed mid-file
+    result = PyAVProber(fast=False).probe(path)
+    with av.open(str(path)) as container:
+        assert container.duration is not None
+        assert result.duration == round(container.duration / 1e6, 6)
+
+
+def test_cbr_mp3_keeps_libavs_length(corpus_mp3: Path) -> None:
+    result = PyAVProber().probe(corpus_mp3)
+    assert counted_duration(corpus_mp3, result) is result
+
+
+@pytest.fixture
+def corpus_mp3(tmp_path: Path) -> Path:
+    """A constant-bitrate MP3 without a Xing header: libav's estimate is its length."""
+    path = tmp_path / "cbr.mp3"
+    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as out:
+        stream = out.add_stream("libmp3lame", rate=44100, layout="stereo")
+        stream.bit_rate = 128_000
+        for n in range(100):
+            frame = av.AudioFrame(format="s16", layout="stereo", samples=1152)
+            frame.planes[0].update(bytes(range(256)) * 18)
+            frame.sample_rate, frame.pts = 44100, n * 1152
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("fffb9064", (128_000, 417, 1152, 44100)),  # MPEG-1 layer III, 128 kbit/s
+        ("fffb9264", (128_000, 418, 1152, 44100)),  # the same with a padding byte
+        ("fff39064", (80_000, 261, 576, 22050)),  # MPEG-2 layer III, 80 kbit/s
+        ("fffd9004", (160_000, 522, 1152, 44100)),  # MPEG-1 layer II, 160 kbit/s
+        ("ffff9004", (288_000, 312, 384, 44100)),  # MPEG-1 layer I, 288 kbit/s
+    ],
+)
+def test_frame_headers_are_read(header: str, expected: tuple[int, int, int, int]) -> None:
+    frame = parse_header(bytes.fromhex(header))
+    assert frame is not None
+    assert (frame.bitrate, frame.length, frame.samples, frame.sample_rate) == expected
+
+
+@pytest.mark.parametrize("header", ["fffb0064", "fffbf064", "fffb9c64", "ffeb9064", "4944330"])
+def test_no_frame_is_read_from_what_is_not_a_header(header: str) -> None:
+    assert parse_header(bytes.fromhex(header.ljust(8, "0"))) is None
