@@ -32,14 +32,11 @@ POSTGRES_ONLY = pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=T
 TOKEN = "outage-token-0123456789-abcdef"
 
 
-def short_busy_timeout(database: Database) -> None:
-    """Make the app's SQLite connections give up on a lock after 100 ms instead of 10 s."""
-
-    def pragma(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=100")
-
-    event.listen(database.engine, "connect", pragma, insert=True)  # before the WAL pragma
-    database.dispose()
+def impatient(database: Database) -> Database:
+    """Return a second handle on `database` that gives up on another process's lock after
+    100 ms instead of 10 s (every new connection, switching to WAL included, waits that long).
+    """
+    return Database(database.url, busy_timeout_ms=100)
 
 
 @contextmanager
@@ -81,23 +78,27 @@ def assert_unavailable(response: Any, reason: str) -> None:
 
 
 @SQLITE_ONLY
-def test_sqlite_locked_by_another_process_is_503_then_recovers(app: App) -> None:
-    short_busy_timeout(app.db)
+def test_sqlite_locked_by_another_process_is_503_then_recovers(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    index_library(database, library, probe_pool)
+    app = make_app(impatient(database), library, probe_pool)
     video_id = app.track("video/h264_aac.mp4").video_id
-    with locked_by_another_process(app.db):
-        reason = "database locked by another process"
-        assert_unavailable(app.client.get("/api/tracks"), reason)
-        assert_unavailable(app.client.get("/api/jobs/1"), reason)
-        assert_unavailable(app.client.post("/api/jobs", json={"kind": "library_scan"}), reason)
-        assert_unavailable(app.client.post(f"/api/track/{video_id}/rescan_media"), reason)
-        health = app.client.get("/healthz")
-        assert_unavailable_health(health, reason)
-        page = app.client.get("/tracks", headers={"accept": "text/html"})
-        assert page.status_code == 503
-        assert "try again" in page.text
-        assert page.headers["retry-after"]
-    assert app.client.get("/api/tracks").status_code == 200
-    assert app.client.get("/healthz").status_code == 200
+    with app.client:
+        with locked_by_another_process(app.db):
+            reason = "database locked by another process"
+            assert_unavailable(app.client.get("/api/tracks"), reason)
+            assert_unavailable(app.client.get("/api/jobs/1"), reason)
+            assert_unavailable(app.client.post("/api/jobs", json={"kind": "library_scan"}), reason)
+            assert_unavailable(app.client.post(f"/api/track/{video_id}/rescan_media"), reason)
+            health = app.client.get("/healthz")
+            assert_unavailable_health(health, reason)
+            page = app.client.get("/tracks", headers={"accept": "text/html"})
+            assert page.status_code == 503
+            assert "try again" in page.text
+            assert page.headers["retry-after"]
+        assert app.client.get("/api/tracks").status_code == 200
+        assert app.client.get("/healthz").status_code == 200
 
 
 def assert_unavailable_health(response: Any, reason: str) -> None:
@@ -112,12 +113,11 @@ def test_session_check_during_an_outage_is_503(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:
     index_library(database, library, probe_pool)
-    app = make_app(database, library, probe_pool, api_token=TOKEN)
+    app = make_app(impatient(database), library, probe_pool, api_token=TOKEN)
     with app.client:
         login = app.client.post("/login", data={"token": TOKEN}, follow_redirects=False)
         assert login.status_code == 303
-        short_busy_timeout(database)
-        with locked_by_another_process(database):
+        with locked_by_another_process(app.db):
             response = app.client.get("/api/jobs")  # the session row cannot be read
             assert_unavailable(response, "database locked by another process")
             assert "frame-ancestors" in response.headers["content-security-policy"]
