@@ -90,7 +90,12 @@ def require_ffprobe() -> None:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    """Create a PostgreSQL database of this run's own and drop it at the end."""
+    """Create a PostgreSQL database of this run's own and drop it at the end.
+
+    Its commits do not wait for the server's WAL flush (synchronous_commit off): what other
+    sessions see, and when, is unchanged; only surviving a crash of the server's machine is
+    given up, which no test relies on. Tests that commit line by line run about a third faster.
+    """
     if not PG_URL:
         missing_environment("PostgreSQL is not configured (MEDIASHELF_TEST_DATABASE_URL)")
     server = make_url(normalize_url(PG_URL))
@@ -98,6 +103,7 @@ def pg_database() -> Iterator[str]:
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
