@@ -165,6 +165,13 @@ def test_audio_no_recording_has_is_a_corrupt_header(
             build()
 
 
+def test_a_stream_without_a_sample_rate_is_unusable_not_implausible() -> None:
+    stream = StreamFacts(kind="audio", codec="pcm_s16le", channels=2)
+    with pytest.raises(ProbeCorrupt, match="no sample rate, channels or size"):
+        build_result(container="wav", duration=1.0, size_bytes=1000, bitrate=None,
+                     streams=[stream], prober="pyav")  # fmt: skip
+
+
 def test_a_real_stream_beside_an_impossible_one_is_kept() -> None:
     impossible = StreamFacts(kind="audio", codec="pcm_s16le", sample_rate=44_100, channels=300)
     result = build_result(container="mov", duration=1.0, size_bytes=1000, bitrate=None,

@@ -134,9 +134,9 @@ def implausible_audio(stream: StreamFacts) -> str | None:
     channels = positive_int(stream.channels) or 0
     if channels > MAX_CHANNELS:
         return f"{channels} channels"
-    rate = native_sample_rate(stream.codec, positive_int(stream.sample_rate)) or 0
+    rate = native_sample_rate(stream.codec, positive_int(stream.sample_rate))
     limit = MAX_DSD_SAMPLE_RATE if (stream.codec or "") in DSD_CODECS else MAX_PCM_SAMPLE_RATE
-    if not MIN_SAMPLE_RATE <= rate <= limit:
+    if rate is not None and not MIN_SAMPLE_RATE <= rate <= limit:
         return f"a sample rate of {rate} Hz"
     return None
 
