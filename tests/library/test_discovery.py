@@ -239,3 +239,49 @@ def test_skips_come_in_relpath_order_and_a_resumed_walk_reports_only_those_after
     ]
     assert after == ["a/f.mp3"]
     assert resumed == ["a/e.mp3", "a/g.mp3"]  # those up to the resume point were reported
+
+
+def _link_maze(library: Path) -> None:
+    """Links to folders inside the library, each kind a scan has met."""
+    (library / "Music/a").mkdir()
+    shutil.copyfile(library / "audio/plain.mp3", library / "Music/a/song.mp3")
+    (library / "Music/loop").symlink_to(library, target_is_directory=True)  # to the root
+    (library / "Music/here").symlink_to(Path("."), target_is_directory=True)  # to itself
+    (library / "Music/0-alias").symlink_to(Path("a"), target_is_directory=True)  # sorts first
+    (library / "video/to-music").symlink_to(Path("../Music/a"), target_is_directory=True)
+    (library / "audio/to-video").symlink_to(Path("../video"), target_is_directory=True)
+
+
+def test_a_folder_lists_the_same_files_whether_the_scan_starts_there_or_at_the_root(
+    library: Path,
+) -> None:
+    _link_maze(library)
+    full, _ = _skips(library)
+    folders = sorted({str(PurePosixPath(f.relpath).parent) for f in full} - {"."})
+    assert "Music/a" in folders
+    for folder in folders:
+        scoped, _ = _skips(library, folder)
+        under = [f for f in full if f.relpath.startswith(folder + "/")]
+        assert scoped == under, folder
+
+
+def test_links_to_folders_are_skipped_and_each_folder_walked_under_its_own_path(
+    library: Path,
+) -> None:
+    _link_maze(library)
+    found, skips = _skips(library)
+    reasons = {skip.relpath: skip.reason for skip in skips}
+    assert reasons["Music/loop"] == reasons["Music/here"] == "symlink_loop"
+    assert reasons["Music/0-alias"] == reasons["video/to-music"] == "duplicate_link"
+    assert reasons["audio/to-video"] == "duplicate_link"
+    relpaths = {f.relpath for f in found}
+    assert "Music/a/song.mp3" in relpaths
+    real = [os.path.realpath(library / r) for r in relpaths]
+    assert len(real) == len(set(real))  # no file under two paths
+
+
+@pytest.mark.parametrize("scope", ["Music/loop", "Music/0-alias", "video/to-music/"])
+def test_a_scope_through_a_link_is_refused(library: Path, scope: str) -> None:
+    _link_maze(library)
+    with pytest.raises(LibraryUnavailable, match="not a link"):
+        list(walk(library, scope=scope))

@@ -338,6 +338,7 @@ BAD_REQUESTS: list[tuple[dict[str, Any], list[str], str]] = [
     ({"path": "../etc"}, ["--path", "../etc"], "path"),
     ({"path": "/etc"}, ["--path", "/etc"], "path"),
     ({"path": "no/such/folder"}, ["--path", "no/such/folder"], "no/such/folder"),
+    ({"path": "video/to-root"}, ["--path", "video/to-root"], "a link to a folder is not one"),
     ({"max_probes_per_s": 1e-300}, ["--max-probes-per-s", "1e-300"], "max_probes_per_s"),
     ({"batch_size": 0}, ["--batch-size", "0"], "batch_size"),
 ]
@@ -362,6 +363,7 @@ def one_line(text: str) -> str:
 def test_bad_scan_requests_are_refused_with_no_job_created(
     runtime: Runtime, library: Path, params: dict[str, Any], flags: list[str], named: str
 ) -> None:
+    (library / "video/to-root").symlink_to(library, target_is_directory=True)
     with runtime.db.unit_of_work() as session, pytest.raises(InvalidJobRequest) as direct:
         create_job(session, runtime.registry, runtime.clock, kind="library_scan", params=params)
     assert named in direct.value.message

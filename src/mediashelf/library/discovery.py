@@ -72,6 +72,18 @@ def check_root(root: Path) -> Path:
     return real
 
 
+def is_own_folder(path: Path) -> bool:
+    """Tell whether `path` (under the resolved root) is a folder reached without any link.
+
+    Scopes follow the walk's rule (see `_enter`): a folder is scanned under its own path, so
+    a scope through a link would list files under paths the full scan never gives them.
+    """
+    try:
+        return path.resolve(strict=True) == path and path.is_dir()
+    except (OSError, RuntimeError):
+        return False
+
+
 def scope_prefix(scope: str | None) -> str:
     """Return the relpath prefix ("a/b/") of a sub-folder scope, or "" for the whole library."""
     if not scope:
@@ -120,18 +132,17 @@ def walk(
     The order is plain code-point order of the relpath strings, the same as the track
     store's ordered stream, so a scan can merge the two without holding either in memory.
     With `after`, files up to and including that relpath are skipped (resuming). Entries
-    that cannot be taken (symlink loops, dangling links, links leaving the library,
-    unreadable folders, names that are not UTF-8) go to `on_skip` and the walk goes on.
+    that cannot be taken (links to folders, which are walked under their own path; links
+    that loop, dangle or leave the library; unreadable folders; names that are not UTF-8)
+    go to `on_skip` and the walk goes on.
     """
     real_root = check_root(root)
     prefix = scope_prefix(scope)
     start = real_root / prefix if prefix else real_root
-    try:
-        inside = start.resolve().is_relative_to(real_root) and start.is_dir()
-    except (OSError, RuntimeError):
-        inside = False
-    if prefix and not inside:
-        raise LibraryUnavailable("The scan path is not a folder inside the library.")
+    if prefix and not is_own_folder(start):
+        raise LibraryUnavailable(
+            "The scan path is not a folder inside the library (by its own path, not a link)."
+        )
     top = start.stat()
     state = _Walk(real_root, {(top.st_dev, top.st_ino)}, after, on_skip or _log_skip, extensions)
     # Files travel in one list per run of files, so each passes through one chain, not
@@ -260,18 +271,26 @@ def _kind(state: _Walk, entry: os.DirEntry[str], prefix: str) -> str | Skip | No
 
 
 def _enter(state: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
+    """Tell whether to walk the folder `entry`; report why not when it is not walked.
+
+    A folder is walked under its own path only, never through a link to it (links leaving
+    the library are refused earlier). Following links made the files under a folder depend
+    on where the walk began: a scan of one sub-folder went through a link back to the root
+    and listed the whole library again under it, where the full scan had skipped the link.
+    The seen set still catches one folder reached twice without links (a bind mount).
+    """
     try:
         info = entry.stat()
     except OSError as exc:
         state.on_skip(Skip(rel, "unreadable", exc.strerror or "cannot read the folder"))
         return False
-    if (info.st_dev, info.st_ino) in state.seen:
+    if entry.is_symlink() or (info.st_dev, info.st_ino) in state.seen:
         target = os.path.realpath(entry.path)
         parent = os.path.realpath(os.path.dirname(entry.path))
         if parent == target or parent.startswith(target.rstrip("/") + "/"):
             state.on_skip(Skip(rel, "symlink_loop", "the link points back into itself"))
         else:
-            state.on_skip(Skip(rel, "duplicate_link", "the folder is walked under another path"))
+            state.on_skip(Skip(rel, "duplicate_link", "the folder is walked under its own path"))
         return False
     state.seen.add((info.st_dev, info.st_ino))
     return True

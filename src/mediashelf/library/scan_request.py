@@ -18,7 +18,7 @@ from mediashelf.clock import Clock
 from mediashelf.errors import InvalidJobRequest, LibraryUnavailable
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
-from mediashelf.library.discovery import check_root
+from mediashelf.library.discovery import check_root, is_own_folder
 from mediashelf.library.kinds import LIBRARY_SCAN
 from mediashelf.library.problems.classes import PROBLEM_CLASSES
 
@@ -92,14 +92,9 @@ def check_scan_request(params: BaseModel, root: Path) -> None:
         real_root = check_root(root)
     except LibraryUnavailable:
         return
-    target = real_root / path
-    try:
-        inside = target.resolve(strict=True).is_relative_to(real_root) and target.is_dir()
-    except (OSError, RuntimeError):
-        inside = False
-    if not inside:
+    if not is_own_folder(real_root / path):
         raise InvalidJobRequest(f"invalid params: path: there is no folder {path!r} in the "
-                                "library")  # fmt: skip
+                                "library (a link to a folder is not one)")  # fmt: skip
 
 
 def request_scan(
