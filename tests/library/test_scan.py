@@ -209,6 +209,10 @@ def test_brake_refuses_mass_missing_and_changes_nothing(runtime: Runtime, librar
     assert job.error is not None
     assert "library root looks offline" in job.error
     assert snapshot(runtime.db) == before
+    logged = " ".join(line.message for line in job_lines(runtime.db, job.id))
+    assert "library root looks offline" in logged
+    assert "Traceback" not in logged  # foreseen: its message, not source paths
+    assert 'File "' not in logged
 
 
 @pytest.mark.parametrize("how", ["emptied", "root missing"])

@@ -38,6 +38,7 @@ def test_create_then_duplicate_is_409_with_the_active_id(app: App) -> None:
         ({"kind": "library_scan", "params": {"nope": True}}, "nope"),
         ({"kind": "library_scan", "params": [1]}, "params"),
         ({"kind": "library_scan", "priority": 1000}, "priority"),
+        ({"kind": "library_verify", "params": {"video_ids": []}}, "video_ids"),  # not "all"
         ({}, "kind"),
     ],
 )

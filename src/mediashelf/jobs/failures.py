@@ -64,7 +64,14 @@ def error_class(exc: BaseException) -> str:
 
 
 def technical_detail(exc: BaseException) -> str:
-    """Return the traceback for the job log's debug line (bounded)."""
+    """Return the job log's debug line about `exc` (bounded).
+
+    A fault nobody foresaw gets its traceback: where it happened is what its fixer needs. A
+    foreseen failure (a MediashelfError: the library offline, the missing-files brake) gets
+    its whole message only; its traceback would show nothing but the service's source paths.
+    """
+    if isinstance(exc, MediashelfError):
+        return capped(exc.message, MAX_DETAIL)
     return capped("".join(traceback.format_exception(exc)), MAX_DETAIL)
 
 

@@ -46,7 +46,9 @@ class VerifyParams(BaseModel):
     problems_only: bool = False
     not_verified_since_days: int | None = Field(default=None, ge=0, le=36_500)
     video_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{6,64}$")]] | None = Field(
-        default=None, max_length=1000
+        default=None,
+        min_length=1,
+        max_length=1000,  # an empty list is not "every track"
     )
     max_files_per_s: float | None = Field(default=None, ge=0.01, le=1000)
     max_read_mb_s: float | None = Field(default=None, ge=0.1, le=100_000)
