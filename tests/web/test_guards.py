@@ -107,6 +107,7 @@ def test_host_name_parsing() -> None:
         ("file://", "127.0.0.1:8000", False),
         ("http://127.0.0.1:99999", "127.0.0.1:99999", False),
         ("", "127.0.0.1:8000", False),
+        ("http://evil.example@127.0.0.1:8000", "127.0.0.1:8000", False),  # user info
     ],
 )
 def test_same_origin(url: str, host: str, same: bool) -> None:
@@ -118,6 +119,8 @@ def test_changes_from_the_service_itself_are_accepted(open_app: FastAPI) -> None
     assert same.post(CHANGE[0], json=CHANGE[1]).status_code == 201
     referer = client(open_app, referer="http://127.0.0.1:8000/jobs")
     assert referer.post("/api/jobs/1/cancel").status_code == 200
+    fetched = client(open_app, origin="http://127.0.0.1:8000", **{"sec-fetch-site": "same-origin"})
+    assert fetched.post("/api/jobs/1/cancel").status_code == 409  # let in: it is cancelled
 
 
 @pytest.mark.parametrize(
@@ -128,6 +131,8 @@ def test_changes_from_the_service_itself_are_accepted(open_app: FastAPI) -> None
         {"origin": "http://127.0.0.1:9000"},
         {"origin": "http://evil.example", "referer": "http://127.0.0.1:8000/jobs"},
         {"referer": "http://evil.example/page"},
+        {"origin": "http://127.0.0.1:8000", "sec-fetch-site": "cross-site"},
+        {"origin": "http://127.0.0.1:8000", "sec-fetch-site": "same-site"},
     ],
 )
 def test_cross_site_changes_are_403_token_or_not(tmp_path: Path, headers: dict[str, str]) -> None:

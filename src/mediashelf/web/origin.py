@@ -20,6 +20,7 @@ from mediashelf.web.errors import Failure, respond
 from mediashelf.web.hosts import host_name
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CROSS_SITE_FETCHES = frozenset({"cross-site", "same-site"})  # same-site: a sibling subdomain
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CROSS_SITE = "Cross-site request refused: this change did not come from mediashelf's own pages."
 NO_ORIGIN = (
@@ -45,8 +46,8 @@ def same_origin(url: str, host: str) -> bool:
     except ValueError:
         return False
     default = DEFAULT_PORTS.get(parts.scheme)
-    if default is None or not parts.hostname:
-        return False
+    if default is None or not parts.hostname or parts.username is not None:
+        return False  # browsers never put user info in Origin or Referer
     host_port = _port_of(host.strip())
     return parts.hostname.lower().rstrip(".") == host_name(host) and (url_port or default) == (
         host_port or default
@@ -54,7 +55,13 @@ def same_origin(url: str, host: str) -> bool:
 
 
 def check_origin(headers: Headers) -> str | None:
-    """Return why a state change is refused, or None when it came from this service."""
+    """Return why a state change is refused, or None when it came from this service.
+
+    A browser's own word counts first: `Sec-Fetch-Site` (which no page can set) saying the
+    request came from another site refuses it, whatever Origin and Referer say.
+    """
+    if headers.get("sec-fetch-site", "").strip().lower() in CROSS_SITE_FETCHES:
+        return CROSS_SITE
     host = headers.get("host", "")
     page = headers.get("origin") or headers.get("referer")
     if page is None:
