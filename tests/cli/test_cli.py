@@ -272,6 +272,16 @@ def test_jobs_commands(database: Database, library: Path) -> None:
     assert "created by cli" in logs.stdout
     assert "retry requested by cli" in logs.stdout
     assert runner.invoke(app, ["jobs", "show", "9999"], env=env).exit_code == NOT_FOUND
+    missing = runner.invoke(app, ["jobs", "show", "9999", "--json"], env=env)
+    assert missing.exit_code == NOT_FOUND
+    body = json.loads(missing.stdout)
+    assert (body["status"], body["job_id"]) == ("error", 9999)
+    assert "not found" in body["error"]
+    unreachable = {**env, "MEDIASHELF_DATABASE_URL": "postgresql://u:p@127.0.0.1:1/db"}
+    for args in (["jobs", "list", "--json"], ["jobs", "show", "1", "--json"]):
+        failed = runner.invoke(app, args, env=unreachable)
+        assert failed.exit_code != 0
+        assert json.loads(failed.stdout)["status"] == "error", args
 
 
 @pytest.mark.parametrize(

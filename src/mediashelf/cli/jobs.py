@@ -72,7 +72,7 @@ def list_command(
     from mediashelf.jobs.service import list_jobs
     from mediashelf.jobs.store import JobFilter
 
-    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+    with opened_runtime({} if as_json else None) as runtime, runtime.db.unit_of_work() as session:
         jobs, total = list_jobs(session, JobFilter(status=status, kind=kind, limit=limit))
         rows = [job_json(j) for j in jobs]
     if as_json:
@@ -94,7 +94,8 @@ def show(job_id: JobId, as_json: JsonFlag = False) -> None:
 
     from mediashelf.jobs.service import get_job
 
-    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+    json_errors = {"job_id": job_id} if as_json else None  # --json: one object, error or not
+    with opened_runtime(json_errors) as runtime, runtime.db.unit_of_work() as session:
         data = job_json(get_job(session, job_id))
     if as_json:
         out.print_json(json.dumps(data))
