@@ -143,6 +143,21 @@ def test_serve_refuses_public_bind_without_token(tmp_path: Path) -> None:
     assert "MEDIASHELF_API_TOKEN" in result.output
 
 
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"MEDIASHELF_DATA_DIR": str(tmp_path), "MEDIASHELF_PORT": str(port)}
+        result = runner.invoke(app, ["serve", "--no-scan"], env=env)
+    assert result.exit_code == USAGE
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(" ".join(lines).split("error:")) == 2, lines  # one error, no server log
+    assert f"127.0.0.1:{port}" in result.output
+    assert "in use" in result.output
+    assert not (tmp_path / "mediashelf.db").exists()  # refused before opening the database
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ from mediashelf.cli.exits import FAILED, INTERRUPTED, OK
 from mediashelf.cli.startup import imports_done
 from mediashelf.cli.wiring import (
     build_runtime,
+    check_port_free,
     clean_exits,
     err,
     is_loopback,
@@ -67,6 +68,7 @@ def serve(
                 f"Refusing to bind {settings.host} without MEDIASHELF_API_TOKEN "
                 "(pass --insecure to do it anyway)."
             )
+        check_port_free(settings.host, settings.port)
         configure_logging(settings.log_format)
         runtime = build_runtime(settings)
         runtime.migrate()  # here, not first in the app: an unusable database is one line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -190,3 +191,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ConfigError when `host`:`port` cannot be listened on (in use, not this machine's).
+
+    The web server would find out only after the database was opened and migrated, then
+    print its own log lines and exit 3 ("not found"); checked first, it is one line, exit 2.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Is another server "
+                "running there? Choose another port with --port or MEDIASHELF_PORT."
+            ) from exc
