@@ -51,6 +51,23 @@ def test_bad_job_requests_are_422_with_a_message(
     assert needle in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/api/jobs", "application/x-www-form-urlencoded"), ("/api/jobs", "text/plain"),
+     ("/api/problems/retry", "application/x-www-form-urlencoded"), ("/api/jobs", None)],
+)  # fmt: skip
+def test_a_json_body_sent_as_another_type_is_415_naming_the_type(
+    app: App, path: str, content_type: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    body = b'{"kind": "library_scan", "class": "corrupt"}'
+    response = app.client.post(path, content=body, headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["status"] == "error"
+    assert "application/json" in response.json()["error"]
+    assert (content_type or "none") in response.json()["error"]
+
+
 def test_run_to_completion_then_read_logs_incrementally(app: App) -> None:
     job_id = create_scan(app, force=True, batch_size=5)
     job = wait_for_job(app.runtime, job_id)

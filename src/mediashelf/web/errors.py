@@ -8,6 +8,7 @@ end in `failure_for`, so a status code and its message are decided in one place.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +149,23 @@ def respond(request: Request, failure: Failure) -> Response:
     return response
 
 
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _json_body_sent_as_another_type(request: Request, errors: Sequence[Any]) -> bool:
+    """Tell whether a JSON route's body failed only for not being sent as JSON.
+
+    FastAPI reads a JSON body only under a JSON content type; curl's default (a form) made
+    the whole body "not a valid dictionary", which named no cause a client could act on.
+    """
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        return False
+    return any(
+        tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in errors
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every route error into the error shape."""
 
@@ -156,6 +174,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _validation(request: Request, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else ()
+        if _json_body_sent_as_another_type(request, errors):
+            kind = request.headers.get("content-type", "").split(";")[0].strip() or "none"
+            message = f"Send the body as JSON (Content-Type: application/json), not {kind[:80]}."
+            return respond(request, Failure(415, message))
         return respond(request, Failure(422, describe_validation(errors)))
 
     async def _http(request: Request, exc: Exception) -> Response:
