@@ -340,6 +340,7 @@ BAD_REQUESTS: list[tuple[dict[str, Any], list[str], str]] = [
     ({"path": "no/such/folder"}, ["--path", "no/such/folder"], "no/such/folder"),
     ({"path": "video/to-root"}, ["--path", "video/to-root"], "a link to a folder is not one"),
     ({"max_probes_per_s": 1e-300}, ["--max-probes-per-s", "1e-300"], "max_probes_per_s"),
+    ({"max_probes_per_s": float("nan")}, ["--max-probes-per-s", "nan"], "finite number"),
     ({"batch_size": 0}, ["--batch-size", "0"], "batch_size"),
 ]
 

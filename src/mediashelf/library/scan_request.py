@@ -40,7 +40,9 @@ class ScanParams(BaseModel):
     dry_run: bool = False
     batch_size: int = Field(default=200, ge=BATCH_SIZE[0], le=BATCH_SIZE[1])
     throttle_ms: int = Field(default=0, ge=THROTTLE_MS[0], le=THROTTLE_MS[1])
-    max_probes_per_s: float | None = Field(default=None, ge=PROBES_PER_S[0], le=PROBES_PER_S[1])
+    max_probes_per_s: float | None = Field(
+        default=None, ge=PROBES_PER_S[0], le=PROBES_PER_S[1], allow_inf_nan=False
+    )
     allow_mass_missing: bool = False
     # A retry from the problems view: probe these tracks again as if forced.
     reprobe_class: str | None = None

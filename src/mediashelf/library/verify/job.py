@@ -50,8 +50,8 @@ class VerifyParams(BaseModel):
         min_length=1,
         max_length=1000,  # an empty list is not "every track"
     )
-    max_files_per_s: float | None = Field(default=None, ge=0.01, le=1000)
-    max_read_mb_s: float | None = Field(default=None, ge=0.1, le=100_000)
+    max_files_per_s: float | None = Field(default=None, ge=0.01, le=1000, allow_inf_nan=False)
+    max_read_mb_s: float | None = Field(default=None, ge=0.1, le=100_000, allow_inf_nan=False)
     batch_size: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("path")
