@@ -177,11 +177,10 @@ class LibraryScan:
         at once instead of waiting minutes. A resumed scan, or one whose root went away
         mid-way, has seen the root and waits.
         """
-        known = self._known_tracks()
-        problem = library_problem(self.deps.root, known)
+        problem = self._library_problem()
         if problem is None:
             return
-        if fresh and known <= 0:
+        if fresh and self._known_tracks() <= 0:
             raise LibraryNotFound(
                 f"{problem} No track is known in it, so there is nothing to wait for: check "
                 "the library setting (MEDIASHELF_LIBRARY)."

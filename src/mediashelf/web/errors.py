@@ -152,18 +152,19 @@ def respond(request: Request, failure: Failure) -> Response:
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
 
 
-def _json_body_sent_as_another_type(request: Request, errors: Sequence[Any]) -> bool:
-    """Tell whether a JSON route's body failed only for not being sent as JSON.
+def _json_body_sent_as(request: Request, errors: Sequence[Any]) -> str | None:
+    """Return the other content type a JSON route's body came under, when that is why it failed.
 
     FastAPI reads a JSON body only under a JSON content type; curl's default (a form) made
     the whole body "not a valid dictionary", which named no cause a client could act on.
     """
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind == "application/json" or kind.endswith("+json"):
-        return False
-    return any(
-        tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in errors
-    )
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind.lower() == "application/json" or kind.lower().endswith("+json"):
+        return None
+    if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT
+           for e in errors):  # fmt: skip
+        return kind or "none"
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -174,8 +175,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _validation(request: Request, exc: Exception) -> Response:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else ()
-        if _json_body_sent_as_another_type(request, errors):
-            kind = request.headers.get("content-type", "").split(";")[0].strip() or "none"
+        kind = _json_body_sent_as(request, errors)
+        if kind is not None:
             message = f"Send the body as JSON (Content-Type: application/json), not {kind[:80]}."
             return respond(request, Failure(415, message))
         return respond(request, Failure(422, describe_validation(errors)))
