@@ -10,6 +10,7 @@ import gc
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mediashelf.clock import Clock, SystemClock
 from mediashelf.config import Settings
@@ -22,11 +23,13 @@ from mediashelf.jobs.worker import Worker, WorkerConfig
 from mediashelf.library.kinds import LIBRARY_SCAN
 from mediashelf.library.scan_request import request_scan
 from mediashelf.library.tasks import build_registry
-from mediashelf.library.watch import LibraryWatcher, WatchConfig, WatchState
-from mediashelf.library.watch_support import MountTable, system_mounts
+from mediashelf.library.watch_support import MountTable, WatchState, system_mounts
 from mediashelf.probe.base import ProbeRunner
 from mediashelf.probe.formats import media_extensions
 from mediashelf.probe.pool import ProbePool
+
+if TYPE_CHECKING:  # watch mode imports watchfiles only when it starts
+    from mediashelf.library.watch import LibraryWatcher
 
 
 @dataclass
@@ -125,6 +128,8 @@ class Runtime:
 
     def start_watch(self) -> LibraryWatcher:
         """Follow the library's changes (watch mode) from a thread of this process."""
+        from mediashelf.library.watch import LibraryWatcher, WatchConfig
+
         settings = self.settings
         config = WatchConfig(
             root=self.root, quiet_s=settings.watch_quiet_s, poll_s=settings.watch_poll_s,

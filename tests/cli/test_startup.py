@@ -12,14 +12,27 @@ import pytest
 HEAVY = ("sqlalchemy", "alembic", "av", "fastapi", "starlette", "pydantic", "pebble", "uvicorn")
 
 
-def test_the_cli_front_imports_no_heavy_module() -> None:
+def _loaded_by(module: str) -> set[str]:
+    """Return the top-level packages a fresh interpreter holds after importing `module`."""
     code = (
-        "import json, sys; import mediashelf.cli.main; "
+        f"import json, sys; import {module}; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
-    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                       text=True, check=True).stdout)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return set(json.loads(done.stdout))
+
+
+def test_the_cli_front_imports_no_heavy_module() -> None:
+    loaded = _loaded_by("mediashelf.cli.main")
     assert not [name for name in HEAVY if name in loaded]
+
+
+def test_the_runtime_leaves_watch_mode_and_libav_to_who_needs_them() -> None:
+    """A scan builds the runtime: watchfiles (watch mode) and libav (pool processes) wait."""
+    loaded = _loaded_by("mediashelf.runtime")
+    assert "sqlalchemy" in loaded  # the runtime itself is loaded
+    assert not {"watchfiles", "anyio", "av", "fastapi", "uvicorn"} & loaded
 
 
 def test_help_lists_every_command() -> None:

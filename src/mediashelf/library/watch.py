@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import watchfiles
 
@@ -27,6 +26,7 @@ from mediashelf.library.watch_scopes import Burst, Change, Kind
 from mediashelf.library.watch_support import (
     MountTable,
     RootLook,
+    WatchState,
     inotify_watch_limit,
     no_event_mount,
     system_mounts,
@@ -41,19 +41,6 @@ KINDS = {
     watchfiles.Change.modified: Kind.MODIFIED,
     watchfiles.Change.deleted: Kind.DELETED,
 }
-Mode = Literal["events", "polling", "off"]
-
-
-@dataclass(frozen=True)
-class WatchState:
-    """How the library is being followed, and why not by events when it is not."""
-
-    mode: Mode
-    reason: str | None = None
-
-    def as_json(self) -> dict[str, str | None]:
-        """Return the state as /healthz shows it."""
-        return {"mode": self.mode, "reason": self.reason}
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mediashelf.library.watch_scopes import DIR, Seen
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 INOTIFY_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+
+Mode = Literal["events", "polling", "off"]
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """How the library is being followed, and why not by events when it is not.
+
+    Here, not in `watch`, so that a process asking only for the state (a scan, /healthz
+    without watch mode) does not import watchfiles.
+    """
+
+    mode: Mode
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        """Return the state as /healthz shows it."""
+        return {"mode": self.mode, "reason": self.reason}
+
 
 # File systems where inotify misses changes made elsewhere (prefix match for "fuse.*").
 NO_EVENT_TYPES = (
