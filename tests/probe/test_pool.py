@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -277,3 +280,57 @@ def test_dropping_probes_ahead_wastes_at_most_the_few_in_flight(
     probed = _probed(log)
     assert probed[-1] == str(tmp_path / "gone.flac")
     assert len(probed) - 1 <= AHEAD_WINDOW + 1  # not the 20 offered
+
+
+RELEASE_SCRIPT = """
+import json, os, sys, time
+from multiprocessing import forkserver
+from pathlib import Path
+from mediashelf.config import Settings
+from mediashelf.probe.chain import build_chain
+from mediashelf.probe.pool import ProbePool, release_forkserver
+
+path = Path(sys.argv[1])
+with ProbePool(build_chain(Settings()), processes=1, timeout_s=20) as pool:
+    first = pool.probe(path).duration
+old = forkserver._forkserver._forkserver_pid
+release_forkserver()
+deadline = time.monotonic() + 30
+exited = False
+while not exited and time.monotonic() < deadline:  # it exits while this process goes on
+    exited = os.waitpid(old, os.WNOHANG)[0] == old
+    time.sleep(0.02)
+with ProbePool(build_chain(Settings()), processes=1, timeout_s=20) as pool:
+    again = pool.probe(path).duration
+new = forkserver._forkserver._forkserver_pid
+release_forkserver()
+release_forkserver()  # a second call finds nothing to release
+print(json.dumps({"first": first, "again": again, "exited": exited, "new": new != old}))
+"""
+
+
+def test_a_released_forkserver_exits_at_once_and_a_later_pool_starts_another(
+    corpus: Corpus,
+) -> None:
+    """In a process of its own: releasing the forkserver would break this one's other pools."""
+    done = subprocess.run([sys.executable, "-c", RELEASE_SCRIPT, str(corpus.root / GOOD_AUDIO)],
+                          capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    seen = json.loads(done.stdout)
+    assert seen["first"] == seen["again"] > 0
+    assert seen["exited"]
+    assert seen["new"]
+
+
+def test_the_forkserver_stays_while_a_pool_is_open(error_pool: ProbePool, tmp_path: Path) -> None:
+    from multiprocessing import forkserver
+
+    from mediashelf.probe.pool import release_forkserver
+
+    with pytest.raises(ProbeCorrupt):  # the pool's processes (and their server) are up
+        error_pool.probe(tmp_path / "any.mp3")
+    server = forkserver._forkserver
+    before = getattr(server, "_forkserver_pid", None)
+    release_forkserver()
+    assert getattr(server, "_forkserver_pid", None) == before is not None
+    with pytest.raises(ProbeCorrupt):  # the open pool still gets its processes' answers
+        error_pool.probe(tmp_path / "any.mp3")

@@ -6,12 +6,14 @@ nothing and cost ~0.15 s of a `mediashelf scan` that takes ~1 s on two cores (me
 collection paused and not). The entry point pauses collection; `imports_done` freezes what
 the start left (later passes skip it: it lives as long as the process) and resumes it, once
 the runtime is built or before a command's long work. A command that never calls it (`db`,
-`doctor`, `--help`) is short and ends with collection still paused.
+`doctor`, `--help`) is short and ends with collection still paused. At the end, the probe
+pool's forkserver is asked to exit at once (probe/pool.py: `release_forkserver`).
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 
 
 class _Collection:
@@ -24,7 +26,22 @@ def main() -> None:
     _Collection.paused_by_entry = True
     from mediashelf.cli.main import app
 
-    app()
+    try:
+        app()
+    finally:
+        _release_forkserver()
+
+
+def _release_forkserver() -> None:
+    """Let the probe pool's forkserver exit while this process does, not after it.
+
+    Only here: the process ends with the command. A command that never started a pool never
+    imported the pool's module, and pays nothing.
+    """
+    if "mediashelf.probe.pool" in sys.modules:
+        from mediashelf.probe.pool import release_forkserver
+
+        release_forkserver()
 
 
 def imports_done() -> None:

@@ -8,9 +8,12 @@ any leak in the native code.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, wait
@@ -32,6 +35,7 @@ if TYPE_CHECKING:  # libav is imported by the pool's processes, not by the one t
 
 log = logging.getLogger(__name__)
 _worker_prober: Prober | None = None
+_open_pools: weakref.WeakSet[ProbePool] = weakref.WeakSet()  # release_forkserver waits for none
 
 
 def _init_worker(prober: Prober) -> None:
@@ -123,6 +127,7 @@ class ProbePool:
             initargs=(prober,),
             context=context,
         )
+        _open_pools.add(self)
         self._ahead: dict[str, tuple[int, int, Future[Any]]] = {}
         self._ahead_open = True
         self._ahead_lock = threading.Lock()
@@ -313,6 +318,7 @@ class ProbePool:
         self.drop_ahead()
         self._pool.stop()  # type: ignore[no-untyped-call]
         self._pool.join(timeout=10)
+        _open_pools.discard(self)
 
     def __enter__(self) -> ProbePool:
         return self
@@ -324,3 +330,40 @@ class ProbePool:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def release_forkserver() -> None:
+    """Ask this process's forkserver to exit now, without waiting: for a process about to end.
+
+    The forkserver (the Python process the pool's processes are forked from, libav loaded)
+    shares this process's stdout and stderr. Left alone, it sees that it is no longer needed
+    only once this process has exited and then takes another 30-60 ms to finish, and a
+    reader of the command's output (a pipe, `$(mediashelf scan --json)`) waits for that too.
+    Asked here, it finishes while this process prints and exits.
+
+    multiprocessing has no public call that stops its forkserver without waiting for it, so
+    this closes the "alive" pipe that `ForkServer._stop` closes and forgets the server the
+    same way; a later pool in this process starts a new one. Where those private names
+    differ (another Python), it does nothing and the forkserver ends as before. While a pool
+    is open it does nothing either: that pool learns how its processes end from the server.
+    """
+    from multiprocessing import forkserver, util
+
+    if _open_pools:
+        return
+    server = getattr(forkserver, "_forkserver", None)
+    lock = getattr(server, "_lock", None)
+    if server is None or lock is None:
+        return
+    with lock:
+        alive_fd = getattr(server, "_forkserver_alive_fd", None)
+        address = getattr(server, "_forkserver_address", None)
+        if not isinstance(alive_fd, int):
+            return
+        os.close(alive_fd)  # its end of the pipe reads EOF: it exits
+        server._forkserver_alive_fd = None
+        server._forkserver_pid = None  # not waited for: reaped when this process ends
+        server._forkserver_address = None
+        if isinstance(address, str) and not util.is_abstract_socket_namespace(address):
+            with contextlib.suppress(OSError):
+                os.unlink(address)
