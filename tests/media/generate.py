@@ -474,6 +474,10 @@ RULE_FILES: dict[str, dict[str, object]] = {
     "rules/tta16.tta": {"audio_codec": "tta", "audio_bit_depth": 16},
     "rules/alac16.m4a": {"audio_codec": "alac", "audio_bit_depth": 16},
     "rules/mp3.mp3": {"audio_codec": "mp3", "audio_bit_depth": None},
+    # LPCM of DVD-Video and Blu-ray: the width is in the header, not in the codec's name.
+    "rules/dvd_lpcm16.vob": {"audio_codec": "pcm_dvd", "audio_bit_depth": 16},
+    "rules/dvd_lpcm24.vob": {"audio_codec": "pcm_dvd", "audio_bit_depth": 24},
+    "rules/bluray_lpcm24.m2ts": {"audio_codec": "pcm_bluray", "audio_bit_depth": 24},
     "rules/interlaced_25i.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
     "rules/field_rate_50.ts": {"video_codec": "h264", "video_fps": 25.0},
     "rules/truncated.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
@@ -496,6 +500,11 @@ _RULE_CLIPS: dict[str, ClipSpec] = {
     "rules/tta16.tta": _short("tta", "tta", sample_format="s16"),
     "rules/alac16.m4a": _short("ipod", "alac", sample_format="s16p"),
     "rules/mp3.mp3": _short("mp3", "libmp3lame", duration_s=1.0),
+    "rules/dvd_lpcm16.vob": _short("vob", "pcm_dvd", sample_rate=48000, sample_format="s16"),
+    "rules/dvd_lpcm24.vob": _short("vob", "pcm_dvd", sample_rate=48000, sample_format="s32",
+                                   bits_per_raw_sample=24),
+    "rules/bluray_lpcm24.m2ts": _short("mpegts", "pcm_bluray", sample_rate=48000,
+                                       sample_format="s32", bits_per_raw_sample=24),
     # 25i: interlaced MPEG-2 (top field first) at 25 frames/s.
     "rules/interlaced_25i.ts": ClipSpec(
         "mpegts", "mpeg2video", None, duration_s=1.0, width=64, height=48,

@@ -14,9 +14,11 @@ import re
 from mediashelf.probe.numbers import positive_int
 
 DSD_CODECS = frozenset({"dsd_lsbf", "dsd_msbf", "dsd_lsbf_planar", "dsd_msbf_planar", "dst"})
+# Lossless codecs, and PCM whose width its header states rather than its name (DVD-Video and
+# Blu-ray LPCM: 16, 20 or 24 bits): the stated bits, else the decoder's sample format.
 LOSSLESS_CODECS = frozenset(
     {"flac", "alac", "ape", "wavpack", "tta", "tak", "mlp", "truehd", "wmalossless", "mp4als",
-     "shorten", "ralf", "s302m", "sonic", "osq", "apac", "smackaudio"}
+     "shorten", "ralf", "s302m", "sonic", "osq", "apac", "smackaudio", "pcm_dvd", "pcm_bluray"}
 )  # fmt: skip
 # Coded bits per sample of the non-PCM codecs that have one (libav's av_get_bits_per_sample).
 CODED_BITS = {
