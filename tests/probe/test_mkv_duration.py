@@ -1,0 +1,138 @@
+"""A Matroska file written to a pipe states no duration: it is timed by its last cluster."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import pytest
+
+from mediashelf.demo_library import ClipSpec, write_clip
+from mediashelf.probe.base import Prober
+from mediashelf.probe.ffprobe_backend import FfprobeProber
+from mediashelf.probe.mkv_duration import timed_matroska
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import ProbeResult
+from tests.media.pipes import remux_through_pipe
+
+SECONDS = 4.0
+FILMS = {  # the audio's bitrate is known, the video's is not: libav's estimate uses the audio's
+    "mpeg4_ac3": ClipSpec("matroska", "mpeg4", "ac3", width=320, height=240, duration_s=SECONDS,
+                          sample_rate=48000, amplitude=0),
+    "h264_mp3": ClipSpec("matroska", "libx264", "libmp3lame", width=320, height=240,
+                         duration_s=SECONDS, amplitude=0),
+}  # fmt: skip
+
+
+@pytest.fixture(params=["fast", "full", "ffprobe"])
+def prober(request: pytest.FixtureRequest) -> Prober:
+    """The fast path, the full analysis and ffprobe: all three store the measured length."""
+    if request.param == "ffprobe":
+        request.getfixturevalue("require_ffprobe")
+        return FfprobeProber()
+    return PyAVProber(fast=request.param == "fast")
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each film finished (stating its Duration), piped, and piped as a live stream."""
+    folder = tmp_path_factory.mktemp("mkv")
+    made: dict[str, Path] = {}
+    for name, spec in FILMS.items():
+        finished = made[f"{name}.finished"] = folder / f"{name}.mkv"
+        write_clip(finished, spec)
+        remux_through_pipe(finished, made.setdefault(f"{name}.piped", folder / f"{name}-p.mkv"))
+        live = made[f"{name}.live"] = folder / f"{name}-live.mkv"
+        remux_through_pipe(finished, live, options={"live": "1"})
+    return made
+
+
+def _libav_duration(path: Path, options: dict[str, str] | None = None) -> float | None:
+    with av.open(str(path), options=options or {}) as container:
+        return container.duration / 1_000_000 if container.duration else None
+
+
+def test_the_piped_files_are_the_case_libav_gets_wrong(films: dict[str, Path]) -> None:
+    for name in FILMS:
+        assert _libav_duration(films[f"{name}.finished"]) == pytest.approx(SECONDS, abs=0.1)
+        for kind in ("piped", "live"):
+            guesses = {_libav_duration(films[f"{name}.{kind}"], options)
+                       for options in (None, {"max_ts_probe": "1"})}  # fmt: skip
+            assert all(guess is None or abs(guess - SECONDS) > 1 for guess in guesses)
+    assert _libav_duration(films["mpeg4_ac3.piped"]) is not None  # the size / audio bitrate
+
+
+@pytest.mark.parametrize("kind", ["piped", "live"])
+@pytest.mark.parametrize("name", sorted(FILMS))
+def test_a_matroska_file_stating_no_duration_is_timed_by_its_last_cluster(
+    prober: Prober, films: dict[str, Path], name: str, kind: str
+) -> None:
+    path = films[f"{name}.{kind}"]
+    result = prober.probe(path)
+    assert result.duration is not None
+    assert result.duration == pytest.approx(SECONDS, abs=0.1)
+    assert result.bitrate == round(path.stat().st_size * 8 / result.duration)
+
+
+@pytest.mark.parametrize("name", sorted(FILMS))
+def test_a_file_stating_its_duration_is_left_as_libav_read_it(
+    films: dict[str, Path], name: str
+) -> None:
+    path = films[f"{name}.finished"]
+    read = PyAVProber(fast=False).probe(path)
+    assert timed_matroska(path, read) == read
+
+
+def test_a_cut_off_recording_lasts_as_long_as_what_remains(
+    prober: Prober, films: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = films["mpeg4_ac3.piped"].read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = prober.probe(cut)
+    assert result.duration is not None
+    assert 1.0 < result.duration < 3.0
+
+
+def _guessed(path: Path) -> ProbeResult:
+    """What libav reported for a piped file: its size divided by the audio's bitrate."""
+    read = PyAVProber(fast=False).probe(path)
+    return replace(read, duration=57.1, bitrate=96_000)
+
+
+def test_no_cluster_to_time_makes_the_duration_unknown_not_a_guess(
+    films: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = films["mpeg4_ac3.piped"].read_bytes()
+    first_cluster = whole.index(b"\x1f\x43\xb6\x75")
+    headless = tmp_path / "no-clusters.mkv"
+    headless.write_bytes(whole[:first_cluster] + bytes(len(whole) - first_cluster))
+    result = timed_matroska(headless, _guessed(films["mpeg4_ac3.piped"]))
+    assert (result.duration, result.bitrate) == (None, None)
+
+
+def test_damaged_clusters_never_raise_and_never_give_a_negative_length(
+    films: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = bytearray(films["h264_mp3.piped"].read_bytes())
+    first_cluster = whole.index(b"\x1f\x43\xb6\x75")
+    rng = random.Random(11)
+    guessed = _guessed(films["h264_mp3.piped"])
+    path = tmp_path / "damaged.mkv"
+    for _ in range(60):
+        damaged = bytearray(whole)
+        for _ in range(rng.randint(1, 40)):
+            at = rng.randrange(first_cluster, len(damaged))
+            damaged[at] = rng.choice((0, 0xFF, 0x1F, rng.randrange(256)))
+        path.write_bytes(bytes(damaged[: rng.randrange(first_cluster, len(damaged) + 1)]))
+        result = timed_matroska(path, replace(guessed, size_bytes=path.stat().st_size))
+        assert result.duration is None or 0 < result.duration < 1e6
+
+
+def test_other_containers_are_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "a.mka"
+    path.write_bytes(b"not even matroska")
+    given = ProbeResult("mp3", 3.0, 17, 128_000, has_video=False, has_audio=True)
+    assert timed_matroska(path, given) is given
