@@ -478,6 +478,8 @@ RULE_FILES: dict[str, dict[str, object]] = {
     "rules/dvd_lpcm16.vob": {"audio_codec": "pcm_dvd", "audio_bit_depth": 16},
     "rules/dvd_lpcm24.vob": {"audio_codec": "pcm_dvd", "audio_bit_depth": 24},
     "rules/bluray_lpcm24.m2ts": {"audio_codec": "pcm_bluray", "audio_bit_depth": 24},
+    # DV in AVI: only the DV decoder states what the full analysis stores (its bitrate).
+    "rules/dv_pal.avi": {"video_codec": "dvvideo", "video_fps": 25.0, "width": 720},
     "rules/interlaced_25i.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
     "rules/field_rate_50.ts": {"video_codec": "h264", "video_fps": 25.0},
     "rules/truncated.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
@@ -505,6 +507,8 @@ _RULE_CLIPS: dict[str, ClipSpec] = {
                                    bits_per_raw_sample=24),
     "rules/bluray_lpcm24.m2ts": _short("mpegts", "pcm_bluray", sample_rate=48000,
                                        sample_format="s32", bits_per_raw_sample=24),
+    "rules/dv_pal.avi": ClipSpec("avi", "dvvideo", "pcm_s16le", width=720, height=576,
+                                 duration_s=0.2, sample_rate=48000, amplitude=0),
     # 25i: interlaced MPEG-2 (top field first) at 25 frames/s.
     "rules/interlaced_25i.ts": ClipSpec(
         "mpegts", "mpeg2video", None, duration_s=1.0, width=64, height=48,

@@ -118,8 +118,9 @@ ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
 # Video decoders the fast analysis runs: an MPEG-1/2 stream's bitrate is stated by its
 # sequence header, which only the decoder reads (no container states it). Without them every
 # DVD, broadcast or camcorder file needed a second, full analysis; with them the one analysis
-# states what the full one would (~1-4 ms, the decoder stops after a frame or two).
-FACT_STATING_VIDEO_DECODERS = frozenset({"mpeg1video", "mpeg2video"})
+# states what the full one would (~1-4 ms, the decoder stops after a frame or two). DV's
+# decoder likewise states the DIF stream's rate, where an AVI header states another.
+FACT_STATING_VIDEO_DECODERS = frozenset({"mpeg1video", "mpeg2video", "dvvideo"})
 
 
 @functools.cache
