@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.probe.analysis import DEMUXER_HINTS, demuxer_hint, has_signature
 from mediashelf.probe.completeness import missing_fact
 from mediashelf.probe.covers import find_covers, id3v2_end
+from mediashelf.probe.fast_path import probe_fast
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.pyav_streams import RawFacts
 from mediashelf.probe.reader import ProbeReader
@@ -202,3 +204,24 @@ def _raw(*streams: StreamFacts, duration: float | None = 10.0) -> RawFacts:
 )  # fmt: skip
 def test_a_second_pass_runs_only_for_a_missing_fact(raw: RawFacts, missing: str | None) -> None:
     assert missing_fact(raw) == missing
+
+
+@pytest.mark.parametrize(
+    ("name", "spec"),
+    [
+        ("old.flv", ClipSpec("flv", "flv", "libmp3lame", width=64, height=48, duration_s=0.3)),
+        ("phone.3gp", ClipSpec("3gp", "h263", "aac", width=128, height=96, duration_s=0.3,
+                               sample_rate=8000, layout="mono")),
+        ("camcorder.avi", ClipSpec("avi", "dvvideo", "pcm_s16le", width=720, height=576,
+                                   duration_s=0.2, sample_rate=48000, amplitude=0)),
+    ],
+)  # fmt: skip
+def test_formats_whose_decoder_states_the_size_need_no_second_analysis(
+    tmp_path: Path, name: str, spec: ClipSpec
+) -> None:
+    """Sorenson (FLV1), H.263 and DV state their picture size or rate only to their decoder."""
+    path = tmp_path / name
+    write_clip(path, spec)
+    answered = probe_fast(path, path.stat().st_size, "test")
+    assert answered.result is not None, answered
+    assert answered.result.media_fields() == PyAVProber(fast=False).probe(path).media_fields()

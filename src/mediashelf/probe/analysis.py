@@ -119,8 +119,9 @@ ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
 # sequence header, which only the decoder reads (no container states it). Without them every
 # DVD, broadcast or camcorder file needed a second, full analysis; with them the one analysis
 # states what the full one would (~1-4 ms, the decoder stops after a frame or two). DV's
-# decoder likewise states the DIF stream's rate, where an AVI header states another.
-FACT_STATING_VIDEO_DECODERS = frozenset({"mpeg1video", "mpeg2video", "dvvideo"})
+# decoder likewise states the DIF stream's rate, where an AVI header states another; and only
+# H.263's and Sorenson's (FLV1) decoders read the picture size (3GP, old FLV).
+FACT_STATING_VIDEO_DECODERS = frozenset({"mpeg1video", "mpeg2video", "dvvideo", "flv", "h263"})
 
 
 @functools.cache
