@@ -136,3 +136,27 @@ def test_other_containers_are_not_read(tmp_path: Path) -> None:
     path.write_bytes(b"not even matroska")
     given = ProbeResult("mp3", 3.0, 17, 128_000, has_video=False, has_audio=True)
     assert timed_matroska(path, given) is given
+
+
+def test_a_tail_of_cluster_ids_is_tried_a_bounded_number_of_times(
+    films: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = films["mpeg4_ac3.piped"].read_bytes()
+    first_cluster = whole.index(b"\x1f\x43\xb6\x75")
+    hostile = tmp_path / "ids.mkv"
+    hostile.write_bytes(whole[:first_cluster] + b"\x1f\x43\xb6\x75" * (4 << 20))  # 16 MB
+    guessed = replace(_guessed(films["mpeg4_ac3.piped"]), size_bytes=hostile.stat().st_size)
+    result = timed_matroska(hostile, guessed)
+    assert (result.duration, result.bitrate) == (None, None)
+
+
+def test_a_last_cluster_longer_than_a_step_is_found_steps_back(
+    films: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tail is read in steps (1 MB): a cluster of video may start several steps back."""
+    import mediashelf.probe.mkv_duration as module
+
+    monkeypatch.setattr(module, "TAIL_STEP", 701)  # a few hundred bytes: many steps, odd cuts
+    path = films["h264_mp3.piped"]
+    result = timed_matroska(path, _guessed(path))
+    assert result.duration == pytest.approx(SECONDS, abs=0.1)

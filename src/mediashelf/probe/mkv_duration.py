@@ -34,7 +34,8 @@ TRACK_ENTRY, TRACK_NUMBER, DEFAULT_DURATION = 0xAE, 0xD7, 0x23E383
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION = 0xA3, 0xA0, 0xA1, 0x9B
 SKIPPED = frozenset({0xBF, 0xEC})  # CRC-32, Void
 DEFAULT_SCALE = 1_000_000  # ns per timestamp tick
-MAX_ELEMENTS = 4096  # bounds each walk through hostile files
+MAX_ELEMENTS = 4096  # elements of one parent walked (a cluster of a few seconds has hundreds)
+MAX_CANDIDATES = 32  # cluster IDs in the tail tried as clusters (hostile files repeat them)
 
 
 @dataclass
@@ -86,11 +87,13 @@ def _vint(data: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
     return (-1 if value == (1 << (7 * length)) - 1 else value), length
 
 
-def _elements(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+def _elements(
+    data: bytes, start: int, end: int, limit: int = MAX_ELEMENTS
+) -> list[tuple[int, int, int]]:
     """Return (id, data start, data end) of the elements from `start` to `end` (cut at data)."""
     found: list[tuple[int, int, int]] = []
     at = start
-    while at < end and len(found) < MAX_ELEMENTS:
+    while at < end and len(found) < limit:
         ident, size = _vint(data, at, keep_marker=True), None
         if ident is not None:
             size = _vint(data, at + ident[1], keep_marker=False)
@@ -160,14 +163,21 @@ def _cluster_timestamp(data: bytes, begin: int, end: int) -> int | None:
 
 
 def _last_end(file: BinaryIO, size: int, header: _Header) -> int | None:
-    """Return the end of the last block, in ticks, from the last cluster that parses."""
-    tail, start = b"", size
-    while size - start < TAIL_MAX and start > 0:
-        start = max(0, start - TAIL_STEP)
-        file.seek(start)
-        tail = file.read(size - start)
-        at = len(tail)
-        while (at := tail.rfind(CLUSTER_ID, 0, at)) >= 0:
+    """Return the end of the last block, in ticks, from the last cluster that parses.
+
+    The tail is read backwards a step at a time, each byte once; only cluster IDs that start
+    in the step just read are tried (those after it were tried before), at most
+    MAX_CANDIDATES in all.
+    """
+    tail, start, tried = b"", size, 0
+    while start > 0 and size - start < TAIL_MAX and tried < MAX_CANDIDATES:
+        step_start = max(0, start - TAIL_STEP)
+        file.seek(step_start)
+        step = file.read(start - step_start)
+        tail, start = step + tail, step_start
+        at = len(step) + len(CLUSTER_ID) - 1  # IDs starting in this step, across its end too
+        while tried < MAX_CANDIDATES and (at := tail.rfind(CLUSTER_ID, 0, at)) >= 0:
+            tried += 1
             end = _cluster_end(tail, at, header)
             if end is not None:
                 return end
@@ -176,7 +186,7 @@ def _last_end(file: BinaryIO, size: int, header: _Header) -> int | None:
 
 def _cluster_end(data: bytes, at: int, header: _Header) -> int | None:
     """Return the end of the last block of the cluster at `at`, or None if it is not one."""
-    cluster = _elements(data, at, len(data))[:1]
+    cluster = _elements(data, at, len(data), limit=1)
     if not cluster or cluster[0][0] != CLUSTER:
         return None
     children = _elements(data, cluster[0][1], cluster[0][2])
