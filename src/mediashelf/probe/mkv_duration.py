@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
 
+from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
 HEAD = 64 * 1024
@@ -53,11 +53,11 @@ def timed_matroska(path: Path, result: ProbeResult) -> ProbeResult:
     if "matroska" not in (result.container or "") or not result.size_bytes:
         return result
     try:
-        with path.open("rb", buffering=0) as file:
-            header = _header(file.read(HEAD))
+        with ProbeReader(path) as file:  # random-access advice: no read-ahead past what is read
+            header = _header(file.pread(0, HEAD))
             if header is None or header.states_duration:
                 return result
-            last = _last_end(file, result.size_bytes, header)
+            last = _last_end(file, file.size, header)
     except OSError:
         return result
     first = header.first_ticks or 0  # not in the head (megabytes of attachments): from 0
@@ -162,7 +162,7 @@ def _cluster_timestamp(data: bytes, begin: int, end: int) -> int | None:
 # --------------------------------------------------------------------------- the last cluster
 
 
-def _last_end(file: BinaryIO, size: int, header: _Header) -> int | None:
+def _last_end(file: ProbeReader, size: int, header: _Header) -> int | None:
     """Return the end of the last block, in ticks, from the last cluster that parses.
 
     The tail is read backwards a step at a time, each byte once; only cluster IDs that start
@@ -172,8 +172,7 @@ def _last_end(file: BinaryIO, size: int, header: _Header) -> int | None:
     tail, start, tried = b"", size, 0
     while start > 0 and size - start < TAIL_MAX and tried < MAX_CANDIDATES:
         step_start = max(0, start - TAIL_STEP)
-        file.seek(step_start)
-        step = file.read(start - step_start)
+        step = file.pread(step_start, start - step_start)
         tail, start = step + tail, step_start
         at = len(step) + len(CLUSTER_ID) - 1  # IDs starting in this step, across its end too
         while tried < MAX_CANDIDATES and (at := tail.rfind(CLUSTER_ID, 0, at)) >= 0:
