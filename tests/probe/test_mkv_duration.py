@@ -160,3 +160,95 @@ def test_a_last_cluster_longer_than_a_step_is_found_steps_back(
     path = films["h264_mp3.piped"]
     result = timed_matroska(path, _guessed(path))
     assert result.duration == pytest.approx(SECONDS, abs=0.1)
+
+
+# --------------------------------------------------------------------------- built byte by byte
+
+
+def _el(ident: int, payload: bytes) -> bytes:
+    """One EBML element with an 8-byte size."""
+    return (
+        ident.to_bytes((ident.bit_length() + 7) // 8, "big")
+        + ((1 << 56) | len(payload)).to_bytes(8, "big")
+        + payload
+    )
+
+
+def _uint_el(ident: int, value: int) -> bytes:
+    return _el(ident, value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def _block(track: int, relative: int, laced_frames: int = 1) -> bytes:
+    flags = 0x80 | (0x02 if laced_frames > 1 else 0)
+    lacing = bytes([laced_frames - 1]) if laced_frames > 1 else b""
+    body = bytes([0x80 | track]) + relative.to_bytes(2, "big", signed=True) + bytes([flags])
+    return _el(0xA3, body + lacing + bytes(64))
+
+
+def _cluster(timestamp: int, *blocks: bytes) -> bytes:
+    return _el(0x1F43B675, _uint_el(0xE7, timestamp) + b"".join(blocks))
+
+
+def _matroska(*body: bytes, scale: int = 1_000_000, default_ns: int = 26_122_449) -> bytes:
+    """A Segment without Duration: Info, one track with a default duration, then `body`."""
+    info = _el(0x1549A966, _uint_el(0x2AD7B1, scale))
+    track = _el(0xAE, _uint_el(0xD7, 1) + _uint_el(0x23E383, default_ns))
+    segment = info + _el(0x1654AE6B, track) + b"".join(body)
+    return _el(0x1A45DFA3, _el(0x4282, b"matroska")) + _el(0x18538067, segment)
+
+
+def _timed(tmp_path: Path, data: bytes) -> ProbeResult:
+    path = tmp_path / "built.mka"
+    path.write_bytes(data)
+    given = ProbeResult("matroska,webm", 99.0, len(data), 8, has_video=False, has_audio=True)
+    return timed_matroska(path, given)
+
+
+def test_laced_frames_and_the_default_duration_make_the_last_blocks_end(tmp_path: Path) -> None:
+    frame = 26_122_449 / 1e9  # an MP3 frame at 44.1 kHz
+    data = _matroska(_cluster(0, _block(1, 0)), _cluster(1000, _block(1, 0, laced_frames=8)))
+    assert _timed(tmp_path, data).duration == round(1.0 + 8 * frame, 6)
+
+
+def test_without_a_default_duration_a_block_lasts_as_long_as_the_ones_before_it(
+    tmp_path: Path,
+) -> None:
+    data = _matroska(_cluster(0, _block(1, 0)), _cluster(900, _block(1, 0), _block(1, 50)),
+                     default_ns=0)  # fmt: skip
+    assert _timed(tmp_path, data).duration == 1.0
+
+
+def test_a_first_cluster_beyond_the_head_is_found_by_hopping(tmp_path: Path) -> None:
+    attachments = _el(0x1941A469, bytes(200_000))  # fonts or a cover before the clusters
+    data = _matroska(attachments, _cluster(3_600_000, _block(1, 0)),
+                     _cluster(3_602_000, _block(1, 0)), default_ns=0)  # fmt: skip
+    assert _timed(tmp_path, data).duration == 2.0
+
+
+def test_a_cluster_of_thousands_of_blocks_is_walked_to_its_end(tmp_path: Path) -> None:
+    blocks = [_block(1, n) for n in range(10_000)]  # 1 ms each: 10 s
+    data = _matroska(_cluster(0, *blocks), scale=1_000_000, default_ns=1_000_000)
+    assert _timed(tmp_path, data).duration == 10.0
+
+
+@pytest.mark.parametrize(
+    ("last_cluster", "scale"),
+    [
+        (1, 1),  # one nanosecond: rounds to nothing
+        (1 << 56, 1_000_000),  # 2 billion years
+        (1000, 1 << 60),  # a tick of 36 years
+    ],
+)
+def test_a_timing_that_cannot_be_true_is_unknown(
+    tmp_path: Path, last_cluster: int, scale: int
+) -> None:
+    data = _matroska(_cluster(0, _block(1, 0)), _cluster(last_cluster, _block(1, 0)),
+                     scale=scale, default_ns=0)  # fmt: skip
+    result = _timed(tmp_path, data)
+    assert (result.duration, result.bitrate) == (None, None)
+
+
+def test_elements_nested_to_exhaust_the_walk_give_an_unknown_duration(tmp_path: Path) -> None:
+    voids = _el(0xA0, bytes.fromhex("ec80") * 40_000)  # a block group of 40,000 empty Voids
+    data = _matroska(_cluster(0, _block(1, 0)), _cluster(1000, *[voids] * 4))
+    assert _timed(tmp_path, data).duration is None

@@ -1,4 +1,4 @@
-"""The duration of a Matroska file that states none, measured from its last cluster.
+"""The duration of a Matroska file that states none, measured from its first and last clusters.
 
 A Matroska muxer writes the Segment's Duration when it finishes, by seeking back to the
 header. A file written to a pipe or a stream (`ffmpeg ... -f matroska -`, a live capture) or
@@ -7,18 +7,25 @@ or, in some configurations, divides the file's size by the bitrates it knows (of
 audio's alone) and reports that: 57 s for a 4 s clip. Both backends did the same; the stored
 duration was wrong or missing.
 
-Such a file is timed here the way Matroska tools do: from the last block's timestamp in the
-last cluster (plus that block's duration, or its track's default duration), minus the first
-cluster's timestamp. Only the header (64 KB) and the tail (up to 16 MB, read backwards in
-1 MB steps until a cluster is found) are read. A file that states its Duration is left as
-libav read it; anything the walk cannot make sense of leaves the result unchanged as well,
-except that a duration libav could only have estimated is then unknown, not a guess.
+Such a file is timed here the way Matroska tools do: from the first cluster's timestamp to
+the end of the last cluster's last block (its BlockDuration, else its frames times its
+track's default duration, else times the spacing of that track's blocks before it). Only the
+header (64 KB, then a hop from element to element if the first cluster lies beyond it) and
+the tail (up to 16 MB, read backwards in 1 MB steps until a cluster parses) are read, and at
+most BUDGET elements are parsed in all, however the file nests them. A file that states its
+Duration is left as libav read it. A file with no cluster to time, or whose timing would
+mean less than MIN_BITRATE, gets an unknown duration: libav's figure was a guess.
+
+Not covered (the Segment Duration a finishing muxer writes would cover them): a block that
+ends after the last cluster's blocks (a long subtitle event in an earlier cluster), and a
+last cluster starting more than 16 MB before the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
@@ -34,36 +41,76 @@ TRACK_ENTRY, TRACK_NUMBER, DEFAULT_DURATION = 0xAE, 0xD7, 0x23E383
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION = 0xA3, 0xA0, 0xA1, 0x9B
 SKIPPED = frozenset({0xBF, 0xEC})  # CRC-32, Void
 DEFAULT_SCALE = 1_000_000  # ns per timestamp tick
-MAX_ELEMENTS = 4096  # elements of one parent walked (a cluster of a few seconds has hundreds)
+MAX_CHILDREN = 1 << 15  # elements of one parent (a cluster of PCM in small blocks has thousands)
+BUDGET = 1 << 16  # elements parsed for one file in all (~0.1 s at most)
 MAX_CANDIDATES = 32  # cluster IDs in the tail tried as clusters (hostile files repeat them)
+MAX_HOPS = 64  # top-level elements hopped over to find a first cluster beyond the head
+ELEMENT_HEAD = 12  # bytes that hold any element's ID and size
+MIN_BITRATE = 500  # bit/s: a measured length that means less than this is not believed
+
+
+class _Exhausted(Exception):
+    """The file made the walk parse more than BUDGET elements."""
+
+
+class _Element(NamedTuple):
+    ident: int
+    begin: int  # where its data starts
+    end: int  # where its data ends, or where the bytes at hand end
+    stop: int | None  # where the element ends as it declares (None: unknown size)
 
 
 @dataclass
-class _Header:
-    """What the header says: the tick length, whether a Duration is stated, tracks' frame time."""
+class _Walk:
+    """What is known of one file while it is walked, and what the walk may still parse."""
 
+    budget: int = BUDGET
     scale: int = DEFAULT_SCALE
     states_duration: bool = False
-    default_ns: dict[int, int] = field(default_factory=dict)  # track number -> ns per frame
-    first_ticks: int | None = None  # the first cluster's timestamp, where the head holds it
+    default_ticks: dict[int, float] = field(default_factory=dict)  # track -> ticks per frame
+    first_ticks: int | None = None  # the first cluster's timestamp
+    resume_at: int | None = None  # where the Segment's next element starts, past the head
+
+    def elements(
+        self, data: bytes, start: int, end: int, limit: int = MAX_CHILDREN
+    ) -> list[_Element]:
+        """Return the elements from `start` to `end` in `data`, cut where `data` ends."""
+        found: list[_Element] = []
+        at = start
+        while at < end and len(found) < limit:
+            ident = _vint(data, at, keep_marker=True)
+            size = _vint(data, at + ident[1], keep_marker=False) if ident else None
+            if ident is None or size is None:
+                break
+            self.budget -= 1
+            if self.budget < 0:
+                raise _Exhausted
+            begin = at + ident[1] + size[1]
+            stop = None if size[0] < 0 else begin + size[0]
+            found.append(_Element(ident[0], begin, min(stop or len(data), len(data)), stop))
+            if stop is None or stop > end:
+                break  # unknown size, or running past what is at hand: the last one here
+            at = stop
+        return found
 
 
 def timed_matroska(path: Path, result: ProbeResult) -> ProbeResult:
     """Return `result` with the measured duration when `path` is Matroska stating none."""
     if "matroska" not in (result.container or "") or not result.size_bytes:
         return result
+    walk = _Walk()
     try:
         with ProbeReader(path) as file:  # random-access advice: no read-ahead past what is read
-            header = _header(file.pread(0, HEAD))
-            if header is None or header.states_duration:
+            if not _read_header(walk, file.pread(0, HEAD)) or walk.states_duration:
                 return result
-            last = _last_end(file, file.size, header)
+            first, last = _first_cluster_ticks(walk, file), _last_end(walk, file)
     except OSError:
         return result
-    first = header.first_ticks or 0  # not in the head (megabytes of attachments): from 0
-    if last is None or last <= first:
+    except _Exhausted:  # more elements than any recording has: nothing to believe
+        first, last = 0, None
+    seconds = round((last - first) * walk.scale / 1e9, 6) if last is not None else 0.0
+    if not seconds > 0 or result.size_bytes * 8 / seconds < MIN_BITRATE:
         return replace(result, duration=None, bitrate=None)  # libav's figure was a guess
-    seconds = round((last - first) * header.scale / 1e9, 6)
     return replace(result, duration=seconds, bitrate=round(result.size_bytes * 8 / seconds))
 
 
@@ -78,7 +125,7 @@ def _vint(data: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
     if at >= len(data) or data[at] == 0:
         return None
     length = 9 - data[at].bit_length()
-    if length > 8 or at + length > len(data):
+    if at + length > len(data):
         return None
     value = int.from_bytes(data[at : at + length], "big")
     if keep_marker:
@@ -87,88 +134,92 @@ def _vint(data: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
     return (-1 if value == (1 << (7 * length)) - 1 else value), length
 
 
-def _elements(
-    data: bytes, start: int, end: int, limit: int = MAX_ELEMENTS
-) -> list[tuple[int, int, int]]:
-    """Return (id, data start, data end) of the elements from `start` to `end` (cut at data)."""
-    found: list[tuple[int, int, int]] = []
-    at = start
-    while at < end and len(found) < limit:
-        ident, size = _vint(data, at, keep_marker=True), None
-        if ident is not None:
-            size = _vint(data, at + ident[1], keep_marker=False)
-        if ident is None or size is None:
-            break
-        begin = at + ident[1] + size[1]
-        stop = len(data) if size[0] < 0 else begin + size[0]
-        found.append((ident[0], begin, min(stop, len(data))))
-        if size[0] < 0 or stop > end:
-            break  # an element of unknown size, or one running past what was read: the last
-        at = stop
-    return found
+def _uint(data: bytes, element: _Element) -> int | None:
+    width = element.end - element.begin
+    return int.from_bytes(data[element.begin : element.end], "big") if 0 < width <= 8 else None
 
 
-def _uint(data: bytes, begin: int, end: int) -> int | None:
-    return int.from_bytes(data[begin:end], "big") if 0 < end - begin <= 8 else None
+# --------------------------------------------------------------------------- the header
 
 
-def _header(head: bytes) -> _Header | None:
-    """Parse the EBML header, the Segment's Info and Tracks, and the first cluster's timestamp."""
+def _read_header(walk: _Walk, head: bytes) -> bool:
+    """Read Info, Tracks and the first cluster's timestamp from the head; False if no Info."""
     if not head.startswith(EBML_MAGIC):
-        return None
-    top = _elements(head, 0, len(head))
-    segment = next(((b, e) for ident, b, e in top if ident == SEGMENT), None)
+        return False
+    segment = next((e for e in walk.elements(head, 0, len(head)) if e.ident == SEGMENT), None)
     if segment is None:
-        return None
-    header, seen_info = _Header(), False
-    for ident, begin, end in _elements(head, *segment):
-        if ident == INFO:
+        return False
+    seen_info = False
+    children = walk.elements(head, segment.begin, segment.end)
+    for element in children:
+        if element.ident == INFO:
             seen_info = True
-            for child, b, e in _elements(head, begin, end):
-                if child == TIMESTAMP_SCALE:
-                    header.scale = _uint(head, b, e) or DEFAULT_SCALE
-                elif child == DURATION:
-                    header.states_duration = True
-        elif ident == TRACKS:
-            header.default_ns.update(_default_durations(head, begin, end))
-        elif ident == CLUSTER:
-            header.first_ticks = _cluster_timestamp(head, begin, end)
-            break
-    return header if seen_info else None
+            for child in walk.elements(head, element.begin, element.end):
+                if child.ident == TIMESTAMP_SCALE:
+                    walk.scale = _uint(head, child) or DEFAULT_SCALE
+                elif child.ident == DURATION:
+                    walk.states_duration = True
+        elif element.ident == TRACKS:
+            _read_tracks(walk, head, element)
+        elif element.ident == CLUSTER:
+            walk.first_ticks = _cluster_timestamp(walk, head, element)
+            return seen_info
+    walk.resume_at = children[-1].stop if children else None
+    return seen_info
 
 
-def _default_durations(data: bytes, begin: int, end: int) -> dict[int, int]:
-    found: dict[int, int] = {}
-    for ident, b, e in _elements(data, begin, end):
-        if ident != TRACK_ENTRY:
+def _read_tracks(walk: _Walk, head: bytes, tracks: _Element) -> None:
+    for entry in walk.elements(head, tracks.begin, tracks.end):
+        if entry.ident != TRACK_ENTRY:
             continue
-        values = {child: _uint(data, cb, ce) for child, cb, ce in _elements(data, b, e)}
-        number, default = values.get(TRACK_NUMBER), values.get(DEFAULT_DURATION)
-        if number is not None and default:
-            found[number] = default
-    return found
+        values = {c.ident: _uint(head, c) for c in walk.elements(head, entry.begin, entry.end)}
+        number, default_ns = values.get(TRACK_NUMBER), values.get(DEFAULT_DURATION)
+        if number is not None and default_ns:
+            walk.default_ticks[number] = default_ns / walk.scale
 
 
-def _cluster_timestamp(data: bytes, begin: int, end: int) -> int | None:
+def _cluster_timestamp(walk: _Walk, data: bytes, cluster: _Element) -> int | None:
     """Return a cluster's Timestamp: its first element, after a CRC-32 or Void at most."""
-    for ident, b, e in _elements(data, begin, end)[:3]:
-        if ident == TIMESTAMP:
-            return _uint(data, b, e)
-        if ident not in SKIPPED:
+    for element in walk.elements(data, cluster.begin, cluster.end, limit=3):
+        if element.ident == TIMESTAMP:
+            return _uint(data, element)
+        if element.ident not in SKIPPED:
             return None
     return None
+
+
+def _first_cluster_ticks(walk: _Walk, file: ProbeReader) -> int:
+    """Return the first cluster's timestamp: from the head, else hopping element to element.
+
+    Megabytes of attachments (fonts, a cover) may lie between the tracks and the clusters.
+    Where no cluster is found that way, the timestamps are taken to start at 0.
+    """
+    at = walk.resume_at
+    for _ in range(MAX_HOPS):
+        if walk.first_ticks is not None or at is None or at >= file.size:
+            break
+        element = next(iter(walk.elements(file.pread(at, ELEMENT_HEAD), 0, ELEMENT_HEAD, 1)), None)
+        if element is None:
+            break
+        if element.ident == CLUSTER:
+            data = file.pread(at, element.begin + ELEMENT_HEAD * 2)  # its header and Timestamp
+            walk.first_ticks = _cluster_timestamp(walk, data, element._replace(end=len(data)))
+            break
+        at = None if element.stop is None else at + element.stop
+    return walk.first_ticks or 0
 
 
 # --------------------------------------------------------------------------- the last cluster
 
 
-def _last_end(file: ProbeReader, size: int, header: _Header) -> int | None:
+def _last_end(walk: _Walk, file: ProbeReader) -> float | None:
     """Return the end of the last block, in ticks, from the last cluster that parses.
 
     The tail is read backwards a step at a time, each byte once; only cluster IDs that start
     in the step just read are tried (those after it were tried before), at most
     MAX_CANDIDATES in all.
     """
+    size = file.size
     tail, start, tried = b"", size, 0
     while start > 0 and size - start < TAIL_MAX and tried < MAX_CANDIDATES:
         step_start = max(0, start - TAIL_STEP)
@@ -177,43 +228,57 @@ def _last_end(file: ProbeReader, size: int, header: _Header) -> int | None:
         at = len(step) + len(CLUSTER_ID) - 1  # IDs starting in this step, across its end too
         while tried < MAX_CANDIDATES and (at := tail.rfind(CLUSTER_ID, 0, at)) >= 0:
             tried += 1
-            end = _cluster_end(tail, at, header)
+            end = _cluster_end(walk, tail, at)
             if end is not None:
                 return end
     return None
 
 
-def _cluster_end(data: bytes, at: int, header: _Header) -> int | None:
+def _cluster_end(walk: _Walk, data: bytes, at: int) -> float | None:
     """Return the end of the last block of the cluster at `at`, or None if it is not one."""
-    cluster = _elements(data, at, len(data), limit=1)
-    if not cluster or cluster[0][0] != CLUSTER:
+    cluster = next(iter(walk.elements(data, at, len(data), limit=1)), None)
+    if cluster is None or cluster.ident != CLUSTER:
         return None
-    children = _elements(data, cluster[0][1], cluster[0][2])
-    base = _cluster_timestamp(data, cluster[0][1], cluster[0][2])
+    base = _cluster_timestamp(walk, data, cluster)
     if base is None:
         return None
-    ends = [_block_end(data, ident, begin, end, header) for ident, begin, end in children]
-    known = [end for end in ends if end is not None]
-    return base + max(known) if known else None
+    ends: list[float] = []
+    previous: dict[int, tuple[int, int]] = {}  # track -> (its last block's time, frames)
+    for element in walk.elements(data, cluster.begin, cluster.end):
+        block = _block(walk, data, element)
+        if block is None:
+            continue
+        track, relative, frames, duration = block
+        if duration is None:
+            per_frame = walk.default_ticks.get(track)
+            if per_frame is None and track in previous:  # the spacing of this track's blocks
+                before, before_frames = previous[track]
+                per_frame = max(0, relative - before) / before_frames
+            duration = frames * (per_frame or 0)
+        previous[track] = (relative, frames)
+        ends.append(relative + duration)
+    return base + max(ends) if ends else None
 
 
-def _block_end(data: bytes, ident: int, begin: int, end: int, header: _Header) -> int | None:
-    """Return a block's end relative to its cluster, in ticks; None for other elements."""
-    duration: int | None = None
-    if ident == BLOCK_GROUP:
-        inner = {child: (b, e) for child, b, e in _elements(data, begin, end)}
+def _block(
+    walk: _Walk, data: bytes, element: _Element
+) -> tuple[int, int, int, float | None] | None:
+    """Return (track, time in its cluster, frames, duration or None) of a block element."""
+    duration: float | None = None
+    if element.ident == BLOCK_GROUP:
+        inner = {child.ident: child for child in walk.elements(data, element.begin, element.end)}
         if BLOCK not in inner:
             return None
         if BLOCK_DURATION in inner:
-            duration = _uint(data, *inner[BLOCK_DURATION])
-        begin, end = inner[BLOCK]
-    elif ident != SIMPLE_BLOCK:
+            duration = _uint(data, inner[BLOCK_DURATION])
+        element = inner[BLOCK]
+    elif element.ident != SIMPLE_BLOCK:
         return None
-    track = _vint(data, begin, keep_marker=False)
-    if track is None or begin + track[1] + 2 > end:
+    track = _vint(data, element.begin, keep_marker=False)
+    at = element.begin + (track[1] if track else 0)
+    if track is None or at + 3 > element.end:
         return None
-    at = begin + track[1]
     relative = int.from_bytes(data[at : at + 2], "big", signed=True)
-    if duration is None:
-        duration = header.default_ns.get(track[0], 0) // header.scale
-    return relative + duration
+    laced = data[at + 2] & 0x06
+    frames = data[at + 3] + 1 if laced and at + 3 < element.end else 1
+    return track[0], relative, frames, duration
