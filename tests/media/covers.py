@@ -153,8 +153,14 @@ def remux_to_matroska(source: Path, path: Path) -> None:
                 out.mux(packet)
 
 
-def write_motion_jpeg_with_sound(path: Path, picture: bytes, frames: int = 24) -> None:
-    """Write a motion-JPEG film of `frames` x `picture` at 24 per second, with MP3 sound."""
+def write_motion_jpeg_with_sound(
+    path: Path, picture: bytes, frames: int = 24, seconds: float | None = None
+) -> None:
+    """Write a motion-JPEG film of `frames` x `picture` at 24 per second, with MP3 sound.
+
+    With `frames=1` and longer `seconds` of sound: what `ffmpeg -i song.flac -i cover.jpg
+    -c:v mjpeg song.mka` writes, a cover as a plain track that has a frame rate.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="matroska") as out:
         video = out.add_stream("mjpeg", rate=24)
@@ -168,4 +174,4 @@ def write_motion_jpeg_with_sound(path: Path, picture: bytes, frames: int = 24) -
             packet.stream, packet.pts, packet.dts = video, n, n
             packet.time_base, packet.duration = Fraction(1, 24), 1
             out.mux(packet)
-        _encode_noise(out, audio, 44100, frames / 24)
+        _encode_noise(out, audio, 44100, frames / 24 if seconds is None else seconds)

@@ -6,6 +6,7 @@ import random
 import shutil
 from pathlib import Path
 
+import av
 import pytest
 
 from mediashelf.errors import ProbeError
@@ -94,6 +95,19 @@ def test_a_cover_remuxed_beside_the_sound_is_not_video(tmp_path: Path) -> None:
         result = prober.probe(path)
         assert (result.has_video, result.video_codec, result.video_fps) == (False, None, None)
         assert (result.audio_codec, result.audio_channels) == ("mp3", 2)
+
+
+def test_a_cover_track_with_a_frame_rate_beside_the_sound_is_not_video(tmp_path: Path) -> None:
+    path = tmp_path / "song.mka"
+    write_motion_jpeg_with_sound(path, cover_jpeg(seed=10), frames=1, seconds=3.0)
+    with av.open(str(path)) as container:  # the case: libav states a rate, and no frame count
+        (picture,) = container.streams.video
+        assert picture.average_rate == 24
+        assert not picture.frames
+    for prober in (PyAVProber(), PyAVProber(fast=False), FfprobeProber()):
+        result = prober.probe(path)
+        assert (result.has_video, result.video_codec, result.width) == (False, None, None)
+        assert (result.audio_codec, result.has_audio) == ("mp3", True)
 
 
 def test_a_motion_jpeg_film_with_sound_stays_video(tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""The duration of a Matroska file that states none, measured from its first and last clusters.
+"""Two facts of Matroska files that libav gets wrong, read from the file's own elements.
+
+1. The duration of a file that states none, measured from its first and last clusters.
 
 A Matroska muxer writes the Segment's Duration when it finishes, by seeking back to the
 header. A file written to a pipe or a stream (`ffmpeg ... -f matroska -`, a live capture) or
@@ -19,6 +21,13 @@ mean less than MIN_BITRATE, gets an unknown duration: libav's figure was a guess
 Not covered (the Segment Duration a finishing muxer writes would cover them): a block that
 ends after the last cluster's blocks (a long subtitle event in an earlier cluster), and a
 last cluster starting more than 16 MB before the end.
+
+2. A cover picture muxed as the file's only video track. `ffmpeg -i song.flac -i cover.jpg
+-c:v mjpeg song.mka` writes the picture as a plain MJPEG track with a default duration:
+libav states no frame count and a frame rate (25), so every backend took the cover for 25 fps
+video. A motion-JPEG film has a block every frame; a cover has one. When the only video
+track of a file with sound has one block in the first cluster while the other
+tracks' blocks there span a second or more, the file has no video.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from mediashelf.probe.normalize import PICTURE_CODECS
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
@@ -37,7 +47,8 @@ EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 SEGMENT, INFO, TRACKS, CLUSTER = 0x18538067, 0x1549A966, 0x1654AE6B, 0x1F43B675
 CLUSTER_ID = CLUSTER.to_bytes(4, "big")
 TIMESTAMP_SCALE, DURATION, TIMESTAMP = 0x2AD7B1, 0x4489, 0xE7
-TRACK_ENTRY, TRACK_NUMBER, DEFAULT_DURATION = 0xAE, 0xD7, 0x23E383
+TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE, DEFAULT_DURATION = 0xAE, 0xD7, 0x83, 0x23E383
+VIDEO_TRACK = 1
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION = 0xA3, 0xA0, 0xA1, 0x9B
 SKIPPED = frozenset({0xBF, 0xEC})  # CRC-32, Void
 DEFAULT_SCALE = 1_000_000  # ns per timestamp tick
@@ -47,6 +58,8 @@ MAX_CANDIDATES = 32  # cluster IDs in the tail tried as clusters (hostile files 
 MAX_HOPS = 64  # top-level elements hopped over to find a first cluster beyond the head
 ELEMENT_HEAD = 12  # bytes that hold any element's ID and size
 MIN_BITRATE = 500  # bit/s: a measured length that means less than this is not believed
+MAX_COVER_HOPS = 512  # blocks of the first cluster looked at for the cover test (~1 ms)
+BLOCK_HEAD = 32  # bytes that hold a block's (or a block group's first block's) header
 
 
 class _Exhausted(Exception):
@@ -69,7 +82,9 @@ class _Walk:
     states_duration: bool = False
     default_ticks: dict[int, float] = field(default_factory=dict)  # track -> ticks per frame
     first_ticks: int | None = None  # the first cluster's timestamp
+    first_cluster: tuple[int, int | None] | None = None  # where its data starts and stops
     resume_at: int | None = None  # where the Segment's next element starts, past the head
+    video_tracks: set[int] = field(default_factory=set)
 
     def elements(
         self, data: bytes, start: int, end: int, limit: int = MAX_CHILDREN
@@ -94,24 +109,39 @@ class _Walk:
         return found
 
 
-def timed_matroska(path: Path, result: ProbeResult) -> ProbeResult:
-    """Return `result` with the measured duration when `path` is Matroska stating none."""
-    if "matroska" not in (result.container or "") or not result.size_bytes:
+def matroska_facts(path: Path, result: ProbeResult) -> ProbeResult:
+    """Return `result` with the measured duration when `path` is Matroska stating none, and
+    without video when its only video track is a cover picture."""
+    size = result.size_bytes
+    if "matroska" not in (result.container or "") or not size:
         return result
     walk = _Walk()
+    may_be_cover = result.has_video and result.has_audio and result.video_codec in PICTURE_CODECS
     try:
         with ProbeReader(path) as file:  # random-access advice: no read-ahead past what is read
-            if not _read_header(walk, file.pread(0, HEAD)) or walk.states_duration:
+            if not _read_header(walk, file.pread(0, HEAD)):
                 return result
-            first, last = _first_cluster_ticks(walk, file), _last_end(walk, file)
+            if walk.states_duration and not may_be_cover:
+                return result
+            first = _first_cluster_ticks(walk, file)
+            cover = may_be_cover and _cover_track(walk, file)
+            if walk.states_duration:
+                return _without_video(result) if cover else result
+            last = _last_end(walk, file)
     except OSError:
         return result
     except _Exhausted:  # more elements than any recording has: nothing to believe
-        first, last = 0, None
+        first, last, cover = 0, None, False
+    result = _without_video(result) if cover else result
     seconds = round((last - first) * walk.scale / 1e9, 6) if last is not None else 0.0
-    if not seconds > 0 or result.size_bytes * 8 / seconds < MIN_BITRATE:
+    if not seconds > 0 or size * 8 / seconds < MIN_BITRATE:
         return replace(result, duration=None, bitrate=None)  # libav's figure was a guess
-    return replace(result, duration=seconds, bitrate=round(result.size_bytes * 8 / seconds))
+    return replace(result, duration=seconds, bitrate=round(size * 8 / seconds))
+
+
+def _without_video(result: ProbeResult) -> ProbeResult:
+    return replace(result, has_video=False, width=None, height=None, video_codec=None,
+                   video_fps=None, video_bitrate=None)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- EBML
@@ -163,6 +193,7 @@ def _read_header(walk: _Walk, head: bytes) -> bool:
             _read_tracks(walk, head, element)
         elif element.ident == CLUSTER:
             walk.first_ticks = _cluster_timestamp(walk, head, element)
+            walk.first_cluster = (element.begin, element.stop)
             return seen_info
     walk.resume_at = children[-1].stop if children else None
     return seen_info
@@ -176,6 +207,8 @@ def _read_tracks(walk: _Walk, head: bytes, tracks: _Element) -> None:
         number, default_ns = values.get(TRACK_NUMBER), values.get(DEFAULT_DURATION)
         if number is not None and default_ns:
             walk.default_ticks[number] = default_ns / walk.scale
+        if number is not None and values.get(TRACK_TYPE) == VIDEO_TRACK:
+            walk.video_tracks.add(number)
 
 
 def _cluster_timestamp(walk: _Walk, data: bytes, cluster: _Element) -> int | None:
@@ -204,6 +237,10 @@ def _first_cluster_ticks(walk: _Walk, file: ProbeReader) -> int:
         if element.ident == CLUSTER:
             data = file.pread(at, element.begin + ELEMENT_HEAD * 2)  # its header and Timestamp
             walk.first_ticks = _cluster_timestamp(walk, data, element._replace(end=len(data)))
+            walk.first_cluster = (
+                at + element.begin,
+                None if element.stop is None else at + element.stop,
+            )
             break
         at = None if element.stop is None else at + element.stop
     return walk.first_ticks or 0
@@ -282,3 +319,37 @@ def _block(
     laced = data[at + 2] & 0x06
     frames = data[at + 3] + 1 if laced and at + 3 < element.end else 1
     return track[0], relative, frames, duration
+
+
+# --------------------------------------------------------------------------- a cover track
+
+
+def _cover_track(walk: _Walk, file: ProbeReader) -> bool:
+    """Tell whether the only video track has one block in the first cluster, while the other
+    tracks' blocks there span at least a second.
+
+    The cluster's blocks are visited by their headers (a cover's block is the size of the
+    picture, hundreds of KB): one small read per block, at most MAX_COVER_HOPS.
+    """
+    if len(walk.video_tracks) != 1 or walk.first_cluster is None:
+        return False
+    (video,) = walk.video_tracks
+    at, stop = walk.first_cluster
+    end = file.size if stop is None else min(stop, file.size)
+    pictures, times, second = 0, [], 1e9 / walk.scale
+    for _ in range(MAX_COVER_HOPS):
+        head = file.pread(at, BLOCK_HEAD) if at < end else b""
+        element = next(iter(walk.elements(head, 0, len(head), limit=1)), None)
+        if element is None or element.stop is None:
+            break
+        block = _block(walk, head, element)
+        if block is not None and block[0] == video:
+            pictures += 1
+        elif block is not None:
+            times.append(block[1])
+        if pictures > 1:
+            return False
+        if times and max(times) - min(times) >= second:
+            return pictures == 1  # none yet: a video track that starts late, not a cover
+        at += element.stop
+    return False

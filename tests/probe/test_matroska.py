@@ -12,7 +12,7 @@ import pytest
 from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.probe.base import Prober
 from mediashelf.probe.ffprobe_backend import FfprobeProber
-from mediashelf.probe.mkv_duration import timed_matroska
+from mediashelf.probe.matroska import matroska_facts
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
 from tests.media.pipes import remux_through_pipe
@@ -82,7 +82,7 @@ def test_a_file_stating_its_duration_is_left_as_libav_read_it(
 ) -> None:
     path = films[f"{name}.finished"]
     read = PyAVProber(fast=False).probe(path)
-    assert timed_matroska(path, read) == read
+    assert matroska_facts(path, read) == read
 
 
 def test_a_cut_off_recording_lasts_as_long_as_what_remains(
@@ -109,7 +109,7 @@ def test_no_cluster_to_time_makes_the_duration_unknown_not_a_guess(
     first_cluster = whole.index(b"\x1f\x43\xb6\x75")
     headless = tmp_path / "no-clusters.mkv"
     headless.write_bytes(whole[:first_cluster] + bytes(len(whole) - first_cluster))
-    result = timed_matroska(headless, _guessed(films["mpeg4_ac3.piped"]))
+    result = matroska_facts(headless, _guessed(films["mpeg4_ac3.piped"]))
     assert (result.duration, result.bitrate) == (None, None)
 
 
@@ -127,7 +127,7 @@ def test_damaged_clusters_never_raise_and_never_give_a_negative_length(
             at = rng.randrange(first_cluster, len(damaged))
             damaged[at] = rng.choice((0, 0xFF, 0x1F, rng.randrange(256)))
         path.write_bytes(bytes(damaged[: rng.randrange(first_cluster, len(damaged) + 1)]))
-        result = timed_matroska(path, replace(guessed, size_bytes=path.stat().st_size))
+        result = matroska_facts(path, replace(guessed, size_bytes=path.stat().st_size))
         assert result.duration is None or 0 < result.duration < 1e6
 
 
@@ -135,7 +135,7 @@ def test_other_containers_are_not_read(tmp_path: Path) -> None:
     path = tmp_path / "a.mka"
     path.write_bytes(b"not even matroska")
     given = ProbeResult("mp3", 3.0, 17, 128_000, has_video=False, has_audio=True)
-    assert timed_matroska(path, given) is given
+    assert matroska_facts(path, given) is given
 
 
 def test_a_tail_of_cluster_ids_is_tried_a_bounded_number_of_times(
@@ -146,7 +146,7 @@ def test_a_tail_of_cluster_ids_is_tried_a_bounded_number_of_times(
     hostile = tmp_path / "ids.mkv"
     hostile.write_bytes(whole[:first_cluster] + b"\x1f\x43\xb6\x75" * (4 << 20))  # 16 MB
     guessed = replace(_guessed(films["mpeg4_ac3.piped"]), size_bytes=hostile.stat().st_size)
-    result = timed_matroska(hostile, guessed)
+    result = matroska_facts(hostile, guessed)
     assert (result.duration, result.bitrate) == (None, None)
 
 
@@ -154,11 +154,11 @@ def test_a_last_cluster_longer_than_a_step_is_found_steps_back(
     films: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tail is read in steps (1 MB): a cluster of video may start several steps back."""
-    import mediashelf.probe.mkv_duration as module
+    import mediashelf.probe.matroska as module
 
     monkeypatch.setattr(module, "TAIL_STEP", 701)  # a few hundred bytes: many steps, odd cuts
     path = films["h264_mp3.piped"]
-    result = timed_matroska(path, _guessed(path))
+    result = matroska_facts(path, _guessed(path))
     assert result.duration == pytest.approx(SECONDS, abs=0.1)
 
 
@@ -201,7 +201,7 @@ def _timed(tmp_path: Path, data: bytes) -> ProbeResult:
     path = tmp_path / "built.mka"
     path.write_bytes(data)
     given = ProbeResult("matroska,webm", 99.0, len(data), 8, has_video=False, has_audio=True)
-    return timed_matroska(path, given)
+    return matroska_facts(path, given)
 
 
 def test_laced_frames_and_the_default_duration_make_the_last_blocks_end(tmp_path: Path) -> None:
@@ -252,3 +252,35 @@ def test_elements_nested_to_exhaust_the_walk_give_an_unknown_duration(tmp_path: 
     voids = _el(0xA0, bytes.fromhex("ec80") * 40_000)  # a block group of 40,000 empty Voids
     data = _matroska(_cluster(0, _block(1, 0)), _cluster(1000, *[voids] * 4))
     assert _timed(tmp_path, data).duration is None
+
+
+def _film(*blocks: bytes) -> bytes:
+    """A finished file (it states its Duration): track 1 MJPEG video, track 2 audio."""
+    info = _el(0x1549A966, _uint_el(0x2AD7B1, 1_000_000) + _el(0x4489, bytes(8)))
+    video = _el(0xAE, _uint_el(0xD7, 1) + _uint_el(0x83, 1) + _uint_el(0x23E383, 40_000_000))
+    audio = _el(0xAE, _uint_el(0xD7, 2) + _uint_el(0x83, 2))
+    segment = info + _el(0x1654AE6B, video + audio) + _cluster(0, *blocks)
+    return _el(0x1A45DFA3, _el(0x4282, b"matroska")) + _el(0x18538067, segment)
+
+
+@pytest.mark.parametrize(
+    ("blocks", "video"),
+    [
+        ([_block(1, 0), *(_block(2, n * 100) for n in range(12))], False),  # a cover
+        ([_block(1, 0), _block(1, 40), *(_block(2, n * 100) for n in range(12))], True),
+        ([*(_block(2, n * 100) for n in range(12)), _block(1, 1200)], True),  # starts late
+        ([_block(1, 0), *(_block(2, n * 100) for n in range(5))], True),  # under a second
+    ],
+)
+def test_one_picture_block_beside_a_second_of_sound_is_a_cover(
+    tmp_path: Path, blocks: list[bytes], video: bool
+) -> None:
+    path = tmp_path / "film.mkv"
+    path.write_bytes(_film(*blocks))
+    given = ProbeResult("matroska,webm", 1.2, path.stat().st_size, 8, has_video=True,
+                        has_audio=True, width=600, height=600, video_codec="mjpeg",
+                        video_fps=25.0)  # fmt: skip
+    result = matroska_facts(path, given)
+    assert result.has_video is video
+    assert result.duration == 1.2  # stated: left alone
+    assert (result.video_codec, result.width) == (("mjpeg", 600) if video else (None, None))
