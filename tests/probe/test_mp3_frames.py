@@ -8,7 +8,6 @@ import av
 import pytest
 
 from mediashelf.probe.base import Prober
-from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.mp3_frames import counted_duration, parse_header
 from mediashelf.probe.pyav_backend import PyAVProber
 from tests.media.covers import id3v2_cover_tag
@@ -16,15 +15,6 @@ from tests.media.mp3 import write_vbr_mp3
 
 SECONDS = 8.0
 FRAME_S = 1152 / 44100  # an encoder adds up to about two frames of delay and padding
-
-
-@pytest.fixture(params=["fast", "full", "ffprobe"])
-def prober(request: pytest.FixtureRequest) -> Prober:
-    """The fast path, the full analysis and ffprobe: all three store the counted length."""
-    if request.param == "ffprobe":
-        request.getfixturevalue("require_ffprobe")
-        return FfprobeProber()
-    return PyAVProber(fast=request.param == "fast")
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +35,9 @@ def test_the_file_is_the_case_libav_gets_wrong(vbr_without_count: Path) -> None:
 
 
 def test_a_vbr_mp3_without_a_count_is_timed_by_its_frames(
-    prober: Prober, vbr_without_count: Path
+    each_way: Prober, vbr_without_count: Path
 ) -> None:
-    result = prober.probe(vbr_without_count)
+    result = each_way.probe(vbr_without_count)
     assert result.duration is not None
     assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S
     size = vbr_without_count.stat().st_size
@@ -66,12 +56,12 @@ def test_a_vbr_mp3_with_its_xing_header_keeps_libavs_length(tmp_path: Path) -> N
 
 
 def test_a_truncated_vbr_mp3_lasts_as_long_as_its_frames(
-    prober: Prober, vbr_without_count: Path, tmp_path: Path
+    each_way: Prober, vbr_without_count: Path, tmp_path: Path
 ) -> None:
     data = vbr_without_count.read_bytes()
     path = tmp_path / "truncated.mp3"
     path.write_bytes(data[: len(data) * 3 // 4])  # an interrupted download
-    result = prober.probe(path)
+    result = each_way.probe(path)
     assert result.duration is not None
     assert result.duration < SECONDS * 0.9
 

@@ -283,7 +283,7 @@ def test_dropping_probes_ahead_wastes_at_most_the_few_in_flight(
 
 
 RELEASE_SCRIPT = """
-import json, os, sys, time
+import json, os, sys
 from multiprocessing import forkserver
 from pathlib import Path
 from mediashelf.config import Settings
@@ -295,11 +295,7 @@ with ProbePool(build_chain(Settings()), processes=1, timeout_s=20) as pool:
     first = pool.probe(path).duration
 old = forkserver._forkserver._forkserver_pid
 release_forkserver()
-deadline = time.monotonic() + 30
-exited = False
-while not exited and time.monotonic() < deadline:  # it exits while this process goes on
-    exited = os.waitpid(old, os.WNOHANG)[0] == old
-    time.sleep(0.02)
+exited = os.waitpid(old, 0)[0] == old  # it exits while this process goes on (else: timeout)
 with ProbePool(build_chain(Settings()), processes=1, timeout_s=20) as pool:
     again = pool.probe(path).duration
 new = forkserver._forkserver._forkserver_pid
