@@ -21,9 +21,8 @@ from typing import Any
 
 from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeTimeout, ProbeUnsupported
 from mediashelf.probe.base import check_readable
+from mediashelf.probe.corrections import corrected
 from mediashelf.probe.failures import classify_libav_error
-from mediashelf.probe.matroska import matroska_facts
-from mediashelf.probe.mp3_frames import counted_duration
 from mediashelf.probe.normalize import build_result
 from mediashelf.probe.result import ProbeResult, StreamFacts
 
@@ -103,7 +102,7 @@ class FfprobeProber:
         except ValueError as exc:
             raise ProbeCorrupt("ffprobe printed unreadable output.") from exc
         result = parse_ffprobe_json(data, size, f"ffprobe {ffprobe_version(self.binary)}")
-        result = matroska_facts(path, counted_duration(path, result))
+        result = corrected(path, result)
         return replace(result, probe_ms=round((time.perf_counter() - started) * 1000, 3))
 
 

@@ -11,10 +11,9 @@ import av.error
 
 from mediashelf.errors import ProbeError, ProbeMissing, ProbePermission
 from mediashelf.probe.base import check_readable
+from mediashelf.probe.corrections import corrected
 from mediashelf.probe.failures import classify_libav_error
 from mediashelf.probe.fast_path import probe_fast
-from mediashelf.probe.matroska import matroska_facts
-from mediashelf.probe.mp3_frames import counted_duration
 from mediashelf.probe.pyav_streams import read_container
 from mediashelf.probe.result import ProbeResult
 
@@ -28,7 +27,7 @@ def probe(path: Path, fast: bool = True) -> ProbeResult:
     result = probe_fast(path, size, VERSION).result if fast else None
     if result is None:
         result = probe_full(path, size)
-    return _with_time(matroska_facts(path, counted_duration(path, result)), started)
+    return _with_time(corrected(path, result), started)
 
 
 def probe_full(path: Path, size: int) -> ProbeResult:
