@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mediashelf.probe import ebml
 from mediashelf.probe.reader import ProbeReader
 
 ID3_HEADER = 10
@@ -37,12 +38,10 @@ FLAC_PADDING = 1
 MAX_BLOCKS = 256  # bounds the walk through hostile files
 _MP4_FIRST = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid"})
 HIDDEN_ATOM = b"free"
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-MKV_SEGMENT, MKV_SEEKHEAD, MKV_CLUSTER = 0x18538067, 0x114D9B74, 0x1F43B675
 MKV_SEEK, MKV_SEEK_ID, MKV_SEEK_POSITION = 0x4DBB, 0x53AB, 0x53AC
 MKV_ATTACHMENTS = bytes.fromhex("1941a469")
 MKV_ATTACHMENTS_ID = int.from_bytes(MKV_ATTACHMENTS, "big")
-MKV_ATTACHED_FILE_ID, MKV_SKIPPED_CHILDREN = 0x61A7, frozenset({0xBF, 0xEC})  # CRC-32, Void
+MKV_ATTACHED_FILE_ID = 0x61A7
 HIDDEN_ELEMENT = bytes.fromhex("1941a46a")  # a valid 4-byte EBML ID that Matroska does not define
 RIFF_ID3 = frozenset({b"id3 ", b"ID3 "})
 HIDDEN_CHUNK = b"JUNK"
@@ -69,7 +68,7 @@ def find_covers(reader: ProbeReader) -> Hiding:
         return Hiding(start, flac_pictures(reader, start + 4))
     if start == 0 and magic[4:8] in _MP4_FIRST:
         return Hiding(0, mp4_covers(reader))
-    if start == 0 and magic[:4] == EBML_MAGIC:
+    if start == 0 and magic[:4] == ebml.MAGIC:
         return Hiding(0, matroska_attachments(reader))
     if magic[:4] == b"FORM" and magic[8:12] in (b"AIFF", b"AIFC"):
         return Hiding(start, riff_id3_chunks(reader, start + 12, "big"))
@@ -215,7 +214,7 @@ def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
     if header is None or header[1] is None:
         return {}
     segment = _ebml_element(reader, header[2] + header[1])
-    if segment is None or segment[0] != MKV_SEGMENT:
+    if segment is None or segment[0] != ebml.SEGMENT:
         return {}
     body = segment[2]
     end = reader.size if segment[1] is None else min(reader.size, body + segment[1])
@@ -223,12 +222,12 @@ def matroska_attachments(reader: ProbeReader) -> dict[int, bytes]:
     offset, seekheads = body, 0
     for _ in range(MAX_BLOCKS):
         element = _ebml_element(reader, offset)
-        if element is None or element[0] == MKV_CLUSTER:
+        if element is None or element[0] == ebml.CLUSTER:
             break
         ident, size, element_body = element
         if ident == MKV_ATTACHMENTS_ID:
             places.add(offset)
-        elif ident == MKV_SEEKHEAD and size is not None and seekheads < MAX_SEEKHEADS:
+        elif ident == ebml.SEEKHEAD and size is not None and seekheads < MAX_SEEKHEADS:
             seekheads += 1
             places.update(body + at for at in _seek_positions(reader, element_body, size))
         if size is None or element_body + size >= end:
@@ -261,7 +260,7 @@ def _first_child(reader: ProbeReader, body: int) -> int | None:
     """Return the ID of the first child at `body`, after a CRC-32 or Void element if any."""
     for _ in range(2):
         child = _ebml_element(reader, body)
-        if child is None or child[0] not in MKV_SKIPPED_CHILDREN or child[1] is None:
+        if child is None or child[0] not in ebml.SKIPPED or child[1] is None:
             return None if child is None else child[0]
         body = child[2] + child[1]
     return None
@@ -285,7 +284,7 @@ def _ebml_children(data: bytes, start: int, end: int) -> list[tuple[int, int, in
     found: list[tuple[int, int, int]] = []
     offset = start
     for _ in range(MAX_BLOCKS):
-        element = _ebml_header(data[offset : offset + 12])
+        element = ebml.element_header(data[offset : offset + ebml.HEADER_BYTES])
         if element is None:
             break
         ident, size, header_length = element
@@ -301,33 +300,5 @@ def _ebml_children(data: bytes, start: int, end: int) -> list[tuple[int, int, in
 
 def _ebml_element(reader: ProbeReader, offset: int) -> tuple[int, int | None, int] | None:
     """Return (ID, size or None when unknown, body offset) of the element at `offset`."""
-    element = _ebml_header(reader.pread(offset, 12))
+    element = ebml.element_header(reader.pread(offset, ebml.HEADER_BYTES))
     return None if element is None else (element[0], element[1], offset + element[2])
-
-
-def _ebml_header(data: bytes) -> tuple[int, int | None, int] | None:
-    """Parse an element header: (ID with its marker, size or None when unknown, length)."""
-    ident = _vint(data, 0, 4)
-    if ident is None:
-        return None
-    id_length = ident[1]
-    size = _vint(data, id_length, 8)
-    if size is None:
-        return None
-    raw = int.from_bytes(data[:id_length], "big")
-    value, size_length = size
-    unknown = value == (1 << (7 * size_length)) - 1
-    return raw, None if unknown else value, id_length + size_length
-
-
-def _vint(data: bytes, at: int, longest: int) -> tuple[int, int] | None:
-    """Return (value without its length marker, length) of the EBML number at `at`."""
-    if at >= len(data) or data[at] == 0:
-        return None
-    length = 9 - data[at].bit_length()
-    if length > longest or at + length > len(data):
-        return None
-    value = data[at] & (0xFF >> length)
-    for byte in data[at + 1 : at + length]:
-        value = value << 8 | byte
-    return value, length

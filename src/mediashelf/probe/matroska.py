@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from mediashelf.probe import ebml
 from mediashelf.probe.normalize import PICTURE_CODECS
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
@@ -43,14 +44,12 @@ from mediashelf.probe.result import ProbeResult
 HEAD = 64 * 1024
 TAIL_STEP = 1 << 20
 TAIL_MAX = 16 << 20
-EBML_MAGIC = b"\x1a\x45\xdf\xa3"
-SEGMENT, INFO, TRACKS, CLUSTER = 0x18538067, 0x1549A966, 0x1654AE6B, 0x1F43B675
-CLUSTER_ID = CLUSTER.to_bytes(4, "big")
+INFO, TRACKS = 0x1549A966, 0x1654AE6B
+CLUSTER_ID = ebml.CLUSTER.to_bytes(4, "big")
 TIMESTAMP_SCALE, DURATION, TIMESTAMP = 0x2AD7B1, 0x4489, 0xE7
 TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE, DEFAULT_DURATION = 0xAE, 0xD7, 0x83, 0x23E383
 VIDEO_TRACK = 1
 SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, BLOCK_DURATION = 0xA3, 0xA0, 0xA1, 0x9B
-SKIPPED = frozenset({0xBF, 0xEC})  # CRC-32, Void
 DEFAULT_SCALE = 1_000_000  # ns per timestamp tick
 MAX_CHILDREN = 1 << 15  # elements of one parent (a cluster of PCM in small blocks has thousands)
 BUDGET = 1 << 16  # elements parsed for one file in all (~0.1 s at most)
@@ -93,16 +92,16 @@ class _Walk:
         found: list[_Element] = []
         at = start
         while at < end and len(found) < limit:
-            ident = _vint(data, at, keep_marker=True)
-            size = _vint(data, at + ident[1], keep_marker=False) if ident else None
-            if ident is None or size is None:
+            header = ebml.element_header(data, at)
+            if header is None:
                 break
             self.budget -= 1
             if self.budget < 0:
                 raise _Exhausted
-            begin = at + ident[1] + size[1]
-            stop = None if size[0] < 0 else begin + size[0]
-            found.append(_Element(ident[0], begin, min(stop or len(data), len(data)), stop))
+            ident, size, length = header
+            begin = at + length
+            stop = None if size is None else begin + size
+            found.append(_Element(ident, begin, min(stop or len(data), len(data)), stop))
             if stop is None or stop > end:
                 break  # unknown size, or running past what is at hand: the last one here
             at = stop
@@ -147,23 +146,6 @@ def _without_video(result: ProbeResult) -> ProbeResult:
 # --------------------------------------------------------------------------- EBML
 
 
-def _vint(data: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
-    """Read an EBML variable-length integer at `at`: (value, length), None if cut or invalid.
-
-    An all-ones size ("unknown") is returned as -1.
-    """
-    if at >= len(data) or data[at] == 0:
-        return None
-    length = 9 - data[at].bit_length()
-    if at + length > len(data):
-        return None
-    value = int.from_bytes(data[at : at + length], "big")
-    if keep_marker:
-        return value, length
-    value &= (1 << (7 * length)) - 1
-    return (-1 if value == (1 << (7 * length)) - 1 else value), length
-
-
 def _uint(data: bytes, element: _Element) -> int | None:
     width = element.end - element.begin
     return int.from_bytes(data[element.begin : element.end], "big") if 0 < width <= 8 else None
@@ -174,9 +156,9 @@ def _uint(data: bytes, element: _Element) -> int | None:
 
 def _read_header(walk: _Walk, head: bytes) -> bool:
     """Read Info, Tracks and the first cluster's timestamp from the head; False if no Info."""
-    if not head.startswith(EBML_MAGIC):
+    if not head.startswith(ebml.MAGIC):
         return False
-    segment = next((e for e in walk.elements(head, 0, len(head)) if e.ident == SEGMENT), None)
+    segment = next((e for e in walk.elements(head, 0, len(head)) if e.ident == ebml.SEGMENT), None)
     if segment is None:
         return False
     seen_info = False
@@ -191,7 +173,7 @@ def _read_header(walk: _Walk, head: bytes) -> bool:
                     walk.states_duration = True
         elif element.ident == TRACKS:
             _read_tracks(walk, head, element)
-        elif element.ident == CLUSTER:
+        elif element.ident == ebml.CLUSTER:
             walk.first_ticks = _cluster_timestamp(walk, head, element)
             walk.first_cluster = (element.begin, element.stop)
             return seen_info
@@ -216,7 +198,7 @@ def _cluster_timestamp(walk: _Walk, data: bytes, cluster: _Element) -> int | Non
     for element in walk.elements(data, cluster.begin, cluster.end, limit=3):
         if element.ident == TIMESTAMP:
             return _uint(data, element)
-        if element.ident not in SKIPPED:
+        if element.ident not in ebml.SKIPPED:
             return None
     return None
 
@@ -234,7 +216,7 @@ def _first_cluster_ticks(walk: _Walk, file: ProbeReader) -> int:
         element = next(iter(walk.elements(file.pread(at, ELEMENT_HEAD), 0, ELEMENT_HEAD, 1)), None)
         if element is None:
             break
-        if element.ident == CLUSTER:
+        if element.ident == ebml.CLUSTER:
             data = file.pread(at, element.begin + ELEMENT_HEAD * 2)  # its header and Timestamp
             walk.first_ticks = _cluster_timestamp(walk, data, element._replace(end=len(data)))
             walk.first_cluster = (
@@ -274,7 +256,7 @@ def _last_end(walk: _Walk, file: ProbeReader) -> float | None:
 def _cluster_end(walk: _Walk, data: bytes, at: int) -> float | None:
     """Return the end of the last block of the cluster at `at`, or None if it is not one."""
     cluster = next(iter(walk.elements(data, at, len(data), limit=1)), None)
-    if cluster is None or cluster.ident != CLUSTER:
+    if cluster is None or cluster.ident != ebml.CLUSTER:
         return None
     base = _cluster_timestamp(walk, data, cluster)
     if base is None:
@@ -311,7 +293,7 @@ def _block(
         element = inner[BLOCK]
     elif element.ident != SIMPLE_BLOCK:
         return None
-    track = _vint(data, element.begin, keep_marker=False)
+    track = ebml.vint(data, element.begin, 8)
     at = element.begin + (track[1] if track else 0)
     if track is None or at + 3 > element.end:
         return None
