@@ -1,21 +1,26 @@
 """Facts mediashelf reads from the file itself after either backend, where libav is wrong.
 
 Both backends (PyAV in a pool process, ffprobe) report what libav reports, and libav is
-wrong the same way on both: a VBR MP3 without a frame count is timed by its size; a
-Matroska file stating no Duration gets a guess or nothing; a cover written as a plain MJPEG
-track into Matroska looks like 25 fps video. Applied here, after either backend, the three
-ways of probing a file store the same facts.
+wrong the same way on both: random bytes under an elementary-stream name (.mp3, .aac, .ac3,
+.gsm) read as audio; a VBR MP3 without a frame count is timed by its size; a Matroska file
+stating no Duration gets a guess or nothing; a cover written as a plain MJPEG track into
+Matroska looks like 25 fps video. Applied here, after either backend, the three ways of
+probing a file store the same facts (and reject the same files).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mediashelf.probe.elementary import checked_stream
 from mediashelf.probe.matroska import matroska_facts
 from mediashelf.probe.mp3_frames import counted_duration
 from mediashelf.probe.result import ProbeResult
 
 
 def corrected(path: Path, result: ProbeResult) -> ProbeResult:
-    """Return `result` with what the file's own headers and frames correct in it."""
-    return matroska_facts(path, counted_duration(path, result))
+    """Return `result` with what the file's own headers and frames correct in it.
+
+    Raises ProbeCorrupt when the file holds no frames of the stream libav says it read.
+    """
+    return matroska_facts(path, counted_duration(path, checked_stream(path, result)))

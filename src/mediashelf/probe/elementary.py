@@ -1,0 +1,213 @@
+"""Elementary audio streams carry no file header: a run of frames is what proves one.
+
+MP3 (and MP1/MP2), AAC in ADTS, AC-3, E-AC-3, DTS and GSM files are their codec's frames one
+after another, with nothing in front but tags. libav reads such a file with the demuxer its
+extension (or a lucky guess) names, from the first place that looks like a frame, and random
+bytes have such places: of 1-3 MB of random bytes, libav read one file in six under .mp3 or
+.aac as a two-minute MP3 or an 8-channel AAC, ffprobe (the chain's fallback) five in six
+under .ac3 as E-AC-3, and every one under .gsm; each was stored as a healthy track. A real
+stream is a run of frames, each starting where its predecessor's length says, with the same
+stream parameters. A file in which no run of `RUN` frames (or a shorter one that ends the
+file) starts within `SEARCH` bytes after its leading tags is not media.
+
+Random bytes make such a run with a probability far below one in a billion: each further
+frame needs its 11-16 sync bits and its parameters at one exact offset. GSM frames have only
+a 4-bit mark, so a GSM run starts at the file's first byte and is `GSM_RUN` frames long. DTS
+core frames may be followed by extension substreams, so a DTS run is `RUN` core sync words of
+one kind (32 bits each) rather than a chain of lengths.
+
+Reads what libav read first (the start of the audio, page-cache hot): 16 KB for a real
+file, up to `SEARCH` only for one that is not. Applied after either backend
+(probe/corrections.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from mediashelf.errors import ProbeCorrupt
+from mediashelf.probe.covers import ID3_HEADER, id3v2_tag_length
+from mediashelf.probe.mp3_frames import parse_header
+from mediashelf.probe.result import ProbeResult
+
+RUN = 6
+GSM_RUN = 32
+GSM_FRAME = 33
+SEARCH = 1 << 20  # the audio must start within this many bytes after the leading tags
+_FIRST_READ = 16 * 1024
+_MAX_FRAME = 16 * 1024  # the longest frame of these codecs (DTS), so a run at SEARCH fits
+_APE_HEADER = 32
+_TRAILING = (b"TAG", b"APETAGEX", b"LYRICS")  # tags that may follow the last frame
+_DTS_SYNCS = (
+    bytes.fromhex("7ffe8001"),  # big-endian, 16-bit words
+    bytes.fromhex("fe7f0180"),  # little-endian, 16-bit words
+    bytes.fromhex("1fffe800"),  # big-endian, 14-bit words
+    bytes.fromhex("ff1f00e8"),  # little-endian, 14-bit words
+)
+
+# (frame length in bytes, parameters every frame of one stream shares), or None
+Frame = tuple[int, object] | None
+_AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576,
+             640)  # fmt: skip
+
+
+def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
+    """Return `result` when `path` holds the frames its demuxer names; raise ProbeCorrupt if not.
+
+    Only for the elementary-stream demuxers; every other container has a header libav checks.
+    A file that cannot be read here is left to what the backend found.
+    """
+    has_run = _CHECKS.get(result.container or "")
+    if has_run is None:
+        return result
+    try:
+        with path.open("rb", buffering=0) as file:
+            found = _search(file, has_run)
+    except OSError:
+        return result
+    if not found:
+        raise ProbeCorrupt(
+            f"Not a media file: no run of {result.container} frames where the audio should "
+            "start (random or damaged bytes under an audio name)."
+        )
+    return result
+
+
+def _search(file: BinaryIO, has_run: Callable[[bytes, bool], bool]) -> bool:
+    """Read from the audio's start, more only while no run is found, up to SEARCH."""
+    start = _after_tags(file)
+    size = file.seek(0, 2)
+    wanted, most = _FIRST_READ, SEARCH + _MAX_FRAME * RUN
+    while True:
+        data = _read_at(file, start, wanted)
+        at_end = start + len(data) >= size
+        if has_run(data, at_end):
+            return True
+        if at_end or wanted >= most:
+            return False
+        wanted = min(wanted * 4, most)
+
+
+def _chained(reader: Callable[[bytes], Frame], sync: bytes) -> Callable[[bytes, bool], bool]:
+    """Return the check for a codec whose frames state their length: a chain of RUN frames."""
+
+    def has_run(data: bytes, at_end: bool) -> bool:
+        at = data.find(sync, 0, SEARCH)
+        while at >= 0:
+            if _run_from(data, at, reader, at_end):
+                return True
+            at = data.find(sync, at + 1, SEARCH)
+        return False
+
+    return has_run
+
+
+def _run_from(data: bytes, at: int, reader: Callable[[bytes], Frame], at_end: bool) -> bool:
+    """Tell whether the frames chained from `at` make a run: RUN of them, or 2+ ending the file.
+
+    A frame running past `data` ends the file when `data` is the file's end (a cut last
+    frame); otherwise more of the file is needed and the caller reads it.
+    """
+    frames, params = 0, None
+    while frames < RUN:
+        frame = reader(data[at : at + 16])
+        if frame is None or (params is not None and frame[1] != params):
+            return at_end and frames >= 2 and _ends_file(data[at:])
+        length, params = frame
+        if at + length > len(data):
+            return at_end and frames >= 2
+        frames, at = frames + 1, at + length
+    return True
+
+
+def _ends_file(rest: bytes) -> bool:
+    """Tell whether `rest`, after the last frame, is nothing or a trailing tag."""
+    return not rest or rest.startswith(_TRAILING)
+
+
+def _gsm_run(data: bytes, at_end: bool) -> bool:
+    """GSM 06.10 frames from the first byte: 33 bytes each, starting with the mark 0xD."""
+    frames = min(len(data) // GSM_FRAME, GSM_RUN)
+    marked = all(data[i * GSM_FRAME] >> 4 == 0xD for i in range(frames))
+    return marked and (frames >= GSM_RUN or (at_end and frames >= 2))
+
+
+def _dts_run(data: bytes, at_end: bool) -> bool:
+    """RUN core sync words of one kind, the first within SEARCH, each within a few frames of
+    the one before (extension substreams sit between them)."""
+    for sync in _DTS_SYNCS:
+        at = data.find(sync, 0, SEARCH)
+        count = 1 if at >= 0 else 0
+        while 0 < count < RUN:
+            following = data.find(sync, at + 4, at + 4 + 4 * _MAX_FRAME)
+            if following < 0:
+                break
+            count, at = count + 1, following
+        if count >= RUN or (at_end and count >= 2 and len(data) - at <= 4 * _MAX_FRAME):
+            return True
+    return False
+
+
+def _mpeg_audio(head: bytes) -> Frame:
+    frame = parse_header(head[:4])
+    return None if frame is None else (frame.length, frame.stream)
+
+
+def _adts(head: bytes) -> Frame:
+    """An ADTS header: 12 sync bits, layer 0, a frame length that holds at least the header."""
+    if len(head) < 7 or head[0] != 0xFF or head[1] & 0xF6 != 0xF0:
+        return None
+    if (head[2] >> 2) & 0x0F > 12:  # sampling frequency index
+        return None
+    length = ((head[3] & 0x03) << 11) | (head[4] << 3) | (head[5] >> 5)
+    if length <= (7 if head[1] & 1 else 9):
+        return None
+    return length, (head[1], head[2] & 0xFD, head[3] >> 6)
+
+
+def _ac3(head: bytes) -> Frame:
+    """An AC-3 or E-AC-3 sync frame: 0x0B77, then a size from the rate table or stated."""
+    if len(head) < 6 or head[0] != 0x0B or head[1] != 0x77:
+        return None
+    bsid = head[5] >> 3
+    if bsid <= 10:  # AC-3: the size follows from the sample rate and bitrate codes
+        rate_code, size_code = head[4] >> 6, head[4] & 0x3F
+        if rate_code == 3 or size_code >= 2 * len(_AC3_KBPS):
+            return None
+        kbps = _AC3_KBPS[size_code // 2]
+        words = (kbps * 2, kbps * 32000 // 14700 + (size_code & 1), kbps * 3)[rate_code]
+        return words * 2, ("ac3", rate_code)
+    if bsid <= 16 and head[2] >> 6 != 3:  # E-AC-3: the size is stated, in 16-bit words - 1
+        return (((head[2] & 0x07) << 8) | head[3]) * 2 + 2, ("eac3",)
+    return None
+
+
+_CHECKS: dict[str, Callable[[bytes, bool], bool]] = {
+    "mp3": _chained(_mpeg_audio, b"\xff"),  # libav's "mp3" demuxer reads MP1 and MP2 too
+    "aac": _chained(_adts, b"\xff"),
+    "ac3": _chained(_ac3, b"\x0b\x77"),
+    "eac3": _chained(_ac3, b"\x0b\x77"),
+    "dts": _dts_run,
+    "gsm": _gsm_run,
+}
+
+
+def _after_tags(file: BinaryIO) -> int:
+    """Return where the audio starts: after the ID3v2 tags and an APEv2 tag at the start."""
+    start = 0
+    for _ in range(4):
+        head = _read_at(file, start, _APE_HEADER)
+        length = id3v2_tag_length(head[:ID3_HEADER])
+        if length is None and head.startswith(b"APETAGEX") and len(head) == _APE_HEADER:
+            length = int.from_bytes(head[12:16], "little") + _APE_HEADER
+        if not length:
+            break
+        start += length
+    return start
+
+
+def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
+    file.seek(offset)
+    return file.read(size)

@@ -1,0 +1,131 @@
+"""Random bytes under an elementary-stream name are not audio; real streams of any shape are."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mediashelf.demo_library import ClipSpec, write_clip
+from mediashelf.errors import ProbeError
+from mediashelf.probe.base import Prober
+from mediashelf.probe.chain import ProbeChain
+from mediashelf.probe.elementary import SEARCH, checked_stream
+from mediashelf.probe.ffprobe_backend import FfprobeProber
+from mediashelf.probe.pyav_backend import PyAVProber
+from mediashelf.probe.result import ProbeResult
+from tests.conftest import missing_environment
+from tests.media.covers import id3v2_cover_tag
+
+# (extension, seed, MiB): random bytes that libav 8.1 (PyAV) or 5.1 (ffprobe, the chain's
+# fallback) read as a stream before the run check: a 175 s MP3, a 37 s AAC, E-AC-3, a 636 s GSM.
+ACCEPTED_BY_LIBAV = [("mp3", 14, 3), ("mp2", 14, 3), ("mpa", 14, 3), ("aac", 4, 2),
+                     ("ac3", 0, 1), ("eac3", 0, 1), ("gsm", 0, 1)]  # fmt: skip
+
+
+def _random_file(directory: Path, ext: str, seed: int, mib: int) -> Path:
+    path = directory / f"random-{seed}.{ext}"
+    path.write_bytes(random.Random(seed).randbytes(mib << 20))
+    return path
+
+
+@pytest.mark.parametrize(("ext", "seed", "mib"), ACCEPTED_BY_LIBAV)
+def test_random_bytes_libav_reads_as_audio_are_corrupt_on_every_backend(
+    each_way: Prober, tmp_path: Path, ext: str, seed: int, mib: int
+) -> None:
+    path = _random_file(tmp_path, ext, seed, mib)
+    with pytest.raises(ProbeError) as raised:
+        each_way.probe(path)
+    assert raised.value.error_class == "corrupt"
+
+
+@pytest.mark.parametrize(("ext", "seed", "mib"), ACCEPTED_BY_LIBAV)
+def test_the_chain_does_not_fall_back_to_a_backend_that_believes_them(
+    require_ffprobe: None, tmp_path: Path, ext: str, seed: int, mib: int
+) -> None:
+    path = _random_file(tmp_path, ext, seed, mib)
+    chain = ProbeChain((PyAVProber(), FfprobeProber()))
+    with pytest.raises(ProbeError) as raised:
+        chain.probe(path)
+    assert raised.value.error_class == "corrupt"
+
+
+ENCODED = [
+    ("mp3", ClipSpec("mp3", None, "libmp3lame", duration_s=1.0)),
+    ("mp3", ClipSpec("mp3", None, "libmp3lame", duration_s=0.05)),  # two frames
+    ("mp3", ClipSpec("mp3", None, "libmp3lame", sample_rate=8000, layout="mono")),  # MPEG-2.5
+    ("mp2", ClipSpec("mp2", None, "mp2", sample_rate=22050, layout="mono")),
+    ("aac", ClipSpec("adts", None, "aac", duration_s=1.0)),
+    ("aac", ClipSpec("adts", None, "aac", duration_s=0.05)),
+    ("ac3", ClipSpec("ac3", None, "ac3", sample_rate=44100)),
+    ("ac3", ClipSpec("ac3", None, "ac3", sample_rate=32000, duration_s=0.05)),
+    ("eac3", ClipSpec("eac3", None, "eac3", sample_rate=48000, layout="5.1(side)")),
+]
+
+
+@pytest.mark.parametrize(("ext", "spec"), ENCODED, ids=lambda v: getattr(v, "audio_codec", v))
+def test_encoded_streams_of_every_shape_pass(
+    each_way: Prober, tmp_path: Path, ext: str, spec: ClipSpec
+) -> None:
+    path = tmp_path / f"clip.{ext}"
+    write_clip(path, spec)
+    assert each_way.probe(path).has_audio
+
+
+def test_an_mp3_after_a_cover_tag_junk_and_before_an_id3v1_tag_passes(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.mp3"
+    write_clip(bare, ClipSpec("mp3", None, "libmp3lame", duration_s=0.5))
+    path = tmp_path / "tagged.mp3"
+    junk = random.Random(3).randbytes(3000)  # what a broken tagger leaves before the audio
+    path.write_bytes(id3v2_cover_tag(b"\xff\xd8" + bytes(600_000)) + junk + bare.read_bytes()
+                     + b"TAG" + bytes(125))  # fmt: skip
+    assert PyAVProber().probe(path).duration is not None
+
+
+def test_a_stream_starting_past_the_search_window_is_not_taken(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.mp3"
+    write_clip(bare, ClipSpec("mp3", None, "libmp3lame", duration_s=0.5))
+    near, far = tmp_path / "near.mp3", tmp_path / "far.mp3"
+    near.write_bytes(bytes(SEARCH // 2) + bare.read_bytes())  # libav itself skips zeros
+    far.write_bytes(bytes(SEARCH + 4096) + bare.read_bytes())
+    result = ProbeResult("mp3", 1.0, near.stat().st_size, 1, has_video=False, has_audio=True)
+    assert checked_stream(near, result) is result
+    with pytest.raises(ProbeError):
+        checked_stream(far, result)
+
+
+def test_gsm_frames_need_their_mark_from_the_first_byte(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    frames = [bytes([0xD0 | rng.randrange(16)]) + rng.randbytes(32) for _ in range(100)]
+    good, shifted = tmp_path / "good.gsm", tmp_path / "shifted.gsm"
+    good.write_bytes(b"".join(frames))
+    shifted.write_bytes(b"\x00" + b"".join(frames))
+    assert PyAVProber().probe(good).audio_codec == "gsm"
+    with pytest.raises(ProbeError):
+        PyAVProber().probe(shifted)
+
+
+FFMPEG_ONLY = [
+    ("gsm", ["-ar", "8000", "-ac", "1", "-c:a", "libgsm"]),
+    ("dts", ["-ar", "48000", "-ac", "2", "-c:a", "dca", "-strict", "-2"]),
+]
+
+
+@pytest.mark.parametrize(("ext", "args"), FFMPEG_ONLY)
+def test_streams_only_ffmpeg_writes_pass(
+    each_way: Prober, tmp_path: Path, ext: str, args: list[str]
+) -> None:
+    """GSM and DTS: PyAV's FFmpeg has no encoder for them; the ffmpeg tool does."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        missing_environment("ffmpeg is not installed")
+    path = tmp_path / f"tone.{ext}"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=duration=2", *args,
+                    str(path)], check=True, timeout=60)  # fmt: skip
+    result = each_way.probe(path)
+    assert result.audio_codec == ext
+    assert result.duration is not None
+    assert abs(result.duration - 2) < 0.1
