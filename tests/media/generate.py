@@ -483,6 +483,10 @@ RULE_FILES: dict[str, dict[str, object]] = {
     "rules/interlaced_25i.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
     "rules/field_rate_50.ts": {"video_codec": "h264", "video_fps": 25.0},
     "rules/truncated.ts": {"video_codec": "mpeg2video", "video_fps": 25.0},
+    # MPEG-1 without a maximum rate: its header's bit_rate is the mark for "variable".
+    "rules/mpeg1_vbr.mpg": {"video_codec": "mpeg1video", "video_bitrate": None},
+    "rules/mpeg1_vbr.m1v": {"video_codec": "mpeg1video", "duration": None, "bitrate": None},
+    "rules/mpeg1_cbr.mpg": {"video_codec": "mpeg1video", "video_bitrate": 1_150_000},
 }  # fmt: skip
 """Small files that exercise one rule each, with the facts they must store."""
 
@@ -524,6 +528,15 @@ _RULE_CLIPS: dict[str, ClipSpec] = {
     ),
     "rules/truncated.ts": ClipSpec(
         "mpegts", "mpeg2video", None, duration_s=2.0, width=64, height=48
+    ),
+    "rules/mpeg1_vbr.mpg": ClipSpec("mpeg", "mpeg1video", "mp2", duration_s=1.0, width=64,
+                                    height=48, amplitude=0),
+    "rules/mpeg1_vbr.m1v": ClipSpec("mpeg1video", "mpeg1video", None, duration_s=1.0,
+                                    width=64, height=48),
+    "rules/mpeg1_cbr.mpg": ClipSpec(
+        "mpeg", "mpeg1video", "mp2", duration_s=1.0, width=64, height=48, amplitude=0,
+        video_options=(("b", "1150k"), ("maxrate", "1150k"), ("minrate", "1150k"),
+                       ("bufsize", "327k")),
     ),
 }  # fmt: skip
 

@@ -59,6 +59,12 @@ INTERLACED = frozenset({"tt", "bb", "tb", "bt"})
 FIELD_RATE_MIN = 47.0
 # Containers whose stated bitrate is an estimate (PCR sampling in MPEG-TS), not a measurement.
 ESTIMATED_BITRATE_CONTAINERS = frozenset({"mpegts", "mpegtsraw"})
+# ISO/IEC 11172-2: a sequence header's bit_rate of 0x3FFFF (units of 400 bit/s) means
+# "variable", not 104.9 Mbit/s; ffmpeg writes it for every MPEG-1/2 encode without a maximum
+# rate. libav reports it as a rate, and times a raw stream (.m1v) by it (0.06 s for 5 s).
+VARIABLE_BITRATE_MARK = 0x3FFFF * 400
+MPEG_VIDEO_CODECS = frozenset({"mpeg1video", "mpeg2video"})
+RAW_MPEG_VIDEO = "mpegvideo"
 
 
 def frame_rate(*candidates: object) -> float | None:
@@ -231,6 +237,8 @@ def build_result(
         raise unusable(streams, container)
     seconds = positive_float(duration)
     size = size_bytes if size_bytes and size_bytes > 0 else None
+    if container == RAW_MPEG_VIDEO and video is not None and _variable_mark(video):
+        seconds = bitrate = None  # libav's were the size divided by the mark
     return ProbeResult(
         container=container or None,
         duration=round(seconds, 6) if seconds is not None else None,
@@ -250,8 +258,13 @@ def _video_fields(video: StreamFacts) -> dict[str, Any]:
         "height": positive_int(video.height),
         "video_codec": video.codec,
         "video_fps": video_fps(video),
-        "video_bitrate": positive_int(video.bitrate),
+        "video_bitrate": None if _variable_mark(video) else positive_int(video.bitrate),
     }
+
+
+def _variable_mark(video: StreamFacts) -> bool:
+    """Tell whether the stream's bitrate is MPEG video's "variable" mark, not a rate."""
+    return video.codec in MPEG_VIDEO_CODECS and positive_int(video.bitrate) == VARIABLE_BITRATE_MARK
 
 
 def _audio_fields(audio: StreamFacts) -> dict[str, Any]:
