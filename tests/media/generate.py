@@ -487,6 +487,9 @@ RULE_FILES: dict[str, dict[str, object]] = {
     "rules/mpeg1_vbr.mpg": {"video_codec": "mpeg1video", "video_bitrate": None},
     "rules/mpeg1_vbr.m1v": {"video_codec": "mpeg1video", "duration": None, "bitrate": None},
     "rules/mpeg1_cbr.mpg": {"video_codec": "mpeg1video", "video_bitrate": 1_150_000},
+    # Picture codecs as motion video (editing and cinema formats): the film, not a cover.
+    "rules/tiff_motion.mov": {"has_video": True, "video_codec": "tiff", "video_fps": 25.0},
+    "rules/jpeg2000_motion.mov": {"has_video": True, "video_codec": "jpeg2000", "width": 64},
 }  # fmt: skip
 """Small files that exercise one rule each, with the facts they must store."""
 
@@ -533,6 +536,10 @@ _RULE_CLIPS: dict[str, ClipSpec] = {
                                     height=48, amplitude=0),
     "rules/mpeg1_vbr.m1v": ClipSpec("mpeg1video", "mpeg1video", None, duration_s=1.0,
                                     width=64, height=48),
+    "rules/tiff_motion.mov": ClipSpec("mov", "tiff", "aac", duration_s=1.0, width=64,
+                                      height=48, amplitude=0),
+    "rules/jpeg2000_motion.mov": ClipSpec("mov", "jpeg2000", None, duration_s=1.0, width=64,
+                                          height=48),
     "rules/mpeg1_cbr.mpg": ClipSpec(
         "mpeg", "mpeg1video", "mp2", duration_s=1.0, width=64, height=48, amplitude=0,
         video_options=(("b", "1150k"), ("maxrate", "1150k"), ("minrate", "1150k"),

@@ -31,12 +31,14 @@ NORMALIZER_VERSION = 6
 
 # Codecs that only ever hold still pictures; a "video" stream with one of these is cover art.
 STILL_IMAGE_CODECS = frozenset(
-    {"png", "bmp", "gif", "tiff", "webp", "jpegls", "jpeg2000", "jpegxl", "qoi", "ppm", "pgm",
-     "pgmyuv", "pbm", "pam", "targa", "sgi", "dpx", "exr", "pcx", "xbm", "xwd", "sunrast", "hdr",
-     "photocd", "psd", "dds", "ljpeg", "svg"}
+    {"jpegls", "jpegxl", "qoi", "ppm", "pgm", "pgmyuv", "pbm", "pam", "targa", "sgi", "dpx",
+     "exr", "pcx", "xbm", "xwd", "sunrast", "hdr", "photocd", "psd", "dds", "ljpeg", "svg"}
 )  # fmt: skip
-# Codecs of pictures that are video only when the stream has more than one frame.
-PICTURE_CODECS = frozenset({"mjpeg", "mjpegb", "apng"})
+# Codecs of pictures that are also motion video: a cover in one file, the film in another
+# (PNG, TIFF and JPEG 2000 in QuickTime or MXF for editing and cinema, GIF animations).
+# Such a stream is video only when it shows motion: more than one frame.
+PICTURE_CODECS = frozenset({"mjpeg", "mjpegb", "apng", "png", "gif", "tiff", "bmp", "webp",
+                            "jpeg2000"})  # fmt: skip
 # Demuxers of audio files: any picture inside one is cover art.
 AUDIO_CONTAINERS = frozenset(
     {"mp3", "flac", "wav", "w64", "aiff", "ape", "wv", "tak", "tta", "dsf", "iff", "mpc", "mpc8",
