@@ -34,3 +34,28 @@ def write_vbr_mp3(path: Path, seconds: float, *, xing: bool, quiet_s: float = 3.
             frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+
+
+def apev2_tag(items: dict[str, bytes], *, header: bool = True) -> bytes:
+    """Return an APEv2 tag (as foobar2000 or MP3Gain append it) holding binary `items`.
+
+    A "Cover Art (Front)" item holds a file name, a zero byte and the picture.
+    """
+    body = b"".join(
+        len(value).to_bytes(4, "little") + (2).to_bytes(4, "little")  # binary item
+        + key.encode("ascii") + b"\x00" + value
+        for key, value in items.items()
+    )  # fmt: skip
+    size = len(body) + 32  # the items and the footer
+
+    def frame(is_header: bool) -> bytes:
+        flags = (1 << 31 if header else 0) | (1 << 29 if is_header else 0)
+        numbers = (2000, size, len(items), flags)
+        return b"APETAGEX" + b"".join(n.to_bytes(4, "little") for n in numbers) + bytes(8)
+
+    return (frame(True) if header else b"") + body + frame(False)
+
+
+def id3v1_tag(title: str) -> bytes:
+    """Return a 128-byte ID3v1 tag."""
+    return b"TAG" + title.encode("latin-1")[:30].ljust(30, b"\x00") + bytes(95)

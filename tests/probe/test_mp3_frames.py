@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import av
 import pytest
 
 from mediashelf.probe.base import Prober
-from mediashelf.probe.mp3_frames import counted_duration, parse_header
+from mediashelf.probe.mp3_frames import counted_duration
+from mediashelf.probe.mpeg_audio import parse_header
 from mediashelf.probe.pyav_backend import PyAVProber
 from tests.media.covers import id3v2_cover_tag
-from tests.media.mp3 import write_vbr_mp3
+from tests.media.mp3 import apev2_tag, id3v1_tag, write_vbr_mp3
 
 SECONDS = 8.0
 FRAME_S = 1152 / 44100  # an encoder adds up to about two frames of delay and padding
@@ -119,3 +121,61 @@ def test_frame_headers_are_read(header: str, expected: tuple[int, int, int, int]
 @pytest.mark.parametrize("header", ["fffb0064", "fffbf064", "fffb9c64", "ffeb9064", "4944330"])
 def test_no_frame_is_read_from_what_is_not_a_header(header: str) -> None:
     assert parse_header(bytes.fromhex(header.ljust(8, "0"))) is None
+
+
+@pytest.fixture(scope="module")
+def untagged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three MP3s as encoders write them: VBR without a count, VBR with Xing, CBR without."""
+    root = tmp_path_factory.mktemp("untagged")
+    write_vbr_mp3(root / "vbr.mp3", SECONDS, xing=False)
+    write_vbr_mp3(root / "xing.mp3", SECONDS, xing=True)
+    cbr = root / "cbr.mp3"
+    with av.open(str(cbr), "w", format="mp3", options={"write_xing": "0"}) as out:
+        stream = out.add_stream("libmp3lame", rate=44100, layout="stereo")
+        stream.bit_rate = 128_000
+        for n in range(300):
+            frame = av.AudioFrame(format="s16", layout="stereo", samples=1152)
+            frame.planes[0].update(bytes(range(256)) * 18)
+            frame.sample_rate, frame.pts = 44100, n * 1152
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return {"vbr": root / "vbr.mp3", "xing": root / "xing.mp3", "cbr": cbr}
+
+
+COVER_ITEM = {"Cover Art (Front)": b"cover.jpg\x00\xff\xd8" + bytes(1_200_000)}
+
+
+@pytest.mark.parametrize("kind", ["vbr", "xing", "cbr"])
+@pytest.mark.parametrize(
+    "trailer",
+    [apev2_tag(COVER_ITEM) + id3v1_tag("with cover"), apev2_tag(COVER_ITEM, header=False),
+     apev2_tag({"REPLAYGAIN_TRACK_GAIN": b"-6.2 dB"}) + id3v1_tag("gain")],
+    ids=["apev2-cover-id3v1", "apev2-cover-no-header", "mp3gain"],
+)  # fmt: skip
+def test_tags_after_the_audio_are_not_timed_as_audio(
+    each_way: Prober, untagged: dict[str, Path], tmp_path: Path, kind: str, trailer: bytes
+) -> None:
+    """foobar2000 and MP3Gain append APEv2 tags; libav counted a 1.2 MB cover as 240 s."""
+    expected = PyAVProber().probe(untagged[kind]).duration
+    assert expected is not None
+    path = tmp_path / f"{kind}.mp3"
+    path.write_bytes(untagged[kind].read_bytes() + trailer)
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert abs(result.duration - expected) <= 2 * FRAME_S
+    assert result.audio_bitrate is not None
+    assert result.audio_bitrate < 400_000
+
+
+@pytest.mark.parametrize("gap", [bytes(4096), random.Random(8).randbytes(3000)],
+                         ids=["zeros", "junk"])  # fmt: skip
+def test_bytes_between_the_tag_and_the_first_frame_are_skipped(
+    each_way: Prober, untagged: dict[str, Path], tmp_path: Path, gap: bytes
+) -> None:
+    """libav skips them to the first frame; the frame count starts there too."""
+    path = tmp_path / "gap.mp3"
+    tag = id3v2_cover_tag(b"\xff\xd8" + bytes(20_000))
+    path.write_bytes(tag + gap + untagged["vbr"].read_bytes())
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S

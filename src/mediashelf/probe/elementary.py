@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from mediashelf.errors import ProbeCorrupt
 from mediashelf.probe.covers import ID3_HEADER, id3v2_tag_length
-from mediashelf.probe.mp3_frames import parse_header
+from mediashelf.probe.mpeg_audio import parse_header
 from mediashelf.probe.result import ProbeResult
 
 RUN = 6
@@ -38,8 +38,8 @@ GSM_FRAME = 33
 SEARCH = 1 << 20  # the audio must start within this many bytes after the leading tags
 _FIRST_READ = 16 * 1024
 _MAX_FRAME = 16 * 1024  # the longest frame of these codecs (DTS), so a run at SEARCH fits
-_APE_HEADER = 32
-_TRAILING = (b"TAG", b"APETAGEX", b"LYRICS")  # tags that may follow the last frame
+_APE, _APE_HEADER, _ID3V1 = b"APETAGEX", 32, 128
+_TRAILING = (b"TAG", _APE, b"LYRICS")  # tags that may follow the last frame
 _DTS_SYNCS = (
     bytes.fromhex("7ffe8001"),  # big-endian, 16-bit words
     bytes.fromhex("fe7f0180"),  # little-endian, 16-bit words
@@ -59,49 +59,87 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
     Only for the elementary-stream demuxers; every other container has a header libav checks.
     A file that cannot be read here is left to what the backend found.
     """
-    has_run = _CHECKS.get(result.container or "")
-    if has_run is None:
+    container = result.container or ""
+    if container not in _RUNS:
         return result
     try:
         with path.open("rb", buffering=0) as file:
-            found = _search(file, has_run)
+            found = find_run(file, audio_start(file), container)
     except OSError:
         return result
-    if not found:
+    if found is None:
         raise ProbeCorrupt(
-            f"Not a media file: no run of {result.container} frames where the audio should "
-            "start (random or damaged bytes under an audio name)."
+            f"Not a media file: no run of {container} frames where the audio should start "
+            "(random or damaged bytes under an audio name)."
         )
     return result
 
 
-def _search(file: BinaryIO, has_run: Callable[[bytes, bool], bool]) -> bool:
-    """Read from the audio's start, more only while no run is found, up to SEARCH."""
-    start = _after_tags(file)
+def find_run(file: BinaryIO, start: int, container: str) -> int | None:
+    """Return where the first run of `container`'s frames at or after `start` begins, or None.
+
+    Reads from `start`, more only while no run is found, up to SEARCH bytes on.
+    """
+    run_in = _RUNS[container]
     size = file.seek(0, 2)
     wanted, most = _FIRST_READ, SEARCH + _MAX_FRAME * RUN
     while True:
         data = _read_at(file, start, wanted)
         at_end = start + len(data) >= size
-        if has_run(data, at_end):
-            return True
+        found = run_in(data, at_end)
+        if found is not None:
+            return start + found
         if at_end or wanted >= most:
-            return False
+            return None
         wanted = min(wanted * 4, most)
 
 
-def _chained(reader: Callable[[bytes], Frame], sync: bytes) -> Callable[[bytes, bool], bool]:
-    """Return the check for a codec whose frames state their length: a chain of RUN frames."""
+def audio_start(file: BinaryIO) -> int:
+    """Return where the audio may start: after the ID3v2 tags and an APEv2 tag at the start."""
+    start = 0
+    for _ in range(4):
+        head = _read_at(file, start, _APE_HEADER)
+        length = id3v2_tag_length(head[:ID3_HEADER])
+        if length is None and head.startswith(_APE) and len(head) == _APE_HEADER:
+            length = int.from_bytes(head[12:16], "little") + _APE_HEADER
+        if not length:
+            break
+        start += length
+    return start
 
-    def has_run(data: bytes, at_end: bool) -> bool:
+
+def audio_end(file: BinaryIO, size: int) -> int:
+    """Return where the audio ends: before an ID3v1 tag and an APEv2 tag at the end.
+
+    Taggers (foobar2000, MP3Gain) append APEv2 tags, and one may hold cover art: megabytes
+    that libav counts as audio when it times a file by its size.
+    """
+    end = size
+    if size >= _ID3V1 and _read_at(file, size - _ID3V1, 3) == b"TAG":
+        end -= _ID3V1
+    if end >= _APE_HEADER:
+        footer = _read_at(file, end - _APE_HEADER, _APE_HEADER)
+        if footer.startswith(_APE):
+            length = int.from_bytes(footer[12:16], "little")  # items and footer
+            has_header = int.from_bytes(footer[20:24], "little") >> 31
+            tag = length + _APE_HEADER * has_header
+            if _APE_HEADER <= tag <= end:
+                end -= tag
+    return end
+
+
+def _chained(reader: Callable[[bytes], Frame], sync: bytes) -> Callable[[bytes, bool], int | None]:
+    """Return the search for a codec whose frames state their length: a chain of RUN frames."""
+
+    def run_in(data: bytes, at_end: bool) -> int | None:
         at = data.find(sync, 0, SEARCH)
         while at >= 0:
             if _run_from(data, at, reader, at_end):
-                return True
+                return at
             at = data.find(sync, at + 1, SEARCH)
-        return False
+        return None
 
-    return has_run
+    return run_in
 
 
 def _run_from(data: bytes, at: int, reader: Callable[[bytes], Frame], at_end: bool) -> bool:
@@ -127,18 +165,18 @@ def _ends_file(rest: bytes) -> bool:
     return not rest or rest.startswith(_TRAILING)
 
 
-def _gsm_run(data: bytes, at_end: bool) -> bool:
+def _gsm_run(data: bytes, at_end: bool) -> int | None:
     """GSM 06.10 frames from the first byte: 33 bytes each, starting with the mark 0xD."""
     frames = min(len(data) // GSM_FRAME, GSM_RUN)
     marked = all(data[i * GSM_FRAME] >> 4 == 0xD for i in range(frames))
-    return marked and (frames >= GSM_RUN or (at_end and frames >= 2))
+    return 0 if marked and (frames >= GSM_RUN or (at_end and frames >= 2)) else None
 
 
-def _dts_run(data: bytes, at_end: bool) -> bool:
+def _dts_run(data: bytes, at_end: bool) -> int | None:
     """RUN core sync words of one kind, the first within SEARCH, each within a few frames of
     the one before (extension substreams sit between them)."""
     for sync in _DTS_SYNCS:
-        at = data.find(sync, 0, SEARCH)
+        first = at = data.find(sync, 0, SEARCH)
         count = 1 if at >= 0 else 0
         while 0 < count < RUN:
             following = data.find(sync, at + 4, at + 4 + 4 * _MAX_FRAME)
@@ -146,8 +184,8 @@ def _dts_run(data: bytes, at_end: bool) -> bool:
                 break
             count, at = count + 1, following
         if count >= RUN or (at_end and count >= 2 and len(data) - at <= 4 * _MAX_FRAME):
-            return True
-    return False
+            return first
+    return None
 
 
 def _mpeg_audio(head: bytes) -> Frame:
@@ -184,7 +222,7 @@ def _ac3(head: bytes) -> Frame:
     return None
 
 
-_CHECKS: dict[str, Callable[[bytes, bool], bool]] = {
+_RUNS: dict[str, Callable[[bytes, bool], int | None]] = {
     "mp3": _chained(_mpeg_audio, b"\xff"),  # libav's "mp3" demuxer reads MP1 and MP2 too
     "aac": _chained(_adts, b"\xff"),
     "ac3": _chained(_ac3, b"\x0b\x77"),
@@ -192,20 +230,6 @@ _CHECKS: dict[str, Callable[[bytes, bool], bool]] = {
     "dts": _dts_run,
     "gsm": _gsm_run,
 }
-
-
-def _after_tags(file: BinaryIO) -> int:
-    """Return where the audio starts: after the ID3v2 tags and an APEv2 tag at the start."""
-    start = 0
-    for _ in range(4):
-        head = _read_at(file, start, _APE_HEADER)
-        length = id3v2_tag_length(head[:ID3_HEADER])
-        if length is None and head.startswith(b"APETAGEX") and len(head) == _APE_HEADER:
-            length = int.from_bytes(head[12:16], "little") + _APE_HEADER
-        if not length:
-            break
-        start += length
-    return start
 
 
 def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
