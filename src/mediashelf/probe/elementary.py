@@ -14,7 +14,8 @@ Random bytes make such a run with a probability far below one in a billion: each
 frame needs its 11-16 sync bits and its parameters at one exact offset. GSM frames have only
 a 4-bit mark, so a GSM run starts at the file's first byte and is `GSM_RUN` frames long. DTS
 core frames may be followed by extension substreams, so a DTS run is `RUN` core sync words of
-one kind (32 bits each) rather than a chain of lengths.
+one kind (32 bits each, a DTS-HD substream's where there is no core) rather than a chain of
+lengths.
 
 Reads what libav read first (the start of the audio, page-cache hot): 16 KB for a real
 file, up to `SEARCH` only for one that is not. Applied after either backend
@@ -45,6 +46,7 @@ _DTS_SYNCS = (
     bytes.fromhex("fe7f0180"),  # little-endian, 16-bit words
     bytes.fromhex("1fffe800"),  # big-endian, 14-bit words
     bytes.fromhex("ff1f00e8"),  # little-endian, 14-bit words
+    bytes.fromhex("64582025"),  # a DTS-HD substream, in a stream without a core
 )
 
 # (frame length in bytes, parameters every frame of one stream shares), or None
