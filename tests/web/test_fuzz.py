@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -102,11 +102,15 @@ def test_api_never_answers_5xx_or_off_schema(
     api_schema: OpenApiSchema, mode: GenerationMode, method: str, path: str
 ) -> None:
     operation = api_schema[path][method]
+    # A negative id that spells a sibling route ("stats" for /api/jobs/{job_id}) calls that
+    # route, whose answer is rightly not a job: not a case of this operation.
+    literal = {p for p in api_schema.raw_schema["paths"] if "{" not in p} - {path}
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
               database=None, suppress_health_check=list(HealthCheck))  # fmt: skip
     def call(case: Case[Any]) -> None:
+        assume(case.formatted_path not in literal)
         case.call_and_validate(headers=HEADERS, checks=CHECKS)
 
     call()
