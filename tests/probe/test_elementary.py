@@ -129,3 +129,13 @@ def test_streams_only_ffmpeg_writes_pass(
     assert result.audio_codec == ext
     assert result.duration is not None
     assert abs(result.duration - 2) < 0.1
+
+
+def test_a_megabyte_of_sync_bytes_without_frames_is_corrupt(tmp_path: Path) -> None:
+    """Every byte a candidate frame start: the search gives up after MAX_CANDIDATES."""
+    path = tmp_path / "sync.mp3"
+    path.write_bytes(b"\xff" * (2 << 20))
+    result = ProbeResult("mp3", 1.0, path.stat().st_size, 1, has_video=False, has_audio=True)
+    with pytest.raises(ProbeError) as raised:
+        checked_stream(path, result)
+    assert raised.value.error_class == "corrupt"

@@ -37,6 +37,7 @@ RUN = 6
 GSM_RUN = 32
 GSM_FRAME = 33
 SEARCH = 1 << 20  # the audio must start within this many bytes after the leading tags
+MAX_CANDIDATES = 50_000  # places that start like a frame, tried before giving up (~50 ms)
 _FIRST_READ = 16 * 1024
 _MAX_FRAME = 16 * 1024  # the longest frame of these codecs (DTS), so a run at SEARCH fits
 _APE, _APE_HEADER, _ID3V1 = b"APETAGEX", 32, 128
@@ -51,6 +52,9 @@ _DTS_SYNCS = (
 
 # (frame length in bytes, parameters every frame of one stream shares), or None
 Frame = tuple[int, object] | None
+# (data from the audio's start, where a new search may begin, whether data ends the file)
+# -> where in data the first run starts, or None
+RunSearch = Callable[[bytes, int, bool], int | None]
 _AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576,
              640)  # fmt: skip
 
@@ -84,15 +88,17 @@ def find_run(file: BinaryIO, start: int, container: str) -> int | None:
     """
     run_in = _RUNS[container]
     size = file.seek(0, 2)
-    wanted, most = _FIRST_READ, SEARCH + _MAX_FRAME * RUN
+    wanted, most, scanned = _FIRST_READ, SEARCH + _MAX_FRAME * RUN, 0
     while True:
         data = _read_at(file, start, wanted)
         at_end = start + len(data) >= size
-        found = run_in(data, at_end)
+        found = run_in(data, scanned, at_end)
         if found is not None:
             return start + found
         if at_end or wanted >= most:
             return None
+        # What started more than a run's length before the end was judged on whole frames.
+        scanned = max(0, len(data) - _MAX_FRAME * RUN)
         wanted = min(wanted * 4, most)
 
 
@@ -130,16 +136,18 @@ def audio_end(file: BinaryIO, size: int) -> int:
     return end
 
 
-def _chained(reader: Callable[[bytes], Frame], sync: bytes) -> Callable[[bytes, bool], int | None]:
+def _chained(reader: Callable[[bytes], Frame], sync: bytes) -> RunSearch:
     """Return the search for a codec whose frames state their length: a chain of RUN frames."""
 
-    def run_in(data: bytes, at_end: bool) -> int | None:
-        at = data.find(sync, 0, SEARCH)
-        while at >= 0:
+    def run_in(data: bytes, scanned: int, at_end: bool) -> int | None:
+        at = data.find(sync, scanned, SEARCH)
+        for _ in range(MAX_CANDIDATES):
+            if at < 0:
+                return None
             if _run_from(data, at, reader, at_end):
                 return at
             at = data.find(sync, at + 1, SEARCH)
-        return None
+        return None  # a megabyte of sync bytes and no frames: crafted, not a recording
 
     return run_in
 
@@ -167,14 +175,14 @@ def _ends_file(rest: bytes) -> bool:
     return not rest or rest.startswith(_TRAILING)
 
 
-def _gsm_run(data: bytes, at_end: bool) -> int | None:
+def _gsm_run(data: bytes, _scanned: int, at_end: bool) -> int | None:
     """GSM 06.10 frames from the first byte: 33 bytes each, starting with the mark 0xD."""
     frames = min(len(data) // GSM_FRAME, GSM_RUN)
     marked = all(data[i * GSM_FRAME] >> 4 == 0xD for i in range(frames))
     return 0 if marked and (frames >= GSM_RUN or (at_end and frames >= 2)) else None
 
 
-def _dts_run(data: bytes, at_end: bool) -> int | None:
+def _dts_run(data: bytes, _scanned: int, at_end: bool) -> int | None:
     """RUN core sync words of one kind, the first within SEARCH, each within a few frames of
     the one before (extension substreams sit between them)."""
     for sync in _DTS_SYNCS:
@@ -224,7 +232,7 @@ def _ac3(head: bytes) -> Frame:
     return None
 
 
-_RUNS: dict[str, Callable[[bytes, bool], int | None]] = {
+_RUNS: dict[str, RunSearch] = {
     "mp3": _chained(_mpeg_audio, b"\xff"),  # libav's "mp3" demuxer reads MP1 and MP2 too
     "aac": _chained(_adts, b"\xff"),
     "ac3": _chained(_ac3, b"\x0b\x77"),
