@@ -59,3 +59,16 @@ def apev2_tag(items: dict[str, bytes], *, header: bool = True) -> bytes:
 def id3v1_tag(title: str) -> bytes:
     """Return a 128-byte ID3v1 tag."""
     return b"TAG" + title.encode("latin-1")[:30].ljust(30, b"\x00") + bytes(95)
+
+
+def lyrics3v2_tag(lyrics: str) -> bytes:
+    """Return a Lyrics3 v2.00 tag (it sits before an ID3v1 tag)."""
+    field = b"LYR" + f"{len(lyrics):05d}".encode() + lyrics.encode("latin-1")
+    body = b"LYRICSBEGIN" + field
+    return body + f"{len(body):06d}".encode() + b"LYRICS200"
+
+
+def appended_id3v24(tag: bytes) -> bytes:
+    """Return the ID3v2.3 `tag` as an ID3v2.4 tag with a footer, as appended at a file's end."""
+    header = b"ID3\x04\x00" + bytes([tag[5] | 0x10]) + tag[6:10]
+    return header + tag[10:] + b"3DI" + header[3:]

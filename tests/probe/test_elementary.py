@@ -139,3 +139,44 @@ def test_a_megabyte_of_sync_bytes_without_frames_is_corrupt(tmp_path: Path) -> N
     with pytest.raises(ProbeError) as raised:
         checked_stream(path, result)
     assert raised.value.error_class == "corrupt"
+
+
+def _ac3_frame(size_code: int = 0x10) -> bytes:
+    """An AC-3 sync frame of 48 kHz (bsid 8): 0x10 is 128 kbit/s, 512 bytes."""
+    head = b"\x0b\x77\x00\x00" + bytes([size_code, 8 << 3, 0x40])
+    return head + bytes(2 * 2 * (32, 40, 48, 56, 64, 80, 96, 112, 128)[size_code // 2] - len(head))
+
+
+def _eac3_frame(words: int = 255, dependent: bool = True) -> bytes:
+    """An E-AC-3 frame (bsid 16) of `words` + 1 16-bit words; a dependent substream or not."""
+    head = bytes([0x0B, 0x77, (0x40 if dependent else 0) | (words >> 8), words & 0xFF,
+                  0x3F, 16 << 3])  # fmt: skip
+    return head + bytes((words + 1) * 2 - len(head))
+
+
+def test_an_ac3_core_with_an_eac3_extension_is_one_stream(tmp_path: Path) -> None:
+    """Blu-ray's Dolby Digital Plus 7.1: each AC-3 5.1 frame followed by an E-AC-3 frame."""
+    path = tmp_path / "7.1.eac3"
+    path.write_bytes((_ac3_frame() + _eac3_frame()) * 20)
+    result = ProbeResult("eac3", 1.0, path.stat().st_size, 1, has_video=False, has_audio=True)
+    assert checked_stream(path, result) is result
+
+
+@pytest.mark.parametrize(
+    ("frames", "tail"),
+    [(2, b""), (2, bytes(100)), (2, b"TAG" + bytes(125)), (3, random.Random(2).randbytes(500))],
+    ids=["two-frames", "zero-padding", "id3v1", "three-frames-and-a-trailer"],
+)
+def test_a_stream_of_a_few_frames_ends_the_file(tmp_path: Path, frames: int, tail: bytes) -> None:
+    path = tmp_path / "short.ac3"
+    path.write_bytes(_ac3_frame() * frames + tail)
+    result = ProbeResult("ac3", 0.1, path.stat().st_size, 1, has_video=False, has_audio=True)
+    assert checked_stream(path, result) is result
+
+
+def test_one_frame_then_anything_is_not_a_recording(tmp_path: Path) -> None:
+    path = tmp_path / "one.ac3"
+    path.write_bytes(_ac3_frame() + random.Random(3).randbytes(500))
+    result = ProbeResult("ac3", 0.1, path.stat().st_size, 1, has_video=False, has_audio=True)
+    with pytest.raises(ProbeError):
+        checked_stream(path, result)

@@ -13,7 +13,13 @@ from mediashelf.probe.mp3_frames import counted_duration
 from mediashelf.probe.mpeg_audio import parse_header
 from mediashelf.probe.pyav_backend import PyAVProber
 from tests.media.covers import id3v2_cover_tag
-from tests.media.mp3 import apev2_tag, id3v1_tag, write_vbr_mp3
+from tests.media.mp3 import (
+    apev2_tag,
+    appended_id3v24,
+    id3v1_tag,
+    lyrics3v2_tag,
+    write_vbr_mp3,
+)
 
 SECONDS = 8.0
 FRAME_S = 1152 / 44100  # an encoder adds up to about two frames of delay and padding
@@ -149,8 +155,11 @@ COVER_ITEM = {"Cover Art (Front)": b"cover.jpg\x00\xff\xd8" + bytes(1_200_000)}
 @pytest.mark.parametrize(
     "trailer",
     [apev2_tag(COVER_ITEM) + id3v1_tag("with cover"), apev2_tag(COVER_ITEM, header=False),
-     apev2_tag({"REPLAYGAIN_TRACK_GAIN": b"-6.2 dB"}) + id3v1_tag("gain")],
-    ids=["apev2-cover-id3v1", "apev2-cover-no-header", "mp3gain"],
+     apev2_tag({"REPLAYGAIN_TRACK_GAIN": b"-6.2 dB"}) + id3v1_tag("gain"),
+     appended_id3v24(id3v2_cover_tag(b"\xff\xd8" + bytes(300_000))),
+     apev2_tag(COVER_ITEM) + lyrics3v2_tag("la " * 2000) + id3v1_tag("lyrics")],
+    ids=["apev2-cover-id3v1", "apev2-cover-no-header", "mp3gain", "id3v24-appended",
+         "apev2-lyrics3-id3v1"],
 )  # fmt: skip
 def test_tags_after_the_audio_are_not_timed_as_audio(
     each_way: Prober, untagged: dict[str, Path], tmp_path: Path, kind: str, trailer: bytes
@@ -176,6 +185,18 @@ def test_bytes_between_the_tag_and_the_first_frame_are_skipped(
     path = tmp_path / "gap.mp3"
     tag = id3v2_cover_tag(b"\xff\xd8" + bytes(20_000))
     path.write_bytes(tag + gap + untagged["vbr"].read_bytes())
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S
+
+
+def test_every_id3v2_tag_stacked_at_the_start_is_skipped(
+    each_way: Prober, untagged: dict[str, Path], tmp_path: Path
+) -> None:
+    """Some taggers prepend a new tag on each save; libav skips them all."""
+    path = tmp_path / "stacked.mp3"
+    tag = id3v2_cover_tag(b"\xff\xd8" + bytes(300_000))
+    path.write_bytes(tag * 8 + untagged["vbr"].read_bytes())
     result = each_way.probe(path)
     assert result.duration is not None
     assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S

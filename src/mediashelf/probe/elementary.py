@@ -24,6 +24,7 @@ file, up to `SEARCH` only for one that is not. Applied after either backend
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -41,7 +42,9 @@ MAX_CANDIDATES = 50_000  # places that start like a frame, tried before giving u
 _FIRST_READ = 16 * 1024
 _MAX_FRAME = 16 * 1024  # the longest frame of these codecs (DTS), so a run at SEARCH fits
 _APE, _APE_HEADER, _ID3V1 = b"APETAGEX", 32, 128
-_TRAILING = (b"TAG", _APE, b"LYRICS")  # tags that may follow the last frame
+_MAX_TAGS = 256  # tags stacked at the start (taggers that append a new one each time)
+_TRAILING = (b"TAG", _APE, b"LYRICS", b"ID3")  # tags that may follow the last frame
+_SHORT_TAIL = 1024  # bytes of anything a run shorter than RUN may leave before the end
 _DTS_SYNCS = (
     bytes.fromhex("7ffe8001"),  # big-endian, 16-bit words
     bytes.fromhex("fe7f0180"),  # little-endian, 16-bit words
@@ -105,7 +108,7 @@ def find_run(file: BinaryIO, start: int, container: str) -> int | None:
 def audio_start(file: BinaryIO) -> int:
     """Return where the audio may start: after the ID3v2 tags and an APEv2 tag at the start."""
     start = 0
-    for _ in range(4):
+    for _ in range(_MAX_TAGS):
         head = _read_at(file, start, _APE_HEADER)
         length = id3v2_tag_length(head[:ID3_HEADER])
         if length is None and head.startswith(_APE) and len(head) == _APE_HEADER:
@@ -117,37 +120,54 @@ def audio_start(file: BinaryIO) -> int:
 
 
 def audio_end(file: BinaryIO, size: int) -> int:
-    """Return where the audio ends: before an ID3v1 tag and an APEv2 tag at the end.
+    """Return where the audio ends: before the tags at the end (ID3v1, APEv2, Lyrics3v2, an
+    ID3v2 tag with a footer), in whatever order taggers stacked them.
 
     Taggers (foobar2000, MP3Gain) append APEv2 tags, and one may hold cover art: megabytes
     that libav counts as audio when it times a file by its size.
     """
     end = size
-    if size >= _ID3V1 and _read_at(file, size - _ID3V1, 3) == b"TAG":
-        end -= _ID3V1
-    if end >= _APE_HEADER:
-        footer = _read_at(file, end - _APE_HEADER, _APE_HEADER)
-        if footer.startswith(_APE):
-            length = int.from_bytes(footer[12:16], "little")  # items and footer
-            has_header = int.from_bytes(footer[20:24], "little") >> 31
-            tag = length + _APE_HEADER * has_header
-            if _APE_HEADER <= tag <= end:
-                end -= tag
+    for _ in range(_MAX_TAGS):
+        tail = _read_at(file, max(0, end - _ID3V1), min(end, _ID3V1))
+        tag = _trailing_tag(tail)
+        if not tag or tag > end:
+            return end
+        end -= tag
     return end
 
 
+def _trailing_tag(tail: bytes) -> int:
+    """Return the length of the tag `tail` (up to 128 bytes before the audio's end) ends with."""
+    if len(tail) == _ID3V1 and tail.startswith(b"TAG"):
+        return _ID3V1
+    if tail[-_APE_HEADER:].startswith(_APE):
+        footer = tail[-_APE_HEADER:]
+        has_header = int.from_bytes(footer[20:24], "little") >> 31
+        return int.from_bytes(footer[12:16], "little") + _APE_HEADER * has_header
+    if tail.endswith(b"LYRICS200") and tail[-15:-9].isdigit():  # Lyrics3v2: size, then marker
+        return int(tail[-15:-9]) + 15
+    footer = tail[-ID3_HEADER:]
+    if footer.startswith(b"3DI") and not any(b & 0x80 for b in footer[6:10]):  # ID3v2.4 footer
+        size = (footer[6] << 21) | (footer[7] << 14) | (footer[8] << 7) | footer[9]
+        return size + 2 * ID3_HEADER  # header, frames, footer
+    return 0
+
+
 def _chained(reader: Callable[[bytes], Frame], sync: bytes) -> RunSearch:
-    """Return the search for a codec whose frames state their length: a chain of RUN frames."""
+    """Return the search for a codec whose frames state their length: a chain of RUN frames.
+
+    `sync` is a pattern of a header's first bytes, so that a run of filler (0xFF) is skipped
+    at C speed rather than tried byte by byte.
+    """
+    pattern = re.compile(sync)
 
     def run_in(data: bytes, scanned: int, at_end: bool) -> int | None:
-        at = data.find(sync, scanned, SEARCH)
-        for _ in range(MAX_CANDIDATES):
-            if at < 0:
-                return None
-            if _run_from(data, at, reader, at_end):
-                return at
-            at = data.find(sync, at + 1, SEARCH)
-        return None  # a megabyte of sync bytes and no frames: crafted, not a recording
+        for tried, match in enumerate(pattern.finditer(data, scanned, SEARCH)):
+            if tried >= MAX_CANDIDATES:
+                break  # a megabyte of header-like bytes and no frames: crafted
+            if _run_from(data, match.start(), reader, at_end):
+                return match.start()
+        return None
 
     return run_in
 
@@ -162,7 +182,7 @@ def _run_from(data: bytes, at: int, reader: Callable[[bytes], Frame], at_end: bo
     while frames < RUN:
         frame = reader(data[at : at + 16])
         if frame is None or (params is not None and frame[1] != params):
-            return at_end and frames >= 2 and _ends_file(data[at:])
+            return at_end and _ends_file(data[at:], frames)
         length, params = frame
         if at + length > len(data):
             return at_end and frames >= 2
@@ -170,9 +190,12 @@ def _run_from(data: bytes, at: int, reader: Callable[[bytes], Frame], at_end: bo
     return True
 
 
-def _ends_file(rest: bytes) -> bool:
-    """Tell whether `rest`, after the last frame, is nothing or a trailing tag."""
-    return not rest or rest.startswith(_TRAILING)
+def _ends_file(rest: bytes, frames: int) -> bool:
+    """Tell whether `rest`, after a short run of `frames`, may end a real file: nothing, a tag
+    or padding after two frames; after three, also a little of anything (a tool's trailer)."""
+    if frames >= 2 and (not rest or rest.startswith(_TRAILING) or not rest.strip(b"\x00")):
+        return True
+    return frames >= 3 and len(rest) <= _SHORT_TAIL
 
 
 def _gsm_run(data: bytes, _scanned: int, at_end: bool) -> int | None:
@@ -215,6 +238,9 @@ def _adts(head: bytes) -> Frame:
     return length, (head[1], head[2] & 0xFD, head[3] >> 6)
 
 
+_DOLBY = "ac3"  # one stream may mix both: Blu-ray's 7.1 is an AC-3 core + E-AC-3 extension
+
+
 def _ac3(head: bytes) -> Frame:
     """An AC-3 or E-AC-3 sync frame: 0x0B77, then a size from the rate table or stated."""
     if len(head) < 6 or head[0] != 0x0B or head[1] != 0x77:
@@ -226,17 +252,18 @@ def _ac3(head: bytes) -> Frame:
             return None
         kbps = _AC3_KBPS[size_code // 2]
         words = (kbps * 2, kbps * 32000 // 14700 + (size_code & 1), kbps * 3)[rate_code]
-        return words * 2, ("ac3", rate_code)
+        return words * 2, _DOLBY
     if bsid <= 16 and head[2] >> 6 != 3:  # E-AC-3: the size is stated, in 16-bit words - 1
-        return (((head[2] & 0x07) << 8) | head[3]) * 2 + 2, ("eac3",)
+        return (((head[2] & 0x07) << 8) | head[3]) * 2 + 2, _DOLBY
     return None
 
 
 _RUNS: dict[str, RunSearch] = {
-    "mp3": _chained(_mpeg_audio, b"\xff"),  # libav's "mp3" demuxer reads MP1 and MP2 too
-    "aac": _chained(_adts, b"\xff"),
-    "ac3": _chained(_ac3, b"\x0b\x77"),
-    "eac3": _chained(_ac3, b"\x0b\x77"),
+    # libav's "mp3" demuxer reads MP1 and MP2 too; a bitrate index of 15 is never valid
+    "mp3": _chained(_mpeg_audio, rb"\xff[\xe0-\xff][\x00-\xef]"),
+    "aac": _chained(_adts, rb"\xff[\xf0\xf1\xf8\xf9]"),  # 12 sync bits, layer 0
+    "ac3": _chained(_ac3, rb"\x0b\x77"),
+    "eac3": _chained(_ac3, rb"\x0b\x77"),
     "dts": _dts_run,
     "gsm": _gsm_run,
 }

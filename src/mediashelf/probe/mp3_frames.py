@@ -16,7 +16,8 @@ the length (less the encoder delay and padding LAME states); one that does not, 
 a file whose bitrate varies, has every frame header walked (4 bytes per ~0.4 KB frame, no
 decoding); a constant bitrate divides the audio's bytes. Bitrates that differ at the start,
 a third and two thirds in tell VBR from CBR, so a CBR file costs three small reads. libav's
-duration is kept wherever it is within two frames of this one.
+duration is kept wherever it read the same count or bytes (within two frames: its own
+rounding); a count of every frame replaces it.
 """
 
 from __future__ import annotations
@@ -54,11 +55,10 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
         return result
     if counted is None:
         return result
-    seconds, audio_bytes, first = counted
-    if result.duration is not None and abs(result.duration - seconds) <= (
-        _SLACK_FRAMES * first.samples / first.sample_rate
-    ):
-        return result
+    seconds, audio_bytes, first, walked = counted
+    slack = _SLACK_FRAMES * first.samples / first.sample_rate
+    if not walked and result.duration is not None and abs(result.duration - seconds) <= slack:
+        return result  # libav read the same count (or the same bytes): its rounding stays
     return replace(
         result,
         duration=round(seconds, 6),
@@ -67,8 +67,9 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
     )
 
 
-def _count(file: BinaryIO, size: int) -> tuple[float, int, Frame] | None:
-    """Return (seconds, audio bytes, first frame) of the audio, or None when unsure."""
+def _count(file: BinaryIO, size: int) -> tuple[float, int, Frame, bool] | None:
+    """Return (seconds, audio bytes, first frame, whether every frame was counted) of the
+    audio, or None when unsure."""
     start = find_run(file, audio_start(file), "mp3")
     if start is None:
         return None
@@ -81,16 +82,16 @@ def _count(file: BinaryIO, size: int) -> tuple[float, int, Frame] | None:
     stated = stated_count(head, first)
     if stated is not None and (stated.bytes is None or audio - stated.bytes <= audio // 16):
         samples = stated.frames * first.samples - stated.trimmed
-        return (samples / first.sample_rate, audio, first) if samples > 0 else None
+        return (samples / first.sample_rate, audio, first, False) if samples > 0 else None
     if stated is None and not _bitrate_varies(file, start, end, first):
-        return audio * 8 / first.bitrate, audio, first
+        return audio * 8 / first.bitrate, audio, first, False
     walked = _walk(file, start, end, first)
     if walked is None:
         return None
     frames, audio_bytes = walked
     if stated is not None:
         frames -= 1  # the header's own frame holds no audio
-    return frames * first.samples / first.sample_rate, audio_bytes, first
+    return frames * first.samples / first.sample_rate, audio_bytes, first, True
 
 
 def _bitrate_varies(file: BinaryIO, start: int, end: int, first: Frame) -> bool:
@@ -105,12 +106,14 @@ def _walk(file: BinaryIO, start: int, end: int, first: Frame) -> tuple[int, int]
     """Count every frame from `start`; None when the frames stop well before `end`."""
     count = audio_bytes = 0
     offset, buffer, base = start, b"", start
+    known: dict[bytes, Frame | None] = {}  # a stream repeats a few dozen distinct headers
     while True:
         if offset + 4 > base + len(buffer):
             buffer, base = _read_at(file, offset, _CHUNK), offset
             if len(buffer) < 4:
                 break
-        frame = parse_header(buffer[offset - base : offset - base + 4])
+        head = buffer[offset - base : offset - base + 4]
+        frame = known[head] if head in known else known.setdefault(head, parse_header(head))
         if frame is None or frame.stream != first.stream or offset + frame.length > end:
             break
         count, audio_bytes, offset = count + 1, audio_bytes + frame.length, offset + frame.length
