@@ -27,11 +27,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from mediashelf.errors import ProbeCorrupt
 from mediashelf.probe.covers import ID3_HEADER, id3v2_tag_length
 from mediashelf.probe.mpeg_audio import parse_header
+from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
 RUN = 6
@@ -72,7 +72,7 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
     if container not in _RUNS:
         return result
     try:
-        with path.open("rb", buffering=0) as file:
+        with ProbeReader(path) as file:  # no readahead past what is read
             found = find_run(file, audio_start(file), container)
     except OSError:
         return result
@@ -84,16 +84,16 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
     return result
 
 
-def find_run(file: BinaryIO, start: int, container: str) -> int | None:
+def find_run(file: ProbeReader, start: int, container: str) -> int | None:
     """Return where the first run of `container`'s frames at or after `start` begins, or None.
 
     Reads from `start`, more only while no run is found, up to SEARCH bytes on.
     """
     run_in = _RUNS[container]
-    size = file.seek(0, 2)
+    size = file.size
     wanted, most, scanned = _FIRST_READ, SEARCH + _MAX_FRAME * RUN, 0
     while True:
-        data = _read_at(file, start, wanted)
+        data = file.pread(start, wanted)
         at_end = start + len(data) >= size
         found = run_in(data, scanned, at_end)
         if found is not None:
@@ -105,11 +105,11 @@ def find_run(file: BinaryIO, start: int, container: str) -> int | None:
         wanted = min(wanted * 4, most)
 
 
-def audio_start(file: BinaryIO) -> int:
+def audio_start(file: ProbeReader) -> int:
     """Return where the audio may start: after the ID3v2 tags and an APEv2 tag at the start."""
     start = 0
     for _ in range(_MAX_TAGS):
-        head = _read_at(file, start, _APE_HEADER)
+        head = file.pread(start, _APE_HEADER)
         length = id3v2_tag_length(head[:ID3_HEADER])
         if length is None and head.startswith(_APE) and len(head) == _APE_HEADER:
             length = int.from_bytes(head[12:16], "little") + _APE_HEADER
@@ -119,7 +119,7 @@ def audio_start(file: BinaryIO) -> int:
     return start
 
 
-def audio_end(file: BinaryIO, size: int) -> int:
+def audio_end(file: ProbeReader, size: int) -> int:
     """Return where the audio ends: before the tags at the end (ID3v1, APEv2, Lyrics3v2, an
     ID3v2 tag with a footer), in whatever order taggers stacked them.
 
@@ -128,7 +128,7 @@ def audio_end(file: BinaryIO, size: int) -> int:
     """
     end = size
     for _ in range(_MAX_TAGS):
-        tail = _read_at(file, max(0, end - _ID3V1), min(end, _ID3V1))
+        tail = file.pread(max(0, end - _ID3V1), min(end, _ID3V1))
         tag = _trailing_tag(tail)
         if not tag or tag > end:
             return end
@@ -267,8 +267,3 @@ _RUNS: dict[str, RunSearch] = {
     "dts": _dts_run,
     "gsm": _gsm_run,
 }
-
-
-def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
-    file.seek(offset)
-    return file.read(size)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
 
 from mediashelf.probe.elementary import audio_end, audio_start, find_run
 from mediashelf.probe.mpeg_audio import Frame, parse_header, stated_count
+from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
 MPEG_AUDIO_CODECS = frozenset({"mp1", "mp2", "mp3"})
@@ -49,7 +49,7 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
     if result.has_video or not result.size_bytes:
         return result
     try:
-        with path.open("rb", buffering=0) as file:
+        with ProbeReader(path) as file:  # no readahead past what is read
             counted = _count(file, result.size_bytes)
     except OSError:
         return result
@@ -67,14 +67,14 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
     )
 
 
-def _count(file: BinaryIO, size: int) -> tuple[float, int, Frame, bool] | None:
+def _count(file: ProbeReader, size: int) -> tuple[float, int, Frame, bool] | None:
     """Return (seconds, audio bytes, first frame, whether every frame was counted) of the
     audio, or None when unsure."""
     start = find_run(file, audio_start(file), "mp3")
     if start is None:
         return None
     end = audio_end(file, size)
-    head = _read_at(file, start, _FIRST)
+    head = file.pread(start, _FIRST)
     first = parse_header(head)
     if first is None or end <= start:
         return None
@@ -94,22 +94,22 @@ def _count(file: BinaryIO, size: int) -> tuple[float, int, Frame, bool] | None:
     return frames * first.samples / first.sample_rate, audio_bytes, first, True
 
 
-def _bitrate_varies(file: BinaryIO, start: int, end: int, first: Frame) -> bool:
-    bitrates = {frame.bitrate for frame in _frames(_read_at(file, start, _WINDOW), first)}
+def _bitrate_varies(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
+    bitrates = {frame.bitrate for frame in _frames(file.pread(start, _WINDOW), first)}
     for third in (1, 2):  # a third and two thirds in: VBR files open with quiet frames
         place = start + (end - start) * third // 3
-        bitrates |= {frame.bitrate for frame in _frames(_read_at(file, place, _WINDOW), first)}
+        bitrates |= {frame.bitrate for frame in _frames(file.pread(place, _WINDOW), first)}
     return len(bitrates) > 1
 
 
-def _walk(file: BinaryIO, start: int, end: int, first: Frame) -> tuple[int, int] | None:
+def _walk(file: ProbeReader, start: int, end: int, first: Frame) -> tuple[int, int] | None:
     """Count every frame from `start`; None when the frames stop well before `end`."""
     count = audio_bytes = 0
     offset, buffer, base = start, b"", start
     known: dict[bytes, Frame | None] = {}  # a stream repeats a few dozen distinct headers
     while True:
         if offset + 4 > base + len(buffer):
-            buffer, base = _read_at(file, offset, _CHUNK), offset
+            buffer, base = file.pread(offset, _CHUNK), offset
             if len(buffer) < 4:
                 break
         head = buffer[offset - base : offset - base + 4]
@@ -138,8 +138,3 @@ def _chain(data: bytes, at: int, first: Frame) -> list[Frame]:
         chain.append(frame)
         at += frame.length
     return chain
-
-
-def _read_at(file: BinaryIO, offset: int, size: int) -> bytes:
-    file.seek(offset)
-    return file.read(size)
