@@ -94,11 +94,6 @@ def _id3v2_length(header: bytes) -> int:
     return ID3_HEADER + size + (ID3_HEADER if header[5] & 0x10 else 0)
 
 
-def id3v2_tag_length(header: bytes) -> int | None:
-    """Return the bytes of the ID3v2 tag whose first 10 bytes are `header`, or None."""
-    return _id3v2_length(header) if _is_id3v2(header) else None
-
-
 def _is_id3v2(header: bytes) -> bool:
     """Mirror libav's ff_id3v2_match for the "ID3" magic."""
     return (

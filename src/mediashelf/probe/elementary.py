@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediashelf.errors import ProbeCorrupt
-from mediashelf.probe.covers import ID3_HEADER, id3v2_tag_length
+from mediashelf.probe.covers import ID3_HEADER, id3v2_end
 from mediashelf.probe.mpeg_audio import parse_header
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
@@ -42,7 +42,7 @@ MAX_CANDIDATES = 50_000  # places that start like a frame, tried before giving u
 _FIRST_READ = 16 * 1024
 _MAX_FRAME = 16 * 1024  # the longest frame of these codecs (DTS), so a run at SEARCH fits
 _APE, _APE_HEADER, _ID3V1 = b"APETAGEX", 32, 128
-_MAX_TAGS = 256  # tags stacked at the start (taggers that append a new one each time)
+_MAX_TAGS = 16  # tags stacked at the end
 _TRAILING = (b"TAG", _APE, b"LYRICS", b"ID3")  # tags that may follow the last frame
 _SHORT_TAIL = 1024  # bytes of anything a run shorter than RUN may leave before the end
 _DTS_SYNCS = (
@@ -107,15 +107,10 @@ def find_run(file: ProbeReader, start: int, container: str) -> int | None:
 
 def audio_start(file: ProbeReader) -> int:
     """Return where the audio may start: after the ID3v2 tags and an APEv2 tag at the start."""
-    start = 0
-    for _ in range(_MAX_TAGS):
-        head = file.pread(start, _APE_HEADER)
-        length = id3v2_tag_length(head[:ID3_HEADER])
-        if length is None and head.startswith(_APE) and len(head) == _APE_HEADER:
-            length = int.from_bytes(head[12:16], "little") + _APE_HEADER
-        if not length:
-            break
-        start += length
+    start = id3v2_end(file)
+    head = file.pread(start, _APE_HEADER)
+    if head.startswith(_APE) and len(head) == _APE_HEADER:
+        start += int.from_bytes(head[12:16], "little") + _APE_HEADER
     return start
 
 
