@@ -90,11 +90,10 @@ def find_run(file: ProbeReader, start: int, container: str) -> int | None:
     Reads from `start`, more only while no run is found, up to SEARCH bytes on.
     """
     run_in = _RUNS[container]
-    size = file.size
     wanted, most, scanned = _FIRST_READ, SEARCH + _MAX_FRAME * RUN, 0
     while True:
         data = file.pread(start, wanted)
-        at_end = start + len(data) >= size
+        at_end = start + len(data) >= file.size
         found = run_in(data, scanned, at_end)
         if found is not None:
             return start + found
@@ -114,14 +113,14 @@ def audio_start(file: ProbeReader) -> int:
     return start
 
 
-def audio_end(file: ProbeReader, size: int) -> int:
+def audio_end(file: ProbeReader) -> int:
     """Return where the audio ends: before the tags at the end (ID3v1, APEv2, Lyrics3v2, an
     ID3v2 tag with a footer), in whatever order taggers stacked them.
 
     Taggers (foobar2000, MP3Gain) append APEv2 tags, and one may hold cover art: megabytes
     that libav counts as audio when it times a file by its size.
     """
-    end = size
+    end = file.size
     for _ in range(_MAX_TAGS):
         tail = file.pread(max(0, end - _ID3V1), min(end, _ID3V1))
         tag = _trailing_tag(tail)

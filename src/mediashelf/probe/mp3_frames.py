@@ -50,7 +50,7 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
         return result
     try:
         with ProbeReader(path) as file:  # no readahead past what is read
-            counted = _count(file, result.size_bytes)
+            counted = _count(file)
     except OSError:
         return result
     if counted is None:
@@ -67,13 +67,13 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
     )
 
 
-def _count(file: ProbeReader, size: int) -> tuple[float, int, Frame, bool] | None:
+def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     """Return (seconds, audio bytes, first frame, whether every frame was counted) of the
     audio, or None when unsure."""
     start = find_run(file, audio_start(file), "mp3")
     if start is None:
         return None
-    end = audio_end(file, size)
+    end = audio_end(file)
     head = file.pread(start, _FIRST)
     first = parse_header(head)
     if first is None or end <= start:
