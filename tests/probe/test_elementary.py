@@ -19,6 +19,7 @@ from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
 from tests.conftest import missing_environment
 from tests.media.covers import id3v2_cover_tag
+from tests.media.mp3 import apev2_tag, id3v1_tag
 
 # (extension, seed, MiB): random bytes that libav 8.1 (PyAV) or 5.1 (ffprobe, the chain's
 # fallback) read as a stream before the run check: a 175 s MP3, a 37 s AAC, E-AC-3, a 636 s GSM.
@@ -171,7 +172,7 @@ def test_a_stream_of_a_few_frames_ends_the_file(tmp_path: Path, frames: int, tai
     path = tmp_path / "short.ac3"
     path.write_bytes(_ac3_frame() * frames + tail)
     result = ProbeResult("ac3", 0.1, path.stat().st_size, 1, has_video=False, has_audio=True)
-    assert checked_stream(path, result) is result
+    assert checked_stream(path, result).has_audio  # taken, not raised as corrupt
 
 
 def test_one_frame_then_anything_is_not_a_recording(tmp_path: Path) -> None:
@@ -180,3 +181,27 @@ def test_one_frame_then_anything_is_not_a_recording(tmp_path: Path) -> None:
     result = ProbeResult("ac3", 0.1, path.stat().st_size, 1, has_video=False, has_audio=True)
     with pytest.raises(ProbeError):
         checked_stream(path, result)
+
+
+@pytest.mark.parametrize(
+    ("ext", "spec"),
+    [("aac", ClipSpec("adts", None, "aac", duration_s=4.0, amplitude=0)),
+     ("ac3", ClipSpec("ac3", None, "ac3", duration_s=4.0, amplitude=0)),
+     ("eac3", ClipSpec("eac3", None, "eac3", sample_rate=48000, duration_s=4.0, amplitude=0))],
+    ids=["aac", "ac3", "eac3"],
+)  # fmt: skip
+def test_tags_after_the_stream_are_not_timed_as_audio(
+    each_way: Prober, tmp_path: Path, ext: str, spec: ClipSpec
+) -> None:
+    """libav times these streams by their size: an 8 s AAC behind a 1.2 MB APEv2 cover lasted
+    141 s on every backend."""
+    bare = tmp_path / f"bare.{ext}"
+    write_clip(bare, spec)
+    expected = each_way.probe(bare).duration
+    assert expected is not None
+    tagged = tmp_path / f"tagged.{ext}"
+    cover = {"Cover Art (Front)": b"cover.jpg\x00\xff\xd8" + bytes(1_200_000)}
+    tagged.write_bytes(bare.read_bytes() + apev2_tag(cover) + id3v1_tag("tagged"))
+    result = each_way.probe(tagged)
+    assert result.duration is not None
+    assert abs(result.duration - expected) < 0.01 * expected
