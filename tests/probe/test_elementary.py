@@ -205,3 +205,22 @@ def test_tags_after_the_stream_are_not_timed_as_audio(
     result = each_way.probe(tagged)
     assert result.duration is not None
     assert abs(result.duration - expected) < 0.01 * expected
+
+
+def test_an_amr_header_over_random_bytes_is_corrupt(each_way: Prober, tmp_path: Path) -> None:
+    """A recording overwritten but for its magic: libav read 1,165 s of 'speech' from it."""
+    path = tmp_path / "overwritten.amr"
+    path.write_bytes(b"#!AMR\n" + random.Random(0).randbytes(512 * 1024))
+    with pytest.raises(ProbeError) as raised:
+        each_way.probe(path)
+    assert raised.value.error_class == "corrupt"
+
+
+def test_an_amr_recording_passes(each_way: Prober, tmp_path: Path) -> None:
+    path = tmp_path / "speech.amr"
+    write_clip(path, ClipSpec("amr", None, "libopencore_amrnb", sample_rate=8000,
+                              layout="mono", duration_s=2.0))  # fmt: skip
+    result = each_way.probe(path)
+    assert result.audio_codec == "amr_nb"
+    assert result.duration is not None
+    assert abs(result.duration - 2.0) < 0.05

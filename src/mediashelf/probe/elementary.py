@@ -15,7 +15,8 @@ frame needs its 11-16 sync bits and its parameters at one exact offset. GSM fram
 a 4-bit mark, so a GSM run starts at the file's first byte and is `GSM_RUN` frames long. DTS
 core frames may be followed by extension substreams, so a DTS run is `RUN` core sync words of
 one kind (32 bits each, a DTS-HD substream's where there is no core) rather than a chain of
-lengths.
+lengths. AMR has a magic, which libav checks, and then frames sized by their first byte: a
+file overwritten but for its magic read as 1,165 s of speech, so its frames are chained too.
 
 Reads what libav read first (the start of the audio, page-cache hot): 16 KB for a real
 file, up to `SEARCH` only for one that is not. Applied after either backend
@@ -41,6 +42,13 @@ RUN = 6
 SIZE_TIMED = frozenset({"aac", "ac3", "eac3", "dts", "gsm"})
 GSM_RUN = 32
 GSM_FRAME = 33
+AMR_RUN = 32
+# AMR's magic -> its frame types' sizes in bytes, the table-of-contents byte included; the
+# reserved types are missing (15: no data; 14 in AMR-WB: speech lost).
+_AMR_SIZES = {
+    b"#!AMR\n": dict(enumerate((13, 14, 16, 18, 20, 21, 27, 32, 6))) | {15: 1},
+    b"#!AMR-WB\n": dict(enumerate((18, 24, 33, 37, 41, 47, 51, 59, 61, 6))) | {14: 1, 15: 1},
+}
 SEARCH = 1 << 20  # the audio must start within this many bytes after the leading tags
 MAX_CANDIDATES = 50_000  # places that start like a frame, tried before giving up (~50 ms)
 _FIRST_READ = 16 * 1024
@@ -227,6 +235,22 @@ def _dts_run(data: bytes, _scanned: int, at_end: bool) -> int | None:
     return None
 
 
+def _amr_run(data: bytes, _scanned: int, at_end: bool) -> int | None:
+    """AMR storage format: after its magic, frames whose table-of-contents byte (padding bits
+    zero) names a frame type, and with it the frame's size."""
+    magic = next((m for m in _AMR_SIZES if data.startswith(m)), None)
+    if magic is None:
+        return 0  # another flavour (multichannel): libav's own header check stands
+    sizes, at, frames = _AMR_SIZES[magic], len(magic), 0
+    while frames < AMR_RUN and at < len(data):
+        toc = data[at]
+        size = sizes.get(toc >> 3 & 0x0F) if not toc & 0x83 else None
+        if size is None:
+            break
+        frames, at = frames + 1, at + size
+    return 0 if frames >= AMR_RUN or (at_end and frames >= 2 and at >= len(data)) else None
+
+
 def _mpeg_audio(head: bytes) -> Frame:
     frame = parse_header(head[:4])
     return None if frame is None else (frame.length, frame.stream)
@@ -272,4 +296,5 @@ _RUNS: dict[str, RunSearch] = {
     "eac3": _chained(_ac3, rb"\x0b\x77"),
     "dts": _dts_run,
     "gsm": _gsm_run,
+    "amr": _amr_run,
 }
