@@ -200,3 +200,17 @@ def test_every_id3v2_tag_stacked_at_the_start_is_skipped(
     result = each_way.probe(path)
     assert result.duration is not None
     assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S
+
+
+def test_a_tag_whose_size_is_not_syncsafe_is_still_skipped(
+    each_way: Prober, untagged: dict[str, Path], tmp_path: Path
+) -> None:
+    """A tagger wrote the ID3v2 size as a plain number: libav resynchronises past the tag;
+    the frames behind its true length (1.5 MB of cover) are the audio."""
+    tag = bytearray(id3v2_cover_tag(b"\xff\xd8" + bytes(1_500_000)))
+    tag[6:10] = (len(tag) - 10).to_bytes(4, "big")  # 0x0016e3..: not syncsafe
+    path = tmp_path / "plain-size.mp3"
+    path.write_bytes(bytes(tag) + untagged["vbr"].read_bytes())
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S
