@@ -72,3 +72,17 @@ def appended_id3v24(tag: bytes) -> bytes:
     """Return the ID3v2.3 `tag` as an ID3v2.4 tag with a footer, as appended at a file's end."""
     header = b"ID3\x04\x00" + bytes([tag[5] | 0x10]) + tag[6:10]
     return header + tag[10:] + b"3DI" + header[3:]
+
+
+def write_cbr_mp3(path: Path, frames: int) -> None:
+    """Write `frames` frames of 128 kbit/s CBR MP3 without a Xing/Info header."""
+    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as out:
+        stream = out.add_stream("libmp3lame", rate=RATE, layout="stereo")
+        assert isinstance(stream, AudioStream)
+        stream.bit_rate = 128_000
+        for n in range(frames):
+            frame = av.AudioFrame(format="s16", layout="stereo", samples=CHUNK)
+            frame.planes[0].update(bytes(range(256)) * 18)
+            frame.sample_rate, frame.pts = RATE, n * CHUNK
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))

@@ -18,6 +18,7 @@ from tests.media.mp3 import (
     appended_id3v24,
     id3v1_tag,
     lyrics3v2_tag,
+    write_cbr_mp3,
     write_vbr_mp3,
 )
 
@@ -96,15 +97,7 @@ def test_cbr_mp3_keeps_libavs_length(corpus_mp3: Path) -> None:
 def corpus_mp3(tmp_path: Path) -> Path:
     """A constant-bitrate MP3 without a Xing header: libav's estimate is its length."""
     path = tmp_path / "cbr.mp3"
-    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as out:
-        stream = out.add_stream("libmp3lame", rate=44100, layout="stereo")
-        stream.bit_rate = 128_000
-        for n in range(100):
-            frame = av.AudioFrame(format="s16", layout="stereo", samples=1152)
-            frame.planes[0].update(bytes(range(256)) * 18)
-            frame.sample_rate, frame.pts = 44100, n * 1152
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    write_cbr_mp3(path, 100)
     return path
 
 
@@ -136,15 +129,7 @@ def untagged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_vbr_mp3(root / "vbr.mp3", SECONDS, xing=False)
     write_vbr_mp3(root / "xing.mp3", SECONDS, xing=True)
     cbr = root / "cbr.mp3"
-    with av.open(str(cbr), "w", format="mp3", options={"write_xing": "0"}) as out:
-        stream = out.add_stream("libmp3lame", rate=44100, layout="stereo")
-        stream.bit_rate = 128_000
-        for n in range(300):
-            frame = av.AudioFrame(format="s16", layout="stereo", samples=1152)
-            frame.planes[0].update(bytes(range(256)) * 18)
-            frame.sample_rate, frame.pts = 44100, n * 1152
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    write_cbr_mp3(cbr, 300)
     return {"vbr": root / "vbr.mp3", "xing": root / "xing.mp3", "cbr": cbr}
 
 
