@@ -88,7 +88,7 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
     try:
         with ProbeReader(path) as file:  # no readahead past what is read
             start = audio_start(file)
-            found = first_run(file, container)
+            found = first_run(file, start, container)
             end = audio_end(file) if container in SIZE_TIMED else file.size
     except OSError:
         return result
@@ -98,20 +98,21 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
             "(random or damaged bytes under an audio name)."
         )
     size = result.size_bytes
-    if end >= (size or 0) or not size or not result.duration or size <= start:
+    if not size or not result.duration or end >= size or size <= start:
         return result
     seconds = round(result.duration * (end - start) / (size - start), 6)
     return replace(result, duration=seconds, bitrate=round(size * 8 / seconds))
 
 
-def first_run(file: ProbeReader, container: str) -> int | None:
-    """Return where the first run of `container`'s frames after the leading tags begins.
+def first_run(file: ProbeReader, start: int, container: str) -> int | None:
+    """Return where the first run of `container`'s frames after the leading tags (which end
+    at `start`) begins.
 
     An ID3v2 tag whose size was written as a plain number instead of a syncsafe one (a
     tagger's bug; libav then skips it by resynchronising) hides the audio behind the tag's
     true length: where no run starts after the tags as read, one may start there.
     """
-    found = find_run(file, audio_start(file), container)
+    found = find_run(file, start, container)
     if found is None:
         head = file.pread(0, ID3_HEADER)
         if head.startswith(b"ID3") and id3v2_end(file) == 0:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from mediashelf.probe.elementary import audio_end, first_run
+from mediashelf.probe.elementary import audio_end, audio_start, first_run
 from mediashelf.probe.mpeg_audio import Frame, parse_header, stated_count
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
@@ -70,7 +70,7 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
 def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     """Return (seconds, audio bytes, first frame, whether every frame was counted) of the
     audio, or None when unsure."""
-    start = first_run(file, "mp3")
+    start = first_run(file, audio_start(file), "mp3")
     if start is None:
         return None
     end = audio_end(file)
