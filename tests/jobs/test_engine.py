@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock, FixedClock
@@ -635,6 +636,31 @@ def test_fenced_out_context_rolls_back_its_batch_and_reports_lost(engine: Runtim
     messages = [line.message for line in log_lines(engine.db, job_id)]
     assert not any("zombie" in m for m in messages)
     assert load(engine.db, job_id).progress == {}
+
+
+def test_fenced_out_batch_stops_before_its_writes_can_clash(engine: Runtime) -> None:
+    """A worker resumed after its rescuer redid the batch must learn it was taken away.
+
+    Its writes would clash with the rescuer's (the same tracks inserted twice); the fence is
+    checked before the batch's work runs, so it sees JobLost, not the clash.
+    """
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
+    old, _, _ = take_away(engine, clock, job_id)
+    ctx = JobContext(
+        db=engine.db, clock=clock, fence=old, kind=kinds.SLEEPY, params=SleepyParams(),
+        checkpoint=None, trigger="cli",
+    )  # fmt: skip
+    writes: list[str] = []
+
+    def clashing(session: Session) -> None:
+        writes.append("started")
+        raise AssertionError("the batch ran although the job was taken away")
+
+    with pytest.raises(JobLost):
+        ctx.batch(clashing)
+    assert writes == []
+    assert ctx.signals.lost.is_set()
 
 
 def test_runner_of_a_reaped_attempt_stops_as_lost(engine: Runtime) -> None:

@@ -149,6 +149,24 @@ class JobContext:
 
         self.transaction(write)
 
+    def batch(self, work: Callable[[Session], T]) -> T:
+        """Run a batch's unit of work with the job's row held first, or raise JobLost.
+
+        The fence is checked before `work` writes anything: a worker taken away while it
+        was stopped would otherwise insert rows its rescuer already inserted and fail on a
+        unique key, hiding why. Holding the job's row first also locks in one order (job,
+        then tracks) against a rescuer's claim and a cancel.
+        """
+
+        def fenced(session: Session) -> T:
+            row = JobStore(session).hold(self.fence, self.clock.now())
+            self._after_fenced(row)
+            if row is None:
+                raise JobLost()
+            return work(session)
+
+        return self.transaction(fenced)
+
     def commit_batch(
         self,
         session: Session,
@@ -156,10 +174,10 @@ class JobContext:
         checkpoint: dict[str, Any],
         error_summary: dict[str, Any] | None = None,
     ) -> None:
-        """Save counters and checkpoint in the batch's own transaction, or raise JobLost.
+        """Save counters and checkpoint inside the unit of work of `batch`, or raise JobLost.
 
-        Called inside the unit of work that applied the batch: if the job was taken away,
-        the raise rolls the whole batch back, so a fenced-out worker changes nothing.
+        If the job was taken away, the raise rolls the whole batch back, so a fenced-out
+        worker changes nothing.
         """
         row = JobStore(session).checkpoint(
             self.fence, self.clock.now(), progress, checkpoint, error_summary

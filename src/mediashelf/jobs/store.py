@@ -170,6 +170,10 @@ class JobStore:
             beats += [Beat(job_id, cancel is not None) for job_id, cancel in rows]
         return beats
 
+    def hold(self, fence: Fence, now: datetime) -> Job | None:
+        """running → running: lock the job's row for this attempt; None if fenced out."""
+        return self._fenced(fence, heartbeat_at=now)
+
     def checkpoint(
         self,
         fence: Fence,

@@ -373,7 +373,7 @@ class LibraryScan:
             self.ctx.commit_batch(session, counters.as_dict(), checkpoint, errors.as_dict())
             return counters, errors, writer.notes
 
-        counters, errors, notes = self.ctx.transaction(work)
+        counters, errors, notes = self.ctx.batch(work)
         self._pending_skips = ahead
         self._checked += counters.processed - self.counters.processed
         self.counters, self.errors = counters, errors

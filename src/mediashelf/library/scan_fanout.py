@@ -94,7 +94,7 @@ def fan_out(scan: LibraryScan, chunks: list[Chunk]) -> NoReturn:
         ctx.commit_batch(session, progress, checkpoint)
         return checkpoint
 
-    checkpoint = ctx.transaction(spawn)
+    checkpoint = ctx.batch(spawn)
     ctx.log(f"fanned out into {len(chunks)} chunk jobs: {checkpoint['chunks']}")
     raise AwaitChildren(LOOK_IN_S, progress, checkpoint)
 

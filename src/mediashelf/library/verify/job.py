@@ -185,7 +185,7 @@ class Verification:
             self.ctx.commit_batch(session, asdict(counters), checkpoint, summary.as_dict())
             return counters, summary
 
-        self.counters, self.summary = self.ctx.transaction(work)
+        self.counters, self.summary = self.ctx.batch(work)
         self.after = batch[-1].relpath
         self._done_here += len(results)
 
