@@ -72,6 +72,7 @@ CASES: tuple[Case, ...] = (
     Case("enqueue", "existing row", enqueued),
     Case("claim", "due", claimed, targets=(R,)),
     Case("heartbeat", "own attempt", beaten),
+    Case("hold", "own attempt", lambda s, j: s.hold(fence_of(j), T0) is not None),
     Case("checkpoint", "own attempt",
          lambda s, j: s.checkpoint(fence_of(j), T0, {"n": 2}, {"after": "x"}) is not None),
     Case("complete", "own attempt",
@@ -232,6 +233,7 @@ def renewed(store: JobStore, fence: Fence) -> bool:
 
 FENCED: tuple[tuple[str, Callable[[JobStore, Fence], bool]], ...] = (
     ("heartbeat", renewed),
+    ("hold", lambda s, f: s.hold(f, T0) is not None),
     ("checkpoint", lambda s, f: s.checkpoint(f, T0, {"n": 9}, {"after": "z"}) is not None),
     ("complete", lambda s, f: s.complete(f, T0, "stolen", {}, None)),
     ("fail_attempt", lambda s, f: s.fail_attempt(f, T0, RECORD, None)),

@@ -154,8 +154,8 @@ class JobContext:
 
         The fence is checked before `work` writes anything: a worker taken away while it
         was stopped would otherwise insert rows its rescuer already inserted and fail on a
-        unique key, hiding why. Holding the job's row first also locks in one order (job,
-        then tracks) against a rescuer's claim and a cancel.
+        unique key, hiding why. The row stays locked to the end of the transaction, so the
+        closing `commit_batch` cannot find the job gone.
         """
 
         def fenced(session: Session) -> T:

@@ -28,6 +28,7 @@ TRANSITIONS: dict[str, tuple[tuple[JobStatus | None, ...], tuple[JobStatus, ...]
     "enqueue": ((None,), (JobStatus.PENDING,)),
     "claim": ((JobStatus.PENDING,), (JobStatus.RUNNING,)),
     "heartbeat": ((JobStatus.RUNNING,), (JobStatus.RUNNING,)),
+    "hold": ((JobStatus.RUNNING,), (JobStatus.RUNNING,)),
     "checkpoint": ((JobStatus.RUNNING,), (JobStatus.RUNNING,)),
     "complete": ((JobStatus.RUNNING,), (JobStatus.COMPLETED,)),
     "fail_attempt": ((JobStatus.RUNNING,), (JobStatus.PENDING, JobStatus.FAILED)),
