@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,12 +15,18 @@ RATE = 44100
 CHUNK = 1152  # one MP3 frame of samples
 
 
-def write_vbr_mp3(path: Path, seconds: float, *, xing: bool, quiet_s: float = 3.0) -> None:
-    """Write `seconds` of VBR MP3 (LAME V0): `quiet_s` of silence, then loud noise.
+def write_vbr_mp3(
+    path: Path,
+    seconds: float,
+    *,
+    xing: bool,
+    loud: Sequence[tuple[float, float]] = ((3.0, math.inf),),
+) -> None:
+    """Write `seconds` of VBR MP3 (LAME V0): loud noise in the `loud` spans, silence elsewhere.
 
     The silence encodes at the lowest bitrate and the noise at the highest, as a quiet intro
-    does on a real album track. Without `xing` the file states no frame count, so only its
-    frames tell its length.
+    does on a real album track (by default: 3 s of silence, then noise). Without `xing` the
+    file states no frame count, so only its frames tell its length.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {} if xing else {"write_xing": "0"}
@@ -28,9 +36,9 @@ def write_vbr_mp3(path: Path, seconds: float, *, xing: bool, quiet_s: float = 3.
         stream.codec_context.options = {"flags": "+qscale", "global_quality": "0"}
         rng = random.Random(11)
         for start in range(0, round(RATE * seconds), CHUNK):
-            loud = start >= RATE * quiet_s
+            noise = any(RATE * a <= start < RATE * b for a, b in loud)
             frame = av.AudioFrame(format="s16", layout="stereo", samples=CHUNK)
-            frame.planes[0].update(rng.randbytes(CHUNK * 4) if loud else bytes(CHUNK * 4))
+            frame.planes[0].update(rng.randbytes(CHUNK * 4) if noise else bytes(CHUNK * 4))
             frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

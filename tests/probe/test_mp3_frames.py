@@ -55,6 +55,34 @@ def test_a_vbr_mp3_without_a_count_is_timed_by_its_frames(
     assert 32_000 < result.audio_bitrate < (result.bitrate or 0)  # the cover tag is not audio
 
 
+def frame_bitrates(data: bytes) -> list[tuple[int, int]]:
+    """Return (offset, bitrate) of every frame of the MP3 `data` after its ID3v2 tag."""
+    assert data[:3] == b"ID3"
+    size = data[6] << 21 | data[7] << 14 | data[8] << 7 | data[9]
+    frames, at = [], 10 + size
+    while (frame := parse_header(data[at : at + 4])) is not None:
+        frames.append((at, frame.bitrate))
+        at += frame.length
+    return frames
+
+
+def test_a_vbr_mp3_quiet_where_it_is_sampled_is_still_timed_by_its_frames(
+    each_way: Prober, tmp_path: Path
+) -> None:
+    """Silence at the start, a third and two thirds in (by bytes), loud bursts between."""
+    path = tmp_path / "quiet-where-sampled.mp3"
+    write_vbr_mp3(path, 36.0, xing=False, loud=((6, 8), (20, 22), (34, 36)))
+    data = path.read_bytes()
+    frames = frame_bitrates(data)
+    for third in (0, 1, 2):  # the premise: every frame near the sampled places is quiet
+        place = len(data) * third // 3
+        near = {rate for at, rate in frames if place <= at < place + 20_000}
+        assert near == {frames[0][1]}, (third, near)
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert 36.0 <= result.duration <= 36.0 + 2 * FRAME_S  # not 78 s from the quiet bitrate
+
+
 def test_a_vbr_mp3_with_its_xing_header_keeps_libavs_length(tmp_path: Path) -> None:
     path = tmp_path / "xing.mp3"
     write_vbr_mp3(path, SECONDS, xing=True)

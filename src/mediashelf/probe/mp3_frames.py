@@ -14,10 +14,14 @@ So the audio is taken to run from the first run of frames after the leading tags
 trailing ID3v1/APEv2 tags (`probe/elementary.py`). A stated count that fits those bytes is
 the length (less the encoder delay and padding LAME states); one that does not, or none in
 a file whose bitrate varies, has every frame header walked (4 bytes per ~0.4 KB frame, no
-decoding); a constant bitrate divides the audio's bytes. Bitrates that differ at the start,
-a third and two thirds in tell VBR from CBR, so a CBR file costs three small reads. libav's
-duration is kept wherever it read the same count or bytes (within two frames: its own
-rounding); a count of every frame replaces it.
+decoding); a constant bitrate divides the audio's bytes. A CBR file costs three small reads:
+at the start, a third and two thirds in, its frames must have the first frame's bitrate and
+begin where that bitrate puts them (an encoder pads frames so that frame k starts within a
+byte of k times the average length). A VBR file quiet at all three places (silence encodes
+at the lowest bitrate) has its frames elsewhere, louder and longer, so the quiet frames
+found there are off that grid, and it is walked. libav's duration is kept wherever it read
+the same count or bytes (within two frames: its own rounding); a count of every frame
+replaces it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _WINDOW = 16 * 1024  # bytes read at each sampled place: a few dozen frames
 _CHUNK = 1 << 20  # bytes per read while counting
 _TRAILING_TAGS = 32 * 1024  # room for a tag after the audio that is not ID3v1 or APEv2
 _SLACK_FRAMES = 2  # how far libav's duration may be from the counted one and still be kept
+_GRID_SLACK = 2  # bytes a CBR frame may start off the constant bitrate's grid (padding)
 
 
 def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
@@ -83,7 +88,7 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     if stated is not None and (stated.bytes is None or audio - stated.bytes <= audio // 16):
         samples = stated.frames * first.samples - stated.trimmed
         return (samples / first.sample_rate, audio, first, False) if samples > 0 else None
-    if stated is None and not _bitrate_varies(file, start, end, first):
+    if stated is None and _constant_bitrate(file, start, end, first):
         return audio * 8 / first.bitrate, audio, first, False
     walked = _walk(file, start, end, first)
     if walked is None:
@@ -94,12 +99,18 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     return frames * first.samples / first.sample_rate, audio_bytes, first, True
 
 
-def _bitrate_varies(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
-    bitrates = {frame.bitrate for frame in _frames(file.pread(start, _WINDOW), first)}
-    for third in (1, 2):  # a third and two thirds in: VBR files open with quiet frames
+def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
+    """Tell whether the frames at the start, a third and two thirds in are CBR frames."""
+    average = first.samples * first.bitrate / (8 * first.sample_rate)  # bytes per frame
+    for third in (0, 1, 2):  # not only the start: VBR files open with quiet frames
         place = start + (end - start) * third // 3
-        bitrates |= {frame.bitrate for frame in _frames(file.pread(place, _WINDOW), first)}
-    return len(bitrates) > 1
+        at, frames = _frames(file.pread(place, _WINDOW), first)
+        if not frames or any(frame.bitrate != first.bitrate for frame in frames):
+            return False
+        offset = place + at - start
+        if abs(offset - round(offset / average) * average) > _GRID_SLACK:
+            return False
+    return True
 
 
 def _walk(file: ProbeReader, start: int, end: int, first: Frame) -> tuple[int, int] | None:
@@ -120,13 +131,14 @@ def _walk(file: ProbeReader, start: int, end: int, first: Frame) -> tuple[int, i
     return (count, audio_bytes) if count and end - offset <= _TRAILING_TAGS else None
 
 
-def _frames(data: bytes, first: Frame) -> list[Frame]:
-    """Return the frames found in `data`: from its first header that two more confirm on."""
+def _frames(data: bytes, first: Frame) -> tuple[int, list[Frame]]:
+    """Return where the frames found in `data` start, and them: from its first header that
+    two more confirm on."""
     for at in range(max(0, len(data) - 4)):
         chain = _chain(data, at, first)
         if len(chain) >= 3:
-            return chain
-    return []
+            return at, chain
+    return 0, []
 
 
 def _chain(data: bytes, at: int, first: Frame) -> list[Frame]:
