@@ -19,9 +19,10 @@ at the start, a third and two thirds in, its frames must have the first frame's 
 begin where that bitrate puts them (an encoder pads frames so that frame k starts within a
 byte of k times the average length). A VBR file quiet at all three places (silence encodes
 at the lowest bitrate) has its frames elsewhere, louder and longer, so the quiet frames
-found there are off that grid, and it is walked. libav's duration is kept wherever it read
-the same count or bytes (within two frames: its own rounding); a count of every frame
-replaces it.
+found there are off that grid, and it is walked. libav's duration is kept where it read
+the same stated count (within two frames: its own rounding); a count of every frame, or a
+CBR file's bytes, replace it (libav's own estimate from the bytes differs by microseconds
+between the fast path and the full analysis).
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
         return result
     if counted is None:
         return result
-    seconds, audio_bytes, first, walked = counted
+    seconds, audio_bytes, first, stated = counted
     slack = _SLACK_FRAMES * first.samples / first.sample_rate
-    if not walked and result.duration is not None and abs(result.duration - seconds) <= slack:
-        return result  # libav read the same count (or the same bytes): its rounding stays
+    if stated and result.duration is not None and abs(result.duration - seconds) <= slack:
+        return result  # libav read the same count: its rounding stays
     return replace(
         result,
         duration=round(seconds, 6),
@@ -73,8 +74,8 @@ def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
 
 
 def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
-    """Return (seconds, audio bytes, first frame, whether every frame was counted) of the
-    audio, or None when unsure."""
+    """Return (seconds, audio bytes, first frame, whether a stated count gave the length)
+    of the audio, or None when unsure."""
     start = first_run(file, audio_start(file), "mp3")
     if start is None:
         return None
@@ -87,7 +88,7 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     stated = stated_count(head, first)
     if stated is not None and (stated.bytes is None or audio - stated.bytes <= audio // 16):
         samples = stated.frames * first.samples - stated.trimmed
-        return (samples / first.sample_rate, audio, first, False) if samples > 0 else None
+        return (samples / first.sample_rate, audio, first, True) if samples > 0 else None
     if stated is None and _constant_bitrate(file, start, end, first):
         return audio * 8 / first.bitrate, audio, first, False
     walked = _walk(file, start, end, first)
@@ -96,7 +97,7 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     frames, audio_bytes = walked
     if stated is not None:
         frames -= 1  # the header's own frame holds no audio
-    return frames * first.samples / first.sample_rate, audio_bytes, first, True
+    return frames * first.samples / first.sample_rate, audio_bytes, first, False
 
 
 def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
