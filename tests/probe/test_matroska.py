@@ -11,6 +11,7 @@ import pytest
 
 from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.probe.base import Prober
+from mediashelf.probe.fast_path import probe_fast
 from mediashelf.probe.matroska import matroska_facts
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
@@ -21,6 +22,9 @@ FILMS = {  # the audio's bitrate is known, the video's is not: libav's estimate 
     "mpeg4_ac3": ClipSpec("matroska", "mpeg4", "ac3", width=320, height=240, duration_s=SECONDS,
                           sample_rate=48000, amplitude=0),
     "h264_mp3": ClipSpec("matroska", "libx264", "libmp3lame", width=320, height=240,
+                         duration_s=SECONDS, amplitude=0),
+    # neither bitrate is known: libav makes no guess at all
+    "h264_aac": ClipSpec("matroska", "libx264", "aac", width=320, height=240,
                          duration_s=SECONDS, amplitude=0),
 }  # fmt: skip
 
@@ -64,6 +68,19 @@ def test_a_matroska_file_stating_no_duration_is_timed_by_its_last_cluster(
     assert result.duration is not None
     assert result.duration == pytest.approx(SECONDS, abs=0.1)
     assert result.bitrate == round(path.stat().st_size * 8 / result.duration)
+
+
+@pytest.mark.parametrize("kind", ["piped", "live"])
+@pytest.mark.parametrize("name", sorted(FILMS))
+def test_the_fast_path_times_them_without_a_second_pass(
+    films: dict[str, Path], name: str, kind: str
+) -> None:
+    """The clusters time such a file after either analysis: a full one adds nothing."""
+    path = films[f"{name}.{kind}"]
+    outcome = probe_fast(path, path.stat().st_size, "test")
+    assert outcome.result is not None, outcome.reason
+    fast, full = PyAVProber(fast=True).probe(path), PyAVProber(fast=False).probe(path)
+    assert fast.media_fields() == full.media_fields()
 
 
 @pytest.mark.parametrize("name", sorted(FILMS))

@@ -5,7 +5,9 @@ bitrate, see `analysis`). What only the other video decoders state is a picture'
 the container does not (FLV, DV, raw streams), the field order of a stream at a field rate
 (which decides whether 50 means 25i), and, through the timestamps it fixes, some durations
 and frame rates. A stored fact that is still missing after the fast analysis is therefore
-looked for again with a full one.
+looked for again with a full one. Except a Matroska file's duration: one whose Segment
+states none is timed from its clusters after either analysis (`probe/matroska.py`), whatever
+libav made of it, so a full analysis could not add it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def missing_fact(raw: RawFacts) -> str | None:
                 return "a video stream without codec or size"
         elif stream.kind == "audio" and not usable_audio(stream):
             return "an audio stream without codec, sample rate or channels"
-    if positive_float(raw.duration) is None:
+    if positive_float(raw.duration) is None and "matroska" not in (raw.container or ""):
         return "no duration"
     video = choose_video(raw.streams, raw.container)
     if video is None:
