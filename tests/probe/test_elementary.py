@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import av
 import pytest
 
 from mediashelf.demo_library import ClipSpec, write_clip
@@ -224,3 +225,43 @@ def test_an_amr_recording_passes(each_way: Prober, tmp_path: Path) -> None:
     assert result.audio_codec == "amr_nb"
     assert result.duration is not None
     assert abs(result.duration - 2.0) < 0.05
+
+
+@pytest.fixture(scope="module")
+def adts_tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s of AAC in ADTS, whose frames vary in size as an encoder makes them."""
+    path = tmp_path_factory.mktemp("adts") / "tone.aac"
+    write_clip(path, ClipSpec("adts", None, "aac", duration_s=8.0))
+    return path
+
+
+def _libav_estimate(path: Path) -> float:
+    with av.open(str(path)) as container:
+        assert container.duration is not None
+        return container.duration / 1e6
+
+
+def _decoded_seconds(path: Path) -> float:
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].sample_rate
+        return sum(frame.samples for frame in container.decode(audio=0)) / rate
+
+
+def test_an_adts_stream_is_timed_by_its_frames(each_way: Prober, adts_tone: Path) -> None:
+    decoded = _decoded_seconds(adts_tone)
+    assert abs(_libav_estimate(adts_tone) - decoded) > 0.1  # the size over a guessed bitrate
+    result = each_way.probe(adts_tone)
+    assert result.duration == pytest.approx(decoded, abs=1e-5)
+    size = adts_tone.stat().st_size
+    assert result.bitrate == result.audio_bitrate == round(size * 8 / decoded)
+
+
+def test_adts_frames_the_walk_cannot_cross_leave_libavs_estimate(
+    adts_tone: Path, tmp_path: Path
+) -> None:
+    data = adts_tone.read_bytes()
+    middle = len(data) // 2
+    path = tmp_path / "damaged.aac"
+    path.write_bytes(data[:middle] + bytes(4_000) + data[middle:])  # 4 KB zeroed mid-file
+    result = PyAVProber(fast=False).probe(path)
+    assert result.duration == round(_libav_estimate(path), 6)

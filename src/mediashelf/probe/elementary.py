@@ -21,6 +21,12 @@ file overwritten but for its magic read as 1,165 s of speech, so its frames are 
 Reads what libav read first (the start of the audio, page-cache hot): 16 KB for a real
 file, up to `SEARCH` only for one that is not. Applied after either backend
 (probe/corrections.py).
+
+An ADTS file is also timed by its frames: libav (and ffprobe) divide its size by a bitrate
+read from its first frames, and AAC encoders vary the frame size (394.05 s for a 392.05 s
+file from ffmpeg's encoder at 192 kbit/s). Its frames are walked to the end of the audio
+(7 header bytes in every ~0.5 KB, no decoding; the whole file is read); where the walk
+cannot reach the end, libav's estimate stays.
 """
 
 from __future__ import annotations
@@ -72,6 +78,9 @@ Frame = tuple[int, object] | None
 RunSearch = Callable[[bytes, int, bool], int | None]
 _AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576,
              640)  # fmt: skip
+_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
+              7350)  # fmt: skip
+_CHUNK = 1 << 20  # bytes per read while walking frames
 
 
 def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
@@ -98,10 +107,52 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
             "(random or damaged bytes under an audio name)."
         )
     size = result.size_bytes
+    if container == "aac" and size and (counted := adts_frames(path, found, end)) is not None:
+        seconds, audio_bytes = counted
+        return replace(result, duration=round(seconds, 6), bitrate=round(size * 8 / seconds),
+                       audio_bitrate=round(audio_bytes * 8 / seconds))  # fmt: skip
     if not size or not result.duration or end >= size or size <= start:
         return result
     seconds = round(result.duration * (end - start) / (size - start), 6)
     return replace(result, duration=seconds, bitrate=round(size * 8 / seconds))
+
+
+def adts_frames(path: Path, start: int, end: int) -> tuple[float, int] | None:
+    """Return (seconds, bytes) of the ADTS frames from `start` to `end`, or None when they
+    do not chain that far (damage, another stream, more than a frame of anything after)."""
+    try:
+        with ProbeReader(path) as file:
+            first = _adts(file.pread(start, 7))
+            if first is None:
+                return None
+            blocks, offset = _walk_adts(file, start, end, first[1])
+            rate = _AAC_RATES[(file.pread(start + 2, 1)[0] >> 2) & 0x0F]
+    except OSError:
+        return None
+    if not blocks or offset > end or end - offset > 1024:
+        return None
+    return blocks * 1024 / rate, offset - start
+
+
+def _walk_adts(file: ProbeReader, start: int, end: int, params: object) -> tuple[int, int]:
+    """Return the raw data blocks (1,024 samples each) of the frames chained from `start`,
+    and where the chain stops. The header is read in place: ~1 µs a frame."""
+    blocks, offset, buffer, base = 0, start, b"", start
+    while offset < end:
+        at = offset - base
+        if at + 7 > len(buffer):
+            buffer, base, at = file.pread(offset, min(_CHUNK, end - offset)), offset, 0
+            if len(buffer) < 7:
+                break
+        b1, b2, b3 = buffer[at + 1], buffer[at + 2], buffer[at + 3]
+        if buffer[at] != 0xFF or (b1, b2 & 0xFD, b3 >> 6) != params:
+            break
+        length = ((b3 & 0x03) << 11) | (buffer[at + 4] << 3) | (buffer[at + 5] >> 5)
+        if length < 7:
+            break
+        blocks += (buffer[at + 6] & 0x03) + 1
+        offset += length
+    return blocks, offset
 
 
 def first_run(file: ProbeReader, start: int, container: str) -> int | None:
