@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
+from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.errors import ProbeError
 from mediashelf.probe.fast_path import probe_fast
 from mediashelf.probe.ffprobe_backend import FfprobeProber
@@ -60,6 +61,19 @@ def test_cover_art_is_not_read(covered: Path, kind: str) -> None:
     assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
     assert outcome.result == PyAVProber(fast=False).probe(path)
     assert prober.probe(path) == outcome.result
+
+
+@pytest.mark.parametrize(("ext", "fmt"), [("wav", "wav"), ("w64", "w64"), ("aiff", "aiff")])
+def test_pcm_payload_is_not_read(tmp_path: Path, ext: str, fmt: str) -> None:
+    """Every fact of an uncompressed file is in its header: 20 s of PCM (3.4 MB) stay unread."""
+    path = tmp_path / f"take.{ext}"
+    codec = "pcm_s16be" if fmt == "aiff" else "pcm_s16le"
+    write_clip(path, ClipSpec(fmt, None, codec, duration_s=20.0, amplitude=0))
+    prober = PyAVProber()
+    outcome = probe_fast(path, path.stat().st_size, prober.version)
+    assert outcome.result is not None, outcome.reason
+    assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
+    assert outcome.result == PyAVProber(fast=False).probe(path)
 
 
 def test_matroska_attachments_are_not_read(tmp_path: Path) -> None:

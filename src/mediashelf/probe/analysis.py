@@ -111,6 +111,7 @@ ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
     _MKV: {"max_ts_probe": "1"},
     "flac": {"max_ts_probe": "0"},
     "wav": {"max_ts_probe": "1", "probesize": "32768"},
+    "w64": {"max_ts_probe": "1", "probesize": "32768"},  # Sony Wave64: WAV with 64-bit sizes
     "aiff": {"max_ts_probe": "1", "probesize": "32768"},
 }
 
