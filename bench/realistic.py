@@ -313,7 +313,7 @@ def render(report: Report) -> str:
                      f"| {mb} | {kb} |")  # fmt: skip
     lines += [
         "",
-        "| format | files | pyav fast ms | pyav full ms | ffprobe ms | fast-path KB read "
+        "| format | files | pyav fast ms | pyav full ms | ffprobe ms | KB read per probe "
         "| second pass |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
