@@ -34,7 +34,7 @@ DEMUXER_HINTS: dict[str, str] = {
     **dict.fromkeys(("wma", "wmv", "asf"), "asf"),
     **dict.fromkeys(("avi", "divx"), "avi"),
     "mp3": "mp3", "flac": "flac", "caf": "caf", "wv": "wv", "tta": "tta", "ape": "ape",
-    "dsf": "dsf", "w64": "w64", "flv": "flv",
+    "dsf": "dsf", "w64": "w64", "flv": "flv", "dv": "dv", "dif": "dv",
 }  # fmt: skip
 _MOV_ATOMS = frozenset(
     {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"pdin", b"junk"}
@@ -91,6 +91,9 @@ _SIGNATURES: dict[str, Callable[[bytes], bool]] = {
     "dsf": lambda h: h[:4] == b"DSD ",
     "w64": lambda h: h[:4] == b"riff" and h[24:28] == b"wave",
     "flv": lambda h: h[:3] == b"FLV",
+    # a DIF sequence's header block (section 0, the first sequence, DSF bit aside), as libav's
+    # probe looks for it
+    "dv": lambda h: h[:3] == b"\x1f\x07\x00" and h[3:4] in (b"\x3f", b"\xbf"),
 }
 assert set(DEMUXER_HINTS.values()) <= set(_SIGNATURES)
 
@@ -112,6 +115,7 @@ ANALYSIS_OPTIONS: dict[str, dict[str, str]] = {
     "flac": {"max_ts_probe": "0"},
     "wav": {"max_ts_probe": "1", "probesize": "32768"},
     "w64": {"max_ts_probe": "1", "probesize": "32768"},  # Sony Wave64: WAV with 64-bit sizes
+    "dv": {"probesize": "300000"},  # two PAL frames (144,000 bytes each); libav read 4.6 MB
     "aiff": {"max_ts_probe": "1", "probesize": "32768"},
 }
 
