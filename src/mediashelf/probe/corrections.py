@@ -4,7 +4,8 @@ Both backends (PyAV in a pool process, ffprobe) report what libav reports, and l
 wrong the same way on both: random bytes under an elementary-stream name (.mp3, .aac, .ac3,
 .gsm) read as audio; a VBR MP3 without a frame count is timed by its size; a Matroska file
 stating no Duration gets a guess or nothing; a cover written as a plain MJPEG track into
-Matroska looks like 25 fps video. Applied here, after either backend, the three ways of
+Matroska looks like 25 fps video; a chained Ogg file lasts as long as its last chain.
+Applied here, after either backend, the three ways of
 probing a file store the same facts (and reject the same files).
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from mediashelf.probe.elementary import checked_stream
 from mediashelf.probe.matroska import matroska_facts
 from mediashelf.probe.mp3_frames import counted_duration
+from mediashelf.probe.ogg_chains import chained_duration
 from mediashelf.probe.result import ProbeResult
 
 
@@ -23,4 +25,5 @@ def corrected(path: Path, result: ProbeResult) -> ProbeResult:
 
     Raises ProbeCorrupt when the file holds no frames of the stream libav says it read.
     """
-    return matroska_facts(path, counted_duration(path, checked_stream(path, result)))
+    result = counted_duration(path, checked_stream(path, result))
+    return chained_duration(path, matroska_facts(path, result))

@@ -1,0 +1,110 @@
+"""A chained Ogg file lasts as long as all its chains, where libav times only the last one.
+
+An Ogg stream may be several logical streams one after another: a recording of an Icecast
+radio stream starts a new chain (new serial number, granule positions from 0 again) at each
+song, and `cat a.ogg b.ogg` makes one too. libav (and ffprobe) take the duration from the
+last page's granule position, so a 35 s recording of two songs "lasts" 15 s, the last
+song's length.
+
+A file whose last page has the first page's serial number is one chain (or streams
+multiplexed side by side, which libav times itself) and costs one small read of its end,
+which libav has just read too. Otherwise every page header is walked (27 bytes and the
+segment table of each ~4-8 KB page; no audio is read) and the chains' durations are summed:
+each chain's last granule position over its sample rate (Opus counts 48 kHz samples; its
+pre-skip stays in, as libav counts it in a file of one chain). Only chains of Vorbis or Opus
+audio, each ending (EOS) before the next begins; anything else, or damage the walk cannot
+cross, leaves libav's figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mediashelf.probe.reader import ProbeReader
+from mediashelf.probe.result import ProbeResult
+
+_HEADER = 27  # "OggS", version, flags, granule (8), serial (4), sequence (4), CRC (4), segments
+_TAILS = (8 * 1024, 64 * 1024)  # where the last page starts; one is at most 65,307 bytes
+_BOS, _EOS = 0x02, 0x04
+_OPUS_RATE = 48000  # Opus granule positions count 48 kHz samples whatever the input rate
+
+
+@dataclass
+class _Chain:
+    rate: int
+    granule: int = 0
+    ended: bool = False
+
+
+def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
+    """Return `result` with the summed duration of `path`'s chains when it has several."""
+    if result.container != "ogg" or result.has_video or not result.size_bytes:
+        return result
+    try:
+        with ProbeReader(path) as file:
+            first = file.pread(0, _HEADER)
+            last = _last_serial(file)
+            if not first.startswith(b"OggS") or last is None or last == first[14:18]:
+                return result
+            chains = _walk(file)
+    except OSError:
+        return result
+    if not chains:
+        return result
+    seconds = round(sum(chain.granule / chain.rate for chain in chains), 6)
+    if seconds <= 0:
+        return result
+    return replace(result, duration=seconds, bitrate=round(result.size_bytes * 8 / seconds))
+
+
+def _last_serial(file: ProbeReader) -> bytes | None:
+    """Return the serial number of the file's last page (None when no page is found)."""
+    for tail in _TAILS:
+        data = file.pread(max(0, file.size - tail), tail)
+        at = data.rfind(b"OggS")
+        if at >= 0 and len(data) >= at + 18:
+            return data[at + 14 : at + 18]
+    return None
+
+
+def _walk(file: ProbeReader) -> list[_Chain] | None:
+    """Return the chains of `file` in order, or None when its pages are not chained audio."""
+    chains: list[_Chain] = []
+    by_serial: dict[bytes, _Chain] = {}
+    offset = 0
+    while offset < file.size:
+        head = file.pread(offset, _HEADER + 255)
+        if len(head) < _HEADER or not head.startswith(b"OggS"):
+            return None
+        flags, serial, segments = head[5], head[14:18], head[26]
+        lacing = head[_HEADER : _HEADER + segments]
+        if len(lacing) < segments:
+            return None
+        body = _HEADER + segments
+        if flags & _BOS:
+            if serial in by_serial or (chains and not chains[-1].ended):
+                return None  # multiplexed streams, or a chain that never ended
+            chain = _identify(file.pread(offset + body, 32))
+            if chain is None:
+                return None
+            chains.append(by_serial.setdefault(serial, chain))
+        chain = by_serial.get(serial)
+        if chain is None:
+            return None
+        granule = int.from_bytes(head[6:14], "little", signed=True)
+        if granule >= 0:
+            chain.granule = granule
+        chain.ended = bool(flags & _EOS)
+        offset += body + sum(lacing)
+    return chains
+
+
+def _identify(packet: bytes) -> _Chain | None:
+    """Return a chain for a Vorbis or Opus identification header, None for anything else."""
+    if packet.startswith(b"\x01vorbis") and len(packet) >= 16:
+        rate = int.from_bytes(packet[12:16], "little")
+        return _Chain(rate) if rate > 0 else None
+    if packet.startswith(b"OpusHead"):
+        return _Chain(_OPUS_RATE)
+    return None

@@ -1,0 +1,86 @@
+"""A chained Ogg file (a radio recording, two files joined) lasts as long as all its chains."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from av.audio.stream import AudioStream
+
+from mediashelf.demo_library import ClipSpec, write_clip
+from mediashelf.probe.base import Prober
+from mediashelf.probe.pyav_backend import PyAVProber
+
+CHUNK = 1024
+
+
+def write_vorbis(path: Path, seconds: float, rate: int) -> None:
+    """Write `seconds` of silent Vorbis (libav's own encoder: the wheel has no libvorbis)."""
+    with av.open(str(path), "w", format="ogg") as out:
+        stream = out.add_stream("vorbis", rate=rate, layout="stereo",
+                                options={"strict": "experimental"})  # fmt: skip
+        assert isinstance(stream, AudioStream)
+        for start in range(0, round(rate * seconds), CHUNK):
+            frame = av.AudioFrame(format="fltp", layout="stereo", samples=CHUNK)
+            for plane in frame.planes:
+                plane.update(bytes(CHUNK * 4))
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two Vorbis songs at different rates and an Opus one, each a file of one chain."""
+    folder = tmp_path_factory.mktemp("ogg")
+    made = {name: folder / f"{name}.ogg" for name in ("vorbis-a", "vorbis-b", "opus")}
+    write_vorbis(made["vorbis-a"], 3.0, 44100)
+    write_vorbis(made["vorbis-b"], 2.0, 48000)
+    write_clip(made["opus"], ClipSpec("ogg", None, "libopus", sample_rate=48000,
+                                      duration_s=1.5, amplitude=0))  # fmt: skip
+    return made
+
+
+def _joined(songs: dict[str, Path], names: list[str], path: Path) -> Path:
+    path.write_bytes(b"".join(songs[name].read_bytes() for name in names))
+    return path
+
+
+def _libav_duration(path: Path) -> float:
+    with av.open(str(path)) as container:
+        assert container.duration is not None
+        return container.duration / 1e6
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["vorbis-a", "vorbis-b"], ["vorbis-b", "opus", "vorbis-a"]],
+    ids=["two-vorbis", "vorbis-opus-vorbis"],
+)
+def test_a_chained_file_lasts_as_long_as_its_chains(
+    each_way: Prober, songs: dict[str, Path], tmp_path: Path, names: list[str]
+) -> None:
+    path = _joined(songs, names, tmp_path / "recording.ogg")
+    lengths = [PyAVProber().probe(songs[name]).duration or 0.0 for name in names]
+    assert _libav_duration(path) < sum(lengths) - 1  # from the last page's granule alone
+    result = each_way.probe(path)
+    assert result.duration == pytest.approx(sum(lengths), abs=1e-3)
+    assert result.bitrate == round(path.stat().st_size * 8 / (result.duration or 1))
+
+
+def test_one_chain_keeps_libavs_duration(songs: dict[str, Path]) -> None:
+    path = songs["vorbis-a"]
+    assert PyAVProber().probe(path).duration == round(_libav_duration(path), 6)
+
+
+def test_a_chain_cut_off_before_the_next_leaves_libavs_figure(
+    songs: dict[str, Path], tmp_path: Path
+) -> None:
+    """No end-of-stream page before the next chain begins: not a clean chain to add up."""
+    first = songs["vorbis-a"].read_bytes()
+    path = tmp_path / "cut.ogg"
+    path.write_bytes(first[: len(first) - 200] + songs["vorbis-b"].read_bytes())
+    result = PyAVProber(fast=False).probe(path)
+    assert result.duration == round(_libav_duration(path), 6)
