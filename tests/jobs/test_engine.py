@@ -599,14 +599,19 @@ def test_fenced_writes_of_a_reaped_attempt_change_nothing(engine: Runtime) -> No
     assert load(engine.db, job_id).progress == {"owner": "w2"}
 
 
+def zombie_context(engine: Runtime, clock: FixedClock, fence: Fence) -> JobContext:
+    """Return a job context holding `fence`, as the worker the job was taken from has."""
+    return JobContext(
+        db=engine.db, clock=clock, fence=fence, kind=kinds.SLEEPY, params=SleepyParams(),
+        checkpoint=None, trigger="cli",
+    )  # fmt: skip
+
+
 def test_fenced_out_context_rolls_back_its_batch_and_reports_lost(engine: Runtime) -> None:
     clock = FixedClock(T0)
     job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
     old, _, _ = take_away(engine, clock, job_id)
-    ctx = JobContext(
-        db=engine.db, clock=clock, fence=old, kind=kinds.SLEEPY, params=SleepyParams(),
-        checkpoint=None, trigger="cli",
-    )  # fmt: skip
+    ctx = zombie_context(engine, clock, old)
 
     def zombie_batch() -> None:
         with engine.db.unit_of_work() as session:
@@ -622,10 +627,7 @@ def test_fenced_out_context_rolls_back_its_batch_and_reports_lost(engine: Runtim
     job = load(engine.db, job_id)
     assert (job.checkpoint, job.progress) == (None, {})
 
-    fresh = JobContext(
-        db=engine.db, clock=clock, fence=old, kind=kinds.SLEEPY, params=SleepyParams(),
-        checkpoint=None, trigger="cli",
-    )  # fmt: skip
+    fresh = zombie_context(engine, clock, old)
     fresh.log("zombie log")
     assert fresh.signals.lost.is_set()
     fresh.signals.lost.clear()
@@ -647,10 +649,7 @@ def test_fenced_out_batch_stops_before_its_writes_can_clash(engine: Runtime) -> 
     clock = FixedClock(T0)
     job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
     old, _, _ = take_away(engine, clock, job_id)
-    ctx = JobContext(
-        db=engine.db, clock=clock, fence=old, kind=kinds.SLEEPY, params=SleepyParams(),
-        checkpoint=None, trigger="cli",
-    )  # fmt: skip
+    ctx = zombie_context(engine, clock, old)
     writes: list[str] = []
 
     def clashing(session: Session) -> None:
