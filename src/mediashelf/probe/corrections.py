@@ -5,8 +5,8 @@ wrong the same way on both: random bytes under an elementary-stream name (.mp3, 
 .gsm) read as audio; a VBR MP3 without a frame count is timed by its size; a Matroska file
 stating no Duration gets a guess or nothing; a cover written as a plain MJPEG track into
 Matroska looks like 25 fps video; a chained Ogg file lasts as long as its last chain.
-Applied here, after either backend, the three ways of
-probing a file store the same facts (and reject the same files).
+Applied here, after either backend, the three ways of probing a file store the same facts
+(and reject the same files).
 """
 
 from __future__ import annotations

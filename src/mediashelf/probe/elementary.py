@@ -122,16 +122,16 @@ def adts_frames(path: Path, start: int, end: int) -> tuple[float, int] | None:
     do not chain that far (damage, another stream, more than a frame of anything after)."""
     try:
         with ProbeReader(path) as file:
-            first = _adts(file.pread(start, 7))
+            head = file.pread(start, 7)
+            first = _adts(head)
             if first is None:
                 return None
             blocks, offset = _walk_adts(file, start, end, first[1])
-            rate = _AAC_RATES[(file.pread(start + 2, 1)[0] >> 2) & 0x0F]
     except OSError:
         return None
     if not blocks or offset > end or end - offset > 1024:
         return None
-    return blocks * 1024 / rate, offset - start
+    return blocks * 1024 / _AAC_RATES[(head[2] >> 2) & 0x0F], offset - start
 
 
 def _walk_adts(file: ProbeReader, start: int, end: int, params: object) -> tuple[int, int]:
