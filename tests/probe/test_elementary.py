@@ -265,3 +265,30 @@ def test_adts_frames_the_walk_cannot_cross_leave_libavs_estimate(
     path.write_bytes(data[:middle] + bytes(4_000) + data[middle:])  # 4 KB zeroed mid-file
     result = PyAVProber(fast=False).probe(path)
     assert result.duration == round(_libav_estimate(path), 6)
+
+
+def _ape_footer_claiming(size: int) -> bytes:
+    """An APEv2 footer (crafted) whose tag size says it runs back `size` bytes."""
+    return b"APETAGEX" + (2000).to_bytes(4, "little") + size.to_bytes(4, "little") + bytes(16)
+
+
+@pytest.mark.parametrize(
+    ("ext", "spec"),
+    [("aac", ClipSpec("adts", None, "aac", duration_s=1.0, amplitude=0)),
+     ("ac3", ClipSpec("ac3", None, "ac3", duration_s=1.0, amplitude=0))],
+    ids=["aac", "ac3"],
+)  # fmt: skip
+@pytest.mark.parametrize("reach", ["whole file", "into a leading ID3v2 tag"])
+def test_a_trailing_tag_claiming_the_audio_leaves_libavs_figure(
+    each_way: Prober, tmp_path: Path, ext: str, spec: ClipSpec, reach: str
+) -> None:
+    """A tag's size that swallows the audio is not believed (it divided by zero)."""
+    bare = tmp_path / f"bare.{ext}"
+    write_clip(bare, spec)
+    body = bare.read_bytes()
+    lead = b"ID3\x03\x00\x00\x00\x00\x08\x00" + bytes(1024) if reach != "whole file" else b""
+    path = tmp_path / f"crafted.{ext}"
+    path.write_bytes(lead + body + _ape_footer_claiming(len(body) + 32 + len(lead) // 2))
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert result.duration > 0

@@ -227,3 +227,26 @@ def test_what_precedes_the_first_frame_is_skipped(
     result = each_way.probe(path)
     assert result.duration is not None
     assert SECONDS <= result.duration <= SECONDS + 2 * FRAME_S
+
+
+def test_a_tag_leaving_no_frame_after_the_count_leaves_libavs_reading(
+    each_way: Prober, tmp_path: Path
+) -> None:
+    """A crafted Xing byte count and an APEv2 size ending the audio inside the second frame:
+    the walk counts one frame, the header's own; that is no length (it divided by zero)."""
+    xing = tmp_path / "xing.mp3"
+    write_vbr_mp3(xing, 2.0, xing=True)
+    data = xing.read_bytes()
+    at = data.index(b"Xing") if b"Xing" in data else data.index(b"Info")
+    patched = bytearray(data)
+    patched[at + 12 : at + 16] = (100).to_bytes(4, "big")  # the stated byte count
+    first = data.index(b"\xff\xfb")
+    header = parse_header(data[first : first + 4])
+    assert header is not None
+    tag = len(data) + 32 - (first + header.length + 20)  # the audio ends inside frame 2
+    footer = b"APETAGEX" + (2000).to_bytes(4, "little") + tag.to_bytes(4, "little") + bytes(16)
+    path = tmp_path / "crafted.mp3"
+    path.write_bytes(bytes(patched) + footer)
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert result.duration > 0

@@ -111,8 +111,8 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
         seconds, audio_bytes = counted
         return replace(result, duration=round(seconds, 6), bitrate=round(size * 8 / seconds),
                        audio_bitrate=round(audio_bytes * 8 / seconds))  # fmt: skip
-    if not size or not result.duration or end >= size or size <= start:
-        return result
+    if not size or not result.duration or end >= size or end <= start:
+        return result  # no tags after the audio, or a tag's size that swallows the audio
     seconds = round(result.duration * (end - start) / (size - start), 6)
     return replace(result, duration=seconds, bitrate=round(size * 8 / seconds))
 

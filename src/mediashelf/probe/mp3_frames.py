@@ -97,6 +97,8 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     frames, audio_bytes = walked
     if stated is not None:
         frames -= 1  # the header's own frame holds no audio
+    if frames <= 0:
+        return None
     return frames * first.samples / first.sample_rate, audio_bytes, first, False
 
 
