@@ -292,3 +292,15 @@ def test_a_trailing_tag_claiming_the_audio_leaves_libavs_figure(
     result = each_way.probe(path)
     assert result.duration is not None
     assert result.duration > 0
+
+
+def test_an_adts_stream_cut_inside_its_last_frame_lasts_its_whole_frames(
+    each_way: Prober, adts_tone: Path, tmp_path: Path
+) -> None:
+    """An interrupted download: the cut frame does not count, the others do."""
+    whole = each_way.probe(adts_tone).duration
+    assert whole is not None
+    path = tmp_path / "cut.aac"
+    path.write_bytes(adts_tone.read_bytes()[:-100])  # every frame is longer than 100 bytes
+    result = each_way.probe(path)
+    assert result.duration == pytest.approx(whole - 1024 / 44100, abs=1e-5)

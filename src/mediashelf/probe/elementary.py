@@ -25,8 +25,9 @@ file, up to `SEARCH` only for one that is not. Applied after either backend
 An ADTS file is also timed by its frames: libav (and ffprobe) divide its size by a bitrate
 read from its first frames, and AAC encoders vary the frame size (394.05 s for a 392.05 s
 file from ffmpeg's encoder at 192 kbit/s). Its frames are walked to the end of the audio
-(7 header bytes in every ~0.5 KB, no decoding; the whole file is read); where the walk
-cannot reach the end, libav's estimate stays.
+(7 header bytes in every ~0.5 KB, no decoding; the whole file is read); a last frame cut
+short does not count. Where the walk cannot reach the end, or would take over a second,
+libav's estimate stays.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ _AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
 _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000,
               7350)  # fmt: skip
 _CHUNK = 1 << 20  # bytes per read while walking frames
+_ADTS_MAX_FRAME = 8191  # its 13-bit length field
+_ADTS_MAX_FRAMES = 1 << 21  # ~1.3 s of walking; more (12 h at 44.1 kHz) keeps libav's estimate
 
 
 def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
@@ -129,16 +132,16 @@ def adts_frames(path: Path, start: int, end: int) -> tuple[float, int] | None:
             blocks, offset = _walk_adts(file, start, end, first[1])
     except OSError:
         return None
-    if not blocks or offset > end or end - offset > 1024:
-        return None
+    if not blocks or end - offset > _ADTS_MAX_FRAME:
+        return None  # not the end of the audio: damage, another stream, or too many frames
     return blocks * 1024 / _AAC_RATES[(head[2] >> 2) & 0x0F], offset - start
 
 
 def _walk_adts(file: ProbeReader, start: int, end: int, params: object) -> tuple[int, int]:
-    """Return the raw data blocks (1,024 samples each) of the frames chained from `start`,
-    and where the chain stops. The header is read in place: ~1 µs a frame."""
+    """Return the raw data blocks (1,024 samples each) of the whole frames chained from
+    `start`, and where the chain stops. The header is read in place: ~0.65 µs a frame."""
     blocks, offset, buffer, base = 0, start, b"", start
-    while offset < end:
+    for _ in range(_ADTS_MAX_FRAMES):
         at = offset - base
         if at + 7 > len(buffer):
             buffer, base, at = file.pread(offset, min(_CHUNK, end - offset)), offset, 0
@@ -148,7 +151,7 @@ def _walk_adts(file: ProbeReader, start: int, end: int, params: object) -> tuple
         if buffer[at] != 0xFF or (b1, b2 & 0xFD, b3 >> 6) != params:
             break
         length = ((b3 & 0x03) << 11) | (buffer[at + 4] << 3) | (buffer[at + 5] >> 5)
-        if length < 7:
+        if length < 7 or offset + length > end:
             break
         blocks += (buffer[at + 6] & 0x03) + 1
         offset += length
