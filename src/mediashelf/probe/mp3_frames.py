@@ -14,12 +14,15 @@ So the audio is taken to run from the first run of frames after the leading tags
 trailing ID3v1/APEv2 tags (`probe/elementary.py`). A stated count that fits those bytes is
 the length (less the encoder delay and padding LAME states); one that does not, or none in
 a file whose bitrate varies, has every frame header walked (4 bytes per ~0.4 KB frame, no
-decoding); a constant bitrate divides the audio's bytes. A CBR file costs three small reads:
-at the start, a third and two thirds in, its frames must have the first frame's bitrate and
-begin where that bitrate puts them (an encoder pads frames so that frame k starts within a
-byte of k times the average length). A VBR file quiet at all three places (silence encodes
-at the lowest bitrate) has its frames elsewhere, louder and longer, so the quiet frames
-found there are off that grid, and it is walked. libav's duration is kept where it read
+decoding); a constant bitrate divides the audio's bytes. A CBR file costs five small reads:
+at the start and at each fifth of the audio, its frames must have the first frame's bitrate
+and begin where that bitrate puts them (an encoder pads frames so that frame k starts within
+a byte of k times the average length), and the audio must end on that grid too. A VBR file
+quiet at all five places (silence encodes at the lowest bitrate) has louder, longer frames
+elsewhere, so the quiet frames found there are off that grid, and it is walked; so is a file
+of CBR parts joined at different bitrates. At 48 kHz every frame length is a multiple of
+24 bytes, so a VBR file lands on the grid by chance at one place in four; five places and
+the end make that about one in a thousand, for a file quiet at all of them. libav's duration is kept where it read
 the same stated count (within two frames: its own rounding); a count of every frame, or a
 CBR file's bytes, replace it (libav's own estimate from the bytes differs by microseconds
 between the fast path and the full analysis).
@@ -37,7 +40,8 @@ from mediashelf.probe.result import ProbeResult
 
 MPEG_AUDIO_CODECS = frozenset({"mp1", "mp2", "mp3"})
 _FIRST = 4096  # bytes read at the first frame: its header, and a Xing/Info/VBRI header
-_WINDOW = 16 * 1024  # bytes read at each sampled place: a few dozen frames
+_WINDOW = 8 * 1024  # bytes read at each sampled place: 3 frames and a search at any bitrate
+_PLACES = 5  # the start and each fifth of the audio
 _CHUNK = 1 << 20  # bytes per read while counting
 _TRAILING_TAGS = 32 * 1024  # room for a tag after the audio that is not ID3v1 or APEv2
 _SLACK_FRAMES = 2  # how far libav's duration may be from the counted one and still be kept
@@ -103,15 +107,21 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
 
 
 def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
-    """Tell whether the frames at the start, a third and two thirds in are CBR frames."""
+    """Tell whether the audio ends, and the frames at the start and at each fifth of it sit,
+    where a constant bitrate puts them, at that bitrate."""
     average = first.samples * first.bitrate / (8 * first.sample_rate)  # bytes per frame
-    for third in (0, 1, 2):  # not only the start: VBR files open with quiet frames
-        place = start + (end - start) * third // 3
+
+    def on_grid(offset: int) -> bool:
+        return abs(offset - round(offset / average) * average) <= _GRID_SLACK
+
+    if not on_grid(end - start):
+        return False
+    for nth in range(_PLACES):  # not only the start: VBR files open with quiet frames
+        place = start + (end - start) * nth // _PLACES
         at, frames = _frames(file.pread(place, _WINDOW), first)
         if not frames or any(frame.bitrate != first.bitrate for frame in frames):
             return False
-        offset = place + at - start
-        if abs(offset - round(offset / average) * average) > _GRID_SLACK:
+        if not on_grid(place + at - start):
             return False
     return True
 
