@@ -250,3 +250,22 @@ def test_a_tag_leaving_no_frame_after_the_count_leaves_libavs_reading(
     result = each_way.probe(path)
     assert result.duration is not None
     assert result.duration > 0
+
+
+def test_mp3_files_joined_with_cat_last_as_long_as_their_parts(
+    each_way: Prober, tmp_path: Path
+) -> None:
+    """Chapters joined with `cat`: each part brings its ID3v2 tag, its own bitrate and, from
+    LAME, an Info frame without audio; libav times the whole by the first part's bitrate."""
+    parts = [tmp_path / "1.mp3", tmp_path / "2.mp3", tmp_path / "3.mp3"]
+    write_vbr_mp3(parts[0], 4.0, xing=True)
+    write_cbr_mp3(parts[1], 300)  # 128 kbit/s, 7.8 s
+    write_vbr_mp3(parts[2], 3.0, xing=False, loud=((0.0, 3.0),))
+    path = tmp_path / "joined.mp3"
+    path.write_bytes(b"".join(part.read_bytes() for part in parts))
+    lengths = [PyAVProber().probe(part).duration or 0.0 for part in parts]
+    with av.open(str(path)) as container:
+        assert container.duration is not None
+        assert abs(container.duration / 1e6 - sum(lengths)) > 1.0
+    result = each_way.probe(path)
+    assert result.duration == pytest.approx(sum(lengths), abs=3 * FRAME_S)  # LAME's delay

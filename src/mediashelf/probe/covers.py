@@ -88,6 +88,11 @@ def id3v2_end(reader: ProbeReader) -> int:
     return offset if offset <= reader.size else 0
 
 
+def id3v2_tag_length(header: bytes) -> int | None:
+    """Return the bytes of the ID3v2 tag whose first 10 bytes are `header`, or None."""
+    return _id3v2_length(header) if _is_id3v2(header) else None
+
+
 def _id3v2_length(header: bytes) -> int:
     """Return the bytes an ID3v2 tag takes with its header and footer (`header`: its first 10)."""
     size = (header[6] << 21) | (header[7] << 14) | (header[8] << 7) | header[9]

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from mediashelf.probe.covers import ID3_HEADER, id3v2_tag_length
 from mediashelf.probe.elementary import audio_end, audio_start, first_run
 from mediashelf.probe.mpeg_audio import Frame, parse_header, stated_count
 from mediashelf.probe.reader import ProbeReader
@@ -98,12 +99,12 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     walked = _walk(file, start, end, first)
     if walked is None:
         return None
-    frames, audio_bytes = walked
+    seconds, audio_bytes = walked
     if stated is not None:
-        frames -= 1  # the header's own frame holds no audio
-    if frames <= 0:
+        seconds -= first.samples / first.sample_rate  # the header's own frame holds no audio
+    if seconds <= 0:
         return None
-    return frames * first.samples / first.sample_rate, audio_bytes, first, False
+    return seconds, audio_bytes, first, False
 
 
 def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
@@ -126,22 +127,42 @@ def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> 
     return True
 
 
-def _walk(file: ProbeReader, start: int, end: int, first: Frame) -> tuple[int, int] | None:
-    """Count every frame from `start`; None when the frames stop well before `end`."""
-    count = audio_bytes = 0
+def _walk(file: ProbeReader, start: int, end: int, first: Frame) -> tuple[float, int] | None:
+    """Return the seconds and bytes of every frame from `start`; None when the frames stop
+    well before `end`.
+
+    MP3 files joined with `cat` (chapters, a split recording put back) are walked across:
+    at an ID3v2 tag where a frame should be, the next file begins, in a stream of its own
+    (another bitrate or sample rate), and its Xing/Info frame, which holds no audio, does
+    not count.
+    """
+    seconds, audio_bytes = 0.0, 0
     offset, buffer, base = start, b"", start
+    stream: tuple[int, int, int] | None = first.stream
+    joined = False
     known: dict[bytes, Frame | None] = {}  # a stream repeats a few dozen distinct headers
     while True:
-        if offset + 4 > base + len(buffer):
+        if offset + _FIRST > base + len(buffer) and base + len(buffer) < end:
             buffer, base = file.pread(offset, _CHUNK), offset
-            if len(buffer) < 4:
-                break
+        if offset + 4 > base + len(buffer):
+            break
         head = buffer[offset - base : offset - base + 4]
         frame = known[head] if head in known else known.setdefault(head, parse_header(head))
-        if frame is None or frame.stream != first.stream or offset + frame.length > end:
+        if frame is None and head.startswith(b"ID3"):
+            tag = id3v2_tag_length(file.pread(offset, ID3_HEADER))
+            if tag is None:
+                break
+            offset, stream, joined = offset + tag, None, True
+            continue
+        if frame is None or stream not in (None, frame.stream) or offset + frame.length > end:
             break
-        count, audio_bytes, offset = count + 1, audio_bytes + frame.length, offset + frame.length
-    return (count, audio_bytes) if count and end - offset <= _TRAILING_TAGS else None
+        if joined and stated_count(buffer[offset - base : offset - base + _FIRST], frame):
+            offset, joined = offset + frame.length, False  # the joined file's Info frame
+            continue
+        stream, joined = frame.stream, False
+        seconds += frame.samples / frame.sample_rate
+        audio_bytes, offset = audio_bytes + frame.length, offset + frame.length
+    return (seconds, audio_bytes) if seconds and end - offset <= _TRAILING_TAGS else None
 
 
 def _frames(data: bytes, first: Frame) -> tuple[int, list[Frame]]:
