@@ -22,10 +22,10 @@ quiet at all five places (silence encodes at the lowest bitrate) has louder, lon
 elsewhere, so the quiet frames found there are off that grid, and it is walked; so is a file
 of CBR parts joined at different bitrates. At 48 kHz every frame length is a multiple of
 24 bytes, so a VBR file lands on the grid by chance at one place in four; five places and
-the end make that about one in a thousand, for a file quiet at all of them. libav's duration is kept where it read
-the same stated count (within two frames: its own rounding); a count of every frame, or a
-CBR file's bytes, replace it (libav's own estimate from the bytes differs by microseconds
-between the fast path and the full analysis).
+the end make that about one in a thousand, for a file quiet at all of them. libav's
+duration is kept where it read the same stated count (within two frames: its own rounding);
+a count of every frame, or a CBR file's bytes, replace it (libav's own estimate from the
+bytes differs by microseconds between the fast path and the full analysis).
 """
 
 from __future__ import annotations
