@@ -84,3 +84,53 @@ def test_a_chain_cut_off_before_the_next_leaves_libavs_figure(
     path.write_bytes(first[: len(first) - 200] + songs["vorbis-b"].read_bytes())
     result = PyAVProber(fast=False).probe(path)
     assert result.duration == round(_libav_duration(path), 6)
+
+
+def _crc(data: bytes) -> int:
+    """Ogg's page checksum: CRC-32, polynomial 0x04C11DB7, not reflected, from 0."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def _shifted(data: bytes, samples: int) -> bytes:
+    """The Ogg stream `data` with `samples` added to every audio page's granule position,
+    as a recording that joined the stream `samples` in holds it (checksums redone)."""
+    out, at = bytearray(), 0
+    while at < len(data):
+        segments = data[at + 26]
+        size = 27 + segments + sum(data[at + 27 : at + 27 + segments])
+        page = bytearray(data[at : at + size])
+        granule = int.from_bytes(page[6:14], "little", signed=True)
+        if granule > 0:
+            page[6:14] = (granule + samples).to_bytes(8, "little", signed=True)
+        page[22:26] = bytes(4)
+        page[22:26] = _crc(bytes(page)).to_bytes(4, "little")
+        out += page
+        at += size
+    return bytes(out)
+
+
+def test_a_recording_that_joined_midway_counts_from_its_first_page(
+    each_way: Prober, songs: dict[str, Path], tmp_path: Path
+) -> None:
+    joined = _shifted(songs["vorbis-a"].read_bytes(), 100 * 44100)  # 100 s into the song
+    path = tmp_path / "radio.ogg"
+    path.write_bytes(joined + songs["vorbis-b"].read_bytes())
+    lengths = [PyAVProber().probe(songs[name]).duration or 0.0 for name in ("vorbis-a", "vorbis-b")]
+    result = each_way.probe(path)
+    assert result.duration is not None
+    assert sum(lengths) - 1.5 <= result.duration <= sum(lengths)  # less the first page's
+
+
+def test_tags_around_the_pages_are_stepped_over(
+    each_way: Prober, songs: dict[str, Path], tmp_path: Path
+) -> None:
+    path = _joined(songs, ["vorbis-a", "vorbis-b"], tmp_path / "tagged.ogg")
+    path.write_bytes(b"ID3\x03\x00\x00\x00\x00\x02\x00" + bytes(256) + path.read_bytes()
+                     + b"TAG" + bytes(125))  # fmt: skip
+    lengths = [PyAVProber().probe(songs[name]).duration or 0.0 for name in ("vorbis-a", "vorbis-b")]
+    assert each_way.probe(path).duration == pytest.approx(sum(lengths), abs=1e-3)

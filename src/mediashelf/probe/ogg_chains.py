@@ -11,9 +11,12 @@ multiplexed side by side, which libav times itself) and costs one small read of 
 which libav has just read too. Otherwise every page header is walked (27 bytes and the
 segment table of each ~4-8 KB page; no audio is read) and the chains' durations are summed:
 each chain's last granule position over its sample rate (Opus counts 48 kHz samples; its
-pre-skip stays in, as libav counts it in a file of one chain). Only chains of Vorbis or Opus
-audio, each ending (EOS) before the next begins; anything else, or damage the walk cannot
-cross, leaves libav's figure.
+pre-skip stays in, as libav counts it in a file of one chain), less its first audio page's
+where that is far from 0 (a recording that joined a stream during a song; the first page's
+own second or so is lost then). Only chains of Vorbis or Opus audio, each ending (EOS)
+before the next begins (a serial number may come back, as `cat a.ogg a.ogg` makes it);
+tags around the pages (ID3v2 before, ID3v1/APEv2 after) are stepped over; anything else, or
+damage the walk cannot cross, leaves libav's figure.
 """
 
 from __future__ import annotations
@@ -21,11 +24,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mediashelf.probe.covers import id3v2_end
+from mediashelf.probe.elementary import audio_end
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
 _HEADER = 27  # "OggS", version, flags, granule (8), serial (4), sequence (4), CRC (4), segments
 _TAILS = (8 * 1024, 64 * 1024)  # where the last page starts; one is at most 65,307 bytes
+_PAGE_HEAD = _HEADER + 255  # a page's header with the longest segment table
+_CHUNK = 1 << 20  # bytes per read while walking pages
+# A chain whose first audio page ends later than this joined a stream midway (a recording
+# started during a song): a page starting at 0 holds a second or two at most.
+_JOINED_S = 30
 _BOS, _EOS = 0x02, 0x04
 _OPUS_RATE = 48000  # Opus granule positions count 48 kHz samples whatever the input rate
 
@@ -33,8 +43,16 @@ _OPUS_RATE = 48000  # Opus granule positions count 48 kHz samples whatever the i
 @dataclass
 class _Chain:
     rate: int
+    first: int | None = None  # the first audio page's granule position
     granule: int = 0
     ended: bool = False
+
+    def seconds(self) -> float:
+        """The chain's length: from 0, or from where a recording joined a stream midway."""
+        joined = self.first is not None and self.first > _JOINED_S * self.rate
+        return (
+            (self.granule - (self.first or 0)) / self.rate if joined else self.granule / self.rate
+        )
 
 
 def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
@@ -43,38 +61,44 @@ def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
         return result
     try:
         with ProbeReader(path) as file:
-            first = file.pread(0, _HEADER)
-            last = _last_serial(file)
+            start, end = id3v2_end(file), audio_end(file)
+            first = file.pread(start, _HEADER)
+            last = _last_serial(file, end)
             if not first.startswith(b"OggS") or last is None or last == first[14:18]:
                 return result
-            chains = _walk(file)
+            chains = _walk(file, start, end)
     except OSError:
         return result
     if not chains:
         return result
-    seconds = round(sum(chain.granule / chain.rate for chain in chains), 6)
+    seconds = round(sum(chain.seconds() for chain in chains), 6)
     if seconds <= 0:
         return result
     return replace(result, duration=seconds, bitrate=round(result.size_bytes * 8 / seconds))
 
 
-def _last_serial(file: ProbeReader) -> bytes | None:
-    """Return the serial number of the file's last page (None when no page is found)."""
+def _last_serial(file: ProbeReader, end: int) -> bytes | None:
+    """Return the serial number of the last page before `end` (None when none is found)."""
     for tail in _TAILS:
-        data = file.pread(max(0, file.size - tail), tail)
+        data = file.pread(max(0, end - tail), min(tail, end))
         at = data.rfind(b"OggS")
         if at >= 0 and len(data) >= at + 18:
             return data[at + 14 : at + 18]
     return None
 
 
-def _walk(file: ProbeReader) -> list[_Chain] | None:
-    """Return the chains of `file` in order, or None when its pages are not chained audio."""
+def _walk(file: ProbeReader, start: int, end: int) -> list[_Chain] | None:
+    """Return the chains of the pages from `start` to `end` in order, or None when they are
+    not chained audio. Pages are read a megabyte at a time (a low-latency stream sends a
+    page per packet: 10,000 pages an hour)."""
     chains: list[_Chain] = []
     by_serial: dict[bytes, _Chain] = {}
-    offset = 0
-    while offset < file.size:
-        head = file.pread(offset, _HEADER + 255)
+    offset, buffer, base = start, b"", start
+    while offset < end:
+        at = offset - base
+        if at + _PAGE_HEAD > len(buffer) and base + len(buffer) < end:
+            buffer, base, at = file.pread(offset, _CHUNK), offset, 0
+        head = buffer[at : at + _PAGE_HEAD]
         if len(head) < _HEADER or not head.startswith(b"OggS"):
             return None
         flags, serial, segments = head[5], head[14:18], head[26]
@@ -82,20 +106,22 @@ def _walk(file: ProbeReader) -> list[_Chain] | None:
         if len(lacing) < segments:
             return None
         body = _HEADER + segments
+        previous = by_serial.get(serial)
         if flags & _BOS:
-            if serial in by_serial or (chains and not chains[-1].ended):
+            if (previous and not previous.ended) or (chains and not chains[-1].ended):
                 return None  # multiplexed streams, or a chain that never ended
             chain = _identify(file.pread(offset + body, 32))
             if chain is None:
                 return None
-            chains.append(by_serial.setdefault(serial, chain))
-        chain = by_serial.get(serial)
-        if chain is None:
+            chains.append(chain)
+            by_serial[serial] = previous = chain  # a serial may come back after its end
+        if previous is None:
             return None
         granule = int.from_bytes(head[6:14], "little", signed=True)
-        if granule >= 0:
-            chain.granule = granule
-        chain.ended = bool(flags & _EOS)
+        if granule > 0:
+            previous.first = granule if previous.first is None else previous.first
+            previous.granule = granule
+        previous.ended = bool(flags & _EOS)
         offset += body + sum(lacing)
     return chains
 
