@@ -207,3 +207,21 @@ def test_a_sparse_file_is_not_read_through(corpus: Corpus) -> None:
     outcome = probe_fast(path, path.stat().st_size, "pyav")
     assert outcome.result is not None
     assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
+
+
+def test_a_dv_tape_whose_sound_starts_later_is_analysed_in_full(tmp_path: Path) -> None:
+    """No audio pack in the first frames: the fast analysis sees no sound, the full one does."""
+    tape = tmp_path / "tape.dv"
+    write_clip(tape, ClipSpec("dv", "dvvideo", "pcm_s16le", width=720, height=576,
+                              duration_s=2.0, sample_rate=48000, amplitude=0))  # fmt: skip
+    data, frame = bytearray(tape.read_bytes()), 144_000
+    for block in range(0, 3 * frame, 80):  # DIF blocks of the first three frames
+        if data[block] >> 5 == 3 and data[block + 3] in (0x50, 0x51):  # AAUX source packs
+            data[block + 3] = 0xFF
+    path = tmp_path / "late-sound.dv"
+    path.write_bytes(bytes(data))
+    outcome = probe_fast(path, path.stat().st_size, PyAVProber().version)
+    assert outcome.result is None
+    result = PyAVProber().probe(path)
+    assert (result.audio_codec, result.audio_sample_rate) == ("pcm_s16le", 48000)
+    assert result == PyAVProber(fast=False).probe(path)

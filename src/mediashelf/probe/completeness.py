@@ -7,7 +7,9 @@ the container does not (FLV, DV, raw streams), the field order of a stream at a 
 and frame rates. A stored fact that is still missing after the fast analysis is therefore
 looked for again with a full one. Except a Matroska file's duration: one whose Segment
 states none is timed from its clusters after either analysis (`probe/matroska.py`), whatever
-libav made of it, so a full analysis could not add it.
+libav made of it, so a full analysis could not add it. And a DV file's sound: its fast
+analysis reads two frames, and a tape whose first frames carry no audio pack (recorded from
+blank tape, or the sound switched on later) shows no audio stream there.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ def missing_fact(raw: RawFacts) -> str | None:
             return "an audio stream without codec, sample rate or channels"
     if positive_float(raw.duration) is None and "matroska" not in (raw.container or ""):
         return "no duration"
+    if raw.container == "dv" and not any(stream.kind == "audio" for stream in raw.streams):
+        return "a DV file without sound in its first frames"
     video = choose_video(raw.streams, raw.container)
     if video is None:
         return None
