@@ -126,7 +126,7 @@ def _result(tag: str) -> ProbeResult:
 class FakeProber:
     """A backend with a scripted outcome that records its calls."""
 
-    def __init__(self, name: str, outcome: ProbeResult | ProbeError) -> None:
+    def __init__(self, name: str, outcome: ProbeResult | Exception) -> None:
         self.name = name
         self.outcome = outcome
         self.calls: list[Path] = []
@@ -134,7 +134,7 @@ class FakeProber:
     def probe(self, path: Path) -> ProbeResult:
         """Return or raise the scripted outcome."""
         self.calls.append(path)
-        if isinstance(self.outcome, ProbeError):
+        if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
 
@@ -182,6 +182,19 @@ def test_chain_raises_the_first_error_when_all_fail() -> None:
         ProbeChain((first, second)).probe(PATH)
     assert caught.value is first_error
     assert second.calls == [PATH]
+
+
+def test_a_backends_bug_fails_that_file_as_crashed_not_the_caller() -> None:
+    """A bug met on one file (a crafted tag once divided by zero) is that file's failure:
+    the next backend is tried, and when none succeeds the file is `crashed`, the bug named."""
+    buggy, working = (
+        FakeProber("a", ZeroDivisionError("float division by zero")),
+        FakeProber("b", _result("second")),
+    )
+    assert ProbeChain((buggy, working)).probe(PATH).container == "second"
+    with pytest.raises(ProbeCrashed) as caught:
+        ProbeChain((buggy,)).probe(PATH)
+    assert "ZeroDivisionError: float division by zero" in caught.value.message
 
 
 def test_empty_chain_is_a_config_error() -> None:

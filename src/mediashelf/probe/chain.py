@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mediashelf.errors import (
     ConfigError,
+    ProbeCrashed,
     ProbeEmpty,
     ProbeError,
     ProbeMissing,
@@ -21,6 +23,8 @@ from mediashelf.probe.result import ProbeResult
 
 if TYPE_CHECKING:  # the pool's forkserver imports this module: keep pydantic out of it
     from mediashelf.config import Settings
+
+log = logging.getLogger(__name__)
 
 # Failures about the file itself: every backend would say the same, so the chain stops.
 _FILE_LEVEL = (ProbeMissing, ProbePermission, ProbeEmpty)
@@ -38,7 +42,9 @@ class ProbeChain:
         """Probe `path` with each backend until one succeeds; raise the first error if none does.
 
         A timeout outranks the other errors: a backend that could not finish means the file
-        is not known to be unreadable, and two timeouts quarantine it.
+        is not known to be unreadable, and two timeouts quarantine it. Any other exception is
+        a bug met on this file (a crafted tag once divided by zero): it fails this file as
+        `crashed`, naming the exception, instead of failing the whole scan.
         """
         first: ProbeError | None = None
         for prober in self.probers:
@@ -50,6 +56,12 @@ class ProbeChain:
                 first = exc
             except ProbeError as exc:
                 first = first or exc
+            except Exception as exc:  # one file's bug is that file's failure
+                log.exception("The %s prober failed on %s", prober.name, path)
+                first = first or ProbeCrashed(
+                    f"The {prober.name} prober failed on this file "
+                    f"({type(exc).__name__}: {exc}); this is a mediashelf bug."
+                )
         if first is None:
             raise ConfigError("No probe backend is configured.")
         raise first
