@@ -31,8 +31,8 @@ from mediashelf.probe.result import ProbeResult
 
 _HEADER = 27  # "OggS", version, flags, granule (8), serial (4), sequence (4), CRC (4), segments
 _STEP = 8 * 1024  # read back from the end this much at a time to find the last page
-_MAX_PAGE = 27 + 255 + 255 * 255
 _PAGE_HEAD = _HEADER + 255  # a page's header with the longest segment table
+_MAX_PAGE = _PAGE_HEAD + 255 * 255
 _CHUNK = 1 << 20  # bytes per read while walking pages
 # A chain whose first audio page ends later than this joined a stream midway (a recording
 # started during a song): a page starting at 0 holds a second or two at most.
@@ -50,10 +50,8 @@ class _Chain:
 
     def seconds(self) -> float:
         """The chain's length: from 0, or from where a recording joined a stream midway."""
-        joined = self.first is not None and self.first > _JOINED_S * self.rate
-        return (
-            (self.granule - (self.first or 0)) / self.rate if joined else self.granule / self.rate
-        )
+        start = self.first if self.first and self.first > _JOINED_S * self.rate else 0
+        return (self.granule - start) / self.rate
 
 
 def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
