@@ -102,6 +102,7 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
             start = audio_start(file)
             found = first_run(file, start, container)
             end = audio_end(file) if container in SIZE_TIMED else file.size
+            aac = None if found is None or container != "aac" else adts_frames(file, found, end)
     except OSError:
         return result
     if found is None:
@@ -110,8 +111,8 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
             "(random or damaged bytes under an audio name)."
         )
     size = result.size_bytes
-    if container == "aac" and size and (counted := adts_frames(path, found, end)) is not None:
-        seconds, audio_bytes = counted
+    if aac is not None and size:  # ADTS: timed by its frames
+        seconds, audio_bytes = aac
         return replace(result, duration=round(seconds, 6), bitrate=round(size * 8 / seconds),
                        audio_bitrate=round(audio_bytes * 8 / seconds))  # fmt: skip
     if not size or not result.duration or end >= size or end <= start:
@@ -120,18 +121,14 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
     return replace(result, duration=seconds, bitrate=round(size * 8 / seconds))
 
 
-def adts_frames(path: Path, start: int, end: int) -> tuple[float, int] | None:
+def adts_frames(file: ProbeReader, start: int, end: int) -> tuple[float, int] | None:
     """Return (seconds, bytes) of the ADTS frames from `start` to `end`, or None when they
     do not chain that far (damage, another stream, more than a frame of anything after)."""
-    try:
-        with ProbeReader(path) as file:
-            head = file.pread(start, 7)
-            first = _adts(head)
-            if first is None:
-                return None
-            blocks, offset = _walk_adts(file, start, end, first[1])
-    except OSError:
+    head = file.pread(start, 7)
+    first = _adts(head)
+    if first is None:
         return None
+    blocks, offset = _walk_adts(file, start, end, first[1])
     if not blocks or end - offset > _ADTS_MAX_FRAME:
         return None  # not the end of the audio: damage, another stream, or too many frames
     return blocks * 1024 / _AAC_RATES[(head[2] >> 2) & 0x0F], offset - start
