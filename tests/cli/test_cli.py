@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from mediashelf.cli.exits import FAILED, NOT_FOUND, USAGE
 from mediashelf.cli.main import app
+from mediashelf.db.migrate import file_revisions
 from mediashelf.db.schema import Track
 from mediashelf.db.schema import Worker as WorkerRow
 from mediashelf.db.session import Database
@@ -79,6 +80,29 @@ def test_db_upgrade_then_check(db_url: str) -> None:
     after = runner.invoke(app, ["db", "check"], env=env)
     assert after.exit_code == 0, after.output
     assert "schema current" in after.output
+
+
+def test_db_downgrade_goes_back_one_release_and_upgrade_returns(db_url: str) -> None:
+    env = {"MEDIASHELF_DATABASE_URL": db_url}
+    empty = runner.invoke(app, ["db", "downgrade", "0004"], env=env)
+    assert empty.exit_code == USAGE
+    assert "no schema yet" in empty.output
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    unknown = runner.invoke(app, ["db", "downgrade", "9"], env=env)
+    assert unknown.exit_code == USAGE
+    assert "unknown revision '9'" in unknown.output
+    older = file_revisions()[-2]
+    down = runner.invoke(app, ["db", "downgrade", older], env=env)
+    assert down.exit_code == 0, down.output
+    assert f"schema at revision {older}" in down.output
+    assert runner.invoke(app, ["db", "check"], env=env).exit_code == USAGE
+    again = runner.invoke(app, ["db", "downgrade", older], env=env)
+    assert (again.exit_code, again.output.strip()) == (0, f"schema at revision {older} already")
+    forward = runner.invoke(app, ["db", "downgrade", file_revisions()[-1]], env=env)
+    assert forward.exit_code == USAGE
+    assert "`mediashelf db upgrade` goes forward" in forward.output
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    assert runner.invoke(app, ["db", "check"], env=env).exit_code == 0
 
 
 def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbePool) -> None:

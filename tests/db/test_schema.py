@@ -15,6 +15,8 @@ from sqlalchemy.exc import StatementError
 from mediashelf.db.engine import normalize_url
 from mediashelf.db.migrate import (
     current_revision,
+    downgrade,
+    file_revisions,
     head_revision,
     newest_file_revision,
     schema_diff,
@@ -52,6 +54,36 @@ def test_an_empty_database_gets_the_migrated_schema_directly(db_url: str) -> Non
         assert _described(db) == migrated
         upgrade(db)  # and later upgrades find it current
         assert current_revision(db) == head_revision()
+
+
+def test_every_migration_reverts_to_the_schema_before_it(db_url: str) -> None:
+    """Down one revision at a time from the newest, each schema equals that revision's upgrade.
+
+    Then up again to the newest: the round trip ends where a fresh upgrade does. PostgreSQL
+    extensions stay when the search index goes (other objects of the database may use them).
+    """
+    revisions = file_revisions()
+    with Database(db_url) as db:
+        upgraded: dict[str, dict[str, object]] = {}
+        for revision in revisions:
+            upgrade(db, revision)
+            upgraded[revision] = _described(db)
+        for older in reversed(revisions[:-1]):
+            downgrade(db, older)
+            assert current_revision(db) == older
+            assert _sans_extensions(_described(db)) == _sans_extensions(upgraded[older]), older
+        downgrade(db, "base")
+        assert current_revision(db) is None
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        upgrade(db, newest_file_revision())
+        assert _described(db) == upgraded[revisions[-1]]
+        assert schema_diff(db) == []
+
+
+def _sans_extensions(described: dict[str, object]) -> dict[str, object]:
+    objects = described["objects"]
+    assert isinstance(objects, list)
+    return {**described, "objects": [row for row in objects if row[0] != "extension"]}
 
 
 def _emptied(db_url: str) -> None:

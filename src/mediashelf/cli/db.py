@@ -29,6 +29,37 @@ def upgrade() -> None:
     out.print(f"schema at revision {revision}")
 
 
+@app.command("downgrade")
+def downgrade(revision: str) -> None:
+    """Take the schema back to REVISION (e.g. 0004) before going back to an older release.
+
+    Run it with the newer release installed: only it knows how to undo its migrations. The
+    columns and indexes the later revisions added are dropped, with what they held.
+    """
+    from mediashelf.db import migrate
+    from mediashelf.db.session import Database
+
+    known = migrate.file_revisions()
+    if revision not in known:
+        err.print(f"unknown revision {revision!r}: one of {', '.join(known)}")
+        raise typer.Exit(USAGE)
+    with clean_exits(), Database(load_settings().effective_database_url) as db:
+        current = migrate.current_revision(db)
+        if current is None:
+            err.print("the database has no schema yet: nothing to take back")
+            raise typer.Exit(USAGE)
+        if current == revision:
+            out.print(f"schema at revision {current} already")
+            return
+        if current < revision:
+            err.print(f"schema at revision {current}, older than {revision}: "
+                      "`mediashelf db upgrade` goes forward")  # fmt: skip
+            raise typer.Exit(USAGE)
+        migrate.downgrade(db, revision)
+        current = migrate.current_revision(db)
+    out.print(f"schema at revision {current}")
+
+
 @app.command("check")
 def check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""

@@ -25,11 +25,16 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def newest_file_revision() -> str:
-    """Return the newest migration's id: files are named NNNN_*.py and their id is NNNN."""
-    return max(
+def file_revisions() -> list[str]:
+    """Return the shipped migrations' ids, oldest first: files are named NNNN_*.py, ids NNNN."""
+    return sorted(
         path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
     )
+
+
+def newest_file_revision() -> str:
+    """Return the newest migration's id."""
+    return file_revisions()[-1]
 
 
 def _stored_revision(db: Database) -> str | None:
@@ -71,6 +76,23 @@ def upgrade(db: Database, revision: str = "head") -> None:
         config = _config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Take the schema back to `revision` (an older release's, or "base": no tables), locked as
+    upgrade is.
+
+    For going back to an earlier version of mediashelf: every migration's downgrade is run in
+    a round trip against the step-by-step upgrade in the tests, on SQLite and PostgreSQL.
+    """
+    with _file_lock(db), db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        from alembic import command
+
+        config = _config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
 
 
 def create_current(conn: Connection) -> None:
