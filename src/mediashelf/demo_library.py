@@ -42,7 +42,7 @@ class ClipSpec:
     audio_codec: str | None = None  # encoder name, e.g. aac, libopus, libmp3lame, flac
     width: int = 160
     height: int = 120
-    fps: int = 25
+    fps: int | Fraction = 25  # a Fraction for NTSC rates: Fraction(30000, 1001)
     duration_s: float = 1.0
     sample_rate: int = 44100
     layout: str = "stereo"  # libav channel layout name: mono, stereo, 5.1(side) ...
@@ -137,7 +137,7 @@ def _encode_video(out: OutputContainer, stream: VideoStream, spec: ClipSpec) -> 
     for i in range(frames):
         frame = _video_frame(spec.width, spec.height, i, spec.seed)
         frame.pts = i
-        frame.time_base = Fraction(1, spec.fps)
+        frame.time_base = 1 / Fraction(spec.fps)
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
 
@@ -166,7 +166,7 @@ def _add_video(out: OutputContainer, spec: ClipSpec, codec: str) -> VideoStream:
     stream.width = spec.width
     stream.height = spec.height
     stream.pix_fmt = "yuv420p"
-    stream.codec_context.gop_size = spec.fps
+    stream.codec_context.gop_size = round(spec.fps)
     stream.codec_context.thread_count = 1
     return stream
 

@@ -18,6 +18,7 @@ import struct
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 from mediashelf.demo_library import ClipSpec, jpeg_bytes, write_clip, write_demo_library
@@ -487,6 +488,10 @@ RULE_FILES: dict[str, dict[str, object]] = {
     "rules/mpeg1_vbr.mpg": {"video_codec": "mpeg1video", "video_bitrate": None},
     "rules/mpeg1_vbr.m1v": {"video_codec": "mpeg1video", "duration": None, "bitrate": None},
     "rules/mpeg1_cbr.mpg": {"video_codec": "mpeg1video", "video_bitrate": 1_150_000},
+    # Bare elementary video: the stream's headers state the rate (libav 8 says 25 for all).
+    "rules/ntsc_raw.m2v": {"video_codec": "mpeg2video", "video_fps": 29.97},
+    "rules/film_raw.m1v": {"video_codec": "mpeg1video", "video_fps": 23.976},
+    "rules/film_raw.h264": {"video_codec": "h264", "video_fps": 23.976, "width": 64},
     # Picture codecs as motion video (editing and cinema formats): the film, not a cover.
     "rules/tiff_motion.mov": {"has_video": True, "video_codec": "tiff", "video_fps": 25.0},
     "rules/jpeg2000_motion.mov": {"has_video": True, "video_codec": "jpeg2000", "width": 64},
@@ -536,6 +541,12 @@ _RULE_CLIPS: dict[str, ClipSpec] = {
                                     height=48, amplitude=0),
     "rules/mpeg1_vbr.m1v": ClipSpec("mpeg1video", "mpeg1video", None, duration_s=1.0,
                                     width=64, height=48),
+    "rules/ntsc_raw.m2v": ClipSpec("mpeg2video", "mpeg2video", None, fps=Fraction(30000, 1001),
+                                   duration_s=1.0, width=64, height=48),
+    "rules/film_raw.m1v": ClipSpec("mpeg1video", "mpeg1video", None, fps=Fraction(24000, 1001),
+                                   duration_s=1.0, width=64, height=48),
+    "rules/film_raw.h264": ClipSpec("h264", "libx264", None, fps=Fraction(24000, 1001),
+                                    duration_s=1.0, width=64, height=48),
     "rules/tiff_motion.mov": ClipSpec("mov", "tiff", "aac", duration_s=1.0, width=64,
                                       height=48, amplitude=0),
     "rules/jpeg2000_motion.mov": ClipSpec("mov", "jpeg2000", None, duration_s=1.0, width=64,

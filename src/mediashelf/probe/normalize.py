@@ -67,6 +67,10 @@ ESTIMATED_BITRATE_CONTAINERS = frozenset({"mpegts", "mpegtsraw"})
 VARIABLE_BITRATE_MARK = 0x3FFFF * 400
 MPEG_VIDEO_CODECS = frozenset({"mpeg1video", "mpeg2video"})
 RAW_MPEG_VIDEO = "mpegvideo"
+# libav's demuxers of bare video elementary streams (no container around the codec's own
+# headers): their "average rate" is an option's default, not a measurement.
+RAW_VIDEO_DEMUXERS = frozenset({RAW_MPEG_VIDEO, "h261", "h263", "h264", "hevc", "vvc", "m4v",
+                                "cavsvideo", "avs2", "avs3", "vc1", "dirac"})  # fmt: skip
 
 
 def frame_rate(*candidates: object) -> float | None:

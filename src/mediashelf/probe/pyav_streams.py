@@ -8,7 +8,7 @@ from typing import Any
 import av
 
 from mediashelf.probe.depth import LOSSLESS_CODECS, coded_bits
-from mediashelf.probe.normalize import build_result
+from mediashelf.probe.normalize import RAW_VIDEO_DEMUXERS, build_result
 from mediashelf.probe.pyav_dump import DumpedStream, dumped_streams
 from mediashelf.probe.result import ProbeResult, StreamFacts
 
@@ -48,11 +48,13 @@ def read_container(container: Any, demuxer: str | None = None) -> RawFacts:
     """
     streams = list(container.streams)
     dumped = dumped_streams(container) if any(map(_needs_dump, streams)) else {}
+    name = demuxer or container.format.name
+    raw = name in RAW_VIDEO_DEMUXERS
     return RawFacts(
-        container=demuxer or container.format.name,
+        container=name,
         duration=container.duration / 1_000_000 if container.duration else None,
         bitrate=container.bit_rate,
-        streams=tuple(_stream_facts(s, dumped.get(s.index)) for s in streams),
+        streams=tuple(_stream_facts(s, dumped.get(s.index), raw) for s in streams),
     )
 
 
@@ -67,7 +69,7 @@ def _needs_dump(stream: Any) -> bool:
     return stream.type == "audio" and (codec in LOSSLESS_CODECS or coded_bits(codec) is not None)
 
 
-def _stream_facts(stream: Any, dumped: DumpedStream | None) -> StreamFacts:
+def _stream_facts(stream: Any, dumped: DumpedStream | None, raw: bool) -> StreamFacts:
     disposition = int(stream.disposition)
     ctx = stream.codec_context
     dump = dumped or DumpedStream()
@@ -80,17 +82,24 @@ def _stream_facts(stream: Any, dumped: DumpedStream | None) -> StreamFacts:
         "default": bool(disposition & _DEFAULT),
     }
     if stream.type == "video":
-        return StreamFacts(**common, **_video(stream, ctx, dump))
+        return StreamFacts(**common, **_video(stream, ctx, dump, raw))
     if stream.type == "audio":
         return StreamFacts(**common, **_audio(ctx, dump))
     return StreamFacts(**common)
 
 
-def _video(stream: Any, ctx: Any, dump: DumpedStream) -> dict[str, Any]:
+def _video(stream: Any, ctx: Any, dump: DumpedStream, raw: bool) -> dict[str, Any]:
+    """Return a video stream's facts; `raw`: read by an elementary-stream demuxer.
+
+    libav 8 gives a raw stream (.m2v, .h264) the demuxer's `framerate` option (25) as its
+    average rate, whatever the stream's headers state; the codec's rate is the stream's own
+    (what ffprobe 5 reported as the average), so it is taken there.
+    """
+    stated = ctx.framerate if raw and ctx is not None and ctx.framerate else None
     return {
         "width": ctx.width if ctx is not None else dump.width,
         "height": ctx.height if ctx is not None else dump.height,
-        "avg_frame_rate": stream.average_rate,
+        "avg_frame_rate": stated or stream.average_rate,
         "r_frame_rate": stream.base_rate,
         "field_order": _FIELD_ORDER.get(int(ctx.field_order)) if ctx is not None else None,
     }
