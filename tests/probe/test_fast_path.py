@@ -93,6 +93,20 @@ def test_a_dv_tape_is_read_by_its_first_frames(tmp_path: Path) -> None:
     assert has_signature("dv", bytes.fromhex("1f07003f") + bytes(8))
 
 
+@pytest.mark.parametrize("muxer", ["mp4", "mov"])
+def test_mpeg4_part2_in_mp4_is_sized_by_its_first_frames(tmp_path: Path, muxer: str) -> None:
+    """DivX-era MPEG-4 video in MP4/MOV: its picture size needs its decoder to read a frame."""
+    path = tmp_path / f"clip.{muxer}"
+    write_clip(path, ClipSpec(muxer, "mpeg4", "aac", width=320, height=240, duration_s=8.0,
+                              amplitude=0))  # fmt: skip
+    prober = PyAVProber()
+    outcome = probe_fast(path, path.stat().st_size, prober.version)
+    assert outcome.result is not None, outcome.reason
+    assert outcome.bytes_read <= MAX_BYTES_WITH_COVER
+    assert outcome.result == PyAVProber(fast=False).probe(path)
+    assert (outcome.result.width, outcome.result.height) == (320, 240)
+
+
 def test_matroska_attachments_are_not_read(tmp_path: Path) -> None:
     # Styled subtitles carry their fonts (megabytes) and often a cover: libav reads both
     # whole, and the cover, without an image decoder, kept the analysis reading to 5 MB.
