@@ -82,9 +82,10 @@ def appended_id3v24(tag: bytes) -> bytes:
     return header + tag[10:] + b"3DI" + header[3:]
 
 
-def write_cbr_mp3(path: Path, frames: int) -> None:
-    """Write `frames` frames of 128 kbit/s CBR MP3 without a Xing/Info header."""
-    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as out:
+def write_cbr_mp3(path: Path, frames: int, *, info: bool = False) -> None:
+    """Write `frames` frames of 128 kbit/s CBR MP3, with an Info header when `info`."""
+    options = {} if info else {"write_xing": "0"}
+    with av.open(str(path), "w", format="mp3", options=options) as out:
         stream = out.add_stream("libmp3lame", rate=RATE, layout="stereo")
         assert isinstance(stream, AudioStream)
         stream.bit_rate = 128_000

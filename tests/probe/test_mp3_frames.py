@@ -10,6 +10,7 @@ import av
 import pytest
 
 from mediashelf.probe.base import Prober
+from mediashelf.probe.covers import ID3_HEADER, id3v2_tag_length
 from mediashelf.probe.mp3_frames import counted_duration
 from mediashelf.probe.mpeg_audio import parse_header
 from mediashelf.probe.pyav_backend import PyAVProber
@@ -102,6 +103,39 @@ def test_a_truncated_vbr_mp3_lasts_as_long_as_its_frames(
     result = each_way.probe(path)
     assert result.duration is not None
     assert result.duration < SECONDS * 0.9
+
+
+@pytest.mark.parametrize("kept", [0.25, 0.5, 0.9])
+@pytest.mark.parametrize("kind", ["xing", "info"])
+def test_a_cut_mp3_with_a_count_lasts_as_long_as_its_frames(
+    each_way: Prober, tmp_path: Path, kind: str, kept: float
+) -> None:
+    """An interrupted download keeps its first frame's Xing/Info count of the whole file."""
+    whole = tmp_path / "whole.mp3"
+    if kind == "xing":
+        write_vbr_mp3(whole, SECONDS, xing=True)
+    else:
+        write_cbr_mp3(whole, 300, info=True)
+    length = PyAVProber().probe(whole).duration
+    assert length is not None
+    data = whole.read_bytes()
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(data[: round(len(data) * kept)])
+    result = each_way.probe(path)
+    assert result.duration is not None
+    expected = _frames_seconds(path.read_bytes()) - FRAME_S  # the count's frame holds no audio
+    assert abs(result.duration - expected) <= FRAME_S, (result.duration, expected, length)
+    assert result.duration < length * 0.95  # not the count's whole length
+    assert result.bitrate == round(path.stat().st_size * 8 / result.duration)
+
+
+def _frames_seconds(data: bytes) -> float:
+    """Seconds of the whole frames in `data` (an MP3 behind its ID3v2 tag), header by header."""
+    offset, seconds = id3v2_tag_length(data[:ID3_HEADER]) or 0, 0.0
+    while (frame := parse_header(data[offset : offset + 4])) and offset + frame.length <= len(data):
+        seconds += frame.samples / frame.sample_rate
+        offset += frame.length
+    return seconds
 
 
 def test_frames_the_walk_cannot_cross_leave_libavs_reading(

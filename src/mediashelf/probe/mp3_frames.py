@@ -11,8 +11,9 @@ than the count's bytes ("a concatenated file"). Both go wrong on files people ke
 - junk between the ID3v2 tag and the first frame, which libav skips and the count did not.
 
 So the audio is taken to run from the first run of frames after the leading tags to the
-trailing ID3v1/APEv2 tags (`probe/elementary.py`). A stated count that fits those bytes is
-the length (less the encoder delay and padding LAME states); one that does not, or none in
+trailing ID3v1/APEv2 tags (`probe/elementary.py`). A stated count that fits those bytes
+is the length (less the encoder delay and padding LAME states); a file cut short holds
+fewer (its count would time the missing part too). One that does not fit, or none in
 a file whose bitrate varies, has every frame header walked (4 bytes per ~0.4 KB frame, no
 decoding); a constant bitrate divides the audio's bytes. A CBR file costs five small reads:
 at the start and at each fifth of the audio, its frames must have the first frame's bitrate
@@ -47,6 +48,7 @@ _CHUNK = 1 << 20  # bytes per read while counting
 _TRAILING_TAGS = 32 * 1024  # room for a tag after the audio that is not ID3v1 or APEv2
 _SLACK_FRAMES = 2  # how far libav's duration may be from the counted one and still be kept
 _GRID_SLACK = 2  # bytes a CBR frame may start off the constant bitrate's grid (padding)
+_CUT_SLACK = 1024  # bytes fewer than a count states that still pass as its audio (a frame)
 
 
 def counted_duration(path: Path, result: ProbeResult) -> ProbeResult:
@@ -91,7 +93,7 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
         return None
     audio = end - start
     stated = stated_count(head, first)
-    if stated is not None and (stated.bytes is None or audio - stated.bytes <= audio // 16):
+    if stated is not None and _fits(stated.bytes, audio):
         samples = stated.frames * first.samples - stated.trimmed
         return (samples / first.sample_rate, audio, first, True) if samples > 0 else None
     if stated is None and _constant_bitrate(file, start, end, first):
@@ -105,6 +107,18 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     if seconds <= 0:
         return None
     return seconds, audio_bytes, first, False
+
+
+def _fits(stated_bytes: int | None, audio: int) -> bool:
+    """Tell whether a count of `stated_bytes` describes `audio` bytes of frames.
+
+    Up to a sixteenth more audio is libav's own tolerance (a tag it did not see); less audio
+    than stated by more than _CUT_SLACK is a file cut short (an interrupted download, a copy
+    that stopped), whose count would time frames that are not there.
+    """
+    if stated_bytes is None:
+        return True
+    return -_CUT_SLACK <= audio - stated_bytes <= audio // 16
 
 
 def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> bool:
