@@ -227,6 +227,35 @@ def test_an_amr_recording_passes(each_way: Prober, tmp_path: Path) -> None:
     assert abs(result.duration - 2.0) < 0.05
 
 
+def _amr(magic: bytes, modes: list[int], sizes: dict[int, int]) -> bytes:
+    """AMR storage format: the magic, then per frame its TOC byte (quality bit set) and data."""
+    noise = random.Random(3)
+    return magic + b"".join(bytes([mode << 3 | 0x04]) + noise.randbytes(sizes[mode] - 1)
+                            for mode in modes)  # fmt: skip
+
+
+AMR_SHAPES = {
+    "nb-12k2": (b"#!AMR\n", [7] * 150, {7: 32, 15: 1}),
+    "nb-no-data": (b"#!AMR\n", [7, 7, 15] * 50, {7: 32, 15: 1}),  # gaps in a transmission
+    "wb-23k85": (b"#!AMR-WB\n", [8] * 150, {8: 61}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(AMR_SHAPES))
+@pytest.mark.parametrize("cut", [False, True])
+def test_an_amr_file_lasts_20_ms_a_frame(
+    each_way: Prober, tmp_path: Path, shape: str, cut: bool
+) -> None:
+    """libav divides the size by a rate without the TOC bytes: 3.097 s for 150 frames."""
+    magic, modes, sizes = AMR_SHAPES[shape]
+    data = _amr(magic, modes, sizes) + (_amr(b"", [modes[0]], sizes)[:9] if cut else b"")
+    path = tmp_path / f"{shape}.amr"
+    path.write_bytes(data)
+    result = each_way.probe(path)
+    assert result.duration == 3.0
+    assert result.bitrate == round(len(data) * 8 / 3.0)
+
+
 @pytest.fixture(scope="module")
 def adts_tone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 s of AAC in ADTS, whose frames vary in size as an encoder makes them."""

@@ -27,7 +27,9 @@ read from its first frames, and AAC encoders vary the frame size (394.05 s for a
 file from ffmpeg's encoder at 192 kbit/s). Its frames are walked to the end of the audio
 (7 header bytes in every ~0.5 KB, no decoding; the whole file is read); a last frame cut
 short does not count. Where the walk cannot reach the end, or would take over a second,
-libav's estimate stays.
+libav's estimate stays. An AMR file likewise: libav divides its size by a bitrate that
+leaves out each frame's table-of-contents byte (3.097 s for 3 s); its frames, 20 ms each,
+are counted by their first bytes.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 120
 _CHUNK = 1 << 20  # bytes per read while walking frames
 _ADTS_MAX_FRAME = 8191  # its 13-bit length field
 _ADTS_MAX_FRAMES = 1 << 21  # ~1.3 s of walking; more (12 h at 44.1 kHz) keeps libav's estimate
+_AMR_MAX_FRAMES = 1 << 21  # 11.6 h of speech; a longer file keeps libav's estimate
+_AMR_MAX_FRAME = 61  # bytes of AMR-WB's largest frame (23.85 kbit/s)
+AMR_FRAME_S = 0.02  # every AMR frame (speech, silence, no data) is 20 ms
 
 
 def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
@@ -102,7 +107,7 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
             start = audio_start(file)
             found = first_run(file, start, container)
             end = audio_end(file) if container in SIZE_TIMED else file.size
-            aac = None if found is None or container != "aac" else adts_frames(file, found, end)
+            walked = None if found is None else _walked(file, container, found, end)
     except OSError:
         return result
     if found is None:
@@ -111,14 +116,47 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
             "(random or damaged bytes under an audio name)."
         )
     size = result.size_bytes
-    if aac is not None and size:  # ADTS: timed by its frames
-        seconds, audio_bytes = aac
+    if walked is not None and size:  # ADTS, AMR: timed by their frames
+        seconds, audio_bytes = walked
         return replace(result, duration=round(seconds, 6), bitrate=round(size * 8 / seconds),
                        audio_bitrate=round(audio_bytes * 8 / seconds))  # fmt: skip
     if not size or not result.duration or end >= size or end <= start:
         return result  # no tags after the audio, or a tag's size that swallows the audio
     seconds = round(result.duration * (end - start) / (size - start), 6)
     return replace(result, duration=seconds, bitrate=round(size * 8 / seconds))
+
+
+def _walked(file: ProbeReader, container: str, start: int, end: int) -> tuple[float, int] | None:
+    if container == "aac":
+        return adts_frames(file, start, end)
+    if container == "amr":
+        return amr_frames(file)
+    return None
+
+
+def amr_frames(file: ProbeReader) -> tuple[float, int] | None:
+    """Return (seconds, bytes) of an AMR file's frames, or None when they do not run to its end
+    (damage, another flavour, more than a frame's bytes of anything after them)."""
+    magic = next((m for m in _AMR_SIZES if file.pread(0, 9).startswith(m)), None)
+    if magic is None:
+        return None
+    sizes, frames = _AMR_SIZES[magic], 0
+    offset = base = len(magic)
+    buffer = b""
+    for _ in range(_AMR_MAX_FRAMES):
+        at = offset - base
+        if at >= len(buffer):
+            buffer, base, at = file.pread(offset, _CHUNK), offset, 0
+            if not buffer:
+                break
+        toc = buffer[at]
+        size = sizes.get(toc >> 3 & 0x0F) if not toc & 0x83 else None
+        if size is None or offset + size > file.size:
+            break
+        frames, offset = frames + 1, offset + size
+    if not frames or file.size - offset >= _AMR_MAX_FRAME:
+        return None
+    return frames * AMR_FRAME_S, offset - len(magic)
 
 
 def adts_frames(file: ProbeReader, start: int, end: int) -> tuple[float, int] | None:
