@@ -4,9 +4,9 @@ Both backends (PyAV in a pool process, ffprobe) report what libav reports, and l
 wrong the same way on both: random bytes under an elementary-stream name (.mp3, .aac, .ac3,
 .gsm) read as audio; a VBR MP3 without a frame count is timed by its size; a Matroska file
 stating no Duration gets a guess or nothing; a cover written as a plain MJPEG track into
-Matroska looks like 25 fps video; a chained Ogg file lasts as long as its last chain.
-Applied here, after either backend, the three ways of probing a file store the same facts
-(and reject the same files).
+Matroska looks like 25 fps video; a chained Ogg file lasts as long as its last chain; a
+FLAC file written to a pipe states no length at all. Applied here, after either backend,
+the three ways of probing a file store the same facts (and reject the same files).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mediashelf.probe.elementary import checked_stream
+from mediashelf.probe.flac_frames import counted_length
 from mediashelf.probe.matroska import matroska_facts
 from mediashelf.probe.mp3_frames import counted_duration
 from mediashelf.probe.ogg_chains import chained_duration
@@ -26,4 +27,4 @@ def corrected(path: Path, result: ProbeResult) -> ProbeResult:
     Raises ProbeCorrupt when the file holds no frames of the stream libav says it read.
     """
     result = counted_duration(path, checked_stream(path, result))
-    return chained_duration(path, matroska_facts(path, result))
+    return counted_length(path, chained_duration(path, matroska_facts(path, result)))

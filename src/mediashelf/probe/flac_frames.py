@@ -1,0 +1,162 @@
+"""A FLAC file's length from its last frame's header, where its STREAMINFO states none.
+
+An encoder writing FLAC to a pipe cannot go back to fill in STREAMINFO's total sample count
+(`ffmpeg ... -f flac - > file`, stream recorders) and leaves it 0; libav and ffprobe then
+state no duration. Every frame header numbers its frame (fixed block size) or its first
+sample (variable block size) and states its block size, so the last frame, found in the
+file's last bytes, gives the length: one read at the end. A frame header is believed when
+its CRC-8 holds, its sample rate and channels agree with STREAMINFO, and the header before
+it numbers the frame (or the samples) just before; sync codes inside audio data seldom
+pass the first check and practically never all three. A last frame cut short counts whole
+(at most one block, ~0.1 s, too long).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mediashelf.probe.covers import id3v2_end
+from mediashelf.probe.reader import ProbeReader
+from mediashelf.probe.result import ProbeResult
+
+TAIL = 512 * 1024  # bytes read at the end: several of the largest common frames
+_STREAMINFO = 4 + 4 + 34  # "fLaC", a metadata block header, the STREAMINFO block
+# Sample rate codes 1-11 of a frame header (0: STREAMINFO's; 12-14: stated after the number).
+_RATES = (0, 88200, 176400, 192000, 8000, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a frame header is checked against, and the fixed block size frames count in."""
+
+    max_block: int
+    rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    """A frame header's position, number (a frame's, or its first sample's) and block size."""
+
+    offset: int
+    number: int
+    block: int
+    variable: bool
+
+    def follows(self, earlier: FrameHeader) -> bool:
+        """Tell whether this frame comes right after `earlier` in the stream."""
+        if self.variable:
+            return earlier.variable and earlier.number + earlier.block == self.number
+        return not earlier.variable and earlier.number + 1 == self.number
+
+
+def counted_length(path: Path, result: ProbeResult) -> ProbeResult:
+    """Return `result` with the duration of a FLAC file whose STREAMINFO states none."""
+    if result.container != "flac" or result.duration is not None or not result.size_bytes:
+        return result
+    try:
+        with ProbeReader(path) as file:
+            start = id3v2_end(file)
+            info = stream_info(file.pread(start, _STREAMINFO))
+            tail = max(start, file.size - TAIL)
+            samples = None if info is None else total_samples(file.pread(tail, TAIL), info)
+    except OSError:
+        return result
+    if info is None or not samples:
+        return result
+    seconds = samples / info.rate
+    return replace(result, duration=round(seconds, 6),
+                   bitrate=round(result.size_bytes * 8 / seconds))  # fmt: skip
+
+
+def stream_info(head: bytes) -> StreamInfo | None:
+    """Return the STREAMINFO at the start of `head` ("fLaC" first), or None."""
+    if len(head) < _STREAMINFO or not head.startswith(b"fLaC") or head[4] & 0x7F != 0:
+        return None
+    block = head[8:]
+    rate = int.from_bytes(block[10:13], "big") >> 4
+    channels = (block[12] >> 1 & 0x07) + 1
+    max_block = int.from_bytes(block[2:4], "big")
+    return StreamInfo(max_block, rate, channels) if rate and max_block else None
+
+
+def total_samples(tail: bytes, info: StreamInfo) -> int | None:
+    """Return the sample count up to the end of the last confirmed frame in `tail`."""
+    headers = [h for at in _syncs(tail) if (h := frame_header(tail, at, info)) is not None]
+    for index in range(len(headers) - 1, 0, -1):
+        last = headers[index]
+        if any(last.follows(earlier) for earlier in headers[:index]):
+            return last.number + last.block if last.variable else (
+                last.number * info.max_block + last.block)  # fmt: skip
+    return None
+
+
+def _syncs(data: bytes) -> list[int]:
+    found, at = [], data.find(b"\xff")
+    while at != -1 and at + 1 < len(data):
+        if data[at + 1] & 0xFE == 0xF8:
+            found.append(at)
+        at = data.find(b"\xff", at + 1)
+    return found
+
+
+def frame_header(data: bytes, at: int, info: StreamInfo) -> FrameHeader | None:
+    """Return the frame header at `at` when its fields and CRC-8 hold and agree with `info`."""
+    head = data[at : at + 16]
+    if len(head) < 6:
+        return None
+    block_code, rate_code = head[2] >> 4, head[2] & 0x0F
+    channel_code, reserved = head[3] >> 4, head[3] & 0x01
+    if block_code == 0 or rate_code == 15 or channel_code > 10 or reserved:
+        return None
+    if (channel_code + 1 if channel_code < 8 else 2) != info.channels:
+        return None
+    if 0 < rate_code < 12 and _RATES[rate_code] != info.rate:
+        return None
+    number, end = _utf8_number(head, 4)
+    if number is None:
+        return None
+    block, end = _block_size(head, block_code, end)
+    end += {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
+    if end >= len(head) or crc8(head[:end]) != head[end]:
+        return None
+    return FrameHeader(at, number, block, bool(head[1] & 0x01))
+
+
+def _utf8_number(head: bytes, at: int) -> tuple[int | None, int]:
+    """Decode the frame or sample number, coded like UTF-8 up to 7 bytes (36 bits)."""
+    first = head[at]
+    length = next((n for n in range(8) if not first & (0x80 >> n)), 8)
+    if length == 1 or length > 7:
+        return None, at
+    if length == 0:
+        return first, at + 1
+    value = first & (0x7F >> length)
+    for byte in head[at + 1 : at + length]:
+        if byte & 0xC0 != 0x80:
+            return None, at
+        value = value << 6 | byte & 0x3F
+    return (value, at + length) if at + length <= len(head) else (None, at)
+
+
+def _block_size(head: bytes, code: int, at: int) -> tuple[int, int]:
+    if code == 1:
+        return 192, at
+    if code <= 5:
+        return 576 << (code - 2), at
+    if code == 6:
+        return head[at] + 1, at + 1
+    if code == 7:
+        return int.from_bytes(head[at : at + 2], "big") + 1, at + 2
+    return 256 << (code - 8), at
+
+
+def crc8(data: bytes) -> int:
+    """FLAC's frame header CRC-8 (polynomial 0x07, initial 0)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc << 1 ^ 0x07) & 0xFF if crc & 0x80 else crc << 1 & 0xFF
+    return crc
