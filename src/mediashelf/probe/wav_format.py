@@ -1,0 +1,96 @@
+"""A WAV file whose samples carry fewer valid bits than the room they take, read as written.
+
+WAVE_FORMAT_EXTENSIBLE states two widths: the container (wBitsPerSample, block_align per
+channel) and the valid bits within it (24-bit audio in 32-bit words, as capture drivers and
+some editors write it). libav (and ffprobe) pick the codec by the valid bits and time the
+data by that codec's sample size: 24 valid bits in 32 become "pcm_f24le" lasting 4/3 of the
+file, 16 in 32 last twice as long. The data is integer PCM in container-sized words (the
+valid bits at the top), so the codec is the container's, the duration the data's bytes over
+block_align, and the bit depth the valid bits. Read from the file's header, one small read.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mediashelf.probe.reader import ProbeReader
+from mediashelf.probe.result import ProbeResult
+
+_HEAD = 64 * 1024  # the chunks before the data: fmt, and fact/LIST/bext tags seldom larger
+_EXTENSIBLE = 0xFFFE
+_PCM_GUID = bytes.fromhex("0100000000001000800000aa00389b71")
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what an encoder writing to a pipe leaves in the data size
+_INTEGER_PCM = {16: "pcm_s16le", 24: "pcm_s24le", 32: "pcm_s32le"}
+
+
+@dataclass(frozen=True)
+class WavLayout:
+    """The fmt chunk's widths and where the sample data is."""
+
+    channels: int
+    rate: int
+    block_align: int
+    container_bits: int
+    valid_bits: int
+    data_bytes: int
+
+
+def container_pcm(path: Path, result: ProbeResult) -> ProbeResult:
+    """Return `result` with the codec, duration and depth of narrower valid bits in a WAV."""
+    if result.container != "wav" or result.has_video or not result.size_bytes:
+        return result
+    try:
+        with ProbeReader(path) as file:
+            layout = wav_layout(file.pread(0, _HEAD), file.size)
+    except OSError:
+        return result
+    if layout is None or layout.valid_bits >= layout.container_bits:
+        return result
+    codec = _INTEGER_PCM.get(layout.container_bits)
+    if codec is None or not layout.data_bytes:
+        return result
+    seconds = layout.data_bytes // layout.block_align / layout.rate
+    return replace(
+        result,
+        audio_codec=codec,
+        duration=round(seconds, 6),
+        bitrate=round(result.size_bytes * 8 / seconds),
+        audio_bitrate=layout.rate * layout.block_align * 8,
+        audio_bit_depth=layout.valid_bits,
+    )
+
+
+def wav_layout(head: bytes, size: int) -> WavLayout | None:
+    """Return the layout of an integer-PCM WAVE_FORMAT_EXTENSIBLE file from its first bytes."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    fmt: bytes | None = None
+    at = 12
+    while at + 8 <= len(head):
+        chunk, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if chunk == b"fmt ":
+            fmt = head[at + 8 : at + 8 + length]
+        elif chunk == b"data":
+            return _layout(fmt, _data_bytes(at + 8, length, size))
+        at += 8 + length + (length & 1)  # chunks are word-aligned
+    return None
+
+
+def _data_bytes(start: int, stated: int, size: int) -> int:
+    if stated in _UNKNOWN_SIZES or start + stated > size:
+        return max(0, size - start)  # written to a pipe, or cut short: what is there
+    return stated
+
+
+def _layout(fmt: bytes | None, data_bytes: int) -> WavLayout | None:
+    if fmt is None or len(fmt) < 40:
+        return None
+    tag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
+    valid = int.from_bytes(fmt[18:20], "little")
+    if tag != _EXTENSIBLE or fmt[24:40] != _PCM_GUID or not (channels and rate and valid):
+        return None
+    if block_align != channels * bits // 8:
+        return None
+    return WavLayout(channels, rate, block_align, bits, valid, data_bytes)

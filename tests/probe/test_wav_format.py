@@ -1,0 +1,77 @@
+"""WAVE_FORMAT_EXTENSIBLE with fewer valid bits than its container is read as written."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import av
+import pytest
+
+from mediashelf.errors import ProbeError
+from mediashelf.probe.base import Prober
+
+RATE, CHANNELS, FRAMES = 48000, 2, 48000  # one second of stereo
+PCM, FLOAT = 1, 3  # the subformat GUID's first field
+
+
+def write_extensible(
+    path: Path, container: int, valid: int, *, subformat: int = PCM, data_size: int | None = None
+) -> int:
+    """Write one second of silence; return the file's size. `data_size`: the size stated."""
+    block = CHANNELS * container // 8
+    data = bytes(FRAMES * block)
+    guid = struct.pack("<IHH", subformat, 0, 0x10) + bytes.fromhex("800000aa00389b71")
+    fmt = struct.pack("<HHIIHH", 0xFFFE, CHANNELS, RATE, RATE * block, block, container)
+    fmt += struct.pack("<HHI", 22, valid, 3) + guid
+    stated = len(data) if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"LIST" + struct.pack("<I", 5) + b"INFO!" + b"\x00"  # an odd chunk, padded
+    body += b"data" + struct.pack("<I", stated) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return 8 + len(body)
+
+
+@pytest.mark.parametrize(("container", "valid"), [(32, 24), (32, 20), (32, 16), (24, 20)])
+@pytest.mark.parametrize("data_size", [None, 0xFFFFFFFF], ids=["stated", "piped"])
+def test_valid_bits_in_wider_words_are_integer_pcm_of_the_words(
+    each_way: Prober, tmp_path: Path, container: int, valid: int, data_size: int | None
+) -> None:
+    path = tmp_path / f"take-{container}-{valid}.wav"
+    size = write_extensible(path, container, valid, data_size=data_size)
+    result = each_way.probe(path)
+    assert result.audio_codec == f"pcm_s{container}le"
+    assert result.duration == 1.0
+    assert result.audio_bit_depth == valid
+    assert result.audio_bitrate == RATE * CHANNELS * container
+    assert result.bitrate == size * 8
+
+
+def test_the_file_is_the_case_libav_gets_wrong(tmp_path: Path) -> None:
+    path = tmp_path / "take.wav"
+    write_extensible(path, 32, 24)
+    with av.open(str(path)) as container:
+        assert container.streams.audio[0].codec_context.name == "pcm_f24le"
+        assert container.duration is not None
+        assert container.duration / 1e6 > 1.3
+
+
+@pytest.mark.parametrize(("container", "valid"), [(32, 32), (24, 24)])
+def test_full_width_samples_stay_as_libav_reads_them(
+    each_way: Prober, tmp_path: Path, container: int, valid: int
+) -> None:
+    path = tmp_path / "full.wav"
+    write_extensible(path, container, valid)
+    result = each_way.probe(path)
+    assert (result.audio_codec, result.duration) == (f"pcm_s{container}le", 1.0)
+    assert result.audio_bit_depth == valid
+
+
+def test_float_data_is_left_as_libav_reads_it(each_way: Prober, tmp_path: Path) -> None:
+    """Only integer PCM keeps its valid bits at the top of integer words: 24-bit floats in
+    32-bit words have no decoder in libav, and stay unsupported rather than guessed."""
+    path = tmp_path / "float.wav"
+    write_extensible(path, 32, 24, subformat=FLOAT)
+    with pytest.raises(ProbeError) as raised:
+        each_way.probe(path)
+    assert raised.value.error_class == "unsupported"
