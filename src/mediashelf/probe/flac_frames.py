@@ -37,9 +37,8 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class FrameHeader:
-    """A frame header's position, number (a frame's, or its first sample's) and block size."""
+    """A frame header's number (a frame's, or its first sample's) and block size."""
 
-    offset: int
     number: int
     block: int
     variable: bool
@@ -121,7 +120,7 @@ def frame_header(data: bytes, at: int, info: StreamInfo) -> FrameHeader | None:
     end += {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
     if end >= len(head) or crc8(head[:end]) != head[end]:
         return None
-    return FrameHeader(at, number, block, bool(head[1] & 0x01))
+    return FrameHeader(number, block, bool(head[1] & 0x01))
 
 
 def _utf8_number(head: bytes, at: int) -> tuple[int | None, int]:
