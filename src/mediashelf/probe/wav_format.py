@@ -6,7 +6,7 @@ some editors write it). libav (and ffprobe) pick the codec by the valid bits and
 data by that codec's sample size: 24 valid bits in 32 become "pcm_f24le" lasting 4/3 of the
 file, 16 in 32 last twice as long. The data is integer PCM in container-sized words (the
 valid bits at the top), so the codec is the container's, the duration the data's bytes over
-block_align, and the bit depth the valid bits. Read from the file's header, one small read.
+block_align, and the bit depth the valid bits. Read from the chunk headers: ~60 bytes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
-_HEAD = 64 * 1024  # the chunks before the data: fmt, and fact/LIST/bext tags seldom larger
+_MAX_CHUNKS = 64  # chunk headers looked at before the data (fmt, fact, LIST, bext, JUNK...)
 _EXTENSIBLE = 0xFFFE
 _PCM_GUID = bytes.fromhex("0100000000001000800000aa00389b71")
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what an encoder writing to a pipe leaves in the data size
@@ -43,13 +43,11 @@ def container_pcm(path: Path, result: ProbeResult) -> ProbeResult:
         return result
     try:
         with ProbeReader(path) as file:
-            layout = wav_layout(file.pread(0, _HEAD), file.size)
+            layout = wav_layout(file)
     except OSError:
         return result
-    if layout is None or layout.valid_bits >= layout.container_bits:
-        return result
-    codec = _INTEGER_PCM.get(layout.container_bits)
-    if codec is None or not layout.data_bytes:
+    codec = None if layout is None else _INTEGER_PCM.get(layout.container_bits)
+    if layout is None or codec is None or not layout.data_bytes:
         return result
     seconds = layout.data_bytes // layout.block_align / layout.rate
     return replace(
@@ -62,18 +60,30 @@ def container_pcm(path: Path, result: ProbeResult) -> ProbeResult:
     )
 
 
-def wav_layout(head: bytes, size: int) -> WavLayout | None:
-    """Return the layout of an integer-PCM WAVE_FORMAT_EXTENSIBLE file from its first bytes."""
+def wav_layout(file: ProbeReader) -> WavLayout | None:
+    """Return the layout of integer PCM with narrower valid bits in the WAV `file`, or None.
+
+    Chunk headers are read one by one (8 bytes each): a WAV that is not such a file costs
+    its first 60 bytes, its fmt chunk telling.
+    """
+    head = file.pread(0, 12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
-    fmt: bytes | None = None
+    narrow: WavLayout | None = None
     at = 12
-    while at + 8 <= len(head):
-        chunk, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+    for _ in range(_MAX_CHUNKS):
+        header = file.pread(at, 8)
+        if len(header) < 8:
+            return None
+        chunk, length = header[:4], int.from_bytes(header[4:], "little")
         if chunk == b"fmt ":
-            fmt = head[at + 8 : at + 8 + length]
+            narrow = _narrow(file.pread(at + 8, min(length, 40)))
+            if narrow is None:
+                return None
         elif chunk == b"data":
-            return _layout(fmt, _data_bytes(at + 8, length, size))
+            if narrow is None:
+                return None
+            return replace(narrow, data_bytes=_data_bytes(at + 8, length, file.size))
         at += 8 + length + (length & 1)  # chunks are word-aligned
     return None
 
@@ -84,13 +94,15 @@ def _data_bytes(start: int, stated: int, size: int) -> int:
     return stated
 
 
-def _layout(fmt: bytes | None, data_bytes: int) -> WavLayout | None:
-    if fmt is None or len(fmt) < 40:
+def _narrow(fmt: bytes) -> WavLayout | None:
+    """Return the layout an EXTENSIBLE integer-PCM fmt chunk states when its valid bits are
+    fewer than its container's (the data's size still unknown), else None."""
+    if len(fmt) < 40:
         return None
     tag, channels, rate, _byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
     valid = int.from_bytes(fmt[18:20], "little")
     if tag != _EXTENSIBLE or fmt[24:40] != _PCM_GUID or not (channels and rate and valid):
         return None
-    if block_align != channels * bits // 8:
+    if block_align != channels * bits // 8 or valid >= bits:
         return None
-    return WavLayout(channels, rate, block_align, bits, valid, data_bytes)
+    return WavLayout(channels, rate, block_align, bits, valid, data_bytes=0)
