@@ -8,8 +8,11 @@ from pathlib import Path
 import av
 import pytest
 
+from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.errors import ProbeError
 from mediashelf.probe.base import Prober
+from mediashelf.probe.reader import ProbeReader
+from mediashelf.probe.wav_format import wav_layout
 
 RATE, CHANNELS, FRAMES = 48000, 2, 48000  # one second of stereo
 PCM, FLOAT = 1, 3  # the subformat GUID's first field
@@ -75,3 +78,12 @@ def test_float_data_is_left_as_libav_reads_it(each_way: Prober, tmp_path: Path) 
     with pytest.raises(ProbeError) as raised:
         each_way.probe(path)
     assert raised.value.error_class == "unsupported"
+
+
+def test_an_ordinary_wav_costs_its_first_bytes(tmp_path: Path) -> None:
+    """The check runs on every WAV: one that is not narrower-bits PCM stops at its fmt chunk."""
+    path = tmp_path / "plain.wav"
+    write_clip(path, ClipSpec("wav", None, "pcm_s16le", duration_s=2.0, amplitude=0))
+    with ProbeReader(path) as file:
+        assert wav_layout(file) is None
+        assert file.bytes_read <= 64
