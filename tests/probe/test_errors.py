@@ -197,6 +197,27 @@ def test_a_backends_bug_fails_that_file_as_crashed_not_the_caller() -> None:
     assert "ZeroDivisionError: float division by zero" in caught.value.message
 
 
+@pytest.mark.parametrize("name", ["movie.mkv", "song.mp3", "film.mp4"])
+def test_a_file_never_written_fails_once_without_the_fallback(tmp_path: Path, name: str) -> None:
+    """A download client's preallocated file: zeros at its full size, whatever its name."""
+    path = tmp_path / name
+    with path.open("wb") as file:
+        file.truncate(3 << 20)  # 3 MB of zeros (sparse)
+    fallback = FakeProber("b", _result("second"))
+    with pytest.raises(ProbeCorrupt) as caught:
+        ProbeChain((PyAVProber(), fallback)).probe(path)
+    assert "64 KB of zero bytes" in caught.value.message
+    assert fallback.calls == []
+
+
+def test_zeros_after_a_real_start_still_get_the_fallback(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x01" + bytes(100_000))
+    failing = FakeProber("a", ProbeCorrupt("bad"))
+    working = FakeProber("b", _result("second"))
+    assert ProbeChain((failing, working)).probe(path).container == "second"
+
+
 def test_empty_chain_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         ProbeChain(()).probe(PATH)

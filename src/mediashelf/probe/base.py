@@ -56,6 +56,24 @@ def check_readable(path: Path) -> int:
     return info.st_size
 
 
+ZERO_START = 64 * 1024  # bytes of zeros at a file's start that mean "never written"
+
+
+def never_written(path: Path) -> bool:
+    """Tell whether the file's first ZERO_START bytes (or all of a shorter file) are zeros.
+
+    A download client preallocates a file at its full size and fills it as pieces arrive; an
+    interrupted copy can leave the same. No container starts with 64 KB of zeros, so such a
+    file is not media yet, whatever its name says.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(ZERO_START)
+    except OSError:
+        return False
+    return bool(head) and not any(head)
+
+
 class ProbeRunner(Protocol):
     """Anything that probes a path: a Prober in-process, or the isolated ProbePool."""
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mediashelf.errors import (
     ConfigError,
+    ProbeCorrupt,
     ProbeCrashed,
     ProbeEmpty,
     ProbeError,
@@ -16,7 +17,7 @@ from mediashelf.errors import (
     ProbePermission,
     ProbeTimeout,
 )
-from mediashelf.probe.base import Prober
+from mediashelf.probe.base import Prober, never_written
 from mediashelf.probe.ffprobe_backend import FfprobeProber, ffprobe_available
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Failures about the file itself: every backend would say the same, so the chain stops.
 _FILE_LEVEL = (ProbeMissing, ProbePermission, ProbeEmpty)
+_NEVER_WRITTEN = ("Not media yet: the file starts with 64 KB of zero bytes, as an "
+                  "incomplete download or an interrupted copy leaves it.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ class ProbeChain:
         """Probe `path` with each backend until one succeeds; raise the first error if none does.
 
         A timeout outranks the other errors: a backend that could not finish means the file
-        is not known to be unreadable, and two timeouts quarantine it. Any other exception is
+        is not known to be unreadable, and two timeouts quarantine it. A file that fails and
+        starts with 64 KB of zeros was never written (a preallocated download): no other
+        backend is asked (ffprobe took up to 1.3 s on each such file). Any other exception is
         a bug met on this file (a crafted tag once divided by zero): it fails this file as
         `crashed`, naming the exception, instead of failing the whole scan.
         """
@@ -55,6 +60,8 @@ class ProbeChain:
             except ProbeTimeout as exc:
                 first = exc
             except ProbeError as exc:
+                if first is None and never_written(path):
+                    raise ProbeCorrupt(_NEVER_WRITTEN) from exc
                 first = first or exc
             except Exception as exc:  # one file's bug is that file's failure
                 log.exception("The %s prober failed on %s", prober.name, path)
