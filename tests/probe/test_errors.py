@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 from pathlib import Path
@@ -208,6 +209,16 @@ def test_a_file_never_written_fails_once_without_the_fallback(tmp_path: Path, na
         ProbeChain((PyAVProber(), fallback)).probe(path)
     assert "64 KB of zero bytes" in caught.value.message
     assert fallback.calls == []
+
+
+def test_a_fifo_named_like_media_fails_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.mp3"
+    os.mkfifo(path)
+    fallback = FakeProber("b", ProbeUnsupported("not a file either"))
+    with pytest.raises(ProbeUnsupported) as caught:
+        ProbeChain((PyAVProber(), fallback)).probe(path)  # would block if opened to read
+    assert caught.value.message == "Not a regular file."
+    assert fallback.calls == [path]
 
 
 def test_zeros_after_a_real_start_still_get_the_fallback(tmp_path: Path) -> None:

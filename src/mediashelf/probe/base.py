@@ -66,11 +66,18 @@ def never_written(path: Path) -> bool:
     interrupted copy can leave the same. No container starts with 64 KB of zeros, so such a
     file is not media yet, whatever its name says.
     """
-    try:
-        with path.open("rb") as file:
-            head = file.read(ZERO_START)
+    try:  # without blocking: a FIFO named like media must not wait here for a writer
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        head = os.pread(descriptor, ZERO_START, 0)
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
     return bool(head) and not any(head)
 
 
