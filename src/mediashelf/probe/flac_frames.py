@@ -43,11 +43,10 @@ class FrameHeader:
     block: int
     variable: bool
 
-    def follows(self, earlier: FrameHeader) -> bool:
-        """Tell whether this frame comes right after `earlier` in the stream."""
-        if self.variable:
-            return earlier.variable and earlier.number + earlier.block == self.number
-        return not earlier.variable and earlier.number + 1 == self.number
+    def following(self) -> int:
+        """Return the number the frame after this one states: the next frame's, or the
+        first sample after this block's."""
+        return self.number + self.block if self.variable else self.number + 1
 
 
 def counted_length(path: Path, result: ProbeResult) -> ProbeResult:
@@ -81,14 +80,23 @@ def stream_info(head: bytes) -> StreamInfo | None:
 
 
 def total_samples(tail: bytes, info: StreamInfo) -> int | None:
-    """Return the sample count up to the end of the last confirmed frame in `tail`."""
-    headers = [h for at in _syncs(tail) if (h := frame_header(tail, at, info)) is not None]
-    for index in range(len(headers) - 1, 0, -1):
-        last = headers[index]
-        if any(last.follows(earlier) for earlier in headers[:index]):
-            return last.number + last.block if last.variable else (
-                last.number * info.max_block + last.block)  # fmt: skip
-    return None
+    """Return the sample count up to the end of the last confirmed frame in `tail`.
+
+    One pass, remembering where the headers seen so far leave the stream: a crafted tail of
+    valid headers that never chain costs as much as a real one.
+    """
+    ends: set[tuple[bool, int]] = set()  # (variable, the number a following frame states)
+    last: FrameHeader | None = None
+    for at in _syncs(tail):
+        header = frame_header(tail, at, info)
+        if header is None:
+            continue
+        if (header.variable, header.number) in ends:
+            last = header
+        ends.add((header.variable, header.following()))
+    if last is None:
+        return None
+    return last.following() if last.variable else last.number * info.max_block + last.block
 
 
 def _syncs(data: bytes) -> list[int]:
