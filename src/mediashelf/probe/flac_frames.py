@@ -5,10 +5,10 @@ An encoder writing FLAC to a pipe cannot go back to fill in STREAMINFO's total s
 state no duration. Every frame header numbers its frame (fixed block size) or its first
 sample (variable block size) and states its block size, so the last frame, found in the
 file's last bytes, gives the length: one read at the end. A frame header is believed when
-its CRC-8 holds, its sample rate and channels agree with STREAMINFO, and the header before
-it numbers the frame (or the samples) just before; sync codes inside audio data seldom
-pass the first check and practically never all three. A last frame cut short counts whole
-(at most one block, ~0.1 s, too long).
+its CRC-8 holds, its sample rate and channels agree with STREAMINFO, and a header before
+it leads to it (numbers the frame, or ends the samples, just before); sync codes in audio
+seldom pass the first check and practically never all three. A last frame cut short counts
+whole (at most one block, ~0.1 s, too long).
 """
 
 from __future__ import annotations
