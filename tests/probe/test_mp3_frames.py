@@ -129,6 +129,28 @@ def test_a_cut_mp3_with_a_count_lasts_as_long_as_its_frames(
     assert result.bitrate == round(path.stat().st_size * 8 / result.duration)
 
 
+def test_a_count_that_includes_the_encoders_own_id3v2_tag_is_believed(
+    each_way: Prober, tmp_path: Path
+) -> None:
+    """An encoder that wrote the ID3v2 tag itself may count it in the Xing bytes field: the
+    count still describes the file, and its gapless length stands (no walk)."""
+    whole = tmp_path / "whole.mp3"
+    write_vbr_mp3(whole, SECONDS, xing=True)
+    expected = each_way.probe(whole).duration  # the count's length, as this backend rounds it
+    data = bytearray(whole.read_bytes())
+    start = id3v2_tag_length(bytes(data[:ID3_HEADER])) or 0
+    xing = data.index(b"Xing", start)
+    flags = int.from_bytes(data[xing + 4 : xing + 8], "big")
+    assert flags & 0x03 == 0x03  # frames and bytes stated
+    tag = id3v2_cover_tag(b"\xff\xd8" + bytes(5000))
+    field = xing + 12  # after the frames field
+    stated = int.from_bytes(data[field : field + 4], "big") + len(tag)
+    data[field : field + 4] = stated.to_bytes(4, "big")
+    path = tmp_path / "tagged.mp3"
+    path.write_bytes(tag + bytes(data[start:]))
+    assert each_way.probe(path).duration == expected
+
+
 def _frames_seconds(data: bytes) -> float:
     """Seconds of the whole frames in `data` (an MP3 behind its ID3v2 tag), header by header."""
     offset, seconds = id3v2_tag_length(data[:ID3_HEADER]) or 0, 0.0

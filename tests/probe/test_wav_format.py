@@ -87,3 +87,17 @@ def test_an_ordinary_wav_costs_its_first_bytes(tmp_path: Path) -> None:
     with ProbeReader(path) as file:
         assert wav_layout(file) is None
         assert file.bytes_read <= 64
+
+
+@pytest.mark.parametrize("data_bytes", [1, 7])
+def test_less_data_than_one_sample_keeps_libavs_reading(
+    each_way: Prober, tmp_path: Path, data_bytes: int
+) -> None:
+    """A capture stopped at once: fewer bytes than one 8-byte block; no division by zero."""
+    path = tmp_path / "stopped.wav"
+    write_extensible(path, 32, 24)
+    data = path.read_bytes()
+    cut = data.index(b"data") + 8 + data_bytes
+    path.write_bytes(data[:cut])
+    result = each_way.probe(path)
+    assert result.audio_codec == "pcm_f24le"  # left as libav read it

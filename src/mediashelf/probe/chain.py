@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 # Failures about the file itself: every backend would say the same, so the chain stops.
 _FILE_LEVEL = (ProbeMissing, ProbePermission, ProbeEmpty)
-_NEVER_WRITTEN = ("Not media yet: the file starts with 64 KB of zero bytes, as an "
-                  "incomplete download or an interrupted copy leaves it.")  # fmt: skip
+_NEVER_WRITTEN = ("Not media yet: the file starts with nothing but zero bytes (64 KB, or "
+                  "all of a shorter file), as an incomplete download or an interrupted copy "
+                  "leaves it.")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
         return None
     audio = end - start
     stated = stated_count(head, first)
-    if stated is not None and _fits(stated.bytes, audio):
+    if stated is not None and _fits(stated.bytes, audio, start):
         samples = stated.frames * first.samples - stated.trimmed
         return (samples / first.sample_rate, audio, first, True) if samples > 0 else None
     if stated is None and _constant_bitrate(file, start, end, first):
@@ -109,16 +109,19 @@ def _count(file: ProbeReader) -> tuple[float, int, Frame, bool] | None:
     return seconds, audio_bytes, first, False
 
 
-def _fits(stated_bytes: int | None, audio: int) -> bool:
-    """Tell whether a count of `stated_bytes` describes `audio` bytes of frames.
+def _fits(stated_bytes: int | None, audio: int, lead: int) -> bool:
+    """Tell whether a count of `stated_bytes` describes `audio` bytes of frames that start
+    `lead` bytes into the file.
 
     Up to a sixteenth more audio is libav's own tolerance (a tag it did not see); less audio
     than stated by more than _CUT_SLACK is a file cut short (an interrupted download, a copy
-    that stopped), whose count would time frames that are not there.
+    that stopped), whose count would time frames that are not there, unless the count
+    includes what precedes the frames (an encoder counting the ID3v2 tag it wrote itself).
     """
     if stated_bytes is None:
         return True
-    return -_CUT_SLACK <= audio - stated_bytes <= audio // 16
+    short = stated_bytes - audio
+    return -(audio // 16) <= short <= _CUT_SLACK or abs(short - lead) <= _CUT_SLACK
 
 
 def _constant_bitrate(file: ProbeReader, start: int, end: int, first: Frame) -> bool:

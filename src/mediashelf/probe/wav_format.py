@@ -47,9 +47,10 @@ def container_pcm(path: Path, result: ProbeResult) -> ProbeResult:
     except OSError:
         return result
     codec = None if layout is None else _INTEGER_PCM.get(layout.container_bits)
-    if layout is None or codec is None or not layout.data_bytes:
+    frames = 0 if layout is None else layout.data_bytes // layout.block_align
+    if layout is None or codec is None or not frames:  # not one sample: libav's reading stays
         return result
-    seconds = layout.data_bytes // layout.block_align / layout.rate
+    seconds = frames / layout.rate
     return replace(
         result,
         audio_codec=codec,
