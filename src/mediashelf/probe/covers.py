@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mediashelf.probe import ebml
+from mediashelf.probe.blocks import MAX_BLOCKS, flac_blocks, riff_chunks
 from mediashelf.probe.reader import ProbeReader
 
 ID3_HEADER = 10
 FLAC_PICTURE = 6
 FLAC_PADDING = 1
-MAX_BLOCKS = 256  # bounds the walk through hostile files
 _MP4_FIRST = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid"})
 HIDDEN_ATOM = b"free"
 MKV_SEEK, MKV_SEEK_ID, MKV_SEEK_POSITION = 0x4DBB, 0x53AB, 0x53AC
@@ -112,18 +112,11 @@ def _is_id3v2(header: bytes) -> bool:
 
 def flac_pictures(reader: ProbeReader, offset: int) -> dict[int, bytes]:
     """Return overlays that relabel every FLAC PICTURE metadata block as PADDING."""
-    overlays: dict[int, bytes] = {}
-    for _ in range(MAX_BLOCKS):
-        header = reader.pread(offset, 4)
-        if len(header) < 4:
-            break
-        last, kind = header[0] & 0x80, header[0] & 0x7F
-        if kind == FLAC_PICTURE:
-            overlays[offset] = bytes([last | FLAC_PADDING])
-        offset += 4 + int.from_bytes(header[1:4], "big")
-        if last or kind == 0x7F or offset >= reader.size:
-            break
-    return overlays
+    return {
+        block.offset: bytes([0x80 * block.last | FLAC_PADDING])
+        for block in flac_blocks(reader, offset)
+        if block.kind == FLAC_PICTURE
+    }
 
 
 def mp4_covers(reader: ProbeReader) -> dict[int, bytes]:
@@ -188,17 +181,16 @@ def riff_id3_chunks(
 ) -> dict[int, bytes]:
     """Return overlays that relabel the ID3 chunks of an AIFF (big-endian) or WAV file JUNK."""
     overlays: dict[int, bytes] = {}
-    for _ in range(MAX_BLOCKS):
-        header = reader.pread(offset, 8)
-        if len(header) < 8:
-            break
-        kind, size = header[:4], int.from_bytes(header[4:], order)
-        end = offset + 8 + size
-        if size == RF64_SIZE or end > reader.size or (size == 0 and kind in AUDIO_CHUNKS):
+    for chunk in riff_chunks(reader, offset, order):
+        size = chunk.size
+        if (
+            size == RF64_SIZE
+            or chunk.body + size > reader.size
+            or (size == 0 and chunk.kind in AUDIO_CHUNKS)
+        ):
             break  # sizes that are not where the next chunk starts: walk no further
-        if kind in RIFF_ID3 and _whole_tag(reader, offset + 8, size):
-            overlays[offset] = HIDDEN_CHUNK
-        offset = end + (size & 1)  # chunks are padded to an even length
+        if chunk.kind in RIFF_ID3 and _whole_tag(reader, chunk.body, size):
+            overlays[chunk.offset] = HIDDEN_CHUNK
     return overlays
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mediashelf.probe.blocks import flac_blocks
 from mediashelf.probe.covers import id3v2_end
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
 TAIL = 512 * 1024  # bytes read at the end: several of the largest common frames
 _STREAMINFO = 4 + 4 + 34  # "fLaC", a metadata block header, the STREAMINFO block
-_MAX_BLOCKS = 128  # metadata blocks looked at before the first frame
 _HEADER_MAX = 16  # a frame header's longest form: sync to CRC-8
 _MIN_BITRATE = 100  # bit/s: below this the frame numbers claim more than the bytes hold
 # Sample rate codes 1-11 of a frame header (0: STREAMINFO's; 12-14: stated after the number).
@@ -62,19 +62,20 @@ def counted_length(path: Path, result: ProbeResult) -> ProbeResult:
         with ProbeReader(path) as file:
             start = id3v2_end(file)
             info = stream_info(file.pread(start, _STREAMINFO))
-            first = None if info is None else first_frame(file, start, info)
-            tail = max(start, file.size - TAIL)
-            last = None if info is None else last_frame(file.pread(tail, TAIL), info)
+            if info is None:
+                return result
+            first = first_frame(file, start, info)
+            last = last_frame(file.pread(max(start, file.size - TAIL), TAIL), info)
     except OSError:
         return result
     samples = None if first is None or last is None else samples_between(first, last)
-    if info is None or not samples:
+    if not samples:
         return result
     seconds = samples / info.rate
-    if result.size_bytes * 8 / seconds < _MIN_BITRATE:
+    bitrate = result.size_bytes * 8 / seconds
+    if bitrate < _MIN_BITRATE:
         return result
-    return replace(result, duration=round(seconds, 6),
-                   bitrate=round(result.size_bytes * 8 / seconds))  # fmt: skip
+    return replace(result, duration=round(seconds, 6), bitrate=round(bitrate))
 
 
 def stream_info(head: bytes) -> StreamInfo | None:
@@ -89,14 +90,9 @@ def stream_info(head: bytes) -> StreamInfo | None:
 
 def first_frame(file: ProbeReader, start: int, info: StreamInfo) -> FrameHeader | None:
     """Return the header of the frame after the metadata blocks, or None."""
-    at = start + 4  # past "fLaC"
-    for _ in range(_MAX_BLOCKS):
-        head = file.pread(at, 4)
-        if len(head) < 4:
-            return None
-        at += 4 + int.from_bytes(head[1:4], "big")
-        if head[0] & 0x80:  # the last metadata block
-            return frame_header(file.pread(at, _HEADER_MAX), 0, info)
+    for block in flac_blocks(file, start + 4):  # past "fLaC"
+        if block.last:
+            return frame_header(file.pread(block.end, _HEADER_MAX), 0, info)
     return None
 
 

@@ -15,10 +15,10 @@ import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mediashelf.probe.blocks import riff_chunks
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
-_MAX_CHUNKS = 64  # chunk headers looked at before the data (fmt, fact, LIST, bext, JUNK...)
 _EXTENSIBLE = 0xFFFE
 _PCM_GUID = bytes.fromhex("0100000000001000800000aa00389b71")
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what an encoder writing to a pipe leaves in the data size
@@ -71,21 +71,15 @@ def wav_layout(file: ProbeReader) -> WavLayout | None:
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     narrow: WavLayout | None = None
-    at = 12
-    for _ in range(_MAX_CHUNKS):
-        header = file.pread(at, 8)
-        if len(header) < 8:
-            return None
-        chunk, length = header[:4], int.from_bytes(header[4:], "little")
-        if chunk == b"fmt ":
-            narrow = _narrow(file.pread(at + 8, min(length, 40)))
+    for chunk in riff_chunks(file, 12, "little"):
+        if chunk.kind == b"fmt ":
+            narrow = _narrow(file.pread(chunk.body, min(chunk.size, 40)))
             if narrow is None:
                 return None
-        elif chunk == b"data":
+        elif chunk.kind == b"data":
             if narrow is None:
                 return None
-            return replace(narrow, data_bytes=_data_bytes(at + 8, length, file.size))
-        at += 8 + length + (length & 1)  # chunks are word-aligned
+            return replace(narrow, data_bytes=_data_bytes(chunk.body, chunk.size, file.size))
     return None
 
 
