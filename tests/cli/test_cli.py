@@ -340,6 +340,38 @@ def test_out_of_range_ids_and_unknown_choices_are_usage_errors(
 
 
 @pytest.mark.parametrize(
+    ("args", "says"),
+    [(["jobs", "show", "abc", "--json"], "'abc' is not a valid"),
+     (["jobs", "list", "--json", "--limit", "x"], "'x' is not a valid"),
+     (["jobs", "list", "--json", "--status", "bogus"], "'bogus' is not one of"),
+     (["scan", "--json", "--bogus"], "No such option: --bogus"),
+     (["scan", "--json", "--path"], "requires an argument"),
+     (["problems", "--json", "--offset", "-1"], "-1"),
+     (["rescan", "--json"], "Missing argument"),
+     (["--json"], "No such option: --json"),
+     (["nosuchcommand", "--json"], "No such command")],
+)  # fmt: skip
+def test_a_usage_error_under_json_is_one_json_object_too(
+    database: Database, library: Path, args: list[str], says: str
+) -> None:
+    """DESIGN §9: `--json` prints one JSON object on failure too, bad usage included."""
+    result = runner.invoke(app, args, env=env_for(database, library))
+    assert result.exit_code == USAGE, result.output
+    body = json.loads(result.stdout)
+    assert body["status"] == "error"
+    assert says in body["error"]
+    assert body.get("usage", "Usage: ").startswith("Usage: ")
+    assert "Traceback" not in result.output
+
+
+def test_a_usage_error_without_json_prints_no_json(database: Database, library: Path) -> None:
+    result = runner.invoke(app, ["jobs", "show", "abc"], env=env_for(database, library))
+    assert result.exit_code == USAGE
+    assert result.stdout == ""
+    assert "'abc' is not a valid" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("url", "code", "says"),
     [("postgresql://someone:s3cret@127.0.0.1:1/nowhere", FAILED, "database unreachable"),
      ("bogus://x", USAGE, "MEDIASHELF_DATABASE_URL"),

@@ -14,6 +14,7 @@ from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, INTERRUPTED, OK
 from mediashelf.cli.startup import imports_done
+from mediashelf.cli.usage import JsonUsageErrors
 from mediashelf.cli.wiring import (
     build_runtime,
     check_port_free,
@@ -38,7 +39,10 @@ if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --hel
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 WATCH_HELP = "Follow file-system changes and scan what changed (MEDIASHELF_WATCH)."
 
-app = typer.Typer(no_args_is_help=True, help="Keep a media library's technical facts accurate.")
+app = typer.Typer(
+    cls=JsonUsageErrors, no_args_is_help=True,
+    help="Keep a media library's technical facts accurate.",
+)  # fmt: skip
 app.add_typer(db_commands.app, name="db")
 app.add_typer(job_commands.app, name="jobs")
 app.add_typer(problem_commands.app, name="problems")
