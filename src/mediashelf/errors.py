@@ -128,6 +128,13 @@ class ProbeError(MediashelfError):
 
     error_class: ClassVar[str] = "corrupt"
 
+    def __init__(self, message: str | None = None, *, settled: bool = False) -> None:
+        super().__init__(message)
+        # A verdict on bytes a backend did read (a still picture, no stream, random bytes
+        # under an audio name, text): every backend reads the same bytes by the same rules,
+        # so the probe chain asks no other (probe/chain.py).
+        self.settled = settled
+
 
 class ProbeMissing(ProbeError):
     """The file does not exist."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from mediashelf.errors import (
     ProbeTimeout,
     ProbeUnsupported,
 )
-from mediashelf.probe.base import ProbeRunner
+from mediashelf.probe.base import ProbeRunner, is_text
 from mediashelf.probe.chain import ProbeChain, build_chain
 from mediashelf.probe.ffprobe_backend import FfprobeProber
 from mediashelf.probe.pyav_backend import PyAVProber
@@ -219,6 +220,82 @@ def test_a_fifo_named_like_media_fails_without_waiting_for_a_writer(tmp_path: Pa
         ProbeChain((PyAVProber(), fallback)).probe(path)  # would block if opened to read
     assert caught.value.message == "Not a regular file."
     assert fallback.calls == [path]
+
+
+def _png() -> bytes:
+    """A 1x1 PNG picture: signature, IHDR, IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = (1).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+ERROR_PAGE = (b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>\n"
+              b"<body><h1>Not Found</h1><p>The requested URL was not found.</p></body>\n"
+              b"</html>\n")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [("cover.mp3", _png(), "a still picture"),
+     ("cover.m4a", _png(), "a still picture"),
+     ("song.mp3", ERROR_PAGE * 50, "it holds text"),
+     ("film.mp4", ERROR_PAGE, "it holds text"),
+     ("notes.flac", "Überschrift — ein Text\n".encode() * 300, "it holds text"),
+     ("noise.flac", bytes(range(1, 256)) * 100, "No usable audio/video stream")],
+)  # fmt: skip
+def test_a_settled_verdict_is_not_asked_of_another_backend(
+    tmp_path: Path, name: str, content: bytes, says: str
+) -> None:
+    """A picture, text or noise under a media name: ffprobe took 0.1-0.25 s to say the same."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    fallback = FakeProber("b", _result("second"))
+    with pytest.raises(ProbeCorrupt) as caught:
+        ProbeChain((PyAVProber(), fallback)).probe(path)
+    assert says in caught.value.message
+    assert caught.value.settled
+    assert fallback.calls == []
+
+
+def test_bytes_no_container_matches_still_get_the_fallback(tmp_path: Path) -> None:
+    """ffprobe may read a format the bundled libav lacks (extra extensions configured)."""
+    path = tmp_path / "tune.mp4"
+    path.write_bytes(bytes(range(1, 256)) * 100)  # binary, not text, no container
+    fallback = FakeProber("b", _result("second"))
+    assert ProbeChain((PyAVProber(), fallback)).probe(path).container == "second"
+    assert fallback.calls == [path]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ProbeCorrupt("still", settled=True), ProbeNoStreams(settled=True)],
+)  # fmt: skip
+def test_the_chain_stops_at_a_settled_verdict(tmp_path: Path, error: ProbeError) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x01" + bytes(100_000))  # neither zeros nor text
+    failing, working = FakeProber("a", error), FakeProber("b", _result("second"))
+    with pytest.raises(type(error)) as caught:
+        ProbeChain((failing, working)).probe(path)
+    assert caught.value is error
+    assert working.calls == []
+
+
+def test_text_is_told_from_binary_media_headers() -> None:
+    assert is_text(b"hello\n")
+    assert is_text("\ufeffTitel: Grüße\r\n".encode())
+    assert is_text("é".encode() * 2047 + "é".encode()[:1])  # a character cut by the sample end
+    assert not is_text(b"ID3\x04\x00\x00\x00\x00\x00\x00")  # an MP3's tag header
+    assert not is_text(b"RIFF\x24\x08\x00\x00WAVEfmt ")
+    assert not is_text(b"#!AMR\n\x3c\x48\xf5\x1f")  # AMR: a text magic, binary frames
+    assert not is_text(b"YUV4MPEG2 W2 H2 F25:1\nFRAME\n\x10\x10\x10\x10\x80\x80")
+    assert not is_text("é".encode()[:1] + b"x" * 100)  # invalid UTF-8 at the start
 
 
 def test_zeros_after_a_real_start_still_get_the_fallback(tmp_path: Path) -> None:

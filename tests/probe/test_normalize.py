@@ -172,6 +172,17 @@ def test_a_stream_without_a_sample_rate_is_unusable_not_implausible() -> None:
                      streams=[stream], prober="pyav")  # fmt: skip
 
 
+def test_an_unusable_stream_is_settled_only_when_every_codec_is_known() -> None:
+    """Another backend may know a codec this one does not and read that stream's rate."""
+    known = StreamFacts(kind="audio", codec="flac")
+    unknown = StreamFacts(kind="audio", codec="none")
+    for streams, settled in (([known], True), ([known, unknown], False)):
+        with pytest.raises(ProbeCorrupt) as caught:
+            build_result(container="matroska,webm", duration=1.0, size_bytes=1000, bitrate=None,
+                         streams=streams, prober="pyav")  # fmt: skip
+        assert caught.value.settled is settled
+
+
 def test_a_real_stream_beside_an_impossible_one_is_kept() -> None:
     impossible = StreamFacts(kind="audio", codec="pcm_s16le", sample_rate=44_100, channels=300)
     result = build_result(container="mov", duration=1.0, size_bytes=1000, bitrate=None,

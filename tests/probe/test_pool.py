@@ -182,7 +182,7 @@ def test_ffprobe_child_dies_with_a_probe_process_the_pool_kills(
 def test_a_timeout_outranks_another_backends_error(tmp_path: Path, corpus: Corpus) -> None:
     binary, _ = _sleeping_ffprobe(tmp_path)
     junk = tmp_path / "junk.mp4"
-    junk.write_bytes(b"junk" * 1024)  # not zeros: those fail at once (never written)
+    junk.write_bytes(bytes(range(1, 256)) * 16)  # neither zeros nor text: both fail at once
     settings = Settings(ffprobe_path=str(binary), probe_timeout_s=1)  # pyav, then ffprobe
     with pytest.raises(ProbeTimeout):
         build_chain(settings).probe(junk)

@@ -57,28 +57,50 @@ def check_readable(path: Path) -> int:
 
 
 ZERO_START = 64 * 1024  # bytes of zeros at a file's start that mean "never written"
+TEXT_SAMPLE = 4096  # bytes at a file's start that tell text from a container
+NEVER_WRITTEN = ("Not media yet: the file starts with nothing but zero bytes (64 KB, or all "
+                 "of a shorter file), as an incomplete download or an interrupted copy leaves "
+                 "it.")  # fmt: skip
+TEXT = ("Not a media file: it holds text (a web page, an error message or a document saved "
+        "under a media name).")  # fmt: skip
 
 
-def never_written(path: Path) -> bool:
-    """Tell whether the file's first ZERO_START bytes (or all of a shorter file) are zeros.
+def not_media(path: Path) -> str | None:
+    """Return why the file's first bytes show it is no media at all, or None when they may be.
 
     A download client preallocates a file at its full size and fills it as pieces arrive; an
-    interrupted copy can leave the same. No container starts with 64 KB of zeros, so such a
-    file is not media yet, whatever its name says.
+    interrupted copy can leave the same: no container starts with 64 KB of zeros (or is all
+    zeros), so such a file is not media yet, whatever its name says. And no container of a
+    media extension starts with 4 KB of printable text: a failed download often saves the
+    server's error page under the media name.
     """
     try:  # without blocking: a FIFO named like media must not wait here for a writer
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
-        return False
+        return None
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return False
+            return None
         head = os.pread(descriptor, ZERO_START, 0)
     except OSError:
-        return False
+        return None
     finally:
         os.close(descriptor)
-    return bool(head) and not any(head)
+    if head and not any(head):
+        return NEVER_WRITTEN
+    return TEXT if is_text(head[:TEXT_SAMPLE]) else None
+
+
+def is_text(sample: bytes) -> bool:
+    """Tell whether `sample` is UTF-8 text: printable characters and line breaks only."""
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data":  # not just a character cut by the end
+            return False
+        text = sample[: exc.start].decode("utf-8")
+    text = text.removeprefix("\ufeff")
+    return bool(text) and all(c.isprintable() or c in "\t\n\r\f" for c in text)
 
 
 class ProbeRunner(Protocol):

@@ -17,7 +17,7 @@ from mediashelf.errors import (
     ProbePermission,
     ProbeTimeout,
 )
-from mediashelf.probe.base import Prober, never_written
+from mediashelf.probe.base import Prober, not_media
 from mediashelf.probe.ffprobe_backend import FfprobeProber, ffprobe_available
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
@@ -29,9 +29,6 @@ log = logging.getLogger(__name__)
 
 # Failures about the file itself: every backend would say the same, so the chain stops.
 _FILE_LEVEL = (ProbeMissing, ProbePermission, ProbeEmpty)
-_NEVER_WRITTEN = ("Not media yet: the file starts with nothing but zero bytes (64 KB, or "
-                  "all of a shorter file), as an incomplete download or an interrupted copy "
-                  "leaves it.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,9 +43,14 @@ class ProbeChain:
         """Probe `path` with each backend until one succeeds; raise the first error if none does.
 
         A timeout outranks the other errors: a backend that could not finish means the file
-        is not known to be unreadable, and two timeouts quarantine it. A file that fails and
-        starts with 64 KB of zeros was never written (a preallocated download): no other
-        backend is asked (ffprobe took up to 1.3 s on each such file). Any other exception is
+        is not known to be unreadable, and two timeouts quarantine it. No other backend is
+        asked after a settled verdict (a still picture, no stream, random bytes under an audio
+        name: the next backend reads the same bytes by the same rules), nor for a file that
+        fails and starts with 64 KB of zeros (a preallocated download, never written) or with
+        text (a saved error page): ffprobe took 0.1-1.3 s more on each such file, to say the
+        same. A file libav recognises no container in still gets the next backend (ffprobe
+        may read a format the bundled libav lacks, e.g. with extra extensions configured).
+        Any other exception is
         a bug met on this file (a crafted tag once divided by zero): it fails this file as
         `crashed`, naming the exception, instead of failing the whole scan.
         """
@@ -61,8 +63,10 @@ class ProbeChain:
             except ProbeTimeout as exc:
                 first = exc
             except ProbeError as exc:
-                if first is None and never_written(path):
-                    raise ProbeCorrupt(_NEVER_WRITTEN) from exc
+                if first is None and (why := not_media(path)) is not None:
+                    raise ProbeCorrupt(why, settled=True) from exc
+                if exc.settled:
+                    raise
                 first = first or exc
             except Exception as exc:  # one file's bug is that file's failure
                 log.exception("The %s prober failed on %s", prober.name, path)

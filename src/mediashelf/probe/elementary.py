@@ -113,7 +113,8 @@ def checked_stream(path: Path, result: ProbeResult) -> ProbeResult:
     if found is None:
         raise ProbeCorrupt(
             f"Not a media file: no run of {container} frames where the audio should start "
-            "(random or damaged bytes under an audio name)."
+            "(random or damaged bytes under an audio name).",
+            settled=True,
         )
     size = result.size_bytes
     if walked is not None and size:  # ADTS, AMR: timed by their frames

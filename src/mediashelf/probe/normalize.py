@@ -207,14 +207,18 @@ def unusable(streams: Sequence[StreamFacts], container: str | None) -> ProbeErro
     ]
     if not media:
         if _image_demuxer(container):
-            return ProbeCorrupt("Not a media file: a still picture.")
-        return ProbeNoStreams()
+            return ProbeCorrupt("Not a media file: a still picture.", settled=True)
+        return ProbeNoStreams(settled=True)
     if all(not _known_codec(s.codec) for s in media):
         return ProbeUnsupported("Unsupported format: the stream's codec is not recognised.")
     claims = [claim for s in media if s.kind == "audio" and (claim := implausible_audio(s))]
     if claims:
-        return ProbeCorrupt(f"Corrupt header: its audio stream states {claims[0]}.")
-    return ProbeCorrupt("No usable audio/video stream (no sample rate, channels or size).")
+        return ProbeCorrupt(f"Corrupt header: its audio stream states {claims[0]}.", settled=True)
+    # Another backend may know a codec this one does not, and read that stream's parameters.
+    known = all(_known_codec(s.codec) for s in media)
+    return ProbeCorrupt(
+        "No usable audio/video stream (no sample rate, channels or size).", settled=known
+    )
 
 
 def overall_bitrate(
