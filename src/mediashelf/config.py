@@ -34,6 +34,27 @@ def cron_error(expression: str) -> str | None:
     return None
 
 
+MIN_TOKEN_LENGTH = 24
+MIN_TOKEN_DISTINCT = 8  # different characters; a generated token of 24 has about 12 at least
+MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def token_problem(token: str) -> str | None:
+    """Return why `token` must not guard the web app ("is too short (…)"), or None.
+
+    Short or repetitive tokens are guessable. `Authorization: Bearer …` is read without the
+    blanks around it, so a token holding blanks could only ever be typed into the log-in
+    form (thirty spaces passed a length check alone).
+    """
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"is too short ({len(token)} characters; at least {MIN_TOKEN_LENGTH} needed)"
+    if any(c.isspace() or not c.isprintable() for c in token):
+        return "holds spaces or control characters"
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return f"is guessable (fewer than {MIN_TOKEN_DISTINCT} different characters)"
+    return None
+
+
 def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """Return the settings `environ` gives: MEDIASHELF_<FIELD> in any case, values as text."""
     size = len(ENV_PREFIX)

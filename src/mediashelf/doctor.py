@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import make_url
 
-from mediashelf.config import Settings
+from mediashelf.config import MAKE_TOKEN, Settings, token_problem
 from mediashelf.db import migrate
 from mediashelf.db.session import Database
 from mediashelf.errors import DatabaseError, LibraryUnavailable
@@ -34,7 +34,6 @@ from mediashelf.probe.ffprobe_backend import ffprobe_available, ffprobe_version
 from mediashelf.probe.formats import media_extensions
 
 Status = Literal["ok", "warning", "error"]
-MIN_TOKEN = 24
 DISK_ERROR_BYTES = 256 * 1024**2
 DISK_WARNING_BYTES = 2 * 1024**3
 WATCH_HEADROOM = 0.8  # warn when the folders use more than this share of the watch limit
@@ -318,13 +317,9 @@ def check_exposure(settings: Settings) -> Check:
     allowed = tuple(getattr(settings, allowed_hosts, None) or ())
     public_read = bool(getattr(settings, public_read_name, False))
     where = f"{host}:{settings.port}"
-    if token is not None and len(token) < MIN_TOKEN:
-        return Check(
-            "exposure",
-            "error",
-            f"MEDIASHELF_API_TOKEN is shorter than {MIN_TOKEN}",
-            "Use a longer token: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
-        )
+    if token is not None and (problem := token_problem(token)) is not None:
+        return Check("exposure", "error", f"MEDIASHELF_API_TOKEN {problem}",
+                     f"Make one with: {MAKE_TOKEN}")  # fmt: skip
     if is_loopback(host):
         return Check("exposure", "ok", f"binds {where} (this machine only)")
     if not token:

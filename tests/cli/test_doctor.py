@@ -20,7 +20,7 @@ from mediashelf.doctor import Check, Probes, check_exposure, diagnose
 from mediashelf.library.watch_support import Mount
 
 runner = CliRunner()
-TOKEN = "t" * 32
+TOKEN = "doctor-token-0123456789-abcdef"
 
 
 def doctor(env: dict[str, str | None]) -> tuple[int, dict[str, Check]]:
@@ -113,7 +113,11 @@ def test_public_bind_without_token_and_short_tokens(
     assert "MEDIASHELF_API_TOKEN" in (checks["exposure"].fix or "")
     code, checks = doctor({**env, "MEDIASHELF_API_TOKEN": "short"})
     assert code == FAILED
-    assert "shorter than 24" in checks["exposure"].message
+    assert "too short (5 characters; at least 24 needed)" in checks["exposure"].message
+    for guessable in ("t" * 32, " " * 30):  # serve refuses both: doctor says so
+        code, checks = doctor({**env, "MEDIASHELF_API_TOKEN": guessable})
+        assert code == FAILED
+        assert checks["exposure"].status == "error"
     code, checks = doctor({**env, "MEDIASHELF_API_TOKEN": TOKEN})
     assert code == OK
     assert checks["exposure"].status == "ok"

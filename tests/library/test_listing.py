@@ -168,6 +168,7 @@ def forged(**fields: Any) -> str:
         "garbage!", "AAAA", "bm90IGpzb24", "W10", "e30", "x" * 3000,
         forged(d="sideways"), forged(p=0), forged(p="2"), forged(i=-1), forged(i=2**70),
         forged(v=5), forged(v=["a"]), forged(v="a\x00b"), forged(f="0" * 16),
+        forged(v="\ud800"), forged(s="relpath", v="a\udfffb"),  # lone surrogates
         forged(s="bitrate", v="fast"), forged(s="duration", v="NaN"),
         forged(s="duration", v=float("nan")), forged(s="duration", v=10**400),
         forged(s="bitrate", v=2**70),

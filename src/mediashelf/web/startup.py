@@ -6,21 +6,17 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
-from mediashelf.config import Settings
+from mediashelf.config import MAKE_TOKEN, Settings, token_problem
 from mediashelf.errors import ConfigError
-from mediashelf.web.auth.credentials import MAKE_TOKEN, MIN_TOKEN_LENGTH
 
 SOME_DAY = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def check_settings(settings: Settings) -> None:
-    """Raise ConfigError for a token shorter than 24 characters or an invalid scan schedule."""
+    """Raise ConfigError for a guessable or unusable token, or an invalid scan schedule."""
     token = settings.api_token
-    if token and len(token) < MIN_TOKEN_LENGTH:
-        raise ConfigError(
-            f"MEDIASHELF_API_TOKEN is too short ({len(token)} characters; at least "
-            f"{MIN_TOKEN_LENGTH} needed). Make one with: {MAKE_TOKEN}"
-        )
+    if token and (problem := token_problem(token)) is not None:
+        raise ConfigError(f"MEDIASHELF_API_TOKEN {problem}. Make one with: {MAKE_TOKEN}")
     schedule = settings.scan_schedule
     if schedule:
         try:

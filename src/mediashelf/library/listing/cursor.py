@@ -96,6 +96,21 @@ def _parse(text: str) -> dict[str, Any]:
     return data
 
 
+def _storable(value: object) -> bool:
+    """Tell whether `value` is text a database can compare: no NUL, no lone surrogate.
+
+    JSON's escapes can spell a lone surrogate ("\\ud800"), which Python decodes but no
+    database driver can encode.
+    """
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _whole(value: object, least: int) -> bool:
     return type(value) is int and least <= value < 2**63
 
@@ -117,8 +132,6 @@ def _value(sort: str, value: object) -> Any:
         number = float(value) if abs(value) < 1e300 else math.inf  # no OverflowError on ints
         if math.isfinite(number):
             return number
-    elif (wanted is int and _whole(value, -(2**63))) or (
-        wanted is str and isinstance(value, str) and "\x00" not in value
-    ):
+    elif (wanted is int and _whole(value, -(2**63))) or (wanted is str and _storable(value)):
         return value
     raise InvalidListRequest(f"malformed cursor (its position does not fit {sort}): {RESTART}")

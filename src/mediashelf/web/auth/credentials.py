@@ -13,9 +13,6 @@ import secrets
 
 from starlette.datastructures import Headers
 
-MIN_TOKEN_LENGTH = 24
-MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
-
 
 def _bytes(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")
