@@ -54,7 +54,10 @@ def test_bad_job_requests_are_422_with_a_message(
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [("/api/jobs", "application/x-www-form-urlencoded"), ("/api/jobs", "text/plain"),
-     ("/api/problems/retry", "application/x-www-form-urlencoded"), ("/api/jobs", None)],
+     ("/api/problems/retry", "application/x-www-form-urlencoded"), ("/api/jobs", None),
+     ("/api/problems/verify", "text/plain"),
+     ("/api/track/abcdefghijk/rescan_media", "text/plain"),  # it reads its JSON itself
+     ("/api/track/abcdefghijk/rescan_media", None)],
 )  # fmt: skip
 def test_a_json_body_sent_as_another_type_is_415_naming_the_type(
     app: App, path: str, content_type: str | None
@@ -66,6 +69,23 @@ def test_a_json_body_sent_as_another_type_is_415_naming_the_type(
     assert response.json()["status"] == "error"
     assert "application/json" in response.json()["error"]
     assert (content_type or "none") in response.json()["error"]
+
+
+def test_an_empty_filter_is_no_filter(app: App) -> None:
+    create_scan(app)
+    everything = app.client.get("/api/jobs").json()["total"]
+    for empty in ({"status": ""}, {"kind": ""}, {"status": "", "kind": ""}):
+        response = app.client.get("/api/jobs", params=empty)
+        assert response.status_code == 200, response.text
+        assert response.json()["total"] == everything >= 1
+    assert app.client.get("/api/jobs", params={"status": "nope"}).status_code == 422
+
+
+def test_every_json_body_route_documents_its_415(app: App) -> None:
+    paths = app.client.get("/openapi.json").json()["paths"]
+    for path in ("/api/jobs", "/api/problems/retry", "/api/problems/verify",
+                 "/api/track/{video_id}/rescan_media"):  # fmt: skip
+        assert "415" in paths[path]["post"]["responses"], path
 
 
 def test_run_to_completion_then_read_logs_incrementally(app: App) -> None:

@@ -112,6 +112,10 @@ def test_audit_list_filters(app: App) -> None:
     scans = app.client.get("/api/audit", params={"action": "library.scan"}).json()
     assert [e["details"]["phase"] for e in scans["events"]] == ["end", "start"]
     assert app.client.get("/api/audit", params={"video_id": "zzzzzzzzzzz"}).json()["total"] == 0
+    everything = app.client.get("/api/audit").json()["total"]
+    for empty in ({"action": ""}, {"video_id": ""}, {"action": "", "video_id": ""}):
+        assert app.client.get("/api/audit", params=empty).json()["total"] == everything  # unset
+    assert app.client.get("/api/audit", params={"action": "x" * 65}).status_code == 422
 
 
 def test_healthz(app: App) -> None:

@@ -152,18 +152,39 @@ def respond(request: Request, failure: Failure) -> Response:
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
 
 
+def _sent_as(request: Request) -> str | None:
+    """Return the body's content type when it is not JSON ("none" when there is none)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind.lower() == "application/json" or kind.lower().endswith("+json"):
+        return None
+    return kind or "none"
+
+
+def _not_json(kind: str) -> Failure:
+    message = f"Send the body as JSON (Content-Type: application/json), not {kind[:80]}."
+    return Failure(415, message)
+
+
+def require_json_body(request: Request, raw: bytes) -> None:
+    """Refuse (415) a body a route reads as JSON itself that came under another type."""
+    kind = _sent_as(request)
+    if raw.strip() and kind is not None:
+        failure = _not_json(kind)
+        raise Refused(failure.status, failure.message)
+
+
 def _json_body_sent_as(request: Request, errors: Sequence[Any]) -> str | None:
     """Return the other content type a JSON route's body came under, when that is why it failed.
 
     FastAPI reads a JSON body only under a JSON content type; curl's default (a form) made
     the whole body "not a valid dictionary", which named no cause a client could act on.
     """
-    kind = request.headers.get("content-type", "").split(";")[0].strip()
-    if kind.lower() == "application/json" or kind.lower().endswith("+json"):
+    kind = _sent_as(request)
+    if kind is None:
         return None
     if any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT
            for e in errors):  # fmt: skip
-        return kind or "none"
+        return kind
     return None
 
 
@@ -177,8 +198,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else ()
         kind = _json_body_sent_as(request, errors)
         if kind is not None:
-            message = f"Send the body as JSON (Content-Type: application/json), not {kind[:80]}."
-            return respond(request, Failure(415, message))
+            return respond(request, _not_json(kind))
         return respond(request, Failure(422, describe_validation(errors)))
 
     async def _http(request: Request, exc: Exception) -> Response:
@@ -255,6 +275,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict with the job's state or with an active identical job",
     413: "Request body larger than MEDIASHELF_MAX_BODY_BYTES",
+    415: "A JSON body sent without Content-Type: application/json",
     422: "Invalid parameter or body (out of range, NUL byte, nested too deeply)",
     429: "Too many failed log-ins from this client; see Retry-After",
     503: "The database is unreachable; see Retry-After",
@@ -263,6 +284,7 @@ ERROR_DESCRIPTIONS = {
 }
 COMMON = (400, 401, 422, 503, 507)
 MUTATION = (*COMMON, 403, 413)
+JSON_BODY = (*MUTATION, 415)  # a mutation that reads a JSON body
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from mediashelf.library.ids import VIDEO_ID
 from mediashelf.web.schemas import INT32_MAX, ProblemClassName, scope
@@ -34,6 +34,14 @@ ProblemClassQuery = Annotated[
     BeforeValidator(_blank_is_unset),
     Query(alias="class", description="only this problem class"),
 ]
+# An empty value is no filter, as on the track list (`?action=` once matched only "").
+NameQuery = Annotated[
+    Annotated[str, StringConstraints(max_length=64)] | None,  # not on None: applied inside
+    BeforeValidator(_blank_is_unset),
+    Query(),
+]
+JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+JobStatusQuery = Annotated[JobStatus | None, BeforeValidator(_blank_is_unset), Query()]
 ScopeQuery = Annotated[
     str | None,
     AfterValidator(_folder),

@@ -24,7 +24,7 @@ from mediashelf.jobs.service import (
 from mediashelf.jobs.store import JobFilter
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
-from mediashelf.web.errors import COMMON, MUTATION, error_responses
+from mediashelf.web.errors import COMMON, JSON_BODY, MUTATION, error_responses
 from mediashelf.web.job_schemas import (
     JobCreate,
     JobDetail,
@@ -35,12 +35,11 @@ from mediashelf.web.job_schemas import (
     LogTail,
     WorkerOut,
 )
-from mediashelf.web.params import JobId, Limit, Offset
+from mediashelf.web.params import JobId, JobStatusQuery, Limit, NameQuery, Offset
 from mediashelf.web.schemas import INT32_MAX
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses(*COMMON))
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
-Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 def detail(runtime: Runtime, job_id: int) -> JobDetail:
@@ -54,8 +53,8 @@ def detail(runtime: Runtime, job_id: int) -> JobDetail:
 @router.get("", response_model=JobList)
 def get_jobs(
     request: Request,
-    status: Status | None = None,
-    kind: Annotated[str | None, Query(max_length=64)] = None,
+    status: JobStatusQuery = None,
+    kind: NameQuery = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> JobList:
@@ -67,7 +66,7 @@ def get_jobs(
 
 
 @router.post(
-    "", status_code=201, response_model=JobDetail, responses=error_responses(*MUTATION, 409)
+    "", status_code=201, response_model=JobDetail, responses=error_responses(*JSON_BODY, 409)
 )
 def post_job(request: Request, body: JobCreate) -> JobDetail:
     """Enqueue a job; 409 with the active job's id when an identical one is active."""

@@ -16,7 +16,7 @@ from mediashelf.library.problems.service import (
 )
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
-from mediashelf.web.errors import COMMON, MUTATION, error_responses
+from mediashelf.web.errors import COMMON, JSON_BODY, MUTATION, error_responses
 from mediashelf.web.params import Limit, Offset, ProblemClassQuery, ScopeQuery, VideoId
 from mediashelf.web.schemas import (
     JobRequestOut,
@@ -27,7 +27,7 @@ from mediashelf.web.schemas import (
 )
 
 router = APIRouter(prefix="/api", tags=["problems"], responses=error_responses(*COMMON))
-JOB_ERRORS = error_responses(*MUTATION, 409)
+JOB_ERRORS = error_responses(*JSON_BODY, 409)
 
 
 @router.get("/problems", response_model=ProblemPageOut)
@@ -48,7 +48,7 @@ def get_problems(
     "/problems/retry",
     status_code=201,
     response_model=JobRequestOut,
-    responses=error_responses(*MUTATION, 404, 409),
+    responses=error_responses(*JSON_BODY, 404, 409),
 )
 def post_retry(request: Request, body: ProblemRetry) -> JobRequestOut:
     """Enqueue the job that looks at one track, or a whole class, again (a scan or a verify)."""

@@ -16,8 +16,14 @@ from mediashelf.library.store import TrackQuery
 from mediashelf.library.tracks import get_track, list_audit, list_tracks, track_audit
 from mediashelf.runtime import Runtime
 from mediashelf.web.deps import client_of, runtime_of
-from mediashelf.web.errors import COMMON, MUTATION, describe_validation, error_responses
-from mediashelf.web.params import Limit, Offset, VideoId
+from mediashelf.web.errors import (
+    COMMON,
+    JSON_BODY,
+    describe_validation,
+    error_responses,
+    require_json_body,
+)
+from mediashelf.web.params import Limit, NameQuery, Offset, VideoId
 from mediashelf.web.schemas import (
     INT32_MAX,
     AuditOut,
@@ -70,11 +76,13 @@ def get_track_audit(
 @router.post(
     "/track/{video_id}/rescan_media",
     openapi_extra=RESCAN_BODY,
-    responses=error_responses(*MUTATION, 404, 504),
+    responses=error_responses(*JSON_BODY, 404, 504),
 )
 async def post_rescan(request: Request, video_id: VideoId) -> dict[str, Any]:
     """Probe the track's file now and update its media fields (§4 contract)."""
-    options = parse_rescan_body(await request.body())
+    raw = await request.body()
+    require_json_body(request, raw)
+    options = parse_rescan_body(raw)
     return await run_in_threadpool(
         _rescan, runtime_of(request), video_id, options, client_of(request)
     )
@@ -106,8 +114,8 @@ def parse_rescan_body(raw: bytes) -> RescanOptions:
 @router.get("/audit", response_model=AuditPage, tags=["audit"])
 def get_audit(
     request: Request,
-    video_id: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    video_id: NameQuery = None,
+    action: NameQuery = None,
     job_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
