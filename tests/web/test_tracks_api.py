@@ -157,6 +157,30 @@ def test_media_streams_with_range_requests(app: App) -> None:
     assert app.client.get(f"/media/{track.video_id}").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("range_header", "status", "says"),
+    [("bytes=9-0", 400, "start must be less than end"), ("bytes=abc", 400, "Range header"),
+     ("items=0-5", 400, "bytes range"), ("bytes=99999999-", 416, "not satisfiable")],
+)  # fmt: skip
+def test_a_bad_range_is_the_json_error_shape_too(
+    app: App, range_header: str, status: int, says: str
+) -> None:
+    """Like every other /media error; the file's own answers (200, 206) stream as before."""
+    track = app.track("audio/plain.mp3")
+    for method in ("GET", "HEAD"):
+        answer = app.client.request(method, f"/media/{track.video_id}",
+                                    headers={"range": range_header})  # fmt: skip
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        if method == "GET":
+            assert answer.json()["status"] == "error"
+            assert says in answer.json()["error"]
+            assert int(answer.headers["content-length"]) == len(answer.content)
+    if status == 416:
+        size = (app.library / "audio/plain.mp3").stat().st_size
+        assert answer.headers["content-range"] == f"bytes */{size}"
+
+
 def test_openapi_documents_the_rescan_body(app: App) -> None:
     spec = app.client.get("/openapi.json").json()
     post = spec["paths"]["/api/track/{video_id}/rescan_media"]["post"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from mediashelf.library.store import FILTERABLE, TrackQuery
 from mediashelf.library.tracks import (
@@ -17,6 +17,7 @@ from mediashelf.library.tracks import (
     track_status_counts,
 )
 from mediashelf.web.deps import runtime_of
+from mediashelf.web.media_stream import MediaFileResponse
 from mediashelf.web.media_types import media_type
 from mediashelf.web.render import TEMPLATES
 from mediashelf.web.schemas import TrackListParams
@@ -71,9 +72,9 @@ def track_page(request: Request, video_id: str) -> HTMLResponse:
 
 
 @router.api_route("/media/{video_id}", methods=["GET", "HEAD"])
-def media(request: Request, video_id: str) -> FileResponse:
+def media(request: Request, video_id: str) -> MediaFileResponse:
     """Stream the track's file: byte ranges (206) and HEAD without reading the file."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
         path, filetype = media_file(session, runtime.root, video_id)
-    return FileResponse(path, media_type=media_type(filetype))
+    return MediaFileResponse(path, media_type=media_type(filetype))
