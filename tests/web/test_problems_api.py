@@ -190,6 +190,8 @@ def test_verify_a_folder_or_some_tracks(app: App) -> None:
     ]:  # fmt: skip
         error(app.client.post("/api/problems/verify", json=body), 422, needle)
     flac = app.track("audio/flac16_stereo.flac").video_id
+    unknown = {"video_ids": [flac, "nonexist000"]}  # like a retry of an unknown track: 404
+    error(app.client.post("/api/problems/verify", json=unknown), 404, "not found: nonexist000")
     body = {"path": "audio", "lossless_only": True, "video_ids": [flac]}
     started = app.client.post("/api/problems/verify", json=body).json()
     params = job(app, started["job_id"])["params"]
@@ -204,7 +206,7 @@ def test_every_problem_route_documents_its_errors(app: App) -> None:
     expected = {
         ("get", "/api/problems"): {"422", "503"},
         ("post", "/api/problems/retry"): {"403", "404", "409", "422"},
-        ("post", "/api/problems/verify"): {"403", "409", "422"},
+        ("post", "/api/problems/verify"): {"403", "404", "409", "415", "422"},
         ("post", "/api/track/{video_id}/release"): {"400", "403", "404", "409"},
     }
     for (method, path), codes in expected.items():

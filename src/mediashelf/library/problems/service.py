@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Track
-from mediashelf.errors import InvalidInput, JobConflict
+from mediashelf.errors import InvalidInput, JobConflict, TrackNotFound
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
 from mediashelf.library.discovery import scope_prefix
@@ -24,6 +24,7 @@ from mediashelf.library.kinds import LIBRARY_VERIFY
 from mediashelf.library.problems.classes import PROBLEM_CLASSES, problem_class
 from mediashelf.library.problems.store import ProblemFilter, ProblemStore
 from mediashelf.library.scan_request import normalize_scope, request_scan
+from mediashelf.library.store import TrackStore
 from mediashelf.library.tracks import get_track
 
 DECODE_ERRORS = "decode_errors"
@@ -114,6 +115,26 @@ def retry_track(
                            actor=actor)  # fmt: skip
     params = {"path": scope, "reprobe_ids": [video_id]}
     return request_scan(session, registry, clock, params, trigger=trigger, actor=actor)
+
+
+def request_verify(
+    session: Session,
+    registry: Registry,
+    clock: Clock,
+    params: dict[str, object],
+    *,
+    trigger: str,
+    actor: str,
+) -> JobRequest:
+    """Enqueue a verification; ids that name no track are a 404, as for a retry of one."""
+    ids = params.get("video_ids")
+    if isinstance(ids, list) and ids:
+        unknown = sorted(set(map(str, ids)) - TrackStore(session).taken_ids(list(map(str, ids))))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (", …" if len(unknown) > 5 else "")
+            raise TrackNotFound(f"track not found: {shown}")
+    return request_job(session, registry, clock, LIBRARY_VERIFY, params, trigger=trigger,
+                       actor=actor)  # fmt: skip
 
 
 def retry_class(

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 
-from mediashelf.jobs.service import JobRequest, request_job
-from mediashelf.library.kinds import LIBRARY_VERIFY
+from mediashelf.jobs.service import JobRequest
 from mediashelf.library.problems.service import (
     list_problems,
     release_track,
+    request_verify,
     retry_class,
     retry_track,
 )
@@ -65,7 +65,10 @@ def post_retry(request: Request, body: ProblemRetry) -> JobRequestOut:
 
 
 @router.post(
-    "/problems/verify", status_code=201, response_model=JobRequestOut, responses=JOB_ERRORS
+    "/problems/verify",
+    status_code=201,
+    response_model=JobRequestOut,
+    responses=error_responses(*JSON_BODY, 404, 409),
 )
 def post_verify(
     request: Request, body: Annotated[VerifyRequest | None, Body()] = None
@@ -74,8 +77,8 @@ def post_verify(
     runtime, client = runtime_of(request), client_of(request)
     params = (body or VerifyRequest()).model_dump(exclude_defaults=True)
     with runtime.db.unit_of_work() as session:
-        job = request_job(session, runtime.registry, runtime.clock, LIBRARY_VERIFY, params,
-                          trigger=client, actor=client)  # fmt: skip
+        job = request_verify(session, runtime.registry, runtime.clock, params,
+                             trigger=client, actor=client)  # fmt: skip
     return _started(runtime, job)
 
 
