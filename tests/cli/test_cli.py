@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from mediashelf.cli.exits import FAILED, NOT_FOUND, USAGE
 from mediashelf.cli.main import app
+from mediashelf.clock import SystemClock
+from mediashelf.config import Settings
 from mediashelf.db.migrate import file_revisions
 from mediashelf.db.schema import Track
 from mediashelf.db.schema import Worker as WorkerRow
@@ -271,6 +273,40 @@ def test_scan_runs_here_when_the_live_workers_never_start_it(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "completed"
     assert "No running worker started job" in result.stderr
+
+
+def test_scan_takes_over_a_job_whose_worker_died_while_it_followed(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """The scan joins the active job of a worker killed a moment ago (still looking alive).
+
+    It used to follow that job forever: no live worker was checked again. Once the lease
+    runs out it starts a worker here, whose reaper rescues the job, which then completes.
+    """
+    from mediashelf.jobs.service import request_job
+    from mediashelf.library.tasks import build_registry
+
+    env = {**env_for(database, library), "MEDIASHELF_HEARTBEAT_S": "0.5",
+           "MEDIASHELF_LEASE_S": "1.5", "MEDIASHELF_POLL_S": "0.1"}  # fmt: skip
+    settings = Settings(library=library, database_url=database.url)
+    with database.unit_of_work() as session:
+        registry = build_registry(settings, lambda: probe_pool)
+        job_id = request_job(session, registry, SystemClock(), "library_scan", {},
+                             trigger="test", actor="test").job_id  # fmt: skip
+        now = datetime.now(UTC)
+        store = JobStore(session)
+        killed = WorkerRow(id="killed:1:abc", host="killed", pid=1, started_at=now,
+                           heartbeat_at=now, concurrency=1, version="test")  # fmt: skip
+        store.register_worker(killed)
+        [claimed] = store.claim(killed.id, 1, now, ["library_scan"])
+        assert claimed.id == job_id  # running, held by a worker that will never beat again
+    result = runner.invoke(app, ["scan", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert (body["id"], body["status"], body["joined"]) == (job_id, "completed", True)
+    assert body["attempt"] == 2  # rescued, then run here
+    with database.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Track))
 
 
 def test_scan_of_an_offline_root_exits_non_zero(

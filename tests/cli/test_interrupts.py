@@ -7,6 +7,10 @@ each moment is hit every time; `--json` must still print exactly one object.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +18,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from mediashelf.cli import main as cli_main
 from mediashelf.cli.exits import FAILED, INTERRUPTED
 from mediashelf.cli.main import app
 from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
 from mediashelf.jobs import service
 from tests.cli.test_cli import env_for
+from tests.polling import wait_until
 
 runner = CliRunner()
 
@@ -60,7 +64,9 @@ def test_ctrl_c_before_the_job_is_followed_cancels_it(
 ) -> None:
     # Waiting to see whether a live worker claims the job is part of following it: Ctrl-C
     # there cancels the job (pending: at once) instead of leaving it queued.
-    monkeypatch.setattr(cli_main, "_workers_alive", ctrl_c)
+    from mediashelf.cli import follow
+
+    monkeypatch.setattr(follow, "workers_alive", ctrl_c)
     result = runner.invoke(app, ["scan", "--json"], env=env_for(database, library))
     assert result.exit_code == FAILED, result.output
     body = json.loads(result.stdout)
@@ -74,7 +80,7 @@ def test_a_second_ctrl_c_stops_following_and_names_the_job(
 ) -> None:
     from mediashelf.cli import follow
 
-    monkeypatch.setattr(cli_main, "_workers_alive", ctrl_c)
+    monkeypatch.setattr(follow, "workers_alive", ctrl_c)
     monkeypatch.setattr(follow, "follow_job", ctrl_c)
     result = runner.invoke(app, ["scan", "--json"], env=env_for(database, library))
     assert result.exit_code == INTERRUPTED, result.output
@@ -84,3 +90,24 @@ def test_a_second_ctrl_c_stops_following_and_names_the_job(
     assert body["job_id"] == job.id
     assert f"mediashelf jobs show {job.id}" in body["error"]
     assert job.status == "cancelled"  # the first Ctrl-C's cancel stands
+
+
+def test_sigterm_while_following_cancels_the_job_and_prints_one_object(
+    database: Database, library: Path, tmp_path: Path
+) -> None:
+    """What `timeout`, systemd and `docker stop` send: the Ctrl-C path, for real."""
+    env = {**os.environ, **env_for(database, library), "MEDIASHELF_PROBE_PROCESSES": "1"}
+    command = [sys.executable, "-m", "mediashelf.cli", "scan", "--json", "--batch-size", "1",
+               "--throttle-ms", "400"]  # fmt: skip
+    scan = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: [j.status for j in jobs_in(database)] == ["running"], "scan running")
+        scan.send_signal(signal.SIGTERM)
+        stdout, stderr = scan.communicate(timeout=60)
+    finally:
+        scan.kill()
+    assert scan.returncode == FAILED, stderr
+    body = json.loads(stdout)  # exactly one object
+    [job] = jobs_in(database)
+    assert (body["id"], body["status"]) == (job.id, "cancelled")
+    assert job.status == "cancelled"  # not left running for a reaper

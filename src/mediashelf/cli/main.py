@@ -175,6 +175,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
     """
     from mediashelf.cli.display import JobProgress  # the bar is drawn before the runtime opens
 
+    _terminate_as_interrupt()
     json_errors = {"kind": kind} if as_json else None
     ahead = params if kind == LIBRARY_SCAN and not no_wait else None
     request: JobRequest | None = None
@@ -208,6 +209,22 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
     raise typer.Exit(OK if job.status == "completed" else FAILED)
 
 
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_as_interrupt() -> None:
+    """Let SIGTERM end a job command as Ctrl-C does: the job cancelled, one outcome printed.
+
+    `timeout`, systemd and `docker stop` send SIGTERM. It used to kill the command outright:
+    no JSON under `--json`, and the job it ran left `running` until a worker's reaper found
+    it a lease later (a following `mediashelf scan` joined it and waited).
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def _interrupted(
     kind: str, request: JobRequest | None, json_errors: dict[str, Any] | None
 ) -> typer.Exit:
@@ -224,13 +241,6 @@ def _interrupted(
     else:
         err.print(message, soft_wrap=True)
     return typer.Exit(INTERRUPTED)
-
-
-def _workers_alive(runtime: Runtime) -> bool:
-    from mediashelf.jobs.service import live_workers
-
-    with runtime.db.unit_of_work() as session:
-        return bool(live_workers(session, runtime.clock, runtime.settings.lease_s))
 
 
 def _claimed_soon(runtime: Runtime, job_id: int) -> bool:
@@ -256,11 +266,11 @@ def _claimed_soon(runtime: Runtime, job_id: int) -> bool:
 
 
 def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress) -> Job:
-    from mediashelf.cli.follow import follow_job
+    from mediashelf.cli.follow import follow_job, workers_alive
     from mediashelf.jobs.service import cancel_job
 
     try:
-        if not _workers_alive(runtime) or not _claimed_soon(runtime, job_id):
+        if not workers_alive(runtime) or not _claimed_soon(runtime, job_id):
             runtime.start_worker()
         else:  # a worker elsewhere probes the files: what was probed ahead here is not needed
             runtime.pool().drop_ahead()
