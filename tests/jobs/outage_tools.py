@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import select as io_select
+import shutil
 import subprocess
 import sys
 import threading
@@ -194,10 +195,11 @@ class VanishingProber:
 
     name = "vanishing"
 
-    def __init__(self, root: str, away: str, trigger: str) -> None:
+    def __init__(self, root: str, away: str, trigger: str, stray: str | None = None) -> None:
         self.root = root
         self.away = away
         self.trigger = trigger
+        self.stray = stray  # a file left at the root's place: a mount point that is not empty
         self.delegate = PyAVProber()
 
     def probe(self, path: Path) -> ProbeResult:
@@ -209,6 +211,9 @@ class VanishingProber:
             if path.name == self.trigger and not marker.exists():
                 marker.touch()
                 os.rename(self.root, self.away)
+                if self.stray is not None:
+                    os.mkdir(self.root)
+                    shutil.copy(Path(self.away) / self.stray, Path(self.root) / "stray.mp3")
 
 
 # -- job kinds whose runner dies ------------------------------------------------------------

@@ -64,6 +64,12 @@ def missing_count(db: Database) -> int:
         return int(session.scalar(query) or 0)
 
 
+def track_count(db: Database) -> int:
+    """Return how many tracks exist."""
+    with db.unit_of_work() as session:
+        return int(session.scalar(select(func.count()).select_from(Track)) or 0)
+
+
 def outcome_sum(progress: dict[str, Any]) -> int:
     """Return the sum of the per-file outcome buckets."""
     names = ("added", "updated", "unchanged", "moved", "failed", "skipped")
@@ -426,3 +432,33 @@ def test_skips_are_counted_once_when_a_scan_resumes_after_the_root_came_back(
     ), p  # fmt: skip
     assert job.error_summary is not None
     assert job.error_summary["dangling_link"]["count"] == len(links), job.error_summary
+
+
+def test_root_replaced_mid_scan_by_a_folder_that_is_not_empty_marks_nothing(
+    database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path
+) -> None:
+    """A mount dropped or replaced while files remain at the mount point: not empty, so
+    only the root's identity (its inode) tells. Up to the brake's 20 % were marked
+    missing (and the stray file added) before the brake noticed."""
+    first = make_runtime(database, library, probe_pool)
+    try:
+        assert scan(first).status == "completed"
+    finally:
+        if first.worker is not None:
+            first.worker.stop()
+    known = track_count(database)
+    away = str(tmp_path / "library-away")
+    prober = VanishingProber(str(library), away, trigger="plain.mp3", stray="audio/plain.mp3")
+    with ProbePool(prober, processes=1, timeout_s=20) as pool:
+        runtime = vanishing_runtime(database, library, pool, wait_s=0.5)
+        try:
+            job = scan(runtime, force=True, batch_size=4)
+        finally:
+            runtime.close()
+    assert (library / "stray.mp3").is_file()  # the replacement stood for the whole scan
+    assert job.status == "failed"
+    assert job.error is not None
+    assert "another folder than when the scan started" in job.error
+    assert "nothing was marked missing" in job.error
+    assert missing_count(database) == 0
+    assert track_count(database) == known  # nothing of the foreign folder was added

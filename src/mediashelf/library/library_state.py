@@ -2,6 +2,8 @@
 
 An unmounted drive usually leaves its mount point behind as an empty folder: scanning it
 would mark the whole library missing, so an empty root with known tracks counts as offline.
+A root that is another folder than when the scan started (a mount dropped or replaced
+while files remain at the mount point) is offline too, for that scan.
 """
 
 from __future__ import annotations
@@ -29,3 +31,27 @@ def library_problem(root: Path, known_tracks: int) -> str | None:
     if empty:
         return f"The library root is empty while {known_tracks} tracks are known (not mounted?)."
     return None
+
+
+RootIdentity = int  # the inode of the root's real folder
+
+
+def root_identity(root: Path) -> RootIdentity | None:
+    """Return which folder the root is now (its inode), or None when it cannot tell.
+
+    The inode, not the device: a network or FUSE file system mounted again (the library
+    coming back) gets another device number but shows the same folder.
+    """
+    try:
+        return check_root(root).stat().st_ino
+    except (LibraryUnavailable, OSError):
+        return None
+
+
+def root_changed(root: Path, seen: RootIdentity | None) -> str | None:
+    """Return why the root is not the folder `seen` at the scan's start, or None when it is."""
+    now = root_identity(root)
+    if seen is None or now is None or now == seen:
+        return None
+    return ("The library root is another folder than when the scan started (a mount dropped "
+            "or replaced while files remain at the mount point?).")  # fmt: skip

@@ -26,7 +26,12 @@ from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
-from mediashelf.library.library_state import library_problem
+from mediashelf.library.library_state import (
+    RootIdentity,
+    library_problem,
+    root_changed,
+    root_identity,
+)
 from mediashelf.library.scan_apply import ApplyOptions, Batch, BatchWriter
 from mediashelf.library.scan_plan import (
     WRITES,
@@ -130,6 +135,7 @@ class LibraryScan:
         self._chosen = chosen_for_reprobe(self.params)
         # One pacer for the whole attempt: the rate holds across batches, whatever their size.
         self._pacer = Pacer(ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
+        self._root_seen: RootIdentity | None = None  # the root's folder once the attempt saw it
 
     def run(self, fan_out: FanOut | None = None) -> JobOutcome:
         """Run the scan to completion, or raise JobCancelled / LibraryOffline / JobLost.
@@ -137,7 +143,10 @@ class LibraryScan:
         With `fan_out`, a diff that finds more than one chunk of work hands the apply phase
         to chunk jobs (`fan_out` raises AwaitChildren and never returns).
         """
+        self._root_seen = self._planned_root()  # a resumed attempt: the folder the diff saw
         self._await_library(fresh=not self.resuming)
+        if self._root_seen is None:
+            self._root_seen = root_identity(self.deps.root)
         work = True
         if not self.resuming:
             self._audit("start", {"params": self.params.model_dump()})
@@ -156,6 +165,7 @@ class LibraryScan:
     def run_chunk(self) -> JobOutcome:
         """Apply one chunk of a fanned-out scan (the parent did discovery and the diff)."""
         self._await_library()
+        self._root_seen = root_identity(self.deps.root)
         self.ctx.log(f"chunk after {self.saved.after!r} until {self.until!r}")
         self._apply()
         self._set_phase("done", keep_rate=True)
@@ -206,8 +216,13 @@ class LibraryScan:
         self._set_phase(phase)
         self.ctx.log("the library is back; carrying on")
 
+    def _planned_root(self) -> RootIdentity | None:
+        inode = self.saved.plan.get("root_ino")
+        return None if inode is None else int(inode)
+
     def _library_problem(self) -> str | None:
-        return library_problem(self.deps.root, self._known_tracks())
+        problem = library_problem(self.deps.root, self._known_tracks())
+        return problem or root_changed(self.deps.root, self._root_seen)
 
     def _known_tracks(self) -> int:
         """Tracks present in the scope before this scan (from its plan once it has one)."""
@@ -238,6 +253,8 @@ class LibraryScan:
         present = rows - already
         self._brake(tally.newly_missing, tally.total, present)
         self.saved.plan = {"present": present, "missing": tally.newly_missing}
+        if self._root_seen is not None:  # a retried attempt waits for this folder, not another
+            self.saved.plan["root_ino"] = self._root_seen
         self.would = tally.would()
         self.counters.total = tally.total
         self.ctx.log(tally.describe())
@@ -318,6 +335,8 @@ class LibraryScan:
         """Collect the batch's probe outcomes, re-check the brake, write it with its checkpoint."""
         self._set_phase("probe", keep_rate=True)
         batch.outcomes = dict(self._collect(submitted))
+        if root_changed(self.deps.root, self._root_seen) is not None:
+            raise LibraryWentAway()  # waited for: nothing of a foreign folder is written
         self._guard_missing(batch)
         self._set_phase("apply", keep_rate=True)
         self._write(batch, options)
