@@ -137,6 +137,28 @@ def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbeP
     assert runner.invoke(app, ["rescan", good], env=env).exit_code == NOT_FOUND
 
 
+def test_an_id_that_starts_with_a_dash_is_an_id_not_an_option(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """One id in 64 starts with "-" (base64url): "No such option: -8" used to refuse it."""
+    index_library(database, library, probe_pool)
+    env = env_for(database, library)
+    dashed = "-8KKo4xz92J"
+    with database.unit_of_work() as session:
+        session.execute(update(Track).where(Track.relpath == "video/h264_aac.mp4")
+                        .values(video_id=dashed))  # fmt: skip
+    done = runner.invoke(app, ["rescan", dashed, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["video_id"] == dashed
+    for args in (["problems", "release", dashed, "--json"], ["problems", "retry", dashed]):
+        answer = runner.invoke(app, args, env=env)
+        assert "No such option" not in answer.output, args
+        assert answer.exit_code in (0, FAILED), answer.output  # released: not quarantined
+    unknown = runner.invoke(app, ["rescan", "-AAAAAAAAAA", "--json"], env=env)
+    assert unknown.exit_code == NOT_FOUND
+    assert json.loads(unknown.stdout)["error"] == "track not found"
+
+
 @pytest.mark.parametrize(
     ("target", "code", "error_class"),
     [("broken/random.mp4", FAILED, "corrupt"), ("AAAAAAAAAAA", NOT_FOUND, None),

@@ -258,9 +258,14 @@ def test_cli_problems_verify_and_release(
     assert json.loads(verified.stdout)["kind"] == "library_verify"
     assert runner.invoke(app, ["verify", "--path", "../etc"], env=env).exit_code == 2
 
-    retried = runner.invoke(app, ["problems", "retry", "--class", "empty"], env=env)
+    retried = runner.invoke(app, ["problems", "retry", "--class", "empty", "--json"], env=env)
     assert retried.exit_code == 0, retried.output
-    assert json.loads(retried.stdout)["job_id"]
+    job_id = json.loads(retried.stdout)["job_id"]
+    again = runner.invoke(app, ["problems", "retry", "--class", "empty"], env=env)
+    assert again.stdout.startswith(f"Joined the active job {job_id}; follow it with")
+    neither = runner.invoke(app, ["problems", "retry", "--json"], env=env)
+    assert neither.exit_code == 2
+    assert "VIDEO_ID or --class" in json.loads(neither.stdout)["error"]
     released = runner.invoke(app, ["problems", "release", _video_id(database, "audio/plain.mp3")],
                              env=env)  # fmt: skip
     assert released.exit_code == 1  # not quarantined

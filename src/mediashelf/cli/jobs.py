@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mediashelf.cli.wiring import opened_runtime, out, printable
+from mediashelf.cli.wiring import JsonFlag, opened_runtime, out, printable
 from mediashelf.jobs.states import JobStatus
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
     from mediashelf.db.schema import Job
 
 app = typer.Typer(no_args_is_help=True, help="Background jobs.")
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 # the API's bounds: an id beyond the database's integers is a usage error, not a traceback
 JobId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The job id.")]
 

@@ -16,6 +16,7 @@ from mediashelf.cli.exits import FAILED, INTERRUPTED, OK
 from mediashelf.cli.startup import imports_done
 from mediashelf.cli.usage import JsonUsageErrors
 from mediashelf.cli.wiring import (
+    TAKES_IDS,
     build_runtime,
     check_port_free,
     clean_exits,
@@ -286,7 +287,7 @@ def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress) -> Job:
         return follow_job(runtime, job_id, bar)
 
 
-@app.command()
+@app.command(context_settings=TAKES_IDS)
 def rescan(
     video_id: str,
     refresh_duration: Annotated[bool, typer.Option(help="Also overwrite the duration.")] = False,

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mediashelf.cli.wiring import err, opened_runtime, out, printable
+from mediashelf.cli.wiring import TAKES_IDS, JsonFlag, fail, opened_runtime, out, printable
+from mediashelf.errors import InvalidInput
 
 app = typer.Typer(help="Tracks that failed, are quarantined, missing or do not decode cleanly.")
 ClassOption = Annotated[str | None, typer.Option("--class", help="Only this problem class.")]
@@ -51,19 +52,20 @@ def problems(
         out.print(table)
 
 
-@app.command("retry")
+@app.command("retry", context_settings=TAKES_IDS)
 def retry(
     video_id: Annotated[str | None, typer.Argument(help="One track to look at again.")] = None,
     problem_class: ClassOption = None,
     path: PathOption = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Enqueue a job that looks at one track, or a whole class, again (see /jobs)."""
     from mediashelf.library.problems.service import retry_class, retry_track
 
+    json_errors = {"video_id": video_id, "class": problem_class} if as_json else None
     if (video_id is None) == (problem_class is None):
-        err.print("error: give either a VIDEO_ID or --class")
-        raise typer.Exit(2)
-    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+        raise fail(InvalidInput("give either a VIDEO_ID or --class"), json_errors)
+    with opened_runtime(json_errors) as runtime, runtime.db.unit_of_work() as session:
         if video_id is not None:
             request = retry_track(session, runtime.registry, runtime.clock, video_id,
                                   trigger="cli", actor="cli")  # fmt: skip
@@ -71,17 +73,23 @@ def retry(
             assert problem_class is not None
             request = retry_class(session, runtime.registry, runtime.clock, problem_class, path,
                                   trigger="cli", actor="cli")  # fmt: skip
-    verb = "joined the active" if request.joined else "queued"
-    out.print(json.dumps({"job_id": request.job_id, "joined": request.joined}))
-    err.print(f"{verb} job {request.job_id}; follow it with `mediashelf jobs logs "
-              f"{request.job_id} --follow`")  # fmt: skip
+    if as_json:
+        out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined}))
+        return
+    verb = "Joined the active" if request.joined else "Queued"
+    out.print(f"{verb} job {request.job_id}; follow it with `mediashelf jobs logs "
+              f"{request.job_id} --follow`.")  # fmt: skip
 
 
-@app.command("release")
-def release(video_id: str) -> None:
+@app.command("release", context_settings=TAKES_IDS)
+def release(video_id: str, as_json: JsonFlag = False) -> None:
     """Lift a track's quarantine so the next scan probes it again."""
     from mediashelf.library.problems.service import release_track
 
-    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+    json_errors = {"video_id": video_id} if as_json else None
+    with opened_runtime(json_errors) as runtime, runtime.db.unit_of_work() as session:
         release_track(session, runtime.clock, video_id, actor="cli")
-    out.print(f"{video_id}: released; the next scan probes it again")
+    if as_json:
+        out.print_json(json.dumps({"status": "released", "video_id": video_id}))
+    else:
+        out.print(f"{video_id}: released; the next scan probes it again")

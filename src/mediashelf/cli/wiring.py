@@ -8,7 +8,7 @@ import re
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -52,6 +52,11 @@ class DataConsole(Console):
 
 out = DataConsole()
 err = DataConsole(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+# For commands taking a VIDEO_ID: ids are base64url, and one in 64 starts with "-", which
+# the parser took for an option ("No such option: -8"); an unknown option is the id now.
+TAKES_IDS = {"ignore_unknown_options": True}
 
 
 def load_settings(**overrides: Any) -> Settings:
