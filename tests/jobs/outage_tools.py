@@ -216,6 +216,28 @@ class VanishingProber:
                     shutil.copy(Path(self.away) / self.stray, Path(self.root) / "stray.mp3")
 
 
+class DeletingProber:
+    """Probe with PyAV; right after probing the file named `trigger`, delete `doomed` (paths
+    under `root`, once): files a user removes while a scan runs. Picklable for the pool."""
+
+    name = "deleting"
+
+    def __init__(self, root: str, trigger: str, doomed: tuple[str, ...]) -> None:
+        self.root = root
+        self.trigger = trigger
+        self.doomed = doomed
+        self.delegate = PyAVProber()
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Probe for real, then delete the doomed files if this was the trigger."""
+        try:
+            return self.delegate.probe(path)
+        finally:
+            if path.name == self.trigger:
+                for relpath in self.doomed:
+                    Path(self.root, relpath).unlink(missing_ok=True)
+
+
 # -- job kinds whose runner dies ------------------------------------------------------------
 
 DOOMED = "doomed"

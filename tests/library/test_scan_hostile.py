@@ -27,7 +27,7 @@ from mediashelf.library.scan_request import request_scan
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan
-from tests.jobs.outage_tools import VanishingProber, load_job, wait_for_end
+from tests.jobs.outage_tools import DeletingProber, VanishingProber, load_job, wait_for_end
 from tests.polling import wait_until
 
 FILES = 22  # media files in the per-test library copy of the corpus
@@ -462,3 +462,30 @@ def test_root_replaced_mid_scan_by_a_folder_that_is_not_empty_marks_nothing(
     assert "nothing was marked missing" in job.error
     assert missing_count(database) == 0
     assert track_count(database) == known  # nothing of the foreign folder was added
+
+
+def test_files_deleted_mid_scan_are_missing_and_the_counts_add_up(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """The walk counted them; when reached they were gone: processed must still end at total."""
+    first = make_runtime(database, library, probe_pool)
+    try:
+        assert scan(first).status == "completed"
+    finally:
+        if first.worker is not None:
+            first.worker.stop()
+    doomed = tuple(sorted(p.relative_to(library).as_posix()
+                          for p in (library / "video").iterdir())[-3:])  # fmt: skip
+    prober = DeletingProber(str(library), trigger="plain.mp3", doomed=doomed)
+    with ProbePool(prober, processes=1, timeout_s=20) as pool:
+        runtime = make_runtime(database, library, pool)
+        try:
+            job = scan(runtime, force=True, batch_size=2)
+        finally:
+            runtime.close()
+    assert not any((library / relpath).exists() for relpath in doomed)
+    assert job.status == "completed", job.error
+    p = job.progress
+    assert p["missing"] == len(doomed), p
+    assert p["processed"] == p["total"] == outcome_sum(p), p
+    assert missing_count(database) == len(doomed)

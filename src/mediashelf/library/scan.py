@@ -157,6 +157,7 @@ class LibraryScan:
             self.ctx.log(f"resuming after {self.saved.after!r} with {self.counters.processed} done")
         if work and not self.params.dry_run:
             self._apply()
+            self._settle_total()
         self._set_phase("done", keep_rate=True)
         self.counters.eta_s = 0
         self._emit(force=True)
@@ -168,6 +169,7 @@ class LibraryScan:
         self._root_seen = root_identity(self.deps.root)
         self.ctx.log(f"chunk after {self.saved.after!r} until {self.until!r}")
         self._apply()
+        self._settle_total()
         self._set_phase("done", keep_rate=True)
         self.counters.eta_s = 0
         self._emit(force=True)
@@ -175,6 +177,17 @@ class LibraryScan:
         summary = self.counters.summary(elapsed, dry_run=False).replace("Library scan", "Chunk", 1)
         errors = self.errors.as_dict()
         return JobOutcome(summary, self.counters.as_dict(), errors or None)
+
+    def _settle_total(self) -> None:
+        """End with `total` = `processed`: files the walk counted and then found gone.
+
+        Deleted while the scan ran, they are missing tracks now, not files; a total still
+        counting them left a completed scan at 370 of 400 (and its bar short of the end).
+        """
+        gone = self.counters.total - self.counters.processed
+        if gone > 0:
+            self.ctx.log(f"{gone} files counted at discovery were gone when the scan reached them")
+            self.counters.total = self.counters.processed
 
     # -- the library being there ----------------------------------------------------------
 
