@@ -70,6 +70,16 @@ def track_count(db: Database) -> int:
         return int(session.scalar(select(func.count()).select_from(Track)) or 0)
 
 
+def index_once(database: Database, library: Path, probe_pool: ProbePool) -> None:
+    """Scan the library once to completion and stop that runtime's worker."""
+    first = make_runtime(database, library, probe_pool)
+    try:
+        assert scan(first).status == "completed"
+    finally:
+        if first.worker is not None:
+            first.worker.stop()
+
+
 def outcome_sum(progress: dict[str, Any]) -> int:
     """Return the sum of the per-file outcome buckets."""
     names = ("added", "updated", "unchanged", "moved", "failed", "skipped")
@@ -263,12 +273,7 @@ def scan_while_the_root_vanishes_and_returns(
     The scan waits for the library; `while_away(job_id)` runs then, the root comes back, and
     the ended job is returned.
     """
-    first = make_runtime(database, library, probe_pool)
-    try:
-        assert scan(first).status == "completed"
-    finally:
-        if first.worker is not None:
-            first.worker.stop()
+    index_once(database, library, probe_pool)
     away = str(tmp_path / "library-away")
     prober = VanishingProber(str(library), away, trigger="plain.mp3")
     with ProbePool(prober, processes=1, timeout_s=20) as pool:
@@ -316,12 +321,7 @@ def test_root_lost_mid_scan_marks_nothing_missing_and_resumes_when_back(
 def test_root_lost_mid_scan_for_good_fails_saying_nothing_was_marked(
     database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path
 ) -> None:
-    first = make_runtime(database, library, probe_pool)
-    try:
-        assert scan(first).status == "completed"
-    finally:
-        if first.worker is not None:
-            first.worker.stop()
+    index_once(database, library, probe_pool)
     away = str(tmp_path / "library-away")
     prober = VanishingProber(str(library), away, trigger="plain.mp3")
     with ProbePool(prober, processes=1, timeout_s=20) as pool:
@@ -440,12 +440,7 @@ def test_root_replaced_mid_scan_by_a_folder_that_is_not_empty_marks_nothing(
     """A mount dropped or replaced while files remain at the mount point: not empty, so
     only the root's identity (its inode) tells. Up to the brake's 20 % were marked
     missing (and the stray file added) before the brake noticed."""
-    first = make_runtime(database, library, probe_pool)
-    try:
-        assert scan(first).status == "completed"
-    finally:
-        if first.worker is not None:
-            first.worker.stop()
+    index_once(database, library, probe_pool)
     known = track_count(database)
     away = str(tmp_path / "library-away")
     prober = VanishingProber(str(library), away, trigger="plain.mp3", stray="audio/plain.mp3")
@@ -468,12 +463,7 @@ def test_files_deleted_mid_scan_are_missing_and_the_counts_add_up(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:
     """The walk counted them; when reached they were gone: processed must still end at total."""
-    first = make_runtime(database, library, probe_pool)
-    try:
-        assert scan(first).status == "completed"
-    finally:
-        if first.worker is not None:
-            first.worker.stop()
+    index_once(database, library, probe_pool)
     doomed = tuple(sorted(p.relative_to(library).as_posix()
                           for p in (library / "video").iterdir())[-3:])  # fmt: skip
     prober = DeletingProber(str(library), trigger="plain.mp3", doomed=doomed)

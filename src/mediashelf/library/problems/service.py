@@ -127,9 +127,10 @@ def request_verify(
     actor: str,
 ) -> JobRequest:
     """Enqueue a verification; ids that name no track are a 404, as for a retry of one."""
-    ids = params.get("video_ids")
-    if isinstance(ids, list) and ids:
-        unknown = sorted(set(map(str, ids)) - TrackStore(session).taken_ids(list(map(str, ids))))
+    wanted = params.get("video_ids")
+    if isinstance(wanted, list) and wanted:
+        ids = [str(video_id) for video_id in wanted]
+        unknown = sorted(set(ids) - TrackStore(session).taken_ids(ids))
         if unknown:
             shown = ", ".join(unknown[:5]) + (", …" if len(unknown) > 5 else "")
             raise TrackNotFound(f"track not found: {shown}")
