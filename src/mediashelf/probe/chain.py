@@ -50,9 +50,9 @@ class ProbeChain:
         text (a saved error page): ffprobe took 0.1-1.3 s more on each such file, to say the
         same. A file libav recognises no container in still gets the next backend (ffprobe
         may read a format the bundled libav lacks, e.g. with extra extensions configured).
-        Any other exception is
-        a bug met on this file (a crafted tag once divided by zero): it fails this file as
-        `crashed`, naming the exception, instead of failing the whole scan.
+        Any other exception is a bug met on this file (a crafted tag once divided by zero):
+        it fails this file as `crashed`, naming the exception, instead of failing the whole
+        scan.
         """
         first: ProbeError | None = None
         for prober in self.probers:

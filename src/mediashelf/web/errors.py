@@ -160,17 +160,15 @@ def _sent_as(request: Request) -> str | None:
     return kind or "none"
 
 
-def _not_json(kind: str) -> Failure:
-    message = f"Send the body as JSON (Content-Type: application/json), not {kind[:80]}."
-    return Failure(415, message)
+def _send_json(kind: str) -> str:
+    return f"Send the body as JSON (Content-Type: application/json), not {kind[:80]}."
 
 
 def require_json_body(request: Request, raw: bytes) -> None:
     """Refuse (415) a body a route reads as JSON itself that came under another type."""
     kind = _sent_as(request)
     if raw.strip() and kind is not None:
-        failure = _not_json(kind)
-        raise Refused(failure.status, failure.message)
+        raise Refused(415, _send_json(kind))
 
 
 def _json_body_sent_as(request: Request, errors: Sequence[Any]) -> str | None:
@@ -198,7 +196,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else ()
         kind = _json_body_sent_as(request, errors)
         if kind is not None:
-            return respond(request, _not_json(kind))
+            return respond(request, Failure(415, _send_json(kind)))
         return respond(request, Failure(422, describe_validation(errors)))
 
     async def _http(request: Request, exc: Exception) -> Response:

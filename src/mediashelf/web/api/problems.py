@@ -27,7 +27,6 @@ from mediashelf.web.schemas import (
 )
 
 router = APIRouter(prefix="/api", tags=["problems"], responses=error_responses(*COMMON))
-JOB_ERRORS = error_responses(*JSON_BODY, 409)
 
 
 @router.get("/problems", response_model=ProblemPageOut)
