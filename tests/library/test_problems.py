@@ -260,9 +260,18 @@ def test_cli_problems_verify_and_release(
 
     retried = runner.invoke(app, ["problems", "retry", "--class", "empty", "--json"], env=env)
     assert retried.exit_code == 0, retried.output
+    assert json.loads(retried.stdout)["workers_alive"] is False
     job_id = json.loads(retried.stdout)["job_id"]
     again = runner.invoke(app, ["problems", "retry", "--class", "empty"], env=env)
     assert again.stdout.startswith(f"Joined the active job {job_id}; follow it with")
+    assert "No worker is running: it starts when `mediashelf worker`" in again.stdout
+    # The queued retry blocks a full scan, and nothing would ever run it: the refusal says so.
+    refused = runner.invoke(app, ["scan", "--json"], env=env)
+    assert refused.exit_code == 1, refused.output
+    error = json.loads(refused.stdout)["error"]
+    assert f"job {job_id}" in error
+    assert "No worker is running to start it" in error
+    assert f"mediashelf jobs cancel {job_id}" in error
     neither = runner.invoke(app, ["problems", "retry", "--json"], env=env)
     assert neither.exit_code == 2
     assert "VIDEO_ID or --class" in json.loads(neither.stdout)["error"]

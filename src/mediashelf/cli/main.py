@@ -27,7 +27,7 @@ from mediashelf.cli.wiring import (
     out,
     printable,
 )
-from mediashelf.errors import ConfigError, JobConflict
+from mediashelf.errors import ConfigError, ConflictingJob, JobConflict
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
 if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --help` stays quick
@@ -188,9 +188,12 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
             from mediashelf.cli.jobs import job_json  # after the pool started: overlaps it
             from mediashelf.jobs.service import request_job
 
-            with runtime.db.unit_of_work() as session:
-                request = request_job(session, runtime.registry, runtime.clock, kind, params,
-                                      trigger="cli", actor="cli")  # fmt: skip
+            try:
+                with runtime.db.unit_of_work() as session:
+                    request = request_job(session, runtime.registry, runtime.clock, kind,
+                                          params, trigger="cli", actor="cli")  # fmt: skip
+            except ConflictingJob as exc:
+                raise _nobody_runs(runtime, exc) from exc
             if request.joined:
                 err.print(f"An identical {kind} is already active (job {request.job_id}); "
                           f"{_JOINED[no_wait]}.", soft_wrap=True)  # fmt: skip
@@ -208,6 +211,22 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
         for name, entry in (job.error_summary or {}).items():
             out.print(f"  {name}: {entry['count']} (e.g. {', '.join(entry['samples'])})")
     raise typer.Exit(OK if job.status == "completed" else FAILED)
+
+
+def _nobody_runs(runtime: Runtime, conflict: ConflictingJob) -> JobConflict:
+    """Return the conflict, saying so when no worker is alive to ever end the other job.
+
+    A job queued from the command line with no service running (`problems retry`) waits
+    for a worker; "wait for it to end" alone left every later `scan` refused for good.
+    """
+    from mediashelf.cli.follow import workers_alive
+
+    if workers_alive(runtime):
+        return conflict
+    return JobConflict(
+        f"{conflict.message} No worker is running to start it: run `mediashelf worker` (or "
+        f"`serve`), or cancel it with `mediashelf jobs cancel {conflict.job_id}`."
+    )
 
 
 def _raise_interrupt(_signum: int, _frame: object) -> None:

@@ -65,20 +65,28 @@ def retry(
     json_errors = {"video_id": video_id, "class": problem_class} if as_json else None
     if (video_id is None) == (problem_class is None):
         raise fail(InvalidInput("give either a VIDEO_ID or --class"), json_errors)
-    with opened_runtime(json_errors) as runtime, runtime.db.unit_of_work() as session:
-        if video_id is not None:
-            request = retry_track(session, runtime.registry, runtime.clock, video_id,
-                                  trigger="cli", actor="cli")  # fmt: skip
-        else:
-            assert problem_class is not None
-            request = retry_class(session, runtime.registry, runtime.clock, problem_class, path,
-                                  trigger="cli", actor="cli")  # fmt: skip
+    from mediashelf.cli.follow import workers_alive
+
+    with opened_runtime(json_errors) as runtime:
+        with runtime.db.unit_of_work() as session:
+            if video_id is not None:
+                request = retry_track(session, runtime.registry, runtime.clock, video_id,
+                                      trigger="cli", actor="cli")  # fmt: skip
+            else:
+                assert problem_class is not None
+                request = retry_class(session, runtime.registry, runtime.clock, problem_class,
+                                      path, trigger="cli", actor="cli")  # fmt: skip
+        running = workers_alive(runtime)
     if as_json:
-        out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined}))
+        body = {"job_id": request.job_id, "joined": request.joined, "workers_alive": running}
+        out.print_json(json.dumps(body))
         return
     verb = "Joined the active" if request.joined else "Queued"
     out.print(f"{verb} job {request.job_id}; follow it with `mediashelf jobs logs "
               f"{request.job_id} --follow`.")  # fmt: skip
+    if not running:
+        out.print("No worker is running: it starts when `mediashelf worker` or `mediashelf "
+                  "serve` runs.")  # fmt: skip
 
 
 @app.command("release", context_settings=TAKES_IDS)
