@@ -24,6 +24,7 @@ from mediashelf.errors import InvalidJobRequest
 from mediashelf.jobs.service import create_job
 from mediashelf.library.ids import derived_id, is_valid_video_id
 from mediashelf.library.scan_request import request_scan
+from mediashelf.probe.base import Prober
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan
@@ -264,6 +265,18 @@ def vanishing_runtime(database: Database, library: Path, pool: ProbePool, wait_s
     return make_runtime(database, library, pool, library_wait_s=wait_s)
 
 
+def forced_scan_through(
+    prober: Prober, database: Database, library: Path, batch_size: int, wait_s: float = 120.0
+) -> Job:
+    """Run a forced scan whose probes go through `prober` (one pool process); return the job."""
+    with ProbePool(prober, processes=1, timeout_s=20) as pool:
+        runtime = vanishing_runtime(database, library, pool, wait_s=wait_s)
+        try:
+            return scan(runtime, force=True, batch_size=batch_size)
+        finally:
+            runtime.close()
+
+
 def scan_while_the_root_vanishes_and_returns(
     database: Database, library: Path, probe_pool: ProbePool, tmp_path: Path,
     while_away: Callable[[int], None] = lambda _job_id: None,
@@ -324,12 +337,7 @@ def test_root_lost_mid_scan_for_good_fails_saying_nothing_was_marked(
     index_once(database, library, probe_pool)
     away = str(tmp_path / "library-away")
     prober = VanishingProber(str(library), away, trigger="plain.mp3")
-    with ProbePool(prober, processes=1, timeout_s=20) as pool:
-        runtime = vanishing_runtime(database, library, pool, wait_s=0.5)
-        try:
-            job = scan(runtime, force=True, batch_size=4)
-        finally:
-            runtime.close()
+    job = forced_scan_through(prober, database, library, batch_size=4, wait_s=0.5)
     assert os.path.isdir(away)
     assert job.status == "failed"
     assert job.error is not None
@@ -444,12 +452,7 @@ def test_root_replaced_mid_scan_by_a_folder_that_is_not_empty_marks_nothing(
     known = track_count(database)
     away = str(tmp_path / "library-away")
     prober = VanishingProber(str(library), away, trigger="plain.mp3", stray="audio/plain.mp3")
-    with ProbePool(prober, processes=1, timeout_s=20) as pool:
-        runtime = vanishing_runtime(database, library, pool, wait_s=0.5)
-        try:
-            job = scan(runtime, force=True, batch_size=4)
-        finally:
-            runtime.close()
+    job = forced_scan_through(prober, database, library, batch_size=4, wait_s=0.5)
     assert (library / "stray.mp3").is_file()  # the replacement stood for the whole scan
     assert job.status == "failed"
     assert job.error is not None
@@ -467,12 +470,7 @@ def test_files_deleted_mid_scan_are_missing_and_the_counts_add_up(
     doomed = tuple(sorted(p.relative_to(library).as_posix()
                           for p in (library / "video").iterdir())[-3:])  # fmt: skip
     prober = DeletingProber(str(library), trigger="plain.mp3", doomed=doomed)
-    with ProbePool(prober, processes=1, timeout_s=20) as pool:
-        runtime = make_runtime(database, library, pool)
-        try:
-            job = scan(runtime, force=True, batch_size=2)
-        finally:
-            runtime.close()
+    job = forced_scan_through(prober, database, library, batch_size=2)
     assert not any((library / relpath).exists() for relpath in doomed)
     assert job.status == "completed", job.error
     p = job.progress
