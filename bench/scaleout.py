@@ -8,11 +8,18 @@ speed-up against one worker and how many chunks each worker ran, with how many o
 machine's cores were busy meanwhile (all processes: the workers, their probe processes and
 the PostgreSQL server, from /proc/stat): a speed-up can only be near-linear while cores are
 left idle. Expect near-linear up to the number of cores, and nothing more beyond it.
+
+One machine cannot show what several hosts do, since every worker shares its cores.
+`--host-cores F` models hosts: each worker, with its probe process, runs in a cgroup of its
+own whose CPU quota is F cores (cgroup v1 `cpu.cfs_quota_us`, or v2 `cpu.max`). The
+PostgreSQL server stays outside the quotas, as a database host would. With 4 workers of
+0.4 cores, 1.6 of 2 cores are the workers' and the rest is left to the database.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -41,6 +48,39 @@ from mediashelf.library.tasks import build_registry
 from mediashelf.probe.pool import ProbePool
 
 REPO = Path(__file__).resolve().parents[1]
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP_V2 = Path("/sys/fs/cgroup")
+PERIOD_US = 100_000
+
+
+class HostQuota:
+    """A CPU cgroup capped at `cores` cores: one modelled host for one worker process tree."""
+
+    def __init__(self, cores: float, index: int) -> None:
+        name = f"mediashelf-bench-host-{os.getpid()}-{index}"
+        quota = max(1000, int(cores * PERIOD_US))
+        if (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists():
+            self.path = CGROUP_V1_CPU / name
+            self.path.mkdir()
+            (self.path / "cpu.cfs_period_us").write_text(f"{PERIOD_US}\n")
+            (self.path / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+        elif "cpu" in (CGROUP_V2 / "cgroup.controllers").read_text().split():
+            self.path = CGROUP_V2 / name
+            self.path.mkdir()
+            (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}\n")
+        else:
+            raise OSError("no cgroup CPU controller")
+
+    def wrap(self, command: Sequence[str]) -> list[str]:
+        """Return `command` run by a shell that first moves itself into this cgroup, so the
+        worker and every process it starts (its probe pool) are counted against the quota."""
+        procs = self.path / "cgroup.procs"
+        return ["sh", "-c", f'echo $$ > "{procs}" && exec "$@"', "sh", *command]
+
+    def remove(self) -> None:
+        """Remove the cgroup (it is empty once the worker's processes ended)."""
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
 
 
 def fresh_database(admin_url: str) -> str:
@@ -63,8 +103,11 @@ def drop_database(url: str) -> None:
     engine.dispose()
 
 
-def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any]:
-    """Scan `library` with `workers` worker processes; return timings and chunk spread."""
+def run_once(
+    library: Path, url: str, workers: int, chunk: int, host_cores: float | None = None
+) -> dict[str, Any]:
+    """Scan `library` with `workers` worker processes, each in a modelled host of
+    `host_cores` cores when given; return timings and chunk spread."""
     db = Database(url)
     with db.engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -75,11 +118,17 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
            "MEDIASHELF_POLL_S": "0.2"}  # fmt: skip
     command = [sys.executable, "-m", "mediashelf.cli", "worker", "--concurrency", "1"]
     quiet = subprocess.DEVNULL
+    hosts = [HostQuota(host_cores, i) for i in range(workers)] if host_cores else []
     procs = [
         subprocess.Popen(
-            command, env=env, cwd=REPO, stdout=quiet, stderr=quiet, start_new_session=True
+            hosts[i].wrap(command) if hosts else command,
+            env=env,
+            cwd=REPO,
+            stdout=quiet,
+            stderr=quiet,
+            start_new_session=True,
         )
-        for _ in range(workers)
+        for i in range(workers)
     ]
     try:
         settings = Settings(library=library, database_url=url, scan_chunk_size=chunk)
@@ -103,6 +152,7 @@ def run_once(library: Path, url: str, workers: int, chunk: int) -> dict[str, Any
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
             proc.wait(30)
+        _wait_emptied(hosts)
         db.dispose()
     return {"workers": workers, "seconds": round(seconds, 2), "status": job.status,
             "files": job.progress.get("processed"), "chunks": len(chunks),
@@ -131,6 +181,15 @@ def _busy_s() -> float:
         ticks = [int(v) for v in stat.readline().split()[1:]]
     idle = ticks[3] + ticks[4]  # idle and iowait
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_emptied(hosts: list[HostQuota], timeout_s: float = 30) -> None:
+    """Remove the host cgroups once the workers' probe processes have left them too."""
+    deadline = time.monotonic() + timeout_s
+    for host in hosts:
+        while (host.path / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        host.remove()
 
 
 def _no_pool() -> ProbePool:
@@ -173,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--keep", type=Path, help="library folder, reused when present")
+    parser.add_argument("--host-cores", type=float, help="model hosts: a CPU quota per worker")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     library = args.keep or Path(tempfile.mkdtemp(prefix="scaleout-")) / "library"
@@ -180,7 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_demo_library(library, args.files)
     url = fresh_database(args.database)
     try:
-        runs = [run_once(library, url, int(n), args.chunk) for n in args.workers.split(",")]
+        runs = [
+            run_once(library, url, int(n), args.chunk, args.host_cores)
+            for n in args.workers.split(",")
+        ]
     finally:
         drop_database(url)
     base = runs[0]["seconds"]
@@ -188,9 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         run["files_per_s"] = round((run["files"] or 0) / run["seconds"], 1)
         run["speedup"] = round(base / run["seconds"], 2)
     if args.json:
-        print(json.dumps({"cores": os.cpu_count(), "runs": runs}, indent=2))
+        print(json.dumps({"cores": os.cpu_count(), "host_cores": args.host_cores, "runs": runs},
+                         indent=2))  # fmt: skip
     else:
-        print(f"cores: {os.cpu_count()}, files: {runs[0]['files']}, chunk: {args.chunk} writes")
+        hosts = f", each worker a host of {args.host_cores} cores" if args.host_cores else ""
+        print(f"cores: {os.cpu_count()}, files: {runs[0]['files']}, chunk: {args.chunk} writes"
+              f"{hosts}")  # fmt: skip
         print("| workers | seconds | files/s | speed-up | cores busy | parent claimed s | walk s "
               "| chunks s | chunks speed-up | parent ended s | chunks | chunks per worker "
               "| status |")  # fmt: skip
