@@ -69,23 +69,35 @@ export class JobView {
     this.renderErrors(job.error_summary || {}, p.failed || 0);
   }
 
-  // Files checked per second: the job's own figure; while it says 0 but files are being
-  // checked, the pace between two polls; once ended, processed over the job's duration.
+  // Files checked per second: the job's own figure; once ended, processed over the job's
+  // duration; while it says 0 but files are being checked, the pace over the last step of
+  // `processed` seen, stretched to now (it stays shown between steps and falls while nothing
+  // moves, where a pace between two polls blinked back to "-" at every poll without a step).
   rate(job) {
     const p = job.progress || {};
     const processed = p.processed || 0;
-    const now = performance.now();
+    const pace = this.pace(processed, performance.now());
     let rate = typeof p.rate === "number" && p.rate > 0 ? p.rate : null;
-    const last = this.lastPoll;
-    if (rate === null && last && processed > last.processed && now > last.at) {
-      rate = (processed - last.processed) / ((now - last.at) / 1000);
-    }
     if (rate === null && TERMINAL.has(job.status) && processed && job.duration_s > 0) {
       rate = processed / job.duration_s;
     }
-    this.lastPoll = { processed, at: now };
+    if (rate === null) rate = pace;
     if (rate === null) return "-";
     return rate < 10 ? rate.toFixed(1) : rate.toFixed(0);
+  }
+
+  // `step` is where `processed` last rose and `from` where it stood before that rise; the pace is
+  // the rise over the time since `from`. A count that goes down (a retried attempt) starts over.
+  pace(processed, now) {
+    if (!this.step || processed < this.step.processed) {
+      this.step = { processed, at: now };
+      this.from = null;
+    } else if (processed > this.step.processed) {
+      this.from = this.step;
+      this.step = { processed, at: now };
+    }
+    const from = this.from;
+    return from && now > from.at ? (processed - from.processed) / ((now - from.at) / 1000) : null;
   }
 
   // The error summary by class; failures the job has counted but not grouped yet (a scan
