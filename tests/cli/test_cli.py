@@ -458,6 +458,32 @@ def test_an_unusable_database_is_one_line_not_a_traceback(
         assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["jobs", "list", "--json"], ["jobs", "show", "1", "--json"], ["jobs", "logs", "1"],
+     ["jobs", "cancel", "1"], ["jobs", "retry", "1"], ["problems", "--json"],
+     ["problems", "retry", "abc", "--json"], ["problems", "release", "abc", "--json"],
+     ["rescan", "abc", "--json"], ["verify", "--json"]],
+)  # fmt: skip
+def test_commands_on_what_is_indexed_never_create_a_database(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A mistyped SQLite URL must not answer "no jobs" or "0 problems" from a new empty file."""
+    missing = tmp_path / "typo" / "mediashel.sqlite"
+    env = {"MEDIASHELF_DATABASE_URL": f"sqlite:///{missing}", "MEDIASHELF_LIBRARY": str(tmp_path)}
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == FAILED, result.output
+    assert f"No database at {missing}" in result.output
+    if "--json" in args:
+        assert json.loads(result.stdout)["status"] == "error"
+    assert not (tmp_path / "typo").exists()
+    created = runner.invoke(app, ["db", "upgrade"], env=env)  # commands that create still do
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(app, ["jobs", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout)["total"] == 0
+
+
 @pytest.mark.parametrize("args", [["jobs", "list"], ["serve", "--no-scan"]])
 def test_a_data_folder_that_is_a_file_is_one_line(tmp_path: Path, args: list[str]) -> None:
     blocker = tmp_path / "data"

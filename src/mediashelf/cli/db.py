@@ -82,11 +82,12 @@ def check() -> None:
 def backup(path: Path) -> None:
     """Copy the SQLite database to PATH, consistently, while the service runs."""
     from mediashelf.db import backup as backups
+    from mediashelf.db.engine import sqlite_path
 
     with clean_exits():
         settings = load_settings()
         url = settings.effective_database_url
-        db_file = backups.sqlite_path(url)
+        db_file = sqlite_path(url)
         if db_file is None:
             err.print("PostgreSQL is backed up with pg_dump (the password comes from "
                       "PGPASSWORD or ~/.pgpass):")  # fmt: skip
@@ -102,11 +103,12 @@ def restore(path: Path) -> None:
     """Replace the SQLite database with the backup at PATH (stop serve and workers first)."""
     from mediashelf.db import backup as backups
     from mediashelf.db import migrate
+    from mediashelf.db.engine import sqlite_path
 
     with clean_exits():
         settings = load_settings()
         url = settings.effective_database_url
-        db_file = backups.sqlite_path(url)
+        db_file = sqlite_path(url)
         if db_file is None:
             err.print("PostgreSQL is restored with pg_restore, with every mediashelf process "
                       "stopped:")  # fmt: skip

@@ -71,7 +71,10 @@ def list_command(
     from mediashelf.jobs.service import list_jobs
     from mediashelf.jobs.store import JobFilter
 
-    with opened_runtime({} if as_json else None) as runtime, runtime.db.unit_of_work() as session:
+    with (
+        opened_runtime({} if as_json else None, indexed_only=True) as runtime,
+        runtime.db.unit_of_work() as session,
+    ):
         jobs, total = list_jobs(session, JobFilter(status=status, kind=kind, limit=limit))
         rows = [job_json(j) for j in jobs]
     if as_json:
@@ -94,7 +97,10 @@ def show(job_id: JobId, as_json: JsonFlag = False) -> None:
     from mediashelf.jobs.service import get_job
 
     json_errors = {"job_id": job_id} if as_json else None  # --json: one object, error or not
-    with opened_runtime(json_errors) as runtime, runtime.db.unit_of_work() as session:
+    with (
+        opened_runtime(json_errors, indexed_only=True) as runtime,
+        runtime.db.unit_of_work() as session,
+    ):
         data = job_json(get_job(session, job_id))
     if as_json:
         out.print_json(json.dumps(data))
@@ -118,7 +124,7 @@ def logs(
     from mediashelf.cli.follow import TERMINAL, snapshot
     from mediashelf.jobs.service import job_logs
 
-    with opened_runtime() as runtime:
+    with opened_runtime(indexed_only=True) as runtime:
         after = 0
         while True:
             with runtime.db.unit_of_work() as session:
@@ -139,7 +145,7 @@ def cancel(job_id: JobId) -> None:
     from mediashelf.jobs.service import cancel_job
     from mediashelf.jobs.states import JobStatus
 
-    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+    with opened_runtime(indexed_only=True) as runtime, runtime.db.unit_of_work() as session:
         job = cancel_job(session, runtime.clock, job_id, actor="cli")
         status = "cancel requested" if job.status == JobStatus.RUNNING else job.status
     out.print(f"job {job_id}: {status}")
@@ -150,6 +156,6 @@ def retry(job_id: JobId) -> None:
     """Queue a failed or cancelled job again."""
     from mediashelf.jobs.service import retry_job
 
-    with opened_runtime() as runtime, runtime.db.unit_of_work() as session:
+    with opened_runtime(indexed_only=True) as runtime, runtime.db.unit_of_work() as session:
         status = retry_job(session, runtime.registry, runtime.clock, job_id, actor="cli").status
     out.print(f"job {job_id}: {status}")

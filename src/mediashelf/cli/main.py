@@ -183,7 +183,12 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
     try:
         with (
             JobProgress(err, quiet=as_json or no_wait) as bar,
-            opened_runtime(json_errors, early_pool=not no_wait, scan_ahead=ahead) as runtime,
+            opened_runtime(
+                json_errors,
+                early_pool=not no_wait,
+                scan_ahead=ahead,
+                indexed_only=kind == LIBRARY_VERIFY,
+            ) as runtime,  # fmt: skip
         ):
             from mediashelf.cli.jobs import job_json  # after the pool started: overlaps it
             from mediashelf.jobs.service import request_job
@@ -322,7 +327,7 @@ def rescan(
 
     options = RescanOptions(refresh_duration, refresh_size)
     json_errors = {"video_id": video_id} if as_json else None
-    with opened_runtime(json_errors, probe_processes=1) as runtime:
+    with opened_runtime(json_errors, indexed_only=True, probe_processes=1) as runtime:
         outcome = rescan_track(
             runtime.db, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
             video_id=video_id, options=options, actor="cli",

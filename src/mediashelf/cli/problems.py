@@ -33,7 +33,10 @@ def problems(
     from mediashelf.library.problems.service import list_problems
     from mediashelf.web.schemas import ProblemPageOut
 
-    with opened_runtime({} if as_json else None) as runtime, runtime.db.unit_of_work() as s:
+    with (
+        opened_runtime({} if as_json else None, indexed_only=True) as runtime,
+        runtime.db.unit_of_work() as s,
+    ):
         page = ProblemPageOut.of(list_problems(s, problem_class, path, limit, offset), limit,
                                  offset)  # fmt: skip
     if as_json:
@@ -67,7 +70,7 @@ def retry(
         raise fail(InvalidInput("give either a VIDEO_ID or --class"), json_errors)
     from mediashelf.cli.follow import workers_alive
 
-    with opened_runtime(json_errors) as runtime:
+    with opened_runtime(json_errors, indexed_only=True) as runtime:
         with runtime.db.unit_of_work() as session:
             if video_id is not None:
                 request = retry_track(session, runtime.registry, runtime.clock, video_id,
@@ -95,7 +98,10 @@ def release(video_id: str, as_json: JsonFlag = False) -> None:
     from mediashelf.library.problems.service import release_track
 
     json_errors = {"video_id": video_id} if as_json else None
-    with opened_runtime(json_errors) as runtime, runtime.db.unit_of_work() as session:
+    with (
+        opened_runtime(json_errors, indexed_only=True) as runtime,
+        runtime.db.unit_of_work() as session,
+    ):
         release_track(session, runtime.clock, video_id, actor="cli")
     if as_json:
         out.print_json(json.dumps({"status": "released", "video_id": video_id}))

@@ -107,6 +107,24 @@ def clean_exits(json_errors: dict[str, Any] | None = None) -> Iterator[None]:
         raise fail(database_failure(exc), json_errors) from exc
 
 
+def require_database(settings: Settings) -> None:
+    """Raise DatabaseUnavailable when the settings name a SQLite file that does not exist.
+
+    Opening it would create an empty database, and a mistyped MEDIASHELF_DATABASE_URL (or
+    data folder) would then answer "no jobs" or "0 problems" as if the library were fine.
+    """
+    from mediashelf.db.engine import sqlite_path
+
+    path = sqlite_path(settings.effective_database_url)
+    if path is None or path.exists() or path.parent.is_file():
+        return  # (a data folder that is a file: build_runtime names that)
+    raise DatabaseUnavailable(
+        f"No database at {path}: nothing has run with this MEDIASHELF_DATABASE_URL (or "
+        "MEDIASHELF_DATA_DIR) yet. Check the setting; `mediashelf scan`, `serve` or "
+        "`db upgrade` create the database."
+    )
+
+
 def build_runtime(settings: Settings, pool: ProbePool | None = None) -> Runtime:
     """Return a Runtime for `settings`; an unusable data folder is a setting error."""
     from mediashelf.runtime import Runtime
@@ -123,9 +141,13 @@ def opened_runtime(
     *,
     early_pool: bool = False,
     scan_ahead: Mapping[str, object] | None = None,
+    indexed_only: bool = False,
     **overrides: Any,
 ) -> Iterator[Runtime]:
     """Yield a migrated Runtime; close it afterwards and turn errors into clean exits.
+
+    `indexed_only`: the command reads or acts on what a scan indexed (jobs, tracks, problems),
+    so it never creates a database (`require_database`).
 
     `early_pool` starts the probe pool before anything else is imported: its forkserver
     imports libav on the other core while this process imports the database layer and
@@ -139,6 +161,8 @@ def opened_runtime(
     try:
         with clean_exits(json_errors):
             settings = load_settings(**overrides)
+            if indexed_only:
+                require_database(settings)
             if early_pool:
                 pool = _started_pool(settings)
                 if scan_ahead is not None:

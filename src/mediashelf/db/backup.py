@@ -33,14 +33,6 @@ class BackupInfo:
     size_bytes: int
 
 
-def sqlite_path(url: str) -> Path | None:
-    """Return the file of a SQLite URL, None for other databases or in-memory ones."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database or "")
-
-
 def _libpq_url(url: str) -> str:
     """Return `url` as libpq takes it, without the password (PGPASSWORD or ~/.pgpass give it)."""
     parsed = make_url(url)
