@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -171,3 +173,91 @@ def test_backup_refuses_to_overwrite_the_live_database(
     result = runner.invoke(app, ["db", "restore", str(db_file)], env=env_for(live.db.url))
     assert result.exit_code == USAGE, result.output
     assert not db_file.with_name(db_file.name + ".before-restore").exists()
+
+
+def track_count(url: str) -> int:
+    """Return how many tracks the database at `url` holds."""
+    return len(relpaths(url))
+
+
+def test_undoing_a_restore_brings_the_replaced_database_back(live: Runtime, tmp_path: Path) -> None:
+    """Restoring `<name>.before-restore` (the undo the message invites) lost both copies: the
+    old database was saved over the very file being restored from."""
+    wait_for_job(live, _scan(live))
+    db_file = Path(live.db.engine.url.database or "")
+    indexed = track_count(live.db.url)
+    assert indexed == FILES
+    empty = tmp_path / "empty.db"
+    with Database(f"sqlite:///{empty}") as other:
+        upgrade(other)
+    live.close()
+    env = env_for(live.db.url)
+    result = runner.invoke(app, ["db", "restore", str(empty)], env=env)
+    assert result.exit_code == OK, result.output
+    assert track_count(live.db.url) == 0
+    kept = db_file.with_name(db_file.name + ".before-restore")
+    assert f"kept as {kept}" in result.output
+    result = runner.invoke(app, ["db", "restore", str(kept)], env=env)
+    assert result.exit_code == OK, result.output
+    assert track_count(live.db.url) == indexed
+    assert track_count(f"sqlite:///{kept}") == 0  # the empty one, kept in its turn
+
+
+def test_a_damaged_database_is_restored_over_and_kept_as_it_was(
+    live: Runtime, tmp_path: Path
+) -> None:
+    wait_for_job(live, _scan(live))
+    db_file = Path(live.db.engine.url.database or "")
+    good = tmp_path / "good.db"
+    backup_sqlite(db_file, good)
+    live.close()
+    with closing(sqlite3.connect(db_file)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(db_file, "r+b") as handle:  # pages 11-13 overwritten, as a failing disk does
+        handle.seek(10 * 4096)
+        handle.write(b"\xff" * 3 * 4096)
+    result = runner.invoke(app, ["db", "restore", str(good)], env=env_for(live.db.url))
+    assert result.exit_code == OK, result.output
+    assert track_count(live.db.url) == FILES
+    kept = db_file.with_name(db_file.name + ".before-restore")
+    assert kept.read_bytes()[10 * 4096 : 10 * 4096 + 8] == b"\xff" * 8  # moved aside untouched
+
+
+def test_restore_into_nothing_says_there_was_nothing(live: Runtime, tmp_path: Path) -> None:
+    db_file = Path(live.db.engine.url.database or "")
+    backup = tmp_path / "copy.db"
+    backup_sqlite(db_file, backup)
+    target = tmp_path / "fresh" / "new.db"
+    result = runner.invoke(app, ["db", "restore", str(backup)], env=env_for(f"sqlite:///{target}"))
+    assert result.exit_code == OK, result.output
+    assert "there was none before" in result.output
+    assert not target.with_name(target.name + ".before-restore").exists()
+
+
+def test_backup_refuses_what_is_not_a_regular_file_and_the_lock_file(
+    live: Runtime, tmp_path: Path
+) -> None:
+    """`db backup /dev/full` as root replaced the device node with the backup."""
+    db_file = Path(live.db.engine.url.database or "")
+    fifo = tmp_path / "a-fifo"
+    os.mkfifo(fifo)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    lock = db_file.with_name(db_file.name + ".migrate-lock")
+    lock.touch()
+    for target, says in ((fifo, "not a regular file"), (folder, "not a regular file"),
+                         (lock, "live database")):  # fmt: skip
+        result = runner.invoke(app, ["db", "backup", str(target)], env=env_for(live.db.url))
+        assert result.exit_code == USAGE, result.output
+        assert says in result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert lock.stat().st_size == 0
+
+
+def _scan(live: Runtime) -> int:
+    """Queue a full scan of the library and start a worker for it; return the job id."""
+    with live.db.unit_of_work() as session:
+        job_id = create_job(session, live.registry, live.clock, kind="library_scan",
+                            params={}, trigger="cli", actor="test").id  # fmt: skip
+    live.start_worker()
+    return job_id

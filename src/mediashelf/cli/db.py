@@ -114,12 +114,12 @@ def restore(path: Path) -> None:
                       "stopped:")  # fmt: skip
             out.print(backups.restore_command(url, path), highlight=False, soft_wrap=True)
             raise typer.Exit(USAGE)
-        info = backups.restore_sqlite(
+        info, kept = backups.restore_sqlite(
             path, db_file, lambda: _refuse_while_in_use(settings), settings.sqlite_busy_timeout_ms
         )
-    kept = f"{db_file}.before-restore"
-    out.print(f"restored {path} (schema {info.revision}) into {db_file}; the database it "
-              f"replaced is kept as {kept}", highlight=False, soft_wrap=True)  # fmt: skip
+    replaced = f"the database it replaced is kept as {kept}" if kept else "there was none before"
+    out.print(f"restored {path} (schema {info.revision}) into {db_file}; {replaced}",
+              highlight=False, soft_wrap=True)  # fmt: skip
     head = migrate.head_revision()
     if info.revision != head:
         out.print(f"its schema is migrated to {head} at the next start "

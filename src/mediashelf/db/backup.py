@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
-from mediashelf.db.migrate import head_revision, known_revision, migration_lock
+from mediashelf.db.migrate import (
+    MIGRATE_LOCK_SUFFIX,
+    head_revision,
+    known_revision,
+    migration_lock,
+)
 from mediashelf.errors import DatabaseError, InvalidBackup, InvalidInput
 
 
@@ -72,6 +78,8 @@ def backup_sqlite(db_file: Path, dest: Path, busy_timeout_ms: int = 10_000) -> B
         raise DatabaseError(f"There is no database at {db_file} to back up.")
     dest = dest.absolute()
     _refuse_live_files(db_file, dest, "back up to")
+    if dest.exists() and not stat.S_ISREG(dest.stat().st_mode):  # a device, a FIFO, a folder
+        raise InvalidInput(f"Cannot back up to {dest}: it is not a regular file.")
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     with _failures("backup"):
         partial.unlink(missing_ok=True)
@@ -99,7 +107,8 @@ def _refuse_live_files(db_file: Path, other: Path, what: str) -> None:
     Replacing the live file beneath open connections (or writing over its -wal or -shm)
     would split or corrupt the database every running process has open.
     """
-    live = [db_file, *(db_file.with_name(db_file.name + s) for s in ("-wal", "-shm", "-journal"))]
+    companions = ("-wal", "-shm", "-journal", MIGRATE_LOCK_SUFFIX)
+    live = [db_file, *(db_file.with_name(db_file.name + s) for s in companions)]
     for path in live:
         same = other.resolve() == path.resolve()
         if same or (other.exists() and path.exists() and other.samefile(path)):
@@ -157,23 +166,50 @@ def restore_sqlite(
     db_file: Path,
     refuse_if_in_use: Callable[[], None],
     busy_timeout_ms: int = 10_000,
-) -> BackupInfo:
-    """Replace the database at `db_file` with the backup `src`; return what was restored.
+) -> tuple[BackupInfo, Path | None]:
+    """Replace the database at `db_file` with the backup `src`; return what was restored and
+    where the database it replaced is kept (`<name>.before-restore`; None when there was none).
 
     The migration lock is held throughout (a service starting meanwhile waits for it instead
     of migrating half a file), and `refuse_if_in_use` runs under it, raising when workers
-    still heartbeat. The database it replaces is kept beside it as `<name>.before-restore`.
+    still heartbeat. The backup is copied aside first: restoring `<name>.before-restore`
+    itself (undoing a restore) would otherwise read the file the old database was just
+    saved over, and lose both.
     """
     _refuse_live_files(db_file, src.absolute(), "restore from")
     info = inspect_backup(src)
     db_file.parent.mkdir(parents=True, exist_ok=True)
+    staged = db_file.with_name(f".{db_file.name}.restoring-{os.getpid()}")
+    kept: Path | None = None
     with migration_lock(db_file), _failures("restore"):
-        if db_file.exists():
-            refuse_if_in_use()
-            backup_sqlite(db_file, db_file.with_name(db_file.name + ".before-restore"))
-        with closing(sqlite3.connect(f"{src.absolute().as_uri()}?mode=ro", uri=True)) as conn:
-            _copy(conn, db_file, busy_timeout_ms)
+        try:
+            with closing(sqlite3.connect(f"{src.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+                _copy(conn, staged, busy_timeout_ms)
+            if db_file.exists():
+                refuse_if_in_use()
+                kept = _keep_replaced(db_file, busy_timeout_ms)
+            with closing(sqlite3.connect(staged)) as conn:
+                _copy(conn, db_file, busy_timeout_ms)
+        finally:
+            staged.unlink(missing_ok=True)
         with closing(sqlite3.connect(db_file, timeout=busy_timeout_ms / 1000)) as live:
             live.execute("PRAGMA journal_mode=WAL")
             _check_integrity(live, db_file)
-    return info
+    return info, kept
+
+
+def _keep_replaced(db_file: Path, busy_timeout_ms: int) -> Path:
+    """Keep the database a restore replaces as `<name>.before-restore`; return that path.
+
+    A consistent copy where it can be read whole; a damaged one (the usual reason to restore)
+    cannot, so its files are moved aside as they are, and the restore goes on.
+    """
+    kept = db_file.with_name(db_file.name + ".before-restore")
+    try:
+        backup_sqlite(db_file, kept, busy_timeout_ms)
+    except (InvalidBackup, DatabaseError):
+        for suffix in ("", "-wal", "-shm"):
+            part = db_file.with_name(db_file.name + suffix)
+            if part.exists():
+                os.replace(part, kept.with_name(kept.name + suffix))
+    return kept

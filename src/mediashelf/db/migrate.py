@@ -121,10 +121,13 @@ def _file_lock(db: Database) -> Iterator[None]:
         yield
 
 
+MIGRATE_LOCK_SUFFIX = ".migrate-lock"
+
+
 @contextmanager
 def migration_lock(database: Path) -> Iterator[None]:
     """Hold the lock that migrations (and restores) of the SQLite file `database` take."""
-    with open(f"{database}.migrate-lock", "a+b") as handle:
+    with open(f"{database}{MIGRATE_LOCK_SUFFIX}", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
