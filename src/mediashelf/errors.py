@@ -58,6 +58,10 @@ class DatabaseUnavailable(DatabaseError):
     """The database is unavailable right now; try again shortly."""
 
 
+class SchemaTooNew(DatabaseError):
+    """The database's schema is a newer mediashelf's: this version would misread it."""
+
+
 class DatabaseInUse(DatabaseError):
     """The database is in use by running workers; stop them first."""
 

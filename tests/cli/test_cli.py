@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
 
 from mediashelf.cli.exits import FAILED, NOT_FOUND, USAGE
@@ -105,6 +105,23 @@ def test_db_downgrade_goes_back_one_release_and_upgrade_returns(db_url: str) -> 
     assert "`mediashelf db upgrade` goes forward" in forward.output
     assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
     assert runner.invoke(app, ["db", "check"], env=env).exit_code == 0
+
+
+def test_a_newer_schema_is_named_not_a_traceback(db_url: str, tmp_path: Path) -> None:
+    """A database a newer mediashelf migrated (another host of a shared PostgreSQL) made every
+    command print alembic's "Can't locate revision" traceback, and `db check` said upgrade."""
+    env = {"MEDIASHELF_DATABASE_URL": db_url, "MEDIASHELF_LIBRARY": str(tmp_path)}
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    with Database(db_url) as db, db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    for args in (["db", "upgrade"], ["db", "check"], ["db", "downgrade", file_revisions()[0]],
+                 ["jobs", "list"], ["scan", "--json"]):  # fmt: skip
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == FAILED, (args, result.output)
+        assert "schema is at revision 0099, newer than this version" in result.output, args
+        assert "Traceback" not in result.output
+        if "--json" in args:
+            assert json.loads(result.stdout)["status"] == "error"
 
 
 def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbePool) -> None:

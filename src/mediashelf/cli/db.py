@@ -68,6 +68,7 @@ def check() -> None:
 
     with clean_exits(), Database(load_settings().effective_database_url) as db:
         current, head = migrate.current_revision(db), migrate.head_revision()
+        migrate.refuse_newer(current)
         diff = migrate.schema_diff(db) if current == head else []
     if current != head:
         err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")

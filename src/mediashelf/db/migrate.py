@@ -18,6 +18,7 @@ from sqlalchemy import Connection, inspect, text
 from mediashelf.db.schema import Base
 from mediashelf.db.search import create_search, is_search_object
 from mediashelf.db.session import Database
+from mediashelf.errors import SchemaTooNew
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -63,8 +64,10 @@ def upgrade(db: Database, revision: str = "head") -> None:
     PostgreSQL: a transaction-level advisory lock around the migration. SQLite: an exclusive
     lock on a file beside the database. The second process then finds the schema current.
     """
-    if revision == "head" and _stored_revision(db) == newest_file_revision():
+    stored = _stored_revision(db)
+    if revision == "head" and stored == newest_file_revision():
         return  # current: nothing to migrate, no alembic to import
+    refuse_newer(stored)
     with _file_lock(db), db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
@@ -85,6 +88,7 @@ def downgrade(db: Database, revision: str) -> None:
     For going back to an earlier version of mediashelf: every migration's downgrade is run in
     a round trip against the step-by-step upgrade in the tests, on SQLite and PostgreSQL.
     """
+    refuse_newer(_stored_revision(db))
     with _file_lock(db), db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
@@ -93,6 +97,21 @@ def downgrade(db: Database, revision: str) -> None:
         config = _config()
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
+
+
+def refuse_newer(stored: str | None) -> None:
+    """Raise SchemaTooNew when `stored` is a revision this version does not ship.
+
+    A newer mediashelf migrated the database (another host of a shared PostgreSQL, or a
+    downgrade of the package): alembic would fail with a traceback, and running on would
+    misread the tables.
+    """
+    if stored is not None and not known_revision(stored):
+        raise SchemaTooNew(
+            f"The database's schema is at revision {stored}, newer than this version of "
+            f"mediashelf knows (newest {head_revision()}): run the mediashelf version that "
+            "migrated it (upgrade this host's mediashelf), or restore a backup taken before."
+        )
 
 
 def create_current(conn: Connection) -> None:
