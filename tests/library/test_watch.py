@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -279,3 +280,23 @@ def test_a_remounted_root_is_followed_again(
     wait_until(lambda: tracks(db)[gone].probe_status == "missing",
                "a deletion in the new folder to be seen")  # fmt: skip
     assert tracks(db)["Artist/Album/01 Song.mp3"].probe_status == "ok"
+
+
+def test_a_name_that_is_not_utf8_does_not_end_event_watching(
+    watched: Runtime, corpus: Corpus, library: Path
+) -> None:
+    """watchfiles raises on such a name, and kept raising: the watcher fell back to polling
+    for good. Now a new watcher follows events again and a scan looks for what was missed."""
+    db = watched.db
+    latin1 = os.fsencode(library / "Artist/Album") + b"/03 Caf\xe9.mp3"
+    shutil.copy(corpus.root / SONG, latin1)
+    wait_until(lambda: any(not j.params.get("path") for j in watch_jobs(db)),
+               "the scan of the whole library after the watcher restarted")  # fmt: skip
+    wait_until(lambda: settled(watched), "that scan to end")
+    assert watched.watch_state().mode == "events"
+    rescan = [j for j in watch_jobs(db) if not j.params.get("path")][-1]
+    assert rescan.status == "completed"
+    assert rescan.progress["skipped"] == 1  # the name itself is skipped and counted
+    shutil.copy(corpus.root / SONG, library / "Artist/Second/04 Later.mp3")
+    wait_until(lambda: "Artist/Second/04 Later.mp3" in tracks(db), "a file added afterwards")
+    assert watched.watch_state().mode == "events"

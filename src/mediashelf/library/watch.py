@@ -36,6 +36,9 @@ from mediashelf.library.watch_support import (
 log = logging.getLogger(__name__)
 
 TICK_MS = 250  # how often the thread looks at the quiet period and the scan queue
+UNDECODABLE = "Unable to decode path"  # watchfiles' error for a name that is not UTF-8
+RESTARTS_MAX = 5
+RESTARTS_WINDOW_S = 600.0
 KINDS = {
     watchfiles.Change.added: Kind.ADDED,
     watchfiles.Change.modified: Kind.MODIFIED,
@@ -89,7 +92,8 @@ class LibraryWatcher:
     # -- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        replaced = False
+        rescan = False
+        restarts: list[float] = []  # when events were followed again after an undecodable name
         while not self._stop.is_set():
             try:
                 root = self.config.root.resolve(strict=True)
@@ -98,12 +102,17 @@ class LibraryWatcher:
                 root, reason = self.config.root, f"the library root cannot be read ({exc.strerror})"
             if reason is None:
                 try:
-                    if self._follow_events(root, rescan=replaced):
-                        replaced = True  # another folder is mounted there now: watch that one
+                    if self._follow_events(root, rescan=rescan):
+                        rescan = True  # another folder is mounted there now: watch that one
                         continue
                     return
                 except Exception as exc:  # watches could not be added, or the watcher broke
                     shown = str(exc).replace(str(root), "<library>")  # /healthz shows no paths
+                    if _undecodable(exc) and _may_restart(restarts, time.monotonic()):
+                        log.warning("watch: %s; following events again and scanning the "
+                                    "library for what was missed", shown)  # fmt: skip
+                        rescan = True
+                        continue
                     reason = f"file-system watches failed: {shown}"
             if not self._stop.is_set():
                 self._poll(reason)
@@ -184,6 +193,25 @@ class LibraryWatcher:
         if self._failing:
             log.info("watch: asking for scans again")
             self._failing = False
+
+
+def _undecodable(exc: Exception) -> bool:
+    """Tell whether the watcher broke on a name that is not valid UTF-8.
+
+    watchfiles cannot hand such a path to Python and raises on every later call (the event
+    stays queued in its Rust watcher), so one file named in Latin-1 ended event watching for
+    good. A new watcher has no such event queued; the scan it asks for skips and counts the
+    name, as every scan does.
+    """
+    return isinstance(exc, RuntimeError) and str(exc).startswith(UNDECODABLE)
+
+
+def _may_restart(restarts: list[float], now: float) -> bool:
+    """Record a restart at `now`; False once RESTARTS_MAX happened within RESTARTS_WINDOW_S
+    (a file under such a name written without pause would otherwise restart the watcher, and
+    rescan the library, in a loop: polling is then the honest mode)."""
+    restarts[:] = [t for t in restarts if now - t < RESTARTS_WINDOW_S] + [now]
+    return len(restarts) <= RESTARTS_MAX
 
 
 def _identity(root: Path) -> tuple[int, int] | None:
