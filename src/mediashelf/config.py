@@ -65,6 +65,16 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+# Upper bounds of durations: a value past them is a typo (or "inf"), and a timedelta of it
+# overflows where the job engine computes deadlines.
+HOUR_S = 3600
+DAY_S = 86_400
+YEAR_S = 366 * DAY_S
+# The URL schemes mediashelf runs on (plain postgresql:// is given psycopg 3 by db/engine.py).
+DATABASE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgres",
+                              "postgresql+psycopg"})  # fmt: skip
+
+
 class Settings(BaseModel):
     """Every knob of mediashelf. Nothing else reads the environment.
 
@@ -89,7 +99,7 @@ class Settings(BaseModel):
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0, le=600_000)
     api_token: str | None = None
     probers: tuple[str, ...] = ("pyav", "ffprobe")
-    probe_timeout_s: float = Field(default=15.0, gt=0)
+    probe_timeout_s: float = Field(default=15.0, gt=0, le=HOUR_S)
     probe_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     ffprobe_path: str = "ffprobe"
     scan_schedule: str | None = None
@@ -97,14 +107,14 @@ class Settings(BaseModel):
     library_wait_s: float = Field(default=120.0, ge=0, le=86_400)
     scan_fanout: Literal["auto", "on", "off"] = "auto"  # auto: on with PostgreSQL
     scan_chunk_size: int = Field(default=2000, ge=10, le=1_000_000)
-    job_retention_days: int = Field(default=30, ge=1)
+    job_retention_days: int = Field(default=30, ge=1, le=36_500)
     log_format: Literal["text", "json"] = "text"
     worker_concurrency: int = Field(default=2, ge=1, le=64)
-    heartbeat_s: float = Field(default=5.0, gt=0)
-    lease_s: float = Field(default=30.0, gt=0)
-    poll_s: float = Field(default=1.0, gt=0)
-    job_retry_base_s: float = Field(default=10.0, ge=0)
-    job_retry_max_s: float = Field(default=600.0, ge=0)
+    heartbeat_s: float = Field(default=5.0, gt=0, le=HOUR_S)
+    lease_s: float = Field(default=30.0, gt=0, le=DAY_S)
+    poll_s: float = Field(default=1.0, gt=0, le=HOUR_S)
+    job_retry_base_s: float = Field(default=10.0, ge=0, le=DAY_S)
+    job_retry_max_s: float = Field(default=600.0, ge=0, le=7 * DAY_S)
     job_log_cap: int = Field(default=5000, ge=100)
     job_modules: tuple[str, ...] = ()
     extensions_extra: tuple[str, ...] = ()
@@ -113,10 +123,10 @@ class Settings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     allowed_hosts: tuple[str, ...] = ()
     public_read: bool = False
-    session_idle_s: float = Field(default=7 * 86400, gt=0)
-    session_max_s: float = Field(default=30 * 86400, gt=0)
+    session_idle_s: float = Field(default=7 * DAY_S, gt=0, le=YEAR_S)
+    session_max_s: float = Field(default=30 * DAY_S, gt=0, le=YEAR_S)
     login_failures_max: int = Field(default=5, ge=1)
-    login_window_s: float = Field(default=300.0, gt=0)
+    login_window_s: float = Field(default=300.0, gt=0, le=DAY_S)
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     watch: bool = False
     watch_quiet_s: float = Field(default=5.0, gt=0, le=3600)
@@ -135,6 +145,36 @@ class Settings(BaseModel):
         if isinstance(value, str):
             value = tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("library", "data_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        """`MEDIASHELF_LIBRARY=` (set but empty) is no library, not the current folder."""
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[info.field_name or ""].default
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, value: str | None) -> str | None:
+        """Refuse URLs no command could use, before any of them opens one."""
+        if value is None or not value.strip():
+            return None
+        from sqlalchemy.engine import make_url  # only when a URL is set
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value.strip())
+        except ArgumentError:
+            raise ValueError("not a database URL: use sqlite:////path/to/file.db or "
+                             "postgresql://user@host/database") from None  # fmt: skip
+        if url.drivername not in DATABASE_DRIVERS:
+            raise ValueError(f"{url.drivername}:// is not supported: use sqlite:/// (a file) or "
+                             "postgresql://")  # fmt: skip
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory SQLite database is a new empty one for every "
+                             "connection: name a file, sqlite:////path/to/file.db")  # fmt: skip
+        return value.strip()
 
     @field_validator("extensions_extra", "extensions_exclude")
     @classmethod

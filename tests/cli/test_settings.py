@@ -42,6 +42,15 @@ def test_unknown_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
         ("MEDIASHELF_WATCH", "maybe", "MEDIASHELF_WATCH"),
         ("MEDIASHELF_PROBERS", "pyav,mediainfo", "MEDIASHELF_PROBERS"),
         ("MEDIASHELF_SCAN_SCHEDULE", "0 0 31 2 *", "never fires"),
+        ("MEDIASHELF_DATABASE_URL", "garbage", "not a database URL"),
+        ("MEDIASHELF_DATABASE_URL", "mysql://media@db/media", "mysql:// is not supported"),
+        ("MEDIASHELF_DATABASE_URL", "postgresql+psycopg2://db/m", "psycopg2:// is not supported"),
+        ("MEDIASHELF_DATABASE_URL", "sqlite://", "in-memory SQLite"),
+        ("MEDIASHELF_DATABASE_URL", "sqlite:///:memory:", "in-memory SQLite"),
+        ("MEDIASHELF_LEASE_S", "inf", "MEDIASHELF_LEASE_S"),  # a timedelta of it overflowed
+        ("MEDIASHELF_LEASE_S", "1e15", "MEDIASHELF_LEASE_S"),
+        ("MEDIASHELF_JOB_RETRY_MAX_S", "nan", "MEDIASHELF_JOB_RETRY_MAX_S"),
+        ("MEDIASHELF_SESSION_MAX_S", "1e300", "MEDIASHELF_SESSION_MAX_S"),
     ],
 )
 def test_an_invalid_variable_is_a_setting_error_naming_it(
@@ -50,3 +59,21 @@ def test_an_invalid_variable_is_a_setting_error_naming_it(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=said):
         load_settings()
+
+
+@pytest.mark.parametrize("url", ["postgres://m@db/m", "postgresql://m@db/m",
+                                 "postgresql+psycopg://m@db/m", "sqlite:///relative.db",
+                                 "sqlite+pysqlite:////srv/m.db"])  # fmt: skip
+def test_every_supported_database_url_is_taken(url: str) -> None:
+    assert Settings(database_url=url).database_url == url
+
+
+def test_an_empty_library_or_data_dir_is_unset_not_the_current_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`MEDIASHELF_LIBRARY=` indexed whatever folder the command ran in (/ under systemd)."""
+    monkeypatch.setenv("MEDIASHELF_LIBRARY", "")
+    monkeypatch.setenv("MEDIASHELF_DATA_DIR", "  ")
+    settings = Settings()
+    assert settings.library is None
+    assert settings.data_dir == Path("data")

@@ -289,7 +289,7 @@ def test_a_name_that_is_not_utf8_does_not_end_event_watching(
     for good. Now a new watcher follows events again and a scan looks for what was missed."""
     db = watched.db
     latin1 = os.fsencode(library / "Artist/Album") + b"/03 Caf\xe9.mp3"
-    shutil.copy(corpus.root / SONG, latin1)
+    shutil.copy(os.fsencode(corpus.root / SONG), latin1)
     wait_until(lambda: any(not j.params.get("path") for j in watch_jobs(db)),
                "the scan of the whole library after the watcher restarted")  # fmt: skip
     wait_until(lambda: settled(watched), "that scan to end")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import shutil
 import threading
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediashelf.db.engine import sqlite_path
 
 LOW_SPACE_BYTES = 8 << 20
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -41,11 +41,11 @@ class StorageWatch:
 
 def sqlite_disk_low(url: str) -> bool:
     """Tell whether a SQLite database's folder has almost no free space (False for servers)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    path = sqlite_path(url)
+    if path is None:
         return False
     try:
-        return shutil.disk_usage(Path(parsed.database).parent).free < LOW_SPACE_BYTES
+        return shutil.disk_usage(path.parent).free < LOW_SPACE_BYTES
     except OSError:
         return False
 
