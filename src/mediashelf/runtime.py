@@ -46,6 +46,7 @@ class Runtime:
     worker: Worker | None = None
     watcher: LibraryWatcher | None = None
     mounts: MountTable = system_mounts  # how watch mode learns file-system types (tests inject)
+    _startup_scan_owed: bool = False  # another scan was in the way of the start-up scan
 
     @classmethod
     def from_settings(
@@ -113,7 +114,10 @@ class Runtime:
     def enqueue_startup_scan(self, actor: str = "serve") -> int | None:
         """Queue an incremental library scan (or join the active one); return its id.
 
-        A different scan already active is left to run: its id is returned.
+        A different scan already active is left to run: its id is returned. In watch mode the
+        whole library is then scanned after it (the watcher's queue waits for it): a scan
+        of one folder handed back at the last stop must not stand in for the look at what
+        changed while nothing watched.
         """
         if self.settings.library is None:
             return None
@@ -123,6 +127,9 @@ class Runtime:
                     session, self.registry, self.clock, {}, trigger="cli", actor=actor
                 )
             except ConflictingJob as exc:
+                self._startup_scan_owed = True
+                if self.watcher is not None:
+                    self.watcher.scan_whole_library()
                 return exc.job_id
             return request.job_id
 
@@ -137,6 +144,8 @@ class Runtime:
             mounts=self.mounts,
         )  # fmt: skip
         self.watcher = LibraryWatcher(self.db, self.registry, self.clock, config, self._wake)
+        if self._startup_scan_owed:
+            self.watcher.scan_whole_library()
         self.watcher.start()
         return self.watcher
 

@@ -300,3 +300,31 @@ def test_a_name_that_is_not_utf8_does_not_end_event_watching(
     shutil.copy(corpus.root / SONG, library / "Artist/Second/04 Later.mp3")
     wait_until(lambda: "Artist/Second/04 Later.mp3" in tracks(db), "a file added afterwards")
     assert watched.watch_state().mode == "events"
+
+
+def test_the_start_up_scan_is_owed_not_dropped_when_a_scan_is_in_its_way(
+    database: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
+) -> None:
+    """A watch scan of one folder handed back at the last stop was in the start-up scan's way,
+    and the start-up scan was dropped: what changed while nothing watched stayed unseen."""
+    runtime = make_runtime(database, library, probe_pool, watch_quiet_s=QUIET_S,
+                           watch_poll_s=3600)  # fmt: skip
+    try:
+        assert scan(runtime).status == "completed"
+        assert runtime.worker is not None
+        runtime.worker.stop()  # the service is down
+        runtime.worker = None
+        with database.unit_of_work() as session:
+            other = create_job(session, runtime.registry, runtime.clock, kind="library_scan",
+                               params={"path": "Artist/Album", "allow_mass_missing": True},
+                               trigger="watch", actor="watch").id  # fmt: skip
+        shutil.copy(corpus.root / SONG, library / "Artist/Second/03 While Down.mp3")
+        assert runtime.enqueue_startup_scan() == other  # the service starts again
+        runtime.start_watch()
+        runtime.start_worker()
+        wait_until(lambda: "Artist/Second/03 While Down.mp3" in tracks(database),
+                   "the file added while nothing watched")  # fmt: skip
+        wait_until(lambda: settled(runtime), "the whole-library scan to end")
+        assert [j.params.get("path") for j in watch_jobs(database)] == ["Artist/Album", None]
+    finally:
+        runtime.close()

@@ -76,11 +76,16 @@ class LibraryWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False  # the last step failed (logged once per outage)
+        self._whole_library = threading.Event()  # scan_whole_library() was asked for
 
     def start(self) -> None:
         """Start following the library."""
         self._thread = threading.Thread(target=self._run, name="library-watch", daemon=True)
         self._thread.start()
+
+    def scan_whole_library(self) -> None:
+        """Ask for an incremental scan of the whole library, after any scan in its way."""
+        self._whole_library.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop following the library (pending changes are left for the next scan)."""
@@ -181,6 +186,9 @@ class LibraryWatcher:
             self._step(queue, now)
 
     def _step(self, queue: ScanQueue, now: float) -> None:
+        if self._whole_library.is_set():
+            self._whole_library.clear()
+            queue.add([""])
         try:
             queue.step(now)
         except Exception as exc:  # the database is away, or a bug: keep the scopes, try later
