@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mediashelf.db.migrate import upgrade
 from mediashelf.db.schema import Job, Track
 from mediashelf.db.session import Database
 from mediashelf.jobs.service import create_job
 from mediashelf.library.watch import LibraryWatcher, WatchConfig
+from mediashelf.library.watch_queue import ScanQueue
 from mediashelf.library.watch_support import Mount
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
@@ -328,3 +329,55 @@ def test_the_start_up_scan_is_owed_not_dropped_when_a_scan_is_in_its_way(
         assert [j.params.get("path") for j in watch_jobs(database)] == ["Artist/Album", None]
     finally:
         runtime.close()
+
+
+def test_a_deleted_top_level_folder_is_recorded_not_braked(
+    database: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
+) -> None:
+    """Deleting a top-level folder is a whole-library watch scan, and the mass-missing brake
+    failed it again and again, with every later change merged behind it. The deletions the
+    events saw now loosen the brake by as many tracks."""
+    for i in range(3):  # 3 of 7 tracks: past the 20 % brake
+        (library / "Big").mkdir(exist_ok=True)
+        shutil.copy(corpus.root / SONG, library / f"Big/{i:02d}.mp3")
+    runtime = start(make_runtime(database, library, probe_pool, watch_quiet_s=QUIET_S,
+                                 watch_poll_s=3600))  # fmt: skip
+    try:
+        shutil.rmtree(library / "Big")
+        wait_until(lambda: all(t.probe_status == "missing" for p, t in tracks(database).items()
+                               if p.startswith("Big/")), "the deleted folder's tracks")  # fmt: skip
+        wait_until(lambda: settled(runtime), "the watch scan to end")
+        jobs = watch_jobs(database)
+        assert [(j.params.get("path"), j.params.get("missing_seen", 0) >= 3) for j in jobs] == [
+            (None, True)]  # fmt: skip
+        assert jobs[0].status == "completed"
+        shutil.copy(corpus.root / SONG, library / "Artist/Second/05 Next.mp3")  # nothing stalls
+        wait_until(lambda: "Artist/Second/05 Next.mp3" in tracks(database), "a later file")
+        assert tracks(database)["Artist/Album/01 Song.mp3"].probe_status == "ok"
+    finally:
+        runtime.close()
+
+
+def test_a_failed_watch_scan_is_asked_again_after_the_retry_wait_not_at_once(
+    database: Database, library: Path
+) -> None:
+    """The log said "asking again in 300s" and the next job came 0.25 s later: the step that
+    saw the failure asked again at once."""
+    runtime = make_runtime(database, library)
+    queue = ScanQueue(database, runtime.registry, runtime.clock, events=True, retry_s=60)
+    queue.add([""], missing_seen=2)
+    queue.step(0.0)
+    assert queue.waiting is not None
+    first = queue.waiting.job_id
+    with database.unit_of_work() as session:
+        session.execute(update(Job).where(Job.id == first).values(
+            status="failed", finished_at=datetime.now(UTC)))  # fmt: skip
+    queue.step(1.0)
+    assert [j.id for j in watch_jobs(database)] == [first]
+    assert queue.pending == [""]
+    queue.step(30.0)
+    assert [j.id for j in watch_jobs(database)] == [first]
+    queue.step(61.0)
+    jobs = watch_jobs(database)
+    assert len(jobs) == 2
+    assert jobs[1].params.get("missing_seen") == 2  # the retry allows for the same deletions

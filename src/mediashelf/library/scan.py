@@ -282,12 +282,17 @@ class LibraryScan:
     def _brake(self, newly_missing: int, files: int, present: int) -> None:
         if self.params.allow_mass_missing or present <= 0:
             return
-        if files == 0 or newly_missing > self.deps.missing_brake * present:
+        if files == 0 or newly_missing > self._missing_allowed(present):
             raise LibraryOffline(
                 f"library root looks offline: {newly_missing} of {present} tracks would be "
                 f"marked missing (brake at {self.deps.missing_brake:.0%}); nothing was changed. "
                 "Check the mount, or rerun with allow_mass_missing."
             )
+
+    def _missing_allowed(self, present: int) -> float:
+        """The brake's limit: its share of the tracks present, plus the deletions watch mode
+        saw happen (a deleted top-level folder is a whole-library scan, and was a stall)."""
+        return self.deps.missing_brake * present + self.params.missing_seen
 
     # -- apply: probe and write batch by batch --------------------------------------------
 
@@ -380,7 +385,7 @@ class LibraryScan:
         if library_problem(self.deps.root, self.saved.plan.get("present", 1)) is not None:
             raise LibraryWentAway()
         present = self.saved.plan.get("present", 0)
-        limit = max(self.saved.plan.get("missing", 0), self.deps.missing_brake * present)
+        limit = max(self.saved.plan.get("missing", 0), self._missing_allowed(present))
         if not self.params.allow_mass_missing and self.counters.missing + marks > limit:
             raise LibraryOffline(
                 f"library root looks offline: {self.counters.missing + marks} of {present} tracks "

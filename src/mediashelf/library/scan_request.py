@@ -44,6 +44,9 @@ class ScanParams(BaseModel):
         default=None, ge=PROBES_PER_S[0], le=PROBES_PER_S[1], allow_inf_nan=False
     )
     allow_mass_missing: bool = False
+    # Deletions watch mode saw happen (file-system events): the brake allows that many more
+    # tracks to go missing, since they were not lost to an unmounted root.
+    missing_seen: int = Field(default=0, ge=0, le=100_000_000)
     # A retry from the problems view: probe these tracks again as if forced.
     reprobe_class: str | None = None
     reprobe_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{6,64}$")]] | None = Field(

@@ -167,7 +167,7 @@ class LibraryWatcher:
                 burst.add(_changes(root, raw), look, now)
             if burst.due(now) and (scopes := burst.settle(look, now)) is not None:
                 log.info("watch: changes settled in %s", ", ".join(s or "/" for s in scopes))
-                queue.add(scopes)
+                queue.add(scopes, burst.handed_deletions)
             self._step(queue, now)
         return False
 

@@ -34,17 +34,21 @@ class Waiting:
 
     job_id: int
     scope: str | None  # None: not ours
+    missing_seen: int = 0  # the deletions its parameters allow for
 
 
-def scan_params(scope: str, events: bool) -> dict[str, object]:
+def scan_params(scope: str, events: bool, missing_seen: int = 0) -> dict[str, object]:
     """Return the scan parameters for `scope` ("" is the whole library).
 
     A sub-folder scan asked for by events may mark all of its folder missing: the deletions
     were seen, and a scoped scan cannot take the whole library with it. Whole-library scans
-    (polling, or changes everywhere) keep the mass-missing brake.
+    (polling, or changes everywhere) keep the mass-missing brake, loosened by the deletions
+    events saw (`missing_seen`): a deleted top-level folder, or a deletion and an addition
+    in different top-level folders, is a whole-library scan, which the brake stopped again
+    and again while later changes waited behind it.
     """
     if not scope:
-        return {}
+        return {"missing_seen": missing_seen} if events and missing_seen else {}
     return {"path": scope, "allow_mass_missing": events}
 
 
@@ -64,6 +68,7 @@ class ScanQueue:
         self.db, self.registry, self.clock = db, registry, clock
         self.events, self.retry_s, self.on_enqueued = events, retry_s, on_enqueued
         self.pending: list[str] = []
+        self.missing_seen = 0  # deletions events saw in the pending scopes
         self.waiting: Waiting | None = None
         self.retry_at = 0.0
         self.enqueued: list[int] = []  # ids of the jobs this queue created, oldest first
@@ -74,9 +79,10 @@ class ScanQueue:
         """Tell whether nothing is pending and no job is awaited."""
         return not self.pending and self.waiting is None
 
-    def add(self, scopes: list[str]) -> None:
-        """Queue `scopes`, merged with those already pending."""
+    def add(self, scopes: list[str], missing_seen: int = 0) -> None:
+        """Queue `scopes` (with the deletions events saw in them), merged with those pending."""
         self.pending = plan_scopes([*self.pending, *scopes], MAX_SCOPES)
+        self.missing_seen += missing_seen
 
     def step(self, now: float) -> None:
         """Move on: notice the awaited job's end, then ask for the next scope when free."""
@@ -88,6 +94,8 @@ class ScanQueue:
                 return
             self._ended(self.waiting, status, now)
             self.waiting = None
+            if now < self.retry_at:  # it failed: not again in this same step
+                return
         if self.pending:
             self._request(self.pending[0])
 
@@ -106,7 +114,7 @@ class ScanQueue:
         if status is JobStatus.FAILED:
             log.warning("watch: scan job %d of %s failed; asking again in %gs",
                         waiting.job_id, shown, self.retry_s)  # fmt: skip
-            self.add([waiting.scope])
+            self.add([waiting.scope], waiting.missing_seen)
             self.retry_at = now + self.retry_s
         elif status is JobStatus.CANCELLED:
             log.warning("watch: scan job %d of %s was cancelled; its changes wait for the next "
@@ -115,8 +123,9 @@ class ScanQueue:
     def _request(self, scope: str) -> None:
         try:
             with self.db.unit_of_work() as session:
+                seen = self.missing_seen if not scope else 0
                 request = request_scan(
-                    session, self.registry, self.clock, scan_params(scope, self.events),
+                    session, self.registry, self.clock, scan_params(scope, self.events, seen),
                     trigger=TRIGGER, actor=ACTOR,
                 )  # fmt: skip
                 started = request.joined and get_job(session, request.job_id).status != "pending"
@@ -135,7 +144,9 @@ class ScanQueue:
             self._in_the_way(request.job_id, "an identical scan started before these changes")
             return
         self.pending.pop(0)
-        self.waiting = Waiting(request.job_id, scope)
+        self.waiting = Waiting(request.job_id, scope, seen)
+        if not scope or not self.pending:  # every deletion seen is in a requested scan now
+            self.missing_seen = 0
         if not request.joined:
             self.enqueued.append(request.job_id)
             log.info("watch: scan job %d for %s", request.job_id, scope or "the whole library")

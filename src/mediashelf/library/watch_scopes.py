@@ -122,6 +122,7 @@ class Burst:
     overflow: bool = False
     quiet_since: float | None = None  # last event, or last check that found something moving
     started: float | None = None  # first event not handed over yet
+    handed_deletions: int = 0  # deleted paths (still gone) in the last hand-over
 
     @property
     def max_age_s(self) -> float:
@@ -173,6 +174,7 @@ class Burst:
             self.quiet_since = now
         elif now - self.quiet_since >= self.quiet_s:
             scopes = self.scopes(look)
+            self.handed_deletions = self._deletions(lambda _path: True)
             self._forget(lambda _path: True)
             return scopes
         assert self.started is not None
@@ -188,8 +190,18 @@ class Burst:
         ready = [s for s in self.scopes(look) if not any(is_within(h, s) for h in hot)]
         if not ready:
             return None
+        self.handed_deletions = self._deletions(lambda path: any(is_within(path, s) for s in ready))
         self._forget(lambda path: any(is_within(path, s) for s in ready))
         return ready
+
+    def _deletions(self, handed: Callable[[str], bool]) -> int:
+        """Count the handed paths seen deleted and still gone at the last look (a deleted
+        folder counts too: slack of one per folder on the brake, never a deletion missed)."""
+        return sum(
+            1
+            for path, kinds in self.kinds.items()
+            if Kind.DELETED in kinds and self.observed.get(path) is None and handed(path)
+        )
 
     def _forget(self, handed: Callable[[str], bool]) -> None:
         """Drop the paths a hand-over covers."""
