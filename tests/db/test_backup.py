@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from mediashelf.cli.exits import FAILED, OK, USAGE
 from mediashelf.cli.main import app
 from mediashelf.db.backup import backup_sqlite
-from mediashelf.db.migrate import head_revision, upgrade
+from mediashelf.db.migrate import current_revision, file_revisions, head_revision, upgrade
 from mediashelf.db.schema import Job, Track
 from mediashelf.db.session import Database
 from mediashelf.jobs.service import cancel_job, create_job
@@ -261,3 +261,21 @@ def _scan(live: Runtime) -> int:
                             params={}, trigger="cli", actor="test").id  # fmt: skip
     live.start_worker()
     return job_id
+
+
+def test_downgrade_refuses_while_workers_heartbeat(live: Runtime) -> None:
+    """A downgrade under a running service dropped columns its queries use: 500s after."""
+    older = file_revisions()[-2]
+    live.start_worker()
+    result = runner.invoke(app, ["db", "downgrade", older], env=env_for(live.db.url))
+    assert result.exit_code == FAILED, result.output
+    assert "in use" in result.output
+    assert "then take the schema back" in result.output
+    with Database(live.db.url) as db:
+        assert current_revision(db) == head_revision()
+    assert live.worker is not None
+    live.worker.stop()  # a clean stop deregisters the worker
+    live.worker = None
+    result = runner.invoke(app, ["db", "downgrade", older], env=env_for(live.db.url))
+    assert result.exit_code == OK, result.output
+    assert f"schema at revision {older}" in result.output

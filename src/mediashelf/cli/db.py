@@ -43,20 +43,23 @@ def downgrade(revision: str) -> None:
     if revision not in known:
         err.print(f"unknown revision {revision!r}: one of {', '.join(known)}")
         raise typer.Exit(USAGE)
-    with clean_exits(), Database(load_settings().effective_database_url) as db:
-        current = migrate.current_revision(db)
-        if current is None:
-            err.print("the database has no schema yet: nothing to take back")
-            raise typer.Exit(USAGE)
-        if current == revision:
-            out.print(f"schema at revision {current} already")
-            return
-        if current < revision:
-            err.print(f"schema at revision {current}, older than {revision}: "
-                      "`mediashelf db upgrade` goes forward")  # fmt: skip
-            raise typer.Exit(USAGE)
-        migrate.downgrade(db, revision)
-        current = migrate.current_revision(db)
+    with clean_exits():
+        settings = load_settings()
+        with Database(settings.effective_database_url) as db:
+            current = migrate.current_revision(db)
+            if current is None:
+                err.print("the database has no schema yet: nothing to take back")
+                raise typer.Exit(USAGE)
+            if current == revision:
+                out.print(f"schema at revision {current} already")
+                return
+            if current < revision:
+                err.print(f"schema at revision {current}, older than {revision}: "
+                          "`mediashelf db upgrade` goes forward")  # fmt: skip
+                raise typer.Exit(USAGE)
+            _refuse_while_in_use(settings, "take the schema back")
+            migrate.downgrade(db, revision)
+            current = migrate.current_revision(db)
     out.print(f"schema at revision {current}")
 
 
@@ -127,8 +130,9 @@ def restore(path: Path) -> None:
                   "(or run `mediashelf db upgrade`)")  # fmt: skip
 
 
-def _refuse_while_in_use(settings: Settings) -> None:
-    """Raise DatabaseInUse when a worker heartbeated within the lease (it would write on)."""
+def _refuse_while_in_use(settings: Settings, then: str = "restore") -> None:
+    """Raise DatabaseInUse when a worker heartbeated within the lease (it would write on,
+    through the schema and the file it opened)."""
     from mediashelf.clock import SystemClock
     from mediashelf.db import migrate
     from mediashelf.db.session import Database
@@ -144,5 +148,5 @@ def _refuse_while_in_use(settings: Settings) -> None:
         raise DatabaseInUse(
             f"The database is in use: {len(alive)} worker(s) heartbeated within the last "
             f"{settings.lease_s:g}s ({shown}). Stop `mediashelf serve` and `mediashelf worker`, "
-            "then restore."
+            f"then {then}."
         )
