@@ -381,3 +381,26 @@ def test_a_failed_watch_scan_is_asked_again_after_the_retry_wait_not_at_once(
     jobs = watch_jobs(database)
     assert len(jobs) == 2
     assert jobs[1].params.get("missing_seen") == 2  # the retry allows for the same deletions
+
+
+def test_a_root_that_is_a_link_is_followed_to_where_it_now_points(
+    database: Database, library: Path, probe_pool: ProbePool, corpus: Corpus
+) -> None:
+    """The watcher kept the folder the link led to at start: after `ln -sfn` to a copy, no
+    change in the folder the library now is was ever seen."""
+    link = library.with_name("library-link")
+    link.symlink_to(library)
+    runtime = start(make_runtime(database, link, probe_pool, watch_quiet_s=QUIET_S,
+                                 watch_poll_s=3600))  # fmt: skip
+    try:
+        copy = library.with_name("library-copy")
+        shutil.copytree(library, copy)
+        staged = link.with_name("library-link.new")
+        staged.symlink_to(copy)
+        staged.replace(link)  # what `ln -sfn` does
+        shutil.copy(corpus.root / SONG, copy / "Artist/Album/03 In The Copy.mp3")
+        wait_until(lambda: "Artist/Album/03 In The Copy.mp3" in tracks(database),
+                   "the file added where the link now points")  # fmt: skip
+        assert runtime.watch_state().mode == "events"
+    finally:
+        runtime.close()

@@ -158,7 +158,7 @@ class LibraryWatcher:
                 log.info("watch: following file-system events under the library")
             now = time.monotonic()
             if now >= check_at:
-                if _identity(root) not in (None, identity):
+                if _identity(root) not in (None, identity) or _repointed(self.config.root, root):
                     log.warning("watch: the library root was unmounted, replaced or moved; "
                                 "following the folder now at its path")  # fmt: skip
                     return True
@@ -220,6 +220,14 @@ def _may_restart(restarts: list[float], now: float) -> bool:
     rescan the library, in a loop: polling is then the honest mode)."""
     restarts[:] = [t for t in restarts if now - t < RESTARTS_WINDOW_S] + [now]
     return len(restarts) <= RESTARTS_MAX
+
+
+def _repointed(configured: Path, followed: Path) -> bool:
+    """Tell whether the configured root (a symbolic link, say) now leads to another folder."""
+    try:
+        return configured.resolve(strict=True) != followed
+    except OSError:  # nothing there right now: the identity check and the scans handle that
+        return False
 
 
 def _identity(root: Path) -> tuple[int, int] | None:
