@@ -529,11 +529,15 @@ def test_library_jobs_without_a_library_name_the_setting(database: Database) -> 
         assert "set MEDIASHELF_LIBRARY" in result.output
 
 
+@pytest.mark.parametrize("args", [["scan", "--no-wait"], ["serve", "--port"]])
 def test_a_job_module_without_register_is_a_setting_error(
-    database: Database, library: Path
+    database: Database, library: Path, args: list[str]
 ) -> None:
+    """`serve` met it inside the app's start: uvicorn's traceback and exit 3."""
     env = {**env_for(database, library), "MEDIASHELF_JOB_MODULES": "json"}
-    result = runner.invoke(app, ["scan", "--no-wait"], env=env)
+    if args[-1] == "--port":
+        args = [*args, str(_free_port())]
+    result = runner.invoke(app, args, env=env)
     assert result.exit_code == USAGE, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "job module 'json' defines no register(registry, settings)" in result.output

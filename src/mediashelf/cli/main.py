@@ -77,6 +77,7 @@ def serve(
         configure_logging(settings.log_format)
         runtime = build_runtime(settings)
         runtime.migrate()  # here, not first in the app: an unusable database is one line
+        runtime.registry.names()  # job modules load here: a bad one is one line too
         threads = settings.worker_concurrency if workers is None else workers
         web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
         if settings.watch:
