@@ -160,18 +160,16 @@ class Settings(BaseModel):
         """Refuse URLs no command could use, before any of them opens one."""
         if value is None or not value.strip():
             return None
-        from sqlalchemy.engine import make_url  # only when a URL is set
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            url = make_url(value.strip())
-        except ArgumentError:
+        # Parsed here by hand: the probe layer reads the settings and never imports SQLAlchemy.
+        scheme, separator, rest = value.strip().partition("://")
+        if not separator or not scheme:
             raise ValueError("not a database URL: use sqlite:////path/to/file.db or "
-                             "postgresql://user@host/database") from None  # fmt: skip
-        if url.drivername not in DATABASE_DRIVERS:
-            raise ValueError(f"{url.drivername}:// is not supported: use sqlite:/// (a file) or "
+                             "postgresql://user@host/database")  # fmt: skip
+        if scheme.lower() not in DATABASE_DRIVERS:
+            raise ValueError(f"{scheme}:// is not supported: use sqlite:/// (a file) or "
                              "postgresql://")  # fmt: skip
-        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        database = rest.partition("?")[0].removeprefix("/")  # sqlite:///x.db names "x.db"
+        if scheme.lower().startswith("sqlite") and database in ("", ":memory:"):
             raise ValueError("an in-memory SQLite database is a new empty one for every "
                              "connection: name a file, sqlite:////path/to/file.db")  # fmt: skip
         return value.strip()

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from mediashelf.config import MAKE_TOKEN, Settings, token_problem
 from mediashelf.db import migrate
+from mediashelf.db.engine import sqlite_path
 from mediashelf.db.session import Database
 from mediashelf.errors import DatabaseError, LibraryUnavailable
 from mediashelf.library.discovery import check_root, media_extension
@@ -206,17 +207,24 @@ def _existing(path: Path) -> Path:
 
 
 def check_disk(settings: Settings, probes: Probes) -> Check:
-    """Check free space and write access under the data directory."""
-    data_dir = settings.data_dir.absolute()
-    where = _existing(data_dir)
+    """Check free space and write access where the SQLite database lives.
+
+    That is the folder of the configured file (MEDIASHELF_DATABASE_URL may put it outside
+    the data directory); a PostgreSQL database's space is its server's, not this host's.
+    """
+    file = sqlite_path(settings.effective_database_url)
+    if file is None:
+        return Check("disk", "ok", "the database's space is the PostgreSQL server's")
+    folder = file.absolute().parent
+    where = _existing(folder)
     usage = probes.disk_usage(where)
-    free = f"{_size(usage.free)} free under {data_dir}"
+    free = f"{_size(usage.free)} free under {folder}"
     if not os.access(where, os.W_OK):
         return Check(
             "disk",
             "error",
             f"{free}, but {where} is not writable by this user",
-            f"Give the service user write access to {data_dir} "
+            f"Give the service user write access to {folder} "
             "(ReadWritePaths= in the systemd unit).",
         )
     if usage.free < DISK_ERROR_BYTES:

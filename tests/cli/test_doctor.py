@@ -195,3 +195,26 @@ def test_a_large_library_is_counted_within_a_budget(library: Path, tmp_path: Pat
     counted = next(c for c in report.checks if c.name == "library")
     assert counted.status == "ok"
     assert "at least" in counted.message
+
+
+def test_the_disk_checked_is_the_database_files(library: Path, tmp_path: Path) -> None:
+    """It looked at MEDIASHELF_DATA_DIR even when the database file lived elsewhere (on a
+    full disk), and failed PostgreSQL installations on a data folder nothing used."""
+    elsewhere = tmp_path / "db-disk" / "m.db"
+    looked: list[Path] = []
+
+    def usage(path: Path) -> Usage:
+        looked.append(path)
+        return Usage(1024**4, 0, 1024**4)
+
+    probes = Probes(disk_usage=usage)
+    settings = settings_for(library, tmp_path, database_url=f"sqlite:///{elsewhere}")
+    disk = next(c for c in diagnose(settings, probes).checks if c.name == "disk")
+    assert looked == [tmp_path]  # the nearest existing folder above the file's
+    assert str(elsewhere.parent) in disk.message
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    settings = settings_for(library, blocked, database_url="postgresql://m@db.example/m")
+    disk = next(c for c in diagnose(settings, probes).checks if c.name == "disk")
+    assert disk.status == "ok"
+    assert "PostgreSQL server" in disk.message
