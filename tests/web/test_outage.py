@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from mediashelf.config import Settings
+from mediashelf.db.migrate import upgrade
 from mediashelf.db.session import Database
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
@@ -220,3 +221,29 @@ def test_disk_full_is_507_and_healthz_reports_it(
         budget_restored(database)
         assert app.client.post(f"/api/track/{video_id}/rescan_media").status_code == 200
         assert app.client.get("/healthz").status_code == 200
+
+
+def test_a_damaged_sqlite_file_is_503_saying_to_restore(tmp_path: Path) -> None:
+    """Pages of the file overwritten (a failing disk): the API answered a bare 500."""
+    path = tmp_path / "damaged.db"
+    url = f"sqlite:///{path}"
+    seed = Database(url)
+    upgrade(seed)
+    with seed.engine.begin() as conn:
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    seed.dispose()
+    with open(path, "r+b") as handle:  # every page after the schema's first
+        size = handle.seek(0, 2)
+        handle.seek(4096)
+        handle.write(b"\xff" * (size - 4096))
+    database = Database(url)
+    client = client_for(create_app(Runtime(Settings(database_url=url, library=tmp_path), database)))
+    try:
+        response = client.get("/api/tracks?sort=title")
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert body["reason"].startswith("the database file is damaged")
+        assert "restore" in body["error"]
+        assert str(tmp_path) not in response.text
+    finally:
+        database.dispose()

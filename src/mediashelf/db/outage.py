@@ -19,6 +19,14 @@ TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01", "53300
 FULL_SQLSTATES = ("53100",)
 SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open database")
 SQLITE_FULL = ("database or disk is full",)
+# SQLite's own words for the file, named to the user by what to do about them.
+SQLITE_FILE_PROBLEMS = (
+    ("readonly database", "the database file is read-only for this user"),
+    ("unable to open database", "the database file cannot be opened (its folder is missing, "
+     "or this user may not write there)"),
+    ("malformed", "the database file is damaged (restore a backup: mediashelf db restore)"),
+    ("file is not a database", "the database file is damaged or is not a database"),
+)  # fmt: skip
 
 
 def _original(exc: BaseException) -> BaseException:
@@ -60,6 +68,21 @@ def describe(exc: BaseException) -> str:
     orig = _original(exc)
     if isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower():
         return "database locked by another process"
+    problem = file_problem(exc)
+    if problem is not None:
+        return problem
     if is_transient(exc):
         return "database unreachable"
     return f"database error ({type(orig).__name__})"
+
+
+def file_problem(exc: BaseException) -> str | None:
+    """Return what is wrong with a SQLite database's file (read-only, damaged, cannot be
+    opened), in words for users; None for other failures. Waiting does not mend these."""
+    orig = _original(exc)
+    if isinstance(orig, sqlite3.DatabaseError):
+        said = str(orig).lower()
+        for words, meaning in SQLITE_FILE_PROBLEMS:
+            if words in said:
+                return meaning
+    return None

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mediashelf.db.outage import describe, is_storage_full, is_transient
+from mediashelf.db.outage import describe, file_problem, is_storage_full, is_transient
 from mediashelf.errors import (
     ConflictingJob,
     DatabaseError,
@@ -113,6 +113,10 @@ def _database_failure(exc: SQLAlchemyError) -> Failure | None:
         message = f"The database is unavailable right now ({reason}); try again shortly."
         return Failure(503, message, {"component": "database", "reason": reason},
                        {"retry-after": str(RETRY_AFTER_S)})  # fmt: skip
+    problem = file_problem(exc)
+    if problem is not None:  # read-only or damaged: someone has to act, no Retry-After
+        return Failure(503, f"The database cannot be used: {problem}.",
+                       {"component": "database", "reason": problem})  # fmt: skip
     return None
 
 

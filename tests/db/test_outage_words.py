@@ -1,0 +1,61 @@
+"""How a SQLite file's own failures are named to users: by what to do, without its path."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from mediashelf.db.outage import describe
+
+
+def failure_of(url: str, statement: str) -> DBAPIError:
+    """Run `statement` on `url` and return the error SQLAlchemy raised."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    except DBAPIError as exc:
+        return exc
+    finally:
+        engine.dispose()
+    raise AssertionError(f"{statement} did not fail")
+
+
+def test_a_read_only_file_is_named_so(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+    error = failure_of(f"sqlite:///file:{path}?mode=ro&uri=true", "INSERT INTO t VALUES (1)")
+    # (mode=ro: as root, file permissions would not stop the write)
+    assert describe(error) == "the database file is read-only for this user"
+
+
+def test_a_file_that_cannot_be_opened_is_named_so(tmp_path: Path) -> None:
+    error = failure_of(f"sqlite:///{tmp_path / 'no-such-folder' / 'm.db'}", "SELECT 1")
+    said = describe(error)
+    assert said.startswith("the database file cannot be opened")
+    assert str(tmp_path) not in said
+
+
+@pytest.mark.parametrize("damage", ["not a database", "damaged pages"])
+def test_a_damaged_file_says_to_restore(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "m.db"
+    if damage == "not a database":
+        path.write_bytes(b"this is not a database" * 300)
+    else:
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("CREATE TABLE t (x)")
+            conn.executemany("INSERT INTO t VALUES (?)", [(os.urandom(500),)] * 200)
+            conn.commit()
+        with open(path, "r+b") as handle:  # the table's pages, as a failing disk leaves them
+            handle.seek(2 * 4096)
+            handle.write(b"\xff" * 8 * 4096)
+    error = failure_of(f"sqlite:///{path}", "SELECT count(*) FROM t")
+    assert "damaged" in describe(error)
