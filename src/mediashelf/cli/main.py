@@ -189,7 +189,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
                 early_pool=not no_wait,
                 scan_ahead=ahead,
                 indexed_only=kind == LIBRARY_VERIFY,
-            ) as runtime,  # fmt: skip
+            ) as runtime,
         ):
             from mediashelf.cli.jobs import job_json  # after the pool started: overlaps it
             from mediashelf.jobs.service import request_job
