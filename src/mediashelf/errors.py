@@ -58,6 +58,14 @@ class DatabaseUnavailable(DatabaseError):
     """The database is unavailable right now; try again shortly."""
 
 
+class DatabaseFileProblem(DatabaseUnavailable):
+    """The SQLite file under a running process was deleted, replaced or made read-only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The database is unavailable: {reason}.")
+        self.reason = reason
+
+
 class SchemaTooNew(DatabaseError):
     """The database's schema is a newer mediashelf's: this version would misread it."""
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from mediashelf.config import Settings
 from mediashelf.db.migrate import upgrade
-from mediashelf.db.session import Database
+from mediashelf.db.session import FILE_REPLACED, Database
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
 from mediashelf.runtime import Runtime
@@ -245,5 +245,28 @@ def test_a_damaged_sqlite_file_is_503_saying_to_restore(tmp_path: Path) -> None:
         assert body["reason"].startswith("the database file is damaged")
         assert "restore" in body["error"]
         assert str(tmp_path) not in response.text
+    finally:
+        database.dispose()
+
+
+def test_a_sqlite_file_deleted_or_replaced_under_the_service_fails_healthz(
+    tmp_path: Path,
+) -> None:
+    """/healthz said "ok" on the connections holding the deleted file while the API flipped
+    between it and the empty one new connections created."""
+    path = tmp_path / "live.db"
+    url = f"sqlite:///{path}"
+    database = Database(url)
+    upgrade(database)
+    client = client_for(create_app(Runtime(Settings(database_url=url, library=tmp_path), database)))
+    try:
+        assert client.get("/healthz").status_code == 200
+        for suffix in ("", "-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        assert_unavailable_health(client.get("/healthz"), FILE_REPLACED)
+        replacement = Database(url)  # what a restore by hand, or a new empty file, puts there
+        upgrade(replacement)
+        replacement.dispose()
+        assert_unavailable_health(client.get("/healthz"), FILE_REPLACED)
     finally:
         database.dispose()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from mediashelf.db.outage import describe
-from mediashelf.errors import DatabaseError
+from mediashelf.errors import DatabaseError, DatabaseFileProblem
 from mediashelf.jobs.service import job_stats
 from mediashelf.runtime import Runtime
 from mediashelf.web.errors import DISK_FULL
@@ -45,7 +45,9 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
             workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
     except (DatabaseError, SQLAlchemyError) as exc:
         log.warning("Health check: database failed: %r", exc.__cause__ or exc)
-        reason = describe(exc.__cause__ or exc)
+        reason = (
+            exc.reason if isinstance(exc, DatabaseFileProblem) else describe(exc.__cause__ or exc)
+        )
         message = f"The database is unavailable ({reason})."
         return _unhealthy("database", reason, message, watch)
     if storage.full or sqlite_disk_low(runtime.db.url):
