@@ -279,3 +279,20 @@ def test_downgrade_refuses_while_workers_heartbeat(live: Runtime) -> None:
     result = runner.invoke(app, ["db", "downgrade", older], env=env_for(live.db.url))
     assert result.exit_code == OK, result.output
     assert f"schema at revision {older}" in result.output
+
+
+def test_db_check_finds_a_damaged_file(live: Runtime) -> None:
+    """It said "schema current" (exit 0) over pages a failing disk had overwritten."""
+    wait_for_job(live, _scan(live))
+    db_file = Path(live.db.engine.url.database or "")
+    live.close()
+    assert runner.invoke(app, ["db", "check"], env=env_for(live.db.url)).exit_code == OK
+    with closing(sqlite3.connect(db_file)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(db_file, "r+b") as handle:
+        handle.seek(10 * 4096)
+        handle.write(b"\xff" * 3 * 4096)
+    result = runner.invoke(app, ["db", "check"], env=env_for(live.db.url))
+    assert result.exit_code == FAILED, result.output
+    assert "damaged" in result.output
+    assert "db restore" in result.output

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mediashelf.cli.exits import USAGE
+from mediashelf.cli.exits import FAILED, USAGE
 from mediashelf.cli.wiring import clean_exits, err, load_settings, out
 from mediashelf.errors import DatabaseInUse
 
@@ -67,12 +67,20 @@ def downgrade(revision: str) -> None:
 def check() -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
     from mediashelf.db import migrate
+    from mediashelf.db.backup import damage
+    from mediashelf.db.engine import sqlite_path
     from mediashelf.db.session import Database
 
     with clean_exits(), Database(load_settings().effective_database_url) as db:
         current, head = migrate.current_revision(db), migrate.head_revision()
         migrate.refuse_newer(current)
         diff = migrate.schema_diff(db) if current == head else []
+        db_file = sqlite_path(db.url)
+        damaged = damage(db_file) if db_file is not None and db_file.exists() else None
+    if damaged:
+        err.print(f"the database file is damaged ({damaged}): restore a backup with "
+                  "`mediashelf db restore`", highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(FAILED)
     if current != head:
         err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
         raise typer.Exit(USAGE)

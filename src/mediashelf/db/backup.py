@@ -115,6 +115,21 @@ def _refuse_live_files(db_file: Path, other: Path, what: str) -> None:
             raise InvalidInput(f"Cannot {what} {other}: it is the live database itself.")
 
 
+def damage(db_file: Path) -> str | None:
+    """Return what SQLite's quick_check finds wrong in the file at `db_file`; None when sound.
+
+    The service runs on over a damaged file (reads of the damaged pages fail one by one), and
+    the schema check alone passes, so `db check` asks this too. It reads the whole file, so
+    `doctor`, meant to be quick, does not.
+    """
+    try:
+        with closing(sqlite3.connect(f"{db_file.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+            verdict = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if verdict == "ok" else verdict
+
+
 def _revision_of(path: Path) -> str | None:
     with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as conn:
         return _revision(conn)
