@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy import exc as sa_exc
@@ -16,17 +15,10 @@ from mediashelf.db.engine import SQLITE_BUSY_TIMEOUT_MS, make_engine, sqlite_pat
 from mediashelf.db.outage import describe
 from mediashelf.db.schema import use_dialect
 from mediashelf.errors import DatabaseFileProblem, DatabaseUnavailable
+from mediashelf.file_identity import file_identity
 
 FILE_REPLACED = "the database file was deleted or replaced while this process had it open"
 FILE_READ_ONLY = "the database file is read-only for this user"
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino)
 
 
 class Database:
@@ -44,7 +36,7 @@ class Database:
 
     def _remember_file(self, _dbapi_connection: object, _record: object) -> None:
         if self._opened is None and self._file is not None:
-            self._opened = _identity(self._file)
+            self._opened = file_identity(self._file)
 
     @property
     def dialect(self) -> str:
@@ -77,7 +69,7 @@ class Database:
         except (OperationalError, sa_exc.TimeoutError) as exc:
             raise DatabaseUnavailable(f"The database is unavailable: {describe(exc)}.") from exc
         if self._file is not None and self._opened is not None:
-            if _identity(self._file) != self._opened:
+            if file_identity(self._file) != self._opened:
                 raise DatabaseFileProblem(FILE_REPLACED)
             if not os.access(self._file, os.W_OK):
                 raise DatabaseFileProblem(FILE_READ_ONLY)

@@ -19,6 +19,7 @@ import watchfiles
 
 from mediashelf.clock import Clock
 from mediashelf.db.session import Database
+from mediashelf.file_identity import file_identity
 from mediashelf.jobs.registry import Registry
 from mediashelf.library.discovery import MEDIA_EXTENSIONS, media_extension
 from mediashelf.library.watch_queue import OUTAGE_RETRY_S, ScanQueue
@@ -144,7 +145,7 @@ class LibraryWatcher:
         queue = self._new_queue(events=True)
         if rescan:  # what changed while no watch was on the folder now there
             queue.add([""])
-        identity, check_at = _identity(root), 0.0
+        identity, check_at = file_identity(root), 0.0
         burst = Burst(self.config.quiet_s)
         look = RootLook(root)
         keep = event_filter(root, self.config.extensions)
@@ -158,7 +159,8 @@ class LibraryWatcher:
                 log.info("watch: following file-system events under the library")
             now = time.monotonic()
             if now >= check_at:
-                if _identity(root) not in (None, identity) or _repointed(self.config.root, root):
+                moved = file_identity(root) not in (None, identity)
+                if moved or _repointed(self.config.root, root):
                     log.warning("watch: the library root was unmounted, replaced or moved; "
                                 "following the folder now at its path")  # fmt: skip
                     return True
@@ -228,15 +230,6 @@ def _repointed(configured: Path, followed: Path) -> bool:
         return configured.resolve(strict=True) != followed
     except OSError:  # nothing there right now: the identity check and the scans handle that
         return False
-
-
-def _identity(root: Path) -> tuple[int, int] | None:
-    """Return (device, inode) of the folder at `root`, None when nothing is there."""
-    try:
-        info = root.stat()
-    except OSError:
-        return None
-    return (info.st_dev, info.st_ino)
 
 
 def event_filter(
