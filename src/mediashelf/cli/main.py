@@ -76,12 +76,16 @@ def serve(
         check_port_free(settings.host, settings.port)
         configure_logging(settings.log_format)
         runtime = build_runtime(settings)
-        runtime.migrate()  # here, not first in the app: an unusable database is one line
-        runtime.registry.names()  # job modules load here: a bad one is one line too
-        threads = settings.worker_concurrency if workers is None else workers
-        web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
-        if settings.watch:
-            runtime.start_watch()
+        try:  # until the server owns the runtime (its lifespan closes it), a failure does
+            runtime.migrate()  # here, not first in the app: an unusable database is one line
+            runtime.registry.names()  # job modules load here: a bad one is one line too
+            threads = settings.worker_concurrency if workers is None else workers
+            web = create_app(runtime, workers=threads, initial_scan=scan and threads > 0)
+            if settings.watch:
+                runtime.start_watch()
+        except BaseException:
+            runtime.close()
+            raise
         imports_done()
     if settings.host in WILDCARD_BINDS and not settings.allowed_hosts:
         err.print(
