@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from mediashelf.db.engine import normalize_url
 from mediashelf.db.outage import describe
 
 
@@ -59,3 +61,22 @@ def test_a_damaged_file_says_to_restore(tmp_path: Path, damage: str) -> None:
             handle.write(b"\xff" * 8 * 4096)
     error = failure_of(f"sqlite:///{path}", "SELECT count(*) FROM t")
     assert "damaged" in describe(error)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "says"),
+    [("database", "the database named in the URL does not exist"),
+     ("username", "the user named in the URL does not exist")],
+)  # fmt: skip
+def test_a_server_that_refuses_the_url_is_not_called_unreachable(
+    pg_database: str, wrong: str, says: str
+) -> None:
+    """doctor said "database unreachable: start the database server" for a server that runs."""
+    url = make_url(normalize_url(pg_database))
+    if wrong == "database":
+        url = url.set(database="mediashelf_no_such_db")
+    else:
+        url = url.set(username="mediashelf_no_such_role")
+    error = failure_of(url.render_as_string(hide_password=False), "SELECT 1")
+    assert describe(error) == says
+    assert "127.0.0.1" not in describe(error)

@@ -29,6 +29,16 @@ SQLITE_FILE_PROBLEMS = (
 )  # fmt: skip
 
 
+# libpq's words when the server answers but refuses the connection: the URL is wrong, not
+# the server away. Matched to name the class only; the server's text is never shown.
+PG_REFUSALS = (
+    (("fatal:", "database", "does not exist"), "the database named in the URL does not exist"),
+    (("fatal:", "role", "does not exist"), "the user named in the URL does not exist"),
+    (("password authentication failed",), "the server refused the user or password"),
+    (("server does not support ssl",), "the server does not support SSL (sslmode in the URL)"),
+)
+
+
 def _original(exc: BaseException) -> BaseException:
     return exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
 
@@ -68,7 +78,7 @@ def describe(exc: BaseException) -> str:
     orig = _original(exc)
     if isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig).lower():
         return "database locked by another process"
-    problem = file_problem(exc)
+    problem = file_problem(exc) or _pg_refusal(orig)
     if problem is not None:
         return problem
     if is_transient(exc):
@@ -85,4 +95,15 @@ def file_problem(exc: BaseException) -> str | None:
         for words, meaning in SQLITE_FILE_PROBLEMS:
             if words in said:
                 return meaning
+    return None
+
+
+def _pg_refusal(orig: BaseException) -> str | None:
+    """Return why a PostgreSQL server refused the connection, when the URL is the cause."""
+    if not type(orig).__module__.startswith("psycopg"):
+        return None
+    said = str(orig).lower()
+    for words, meaning in PG_REFUSALS:
+        if all(word in said for word in words):
+            return meaning
     return None
