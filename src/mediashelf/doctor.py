@@ -150,9 +150,8 @@ def check_database(settings: Settings) -> Check:
     """Check the database answers and its schema is the one this version expects."""
     url = settings.effective_database_url
     shown = make_url(url).render_as_string(hide_password=True)
-    parsed = make_url(url)
-    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if file and file != ":memory:" and not Path(file).exists():
+    file = sqlite_path(url)
+    if file is not None and not file.exists():
         return Check(
             "database",
             "warning",
