@@ -167,6 +167,12 @@ def test_malformed_id_is_400(app: App, bad_id: str) -> None:
         b'{"refresh_duration": 1}',
         b'{"refresh_everything": true}',
         b"\xff\xfe",
+        b'{"refresh_duration": NaN}',
+        b'{"refresh_size": Infinity}',
+        b'{"refresh_duration": "\\u0000"}',
+        b'{"refresh\\u0000": true}',
+        b'{"refresh_duration": "\\ud800"}',
+        b"[" * 40 + b"]" * 40,
     ],
 )
 def test_malformed_body_is_400_and_changes_nothing(app: App, raw: bytes) -> None:

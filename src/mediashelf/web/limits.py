@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
@@ -21,6 +22,10 @@ from mediashelf.web.errors import Refused, failure_for, respond
 MAX_JSON_DEPTH = 32
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 NUL = "\x00"
+
+# DESIGN §4 (the per-track rescan contract) answers a malformed id or body with 400, where
+# every other route's out-of-bounds input is a 422: the bounds are the same, the status theirs.
+MALFORMED_IS_400 = re.compile(r"/api/track/[^/]*/rescan_media/?")
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
@@ -117,7 +122,8 @@ class InputBounds:
             check_url(scope)
             replay = await self._checked_body(scope, receive)
         except Refused as exc:
-            await respond(Request(scope), failure_for(exc))(scope, receive, send)
+            refusal = _as_malformed(exc, scope["path"])
+            await respond(Request(scope), failure_for(refusal))(scope, receive, send)
             return
         await self.app(scope, replay or receive, send)
 
@@ -149,6 +155,16 @@ class InputBounds:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+def _as_malformed(refusal: Refused, path: str) -> Refused:
+    """Restate a 422 on a route whose contract says 400 for a malformed id or body."""
+    if refusal.status != 422 or not MALFORMED_IS_400.fullmatch(path):
+        return refusal
+    part = "id" if "in the path" in refusal.message else "body"
+    if "query parameter" in refusal.message:
+        part = "request"
+    return Refused(400, f"malformed {part}: {refusal.message}", refusal.headers)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
