@@ -172,6 +172,19 @@ def test_head_works_on_every_get_route(app: App) -> None:
     assert app.client.head("/api/jobs/999999").status_code == 404
 
 
+def test_405_allows_every_method_served_at_the_path(app: App) -> None:
+    for method, path, allowed in [
+        ("PUT", "/api/jobs", "GET, HEAD, POST"),  # two routes share the path
+        ("DELETE", "/api/tracks", "GET, HEAD"),
+        ("GET", "/api/jobs/1/cancel", "POST"),
+        ("PATCH", "/healthz", "GET, HEAD"),
+    ]:
+        response = app.client.request(method, path)
+        assert_error(response, 405)
+        assert response.headers["allow"] == allowed, (method, path)
+        assert len(response.headers.get_list("allow")) == 1
+
+
 def test_head_on_media_reads_nothing_and_tells_the_size(app: App) -> None:
     track = app.track("video/h264_aac.mp4")
     size = (app.library / "video/h264_aac.mp4").stat().st_size

@@ -58,12 +58,22 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
     app.state.runtime = runtime
     app.state.access = access
     app.state.storage = StorageWatch()
-    install_error_handlers(app)
-    for router in (auth_routes.router, docs_router, tracks.router, jobs.router, problems.router,
-                   health.router, library_pages.router, job_pages.router,
-                   problem_pages.router):  # fmt: skip
+    routers = (
+        auth_routes.router,
+        docs_router,
+        tracks.router,
+        jobs.router,
+        problems.router,
+        health.router,
+        library_pages.router,
+        job_pages.router,
+        problem_pages.router,
+    )
+    for router in routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Newer FastAPI nests included routers in app.routes; their own lists name every route.
+    install_error_handlers(app, [*app.routes, *(r for router in routers for r in router.routes)])
     # Listed innermost first: a request meets them bottom-up.
     app.add_middleware(HeadAsGet, routes=app.router.routes)
     app.add_middleware(InputBounds, max_body=runtime.settings.max_body_bytes)

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediashelf.db.outage import describe, file_problem, is_storage_full, is_transient
@@ -35,6 +36,7 @@ from mediashelf.errors import (
     ProbeTimeout,
     StorageFull,
 )
+from mediashelf.web.head import allowed_methods
 from mediashelf.web.render import TEMPLATES
 from mediashelf.web.schemas import ErrorOut
 
@@ -190,8 +192,12 @@ def _json_body_sent_as(request: Request, errors: Sequence[Any]) -> str | None:
     return None
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn every route error into the error shape."""
+def install_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """Register the handlers that turn every route error into the error shape.
+
+    `routes` are every route the app serves, its routers' own included: a 405 names the
+    methods of all of them at its path.
+    """
 
     async def _any(request: Request, exc: Exception) -> Response:
         return respond(request, failure_for(exc))
@@ -206,7 +212,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         message = "not found" if exc.status_code == 404 else str(exc.detail)
-        return respond(request, Failure(exc.status_code, message, headers=dict(exc.headers or {})))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["allow"] = allowed_methods(request.scope, routes)
+        return respond(request, Failure(exc.status_code, message, headers=headers))
 
     for cls in (MediashelfError, SQLAlchemyError, Refused):
         app.add_exception_handler(cls, _any)

@@ -6,8 +6,25 @@ alone; the rest are GET-only in FastAPI, so their HEAD runs the GET and drops th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def allowed_methods(scope: Scope, routes: Sequence[BaseRoute]) -> str:
+    """Return the `Allow` value for a 405: every route at this path, HEAD wherever GET is.
+
+    Starlette names only the first route matching the path, and FastAPI's GET routes leave
+    out the HEAD served here: `PUT /api/jobs` was told "Allow: GET" though POST and HEAD work.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        if route.matches(scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 class HeadAsGet:
