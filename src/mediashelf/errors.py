@@ -94,6 +94,14 @@ class JobConflict(MediashelfError):
     """The job is not in a state that allows this."""
 
 
+class StateRefused(JobConflict):
+    """The action does not apply to the job or track as it stands (cancel a finished job).
+
+    Still a conflict for HTTP (409), but for the CLI an invalid request (exit 2), not a job
+    that failed: asking again changes nothing until the state does.
+    """
+
+
 class DuplicateJob(JobConflict):
     """An identical job is already pending or running."""
 

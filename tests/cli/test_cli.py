@@ -170,7 +170,7 @@ def test_an_id_that_starts_with_a_dash_is_an_id_not_an_option(
     for args in (["problems", "release", dashed, "--json"], ["problems", "retry", dashed]):
         answer = runner.invoke(app, args, env=env)
         assert "No such option" not in answer.output, args
-        assert answer.exit_code in (0, FAILED), answer.output  # released: not quarantined
+        assert answer.exit_code in (0, USAGE), answer.output  # released: not quarantined
     unknown = runner.invoke(app, ["rescan", "-AAAAAAAAAA", "--json"], env=env)
     assert unknown.exit_code == NOT_FOUND
     assert json.loads(unknown.stdout)["error"] == "track not found"
@@ -379,9 +379,12 @@ def test_jobs_commands(database: Database, library: Path) -> None:
     assert shown["kind"] == "library_scan"
     cancelled = runner.invoke(app, ["jobs", "cancel", str(job_id)], env=env)
     assert "cancelled" in cancelled.stdout
-    assert runner.invoke(app, ["jobs", "cancel", str(job_id)], env=env).exit_code != 0
+    again = runner.invoke(app, ["jobs", "cancel", str(job_id)], env=env)
+    assert again.exit_code == USAGE  # an invalid request, not a failed job
+    assert "only pending or running jobs cancel" in again.output
     retried = runner.invoke(app, ["jobs", "retry", str(job_id)], env=env)
     assert "pending" in retried.stdout
+    assert runner.invoke(app, ["jobs", "retry", str(job_id)], env=env).exit_code == USAGE
     logs = runner.invoke(app, ["jobs", "logs", str(job_id)], env=env)
     assert "created by cli" in logs.stdout
     assert "retry requested by cli" in logs.stdout

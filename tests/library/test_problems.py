@@ -277,4 +277,4 @@ def test_cli_problems_verify_and_release(
     assert "VIDEO_ID or --class" in json.loads(neither.stdout)["error"]
     released = runner.invoke(app, ["problems", "release", _video_id(database, "audio/plain.mp3")],
                              env=env)  # fmt: skip
-    assert released.exit_code == 1  # not quarantined
+    assert released.exit_code == 2  # not quarantined: an invalid request

@@ -18,6 +18,7 @@ from mediashelf.errors import (
     InvalidJobRequest,
     JobConflict,
     JobNotFound,
+    StateRefused,
 )
 from mediashelf.jobs.registry import JobKind, Registry
 from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
@@ -159,8 +160,8 @@ def cancel_job(session: Session, clock: Clock, job_id: int, actor: str) -> Job:
     if status is None:
         session.refresh(job)
         if job.status in ACTIVE:
-            raise JobConflict(f"job {job_id} is {job.status}; a cancel was already requested")
-        raise JobConflict(f"job {job_id} is {job.status}; only pending or running jobs cancel")
+            raise StateRefused(f"job {job_id} is {job.status}; a cancel was already requested")
+        raise StateRefused(f"job {job_id} is {job.status}; only pending or running jobs cancel")
     outcome = "cancelled" if status is JobStatus.CANCELLED else "cancel requested"
     JobStore(session).log(job_id, job.attempt, now, "warning", f"{outcome} by {actor}")
     for child in JobStore(session).children(job_id):  # a parent's cancel reaches its children
@@ -184,11 +185,11 @@ def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, a
     job = get_job(session, job_id)
     previous = job.status
     if previous not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise JobConflict(f"job {job_id} is {previous}; only failed or cancelled jobs retry")
+        raise StateRefused(f"job {job_id} is {previous}; only failed or cancelled jobs retry")
     now = clock.now()
     spec = registry.get(job.kind)
     if spec.spawned_by is not None:
-        raise JobConflict(f"job {job_id} is a part of job {job.parent_id}; retry that job instead")
+        raise StateRefused(f"job {job_id} is a part of job {job.parent_id}; retry that job instead")
     if not JobStore(session).retry(job_id, now, job.attempt + spec.max_attempts):
         raise JobConflict(f"job {job_id} was changed by another request; reload and try again")
     JobStore(session).log(job_id, job.attempt, now, "info", f"retry requested by {actor}")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Track
-from mediashelf.errors import InvalidInput, JobConflict, TrackNotFound
+from mediashelf.errors import InvalidInput, StateRefused, TrackNotFound
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
 from mediashelf.library.discovery import scope_prefix
@@ -88,10 +88,10 @@ def list_problems(
 
 
 def release_track(session: Session, clock: Clock, video_id: str, actor: str) -> Track:
-    """Lift a track's quarantine so the next scan probes it again; raise JobConflict if none."""
+    """Lift a track's quarantine so the next scan probes it again; raise StateRefused if none."""
     track = get_track(session, video_id)
     if _class_of(track) != "quarantined":
-        raise JobConflict("The track is not quarantined.")
+        raise StateRefused("The track is not quarantined.")
     failures = track.probe_failures  # the update below also refreshes the loaded row
     ProblemStore(session).release(track.id)
     AuditStore(session).record(
