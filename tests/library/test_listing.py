@@ -202,6 +202,23 @@ def test_a_hand_made_cursor_of_the_right_shape_just_moves(
     assert beyond["items"] == []
 
 
+def test_a_forged_page_number_stays_within_the_pages_there_are(
+    client: TestClient, rows: list[dict[str, Any]]
+) -> None:
+    pages = -(-len(rows) // 10)
+    ahead = get(client, {"cursor": forged(p=2**62, v="a", i=0), "per_page": 10})
+    assert ahead["items"] and ahead["page"] == pages
+    back = get(client, {"cursor": forged(d="prev", p=2**62, v="\uffff", i=0), "per_page": 10})
+    assert back["items"] and back["page"] == pages
+    first = get(client, {"cursor": forged(d="prev", p=7, v=rows_title(rows, 3), i=0)})
+    assert first["page"] == 1 and first["prev_cursor"] is None  # nothing lies before it
+
+
+def rows_title(rows: list[dict[str, Any]], n: int) -> str:
+    """Return the title `n` rows into the title order (a cursor walking back stops there)."""
+    return sorted(row["title"] for row in rows)[n]
+
+
 def test_deep_page_numbers_are_refused_with_a_pointer_to_the_cursor(client: TestClient) -> None:
     allowed = client.get("/api/tracks", params={"per_page": 100, "page": MAX_OFFSET // 100 + 1})
     assert allowed.status_code == 200

@@ -77,9 +77,12 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
         forward = cursor.direction == "next"
         rows = store.walk(spec, cursor.position, forward, per_page + 1)
         more = len(rows) > per_page
-        items, page = (rows[:per_page] if forward else rows[:per_page][::-1]), cursor.page
+        items = rows[:per_page] if forward else rows[:per_page][::-1]
         # Walking on, there were rows behind; walking back, there are rows ahead.
         has_prev, has_next = (True, more) if forward else (more, True)
+        # The number is the cursor's word, which anyone can forge ("page 2**62 of 30"):
+        # kept within the pages there are, and 1 where nothing lies before.
+        page = 1 if not has_prev else min(cursor.page, max(2, -(-total // per_page)))
     else:
         offset = (query.page - 1) * per_page
         if offset > MAX_OFFSET:
