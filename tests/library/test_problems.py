@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from mediashelf.cli.main import app
-from mediashelf.db.schema import Job, Track
+from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.errors import InvalidInput, JobConflict
@@ -198,6 +198,33 @@ def test_verify_records_decode_errors_and_the_problems_view_shows_them(
     assert again.params["problems_only"] is True
     assert (again.progress["total"], again.progress["ok"]) == (1, 1)
     assert _track(runtime.db, "audio/damaged.flac").decode_errors == 0
+
+
+def test_a_long_decode_does_not_hold_back_the_progress_lines(
+    runtime: Runtime, probe_pool: ProbePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour-long file decodes for minutes: verify's lines still come every 2 s."""
+    import time
+    from collections.abc import Callable, Iterable, Iterator
+
+    scan(runtime, path="audio")
+    real = probe_pool.decode_many
+
+    def slow(items: Iterable[tuple[Path, float]],
+             stop: Callable[[], bool] | None = None) -> Iterator[object]:  # fmt: skip
+        busy_until = time.monotonic() + 2.5  # as if the first file took 2.5 s
+        while stop is not None and time.monotonic() < busy_until and not stop():
+            time.sleep(0.05)
+        yield from real(items, stop)
+
+    monkeypatch.setattr(probe_pool, "decode_many", slow)
+    job = run_job(runtime, "library_verify", {"path": "audio"})
+    assert job.status == "completed", job.error
+    with runtime.db.unit_of_work() as session:
+        lines = list(session.scalars(select(JobLog.message).where(
+            JobLog.job_id == job.id, JobLog.stream == "progress")))  # fmt: skip
+    before_any = [line for line in lines if " phase=verify processed=0 " in line]
+    assert len(before_any) >= 2, lines  # written while the first file decoded
 
 
 def test_verify_is_cancelled_under_slow_pacing(runtime: Runtime) -> None:

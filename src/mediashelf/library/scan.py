@@ -422,16 +422,26 @@ class LibraryScan:
         if not submitted:
             return
         pool = self.deps.pool()
-        for done, (path, outcome) in enumerate(
-            pool.settle(submitted, stop=self.ctx.should_stop), start=1
-        ):
+        done = 0
+
+        def waiting() -> bool:
+            """Polled while a probe runs: a slow file (up to its timeout) still gets lines."""
+            self._emit(in_flight=done)
+            return self.ctx.should_stop()
+
+        for done, (path, outcome) in enumerate(pool.settle(submitted, stop=waiting), start=1):
             yield path.relative_to(self.deps.root).as_posix(), outcome
-            if time.monotonic() - self._last_emit >= PROGRESS_EVERY_S:
-                self._emit(in_flight=done)
+            self._emit(in_flight=done)
         self.ctx.check()
 
     def _between_batches(self) -> None:
-        self.ctx.sleep(self.params.throttle_ms / 1000)
+        """Sleep the throttle in slices, so a long pause still writes a line every 2 s."""
+        left = self.params.throttle_ms / 1000
+        while left > 0:
+            step = min(left, PROGRESS_EVERY_S)
+            self.ctx.sleep(step)  # raises when the job must stop
+            left -= step
+            self._emit()
 
     # -- shared ---------------------------------------------------------------------------
 

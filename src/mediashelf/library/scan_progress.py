@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 SAMPLES_PER_CLASS = 5
+# The progress line's fields, exactly DESIGN §5's (parsers match them in this order);
+# `reprobed` is in `jobs.progress` and the summary, not in the line.
 COUNTER_ORDER = (
     "processed", "total", "added", "updated", "unchanged", "moved", "missing", "failed", "skipped",
-    "reprobed",
 )  # fmt: skip
 
 
@@ -47,10 +48,14 @@ class ScanCounters:
         return ScanCounters.from_dict(self.as_dict())
 
     def line(self, now: datetime, job_id: int) -> str:
-        """Return the stable progress line: `<ts> job=N phase=P processed=… eta_s=…`."""
+        """Return the stable progress line: `<ts> job=N phase=P processed=… eta_s=…`.
+
+        Every value is a number, so `int()`/`float()` parse every line: an ETA not known yet
+        (walking, or nothing checked so far) is written 0 here and is null in `jobs.progress`.
+        """
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         counts = " ".join(f"{name}={getattr(self, name)}" for name in COUNTER_ORDER)
-        eta = "-" if self.eta_s is None else str(self.eta_s)
+        eta = self.eta_s or 0
         return f"{stamp} job={job_id} phase={self.phase} {counts} rate={self.rate:.1f} eta_s={eta}"
 
     def summary(self, elapsed_s: float, dry_run: bool) -> str:

@@ -76,8 +76,8 @@ class VerifyCounters:
     eta_s: int | None = None
 
     def line(self, stamp: str, job_id: int) -> str:
-        """Return the progress line (`key=value` fields, like a scan's)."""
-        eta = "-" if self.eta_s is None else str(self.eta_s)
+        """Return the progress line (`key=value` fields, numbers only, like a scan's)."""
+        eta = self.eta_s or 0
         return (
             f"{stamp} job={job_id} phase={self.phase} processed={self.processed} "
             f"total={self.total} ok={self.ok} errors={self.errors} failed={self.failed} "
@@ -158,8 +158,13 @@ class Verification:
                 pacer.used(candidate.size_bytes or 0)
                 yield path, BASE_TIMEOUT_S + (candidate.duration or 0.0)
 
+        def waiting() -> bool:
+            """Polled while files decode: an hour-long file still gets a line every 2 s."""
+            self._emit()
+            return self.ctx.should_stop()
+
         pool = self.deps.pool()
-        for path, outcome in pool.decode_many(items(), stop=self.ctx.should_stop):
+        for path, outcome in pool.decode_many(items(), stop=waiting):
             yield by_path[path], outcome
         self.ctx.check()
 
