@@ -219,7 +219,7 @@ def test_a_forged_page_number_stays_within_the_pages_there_are(
 
 def rows_title(rows: list[dict[str, Any]], n: int) -> str:
     """Return the title `n` rows into the title order (a cursor walking back stops there)."""
-    return sorted(row["title"] for row in rows)[n]
+    return str(sorted(row["title"] for row in rows)[n])
 
 
 def test_deep_page_numbers_are_refused_with_a_pointer_to_the_cursor(client: TestClient) -> None:
