@@ -15,7 +15,8 @@ def create_scan(app: App, **params: object) -> int:
     """POST a library scan and return its id."""
     response = app.client.post("/api/jobs", json={"kind": "library_scan", "params": params})
     assert response.status_code == 201, response.text
-    job_id: int = response.json()["id"]
+    job_id: int = response.json()["job_id"]  # §7: 201 {job_id, ...}
+    assert response.json()["id"] == job_id
     return job_id
 
 

@@ -54,6 +54,16 @@ class JobDetail(JobOut):
     children: dict[str, int] = Field(default_factory=dict)
 
 
+class JobCreated(JobDetail):
+    """The 201 answer to POST /api/jobs: the new job, and its id as `job_id` too.
+
+    `job_id` is the name §7 gives it, and the one the 409 answer and `problems/retry` use, so
+    a client reads the id of the job it queued or joined from the same key either way.
+    """
+
+    job_id: int
+
+
 class JobList(BaseModel):
     """A page of jobs, newest first."""
 

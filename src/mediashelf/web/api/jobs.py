@@ -27,6 +27,7 @@ from mediashelf.web.deps import client_of, runtime_of
 from mediashelf.web.errors import COMMON, JSON_BODY, MUTATION, error_responses
 from mediashelf.web.job_schemas import (
     JobCreate,
+    JobCreated,
     JobDetail,
     JobList,
     JobOut,
@@ -66,9 +67,9 @@ def get_jobs(
 
 
 @router.post(
-    "", status_code=201, response_model=JobDetail, responses=error_responses(*JSON_BODY, 409)
+    "", status_code=201, response_model=JobCreated, responses=error_responses(*JSON_BODY, 409)
 )
-def post_job(request: Request, body: JobCreate) -> JobDetail:
+def post_job(request: Request, body: JobCreate) -> JobCreated:
     """Enqueue a job; 409 with the active job's id when an identical one is active."""
     runtime = runtime_of(request)
     with runtime.db.unit_of_work() as session:
@@ -79,7 +80,7 @@ def post_job(request: Request, body: JobCreate) -> JobDetail:
         job_id = job.id
     if runtime.worker is not None:
         runtime.worker.wake()
-    return detail(runtime, job_id)
+    return JobCreated(**detail(runtime, job_id).model_dump(), job_id=job_id)
 
 
 @router.get("/stats", response_model=JobStatsOut)
