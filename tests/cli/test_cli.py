@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -584,3 +585,19 @@ def test_file_names_print_as_they_are(database: Database, library: Path) -> None
     bad_path = runner.invoke(app, ["scan", "--path", "[/x]"], env=env)
     assert bad_path.exit_code == USAGE
     assert "there is no folder '[/x]'" in bad_path.output
+
+
+def test_piped_output_keeps_each_line_whole(database: Database, library: Path) -> None:
+    """Piped, the console is 80 wide: summaries and progress lines broke mid-field there."""
+    from tests.library.test_scan import PROGRESS
+
+    env = env_for(database, library)
+    scanned = runner.invoke(app, ["scan"], env=env)
+    summary = scanned.stdout.splitlines()[0]
+    assert len(summary) > 80
+    assert re.fullmatch(r"Library scan completed in .* \d+ failed", summary), scanned.stdout
+    logs = runner.invoke(app, ["jobs", "logs", "1", "--stream", "progress"], env=env)
+    lines = logs.stdout.splitlines()
+    assert lines
+    for line in lines:
+        assert PROGRESS.match(line.split(" progress ", 1)[1]), line

@@ -50,8 +50,10 @@ class DataConsole(Console):
         super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
-out = DataConsole()
-err = DataConsole(stderr=True)
+# soft_wrap: a line is never broken at the console's width. Piped, that width is 80, and
+# progress lines and summaries broke mid-field for whatever read them (`| grep`, `key=value`).
+out = DataConsole(soft_wrap=True)
+err = DataConsole(stderr=True, soft_wrap=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 # For commands taking a VIDEO_ID: ids are base64url, and one in 64 starts with "-", which
