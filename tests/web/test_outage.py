@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from mediashelf.config import Settings
 from mediashelf.db.migrate import upgrade
-from mediashelf.db.session import FILE_REPLACED, Database
+from mediashelf.db.session import FILE_READ_ONLY, FILE_REPLACED, Database
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
 from mediashelf.runtime import Runtime
@@ -103,10 +103,15 @@ def test_sqlite_locked_by_another_process_is_503_then_recovers(
 
 
 def assert_unavailable_health(response: Any, reason: str) -> None:
-    """Assert /healthz's 503: the component and the class of failure, nothing more."""
+    """Assert /healthz's 503: the component and the class of failure, nothing more.
+
+    Retry-After (§7) while the database is unreachable; none for a file someone must mend.
+    """
     assert response.status_code == 503
     body = response.json()
     assert (body["status"], body["component"], body["reason"]) == ("error", "database", reason)
+    waiting_mends_it = reason not in (FILE_REPLACED, FILE_READ_ONLY)
+    assert ("retry-after" in response.headers) == waiting_mends_it, response.headers
 
 
 @SQLITE_ONLY

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from mediashelf.db.outage import describe
+from mediashelf.db.outage import describe, file_problem
 from mediashelf.errors import DatabaseError, DatabaseFileProblem
 from mediashelf.jobs.service import job_stats
 from mediashelf.runtime import Runtime
-from mediashelf.web.errors import DISK_FULL
+from mediashelf.web.errors import DISK_FULL, RETRY_AFTER_S
 from mediashelf.web.storage import StorageWatch, sqlite_disk_low
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,15 @@ class Health:
 
     healthy: bool
     body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _unhealthy(component: str, reason: str, message: str, watch: dict[str, Any]) -> Health:
+def _unhealthy(
+    component: str, reason: str, message: str, watch: dict[str, Any], retry: bool = False
+) -> Health:
     body = {"status": "error", "error": message, "component": component, "reason": reason,
             "watch": watch}  # fmt: skip
-    return Health(False, body)
+    return Health(False, body, {"retry-after": str(RETRY_AFTER_S)} if retry else {})
 
 
 def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
@@ -49,7 +52,10 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
             exc.reason if isinstance(exc, DatabaseFileProblem) else describe(exc.__cause__ or exc)
         )
         message = f"The database is unavailable ({reason})."
-        return _unhealthy("database", reason, message, watch)
+        # §7: 503 + Retry-After while unreachable; a file someone must mend gets none (as
+        # the other routes answer it).
+        by_hand = isinstance(exc, DatabaseFileProblem) or file_problem(exc.__cause__ or exc)
+        return _unhealthy("database", reason, message, watch, retry=not by_hand)
     if storage.full or sqlite_disk_low(runtime.db.url):
         return _unhealthy("disk", "disk full", DISK_FULL, watch)
     body = {"status": "ok", "database": "ok", "disk": "ok", "workers": workers, "watch": watch}

@@ -24,7 +24,9 @@ UNHEALTHY = {**error_responses(503)[503], "description": "The database is unreac
 def healthz(request: Request) -> JSONResponse:
     """200 when the database answers and has room; 503 naming the failing component otherwise."""
     health = check_health(runtime_of(request), storage_of(request))
-    return JSONResponse(health.body, status_code=200 if health.healthy else 503)
+    return JSONResponse(
+        health.body, status_code=200 if health.healthy else 503, headers=health.headers
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse,
