@@ -86,6 +86,10 @@ class InvalidJobRequest(MediashelfError):
     """The job request is invalid (unknown kind or bad params)."""
 
 
+class BackupNotFound(NotFound):
+    """There is no backup file at the path given."""
+
+
 class JobNotFound(NotFound):
     """job not found"""
 

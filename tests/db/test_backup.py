@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from mediashelf.cli.exits import FAILED, OK, USAGE
+from mediashelf.cli.exits import FAILED, NOT_FOUND, OK, USAGE
 from mediashelf.cli.main import app
 from mediashelf.db.backup import backup_sqlite
 from mediashelf.db.migrate import current_revision, file_revisions, head_revision, upgrade
@@ -138,6 +138,13 @@ def test_restore_refuses_newer_schemas_and_other_files(live: Runtime, tmp_path: 
     result = runner.invoke(app, ["db", "restore", str(junk)], env=env_for(live.db.url))
     assert result.exit_code == USAGE
     assert "not a SQLite database" in result.output
+    result = runner.invoke(app, ["db", "restore", str(tmp_path)], env=env_for(live.db.url))
+    assert result.exit_code == USAGE
+    assert "is not a file" in result.output
+    result = runner.invoke(app, ["db", "restore", str(tmp_path / "nope.db")],
+                           env=env_for(live.db.url))  # fmt: skip
+    assert result.exit_code == NOT_FOUND  # §9: 3 not found
+    assert "There is no backup file at" in result.output
     assert not db_file.with_name(db_file.name + ".before-restore").exists()
 
 

@@ -27,7 +27,7 @@ from mediashelf.db.migrate import (
     known_revision,
     migration_lock,
 )
-from mediashelf.errors import DatabaseError, InvalidBackup, InvalidInput
+from mediashelf.errors import BackupNotFound, DatabaseError, InvalidBackup, InvalidInput
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,10 @@ def inspect_backup(src: Path) -> BackupInfo:
     A backup of a newer schema than this version ships is refused: this version's code
     would misread it, and its migrations cannot go back.
     """
+    if not src.exists():
+        raise BackupNotFound(f"There is no backup file at {src}.")
     if not src.is_file():
-        raise InvalidBackup(f"There is no backup file at {src}.")
+        raise InvalidBackup(f"{src} is not a file: give the backup file itself.")
     with closing(sqlite3.connect(f"{src.absolute().as_uri()}?mode=ro", uri=True)) as conn:
         _check_integrity(conn, src)
         revision = _revision(conn)
