@@ -42,6 +42,7 @@ def test_every_state_of_a_job_prints_as_the_api_shows_it(
         with runtime.db.unit_of_work() as session:
             jobs = [get_job(session, job_id) for job_id in (done, failed, pending)]
             assert [job.status for job in jobs] == ["running", "failed", "cancelled"]
+            assert job_json(jobs[2])["error_summary"] == {}  # null and {} alike mean none
             for job in jobs:
                 assert job_json(job) == JobOut.model_validate(job).model_dump(mode="json")
                 assert list(job_json(job)) == list(JobOut.model_validate(job).model_dump())

@@ -25,6 +25,7 @@ def test_create_then_duplicate_is_409_with_the_active_id(app: App) -> None:
     body = app.client.get(f"/api/jobs/{job_id}").json()
     assert (body["status"], body["kind"], body["trigger"]) == ("pending", "library_scan", "api")
     assert body["params"]["force"] is True
+    assert body["error_summary"] == {}  # no failures: always an object, never null
     again = app.client.post("/api/jobs", json={"kind": "library_scan"})
     assert again.status_code == 409
     assert again.json()["job_id"] == job_id

@@ -39,6 +39,7 @@ def job_json(job: Job) -> dict[str, Any]:
     started = job.started_at
     duration = None if started is None or end is None else (end - started).total_seconds()
     shown["duration_s"] = None if duration is None else round(duration, 3)
+    shown["error_summary"] = job.error_summary or {}  # as JobOut shows it
     return shown
 
 

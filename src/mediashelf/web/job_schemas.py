@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 
 class JobOut(BaseModel):
@@ -35,8 +35,14 @@ class JobOut(BaseModel):
     summary: str | None
     result: dict[str, Any] | None
     error: str | None
-    error_summary: dict[str, Any] | None
+    error_summary: dict[str, Any]
     errors: list[Any]
+
+    @field_validator("error_summary", mode="before")
+    @classmethod
+    def _no_failures(cls, value: object) -> object:
+        """Show "no failures" as `{}` whatever the job stored: null and {} both meant it."""
+        return {} if value is None else value
 
     @computed_field  # type: ignore[prop-decorator]
     @property
