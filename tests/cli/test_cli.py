@@ -77,12 +77,21 @@ def test_db_upgrade_then_check(db_url: str) -> None:
     before = runner.invoke(app, ["db", "check"], env=env)
     assert before.exit_code == USAGE
     assert "db upgrade" in before.output
+    as_json = runner.invoke(app, ["db", "check", "--json"], env=env)
+    assert as_json.exit_code == USAGE
+    assert json.loads(as_json.stdout)["revision"] is None
+    assert "db upgrade" in json.loads(as_json.stdout)["error"]
+    if db_url.startswith("sqlite"):
+        assert not Path(db_url.removeprefix("sqlite:///")).exists()  # checking created nothing
     upgraded = runner.invoke(app, ["db", "upgrade"], env=env)
     assert upgraded.exit_code == 0, upgraded.output
     assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0  # idempotent
     after = runner.invoke(app, ["db", "check"], env=env)
     assert after.exit_code == 0, after.output
     assert "schema current" in after.output
+    body = json.loads(runner.invoke(app, ["db", "check", "--json"], env=env).stdout)
+    assert body["status"] == "ok"
+    assert body["revision"] == body["head"]
 
 
 def test_db_downgrade_goes_back_one_release_and_upgrade_returns(db_url: str) -> None:
@@ -601,3 +610,23 @@ def test_piped_output_keeps_each_line_whole(database: Database, library: Path) -
     assert lines
     for line in lines:
         assert PROGRESS.match(line.split(" progress ", 1)[1]), line
+
+
+def test_jobs_logs_json_is_the_apis_shape(database: Database, library: Path) -> None:
+    env = env_for(database, library)
+    assert runner.invoke(app, ["scan"], env=env).exit_code == 0
+    shown = runner.invoke(app, ["jobs", "logs", "1", "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    body = json.loads(shown.stdout)
+    assert {line["stream"] for line in body["lines"]} == {"job", "progress"}
+    assert set(body["lines"][0]) == {"id", "ts", "stream", "level", "message"}
+    assert body["next_after"] == body["lines"][-1]["id"]
+    followed = runner.invoke(app, ["jobs", "logs", "1", "--json", "--follow", "--stream",
+                                   "progress"], env=env)  # fmt: skip
+    rows = [json.loads(line) for line in followed.stdout.splitlines()]
+    assert [r["message"] for r in rows] == [
+        line["message"] for line in body["lines"] if line["stream"] == "progress"
+    ]
+    missing = runner.invoke(app, ["jobs", "logs", "999", "--json"], env=env)
+    assert missing.exit_code == NOT_FOUND
+    assert json.loads(missing.stdout)["error"] == "job not found"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mediashelf.cli.exits import FAILED, USAGE
-from mediashelf.cli.wiring import clean_exits, err, load_settings, out
+from mediashelf.cli.exits import FAILED, OK, USAGE
+from mediashelf.cli.wiring import JsonFlag, clean_exits, err, load_settings, out
 from mediashelf.errors import DatabaseInUse
 
 if TYPE_CHECKING:
@@ -64,30 +65,41 @@ def downgrade(revision: str) -> None:
 
 
 @app.command("check")
-def check() -> None:
+def check(as_json: JsonFlag = False) -> None:
     """Exit non-zero unless the schema is at the newest revision and matches the models."""
     from mediashelf.db import migrate
     from mediashelf.db.backup import damage
     from mediashelf.db.engine import sqlite_path
     from mediashelf.db.session import Database
 
-    with clean_exits(), Database(load_settings().effective_database_url) as db:
-        current, head = migrate.current_revision(db), migrate.head_revision()
-        migrate.refuse_newer(current)
-        diff = migrate.schema_diff(db) if current == head else []
-        db_file = sqlite_path(db.url)
-        damaged = damage(db_file) if db_file is not None and db_file.exists() else None
+    current: str | None = None
+    diff: list[Any] = []
+    damaged: str | None = None
+    with clean_exits({} if as_json else None):
+        url = load_settings().effective_database_url
+        head, db_file = migrate.head_revision(), sqlite_path(url)
+        if db_file is None or db_file.exists():  # checking must not create an empty file
+            with Database(url) as db:
+                current = migrate.current_revision(db)
+                migrate.refuse_newer(current)
+                diff = migrate.schema_diff(db) if current == head else []
+            damaged = damage(db_file) if db_file is not None else None
+    code, message = OK, f"schema current ({head})"
     if damaged:
-        err.print(f"the database file is damaged ({damaged}): restore a backup with "
-                  "`mediashelf db restore`", highlight=False, soft_wrap=True)  # fmt: skip
-        raise typer.Exit(FAILED)
-    if current != head:
-        err.print(f"schema at {current}, newest is {head}: run `mediashelf db upgrade`")
-        raise typer.Exit(USAGE)
-    if diff:
-        err.print(f"schema differs from the models: {diff}")
-        raise typer.Exit(USAGE)
-    out.print(f"schema current ({head})")
+        code, message = FAILED, (f"the database file is damaged ({damaged}): restore a backup "
+                                 "with `mediashelf db restore`")  # fmt: skip
+    elif current != head:
+        code, message = USAGE, f"schema at {current}, newest is {head}: run `mediashelf db upgrade`"
+    elif diff:
+        code, message = USAGE, f"schema differs from the models: {diff}"
+    if as_json:
+        body = {"status": "ok" if code == OK else "error", "revision": current, "head": head,
+                "schema_differences": len(diff), "damaged": damaged}  # fmt: skip
+        out.print_json(json.dumps(body if code == OK else {**body, "error": message}))
+    else:
+        (out if code == OK else err).print(message, highlight=False)
+    if code != OK:
+        raise typer.Exit(code)
 
 
 @app.command("backup")

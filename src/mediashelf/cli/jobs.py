@@ -120,24 +120,41 @@ def logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print JSON: one object (with --follow, one per line)."),
+    ] = False,
 ) -> None:
     """Print a job's log; with --follow, until the job ends."""
     from mediashelf.cli.follow import TERMINAL, snapshot
     from mediashelf.jobs.service import job_logs
 
-    with opened_runtime(indexed_only=True) as runtime:
+    json_errors = {"job_id": job_id} if as_json else None
+    gathered: list[dict[str, Any]] = []
+    with opened_runtime(json_errors, indexed_only=True) as runtime:
         after = 0
         while True:
             with runtime.db.unit_of_work() as session:
                 lines = job_logs(session, job_id, stream, after, 500)
                 for line in lines:
-                    text = f"{line.ts:%H:%M:%S} {line.stream:8} {line.message}"
-                    out.print(text, highlight=False, markup=False)
+                    if as_json:
+                        shown = {"id": line.id, "ts": _json_value(line.ts),
+                                 "stream": line.stream,
+                                 "level": line.level, "message": line.message}  # fmt: skip
+                        if follow:  # JSON Lines: each line as it comes
+                            out.print(json.dumps(shown), highlight=False, soft_wrap=True)
+                        else:
+                            gathered.append(shown)
+                    else:
+                        text = f"{line.ts:%H:%M:%S} {line.stream:8} {line.message}"
+                        out.print(text, highlight=False, markup=False)
             after = lines[-1].id if lines else after
-            if not follow or (not lines and snapshot(runtime, job_id).status in TERMINAL):
-                return
+            if not lines and (not follow or snapshot(runtime, job_id).status in TERMINAL):
+                break
             if not lines:
                 time.sleep(1.0)
+    if as_json and not follow:  # the API's shape: GET /api/jobs/{id}/logs
+        out.print_json(json.dumps({"lines": gathered, "next_after": after}))
 
 
 @app.command("cancel")
