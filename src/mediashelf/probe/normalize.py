@@ -46,7 +46,14 @@ AUDIO_CONTAINERS = frozenset(
      "shn", "mp2", "asf_o", "rso", "sox", "xwma", "oma"}
 )  # fmt: skip
 _UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
+# At or above this a "frame rate" is a time base: Matroska's 1 ms gives 1000 to a stream
+# with no stated frame duration whose timestamps libav did not measure.
 MAX_FPS = 1000.0
+# How far apart two frame durations may be and still describe one rate: Matroska rounds
+# timestamps to whole milliseconds and a fragmented MP4's averaged durations carry the last
+# fragment's remainder, so the average of a 23.976 fps film reads 24.417 (40.96 ms a frame
+# against 41.71) while the stream's nominal rate is exact.
+TIMESTAMP_JITTER_S = 0.001
 # Beyond these no real recording goes, while a corrupt or crafted header claims anything
 # libav accepts (a WAV header may state 200 channels, 10 MHz or 1 Hz; libav reads it as
 # stated): 22.2 surround has 24 channels, 7th-order ambisonics 64; telephone speech is
@@ -81,14 +88,21 @@ def frame_rate(*candidates: object) -> float | None:
     """
     for candidate in candidates:
         rate = as_rate(candidate)
-        if rate is not None and rate <= MAX_FPS:
+        if rate is not None and rate < MAX_FPS:
             return round(rate, 3)
     return None
 
 
 def video_fps(stream: StreamFacts) -> float | None:
-    """Return the frame rate: avg_frame_rate, else r_frame_rate, halved when it is a field rate."""
-    rate = frame_rate(stream.avg_frame_rate, stream.r_frame_rate)
+    """Return the frame rate: avg_frame_rate, else r_frame_rate, halved when it is a field rate.
+
+    An average within a millisecond a frame of the nominal rate is the nominal rate measured
+    through rounded timestamps (TIMESTAMP_JITTER_S); ffprobe's r_frame_rate says the same.
+    """
+    average, nominal = frame_rate(stream.avg_frame_rate), frame_rate(stream.r_frame_rate)
+    rate = average if average is not None else nominal
+    if average and nominal and abs(1 / average - 1 / nominal) <= TIMESTAMP_JITTER_S:
+        rate = nominal
     if rate is not None and rate >= FIELD_RATE_MIN and stream.field_order in INTERLACED:
         return round(rate / 2, 3)
     return rate
@@ -167,7 +181,8 @@ def _known_codec(codec: str | None) -> bool:
 def choose_video(
     streams: Sequence[StreamFacts], container: str | None = None
 ) -> StreamFacts | None:
-    """Return the main video stream: the largest usable one that is not a picture.
+    """Return the main video stream: the default usable one that is not a picture, else the
+    largest (as ffmpeg's own choice of best stream prefers the default flag).
 
     A picture codec's stream (MJPEG) whose container states no more than one frame is video
     only when nothing else is: a cover muxed as a plain track (a Matroska remux turns an
@@ -184,8 +199,8 @@ def choose_video(
         candidates,
         key=lambda s: (
             (s.codec or "") not in PICTURE_CODECS or (positive_int(s.frames) or 0) > 1,
-            (positive_int(s.width) or 0) * (positive_int(s.height) or 0),
             s.default,
+            (positive_int(s.width) or 0) * (positive_int(s.height) or 0),
         ),
     )
 

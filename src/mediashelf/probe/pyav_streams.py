@@ -100,7 +100,9 @@ def _video(stream: Any, ctx: Any, dump: DumpedStream, raw: bool) -> dict[str, An
         "width": ctx.width if ctx is not None else dump.width,
         "height": ctx.height if ctx is not None else dump.height,
         "avg_frame_rate": stated or stream.average_rate,
-        "r_frame_rate": stream.base_rate,
+        # libav's guess of the nominal rate (what ffprobe reports as r_frame_rate): without
+        # decoding, base_rate is often the field rate (48000/1001 for a 23.976 fps film).
+        "r_frame_rate": stream.guessed_rate or stream.base_rate,
         "field_order": _FIELD_ORDER.get(int(ctx.field_order)) if ctx is not None else None,
     }
 
