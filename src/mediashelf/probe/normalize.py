@@ -27,7 +27,7 @@ __all__ = [
     "positive_int",
 ]
 
-NORMALIZER_VERSION = 6
+NORMALIZER_VERSION = 7
 
 # Codecs that only ever hold still pictures; a "video" stream with one of these is cover art.
 STILL_IMAGE_CODECS = frozenset(
