@@ -149,7 +149,9 @@ def test_unknown_id_is_404(app: App) -> None:
     assert response.json() == {"status": "error", "error": "track not found"}
 
 
-@pytest.mark.parametrize("bad_id", ["short", "has space!!", "x" * 65, "bad.id.value"])
+@pytest.mark.parametrize(
+    "bad_id", ["short", "has space!!", "x" * 65, "bad.id.value", "abc%2Fdefghij", "..%2F..%2Fetc"]
+)
 def test_malformed_id_is_400(app: App, bad_id: str) -> None:
     response = app.client.post(f"/api/track/{bad_id}/rescan_media")
     assert response.status_code == 400

@@ -88,6 +88,12 @@ async def post_rescan(request: Request, video_id: VideoId) -> dict[str, Any]:
     )
 
 
+@router.post("/track/{video_id:path}/rescan_media", include_in_schema=False)
+def post_rescan_malformed(video_id: str) -> None:
+    """A slash in the id (sent as %2F) reached no route: a 404 where §4 says 400."""
+    raise InvalidInput("malformed video id")
+
+
 def _rescan(runtime: Runtime, video_id: str, options: RescanOptions, actor: str) -> dict[str, Any]:
     outcome = rescan_track(
         runtime.db, root=runtime.root, runner=runtime.probe_runner(), clock=runtime.clock,
