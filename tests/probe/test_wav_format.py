@@ -101,3 +101,33 @@ def test_less_data_than_one_sample_keeps_libavs_reading(
     path.write_bytes(data[:cut])
     result = each_way.probe(path)
     assert result.audio_codec == "pcm_f24le"  # left as libav read it
+
+
+def write_wrapped_wav(path: Path, seconds_past_limit: int) -> int:
+    """Write a sparse 16-bit stereo 48 kHz WAV past 4 GiB whose sizes wrapped; return its
+    data bytes. The bytes after the stated size open a JUNK chunk reaching to the end, so
+    libav's walk over the rest of the file (for trailing chunks) takes a step, not 2**29."""
+    stated = seconds_past_limit * 48000 * 4
+    data = (1 << 32) + stated
+    fmt = struct.pack("<HHIIHH", 1, 2, 48000, 48000 * 4, 4, 16)
+    header = (b"RIFF" + struct.pack("<I", (36 + data) % (1 << 32)) + b"WAVE" + b"fmt "
+              + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", stated))  # fmt: skip
+    with path.open("wb") as out:
+        out.write(header)
+        out.write(bytes(range(256)) * (stated // 256))  # the "100 s" libav believes in
+        out.write(b"JUNK" + struct.pack("<I", 0xFFFFFF00))
+        out.truncate(len(header) + data)  # sparse: the rest reads as zeros
+    return data
+
+
+def test_a_wav_past_4_gib_with_wrapped_sizes_lasts_to_its_end(
+    tmp_path: Path, each_way: Prober
+) -> None:
+    """A 6 h recording stated 100 s: its data size wrapped at 2**32 (no RF64)."""
+    path = tmp_path / "long recording.wav"
+    data = write_wrapped_wav(path, 2)
+    result = each_way.probe(path)
+    assert result.duration == pytest.approx(data / (48000 * 4), abs=1e-3)
+    assert result.audio_bitrate == 1_536_000
+    assert result.bitrate is not None
+    assert result.bitrate == pytest.approx(1_536_000, rel=1e-3)
