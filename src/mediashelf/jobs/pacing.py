@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-WAIT_SLICE_S = 1.0  # the longest single wait, so progress keeps being reported
+# DESIGN §5 wants a progress line at least every 2 s. A job writes one once LINE_AFTER_S
+# passed since the last, and slices every wait at WAIT_SLICE_S: no gap reaches 2 s.
+WAIT_SLICE_S = 0.5  # the longest single wait, so progress keeps being reported
+LINE_AFTER_S = 1.5
 
 
 class Pacer:

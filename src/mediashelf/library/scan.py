@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from mediashelf.audit.store import AuditStore
 from mediashelf.errors import JobCancelled, LibraryNotFound, LibraryOffline, LibraryUnavailable
 from mediashelf.jobs.context import JobContext
-from mediashelf.jobs.pacing import Pacer
+from mediashelf.jobs.pacing import LINE_AFTER_S, WAIT_SLICE_S, Pacer
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.library.discovery import MEDIA_EXTENSIONS, Skip, scope_prefix, walk
 from mediashelf.library.library_state import (
@@ -53,7 +53,6 @@ from mediashelf.library.scan_request import ScanParams
 from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.probe.pool import ProbePool
 
-PROGRESS_EVERY_S = 2.0
 MAX_ITEMS_PER_BATCH = 5000  # unchanged files write nothing, but the checkpoint should move on
 SKIPS_LOGGED = 50
 
@@ -222,7 +221,7 @@ class LibraryScan:
                     f"({problem}); nothing was marked missing."
                 )
             self._emit()
-            self.ctx.sleep(min(delay, left, PROGRESS_EVERY_S))
+            self.ctx.sleep(min(delay, left, WAIT_SLICE_S))
             delay = min(delay * 2, 10.0)
             problem = self._library_problem()
         self.counters.note = None
@@ -435,10 +434,10 @@ class LibraryScan:
         self.ctx.check()
 
     def _between_batches(self) -> None:
-        """Sleep the throttle in slices, so a long pause still writes a line every 2 s."""
+        """Sleep the throttle in slices, so a long pause still writes its lines (§5: 2 s)."""
         left = self.params.throttle_ms / 1000
         while left > 0:
-            step = min(left, PROGRESS_EVERY_S)
+            step = min(left, WAIT_SLICE_S)
             self.ctx.sleep(step)  # raises when the job must stop
             left -= step
             self._emit()
@@ -525,7 +524,7 @@ class LibraryScan:
 
     def _emit(self, force: bool = False, in_flight: int = 0) -> None:
         now = time.monotonic()
-        if not force and now - self._last_emit < PROGRESS_EVERY_S:
+        if not force and now - self._last_emit < LINE_AFTER_S:
             return
         self._last_emit = now
         c = self.counters

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mediashelf.errors import JobCancelled, ProbeError
 from mediashelf.jobs.context import CancelRequested, JobContext
-from mediashelf.jobs.pacing import Pacer
+from mediashelf.jobs.pacing import LINE_AFTER_S, Pacer
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.library.discovery import scope_prefix
 from mediashelf.library.kinds import LIBRARY_VERIFY
@@ -31,7 +31,6 @@ from mediashelf.probe.pool import ProbePool
 if TYPE_CHECKING:  # libav is imported where decoding runs: the pool's processes
     from mediashelf.probe.decode import DecodeReport
 
-PROGRESS_EVERY_S = 2.0
 BASE_TIMEOUT_S = 30.0  # plus the file's duration: decoding must run at least at real time
 BROKEN = ("corrupt", "crashed", "unsupported")  # decode failures that say the file is broken
 
@@ -196,7 +195,7 @@ class Verification:
 
     def _emit(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._emitted < PROGRESS_EVERY_S:
+        if not force and now - self._emitted < LINE_AFTER_S:
             return
         self._emitted = now
         c = self.counters
