@@ -86,21 +86,36 @@ def test_missing_file_rescan_shows_the_error_and_changes_nothing(
     before = track(server, VIDEO)
     os.remove(server.library / VIDEO)
     page.goto(f"{server.url}/track/{before.video_id}")
-    page.locator("#rescan-button").click()
+    page.locator("#rescan-button").focus()
+    page.keyboard.press("Enter")
     expect(page.locator(".toast-error")).to_contain_text("file not found")
+    expect(page.locator(".toast-error")).not_to_contain_text("..")
     expect(page.locator("#rescan-button")).to_be_enabled()
+    expect(page.locator("#rescan-button")).to_be_focused()  # busy, then back where it was
     after = track(server, VIDEO)
     assert (after.bitrate, after.updated_at, after.probe_status) == (
         before.bitrate, before.updated_at, before.probe_status,
     )  # fmt: skip
 
 
+def test_a_missing_track_offers_no_player(page: Page, server: Server) -> None:
+    """The player asked /media for a file known to be gone: a 404 in the console."""
+    from datetime import UTC, datetime
+
+    before = spoil(server, VIDEO, missing_since=datetime.now(UTC))
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    page.goto(f"{server.url}/track/{before.video_id}")
+    expect(page.locator(".media-player")).to_contain_text("Nothing to play")
+    expect(page.locator("audio, video")).to_have_count(0)
+    assert failed == []
+
+
 def test_library_scan_from_jobs_page_shows_live_progress_and_cancels(
     page: Page, server: Server
 ) -> None:
     page.goto(f"{server.url}/jobs")
-    page.locator("#create-job summary").click()
-    page.locator("input[name=force]").check()
+    page.locator("input[name=force]").check()  # the form is open, jobs or not
     page.locator("input[name=throttle_ms]").fill("1000")
     page.locator("input[name=batch_size]").fill("2")
     page.locator("#scan-form button[type=submit]").click()
@@ -139,11 +154,53 @@ def test_open_logs_opens_the_modal_with_logs_loaded(page: Page, server: Server) 
     expect(modal.locator("[data-job=log]")).to_contain_text("phase=done")
 
 
+def test_jobs_page_keeps_keyboard_focus_across_refreshes_and_the_modal(
+    page: Page, server: Server
+) -> None:
+    """The table is rebuilt every 5 s; focus stayed on <body> after each rebuild."""
+    page.goto(f"{server.url}/jobs")
+    logs = page.locator("#jobs-table [data-action=logs]").first
+    logs.focus()
+    with page.expect_response(lambda r: "/api/jobs/stats" in r.url, timeout=15_000):
+        pass  # one refresh of the table
+    page.wait_for_function("document.querySelector('#jobs-table tbody tr') !== null")
+    expect(page.locator("#jobs-table [data-action=logs]").first).to_be_focused()
+    page.keyboard.press(" ")  # a link, opened with Space as a button would be
+    modal = page.locator("#job-modal")
+    expect(modal).to_be_visible()
+    with page.expect_response(lambda r: "/api/jobs/stats" in r.url, timeout=15_000):
+        pass  # the table behind the modal is rebuilt meanwhile
+    page.keyboard.press("Escape")
+    expect(modal).to_be_hidden()
+    expect(page.locator("#jobs-table [data-action=logs]").first).to_be_focused()
+
+
+def test_back_and_forward_show_the_filters_the_url_applied(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/tracks")
+    page.locator("select[name=per_page]").select_option("25")
+    expect(page).to_have_url(re.compile(r"per_page=25"))
+    page.locator("select[name=probe_status]").select_option("error")
+    expect(page).to_have_url(re.compile(r"probe_status=error"))
+    page.go_back()
+    expect(page).not_to_have_url(re.compile(r"probe_status=error"))
+    expect(page.locator("select[name=probe_status]")).to_have_value("")
+    expect(page.locator("select[name=per_page]")).to_have_value("25")
+    page.go_back()
+    expect(page.locator("select[name=per_page]")).to_have_value("50")
+
+
+def test_tracks_table_names_every_column_in_full(page: Page, server: Server) -> None:
+    page.goto(f"{server.url}/tracks")
+    headers = page.locator("#tracks-table thead th").all_inner_texts()
+    for name in ("Title", "Duration", "Size", "Bitrate", "Resolution", "Video codec",
+                 "Audio codec", "FPS", "Channels", "Sample rate", "Status"):  # fmt: skip
+        assert any(h.strip().startswith(name) for h in headers), (name, headers)
+
+
 def test_scan_results_show_on_tracks_and_track_pages(page: Page, server: Server) -> None:
     target = server.library / VIDEO
     target.write_bytes((server.library / "audio/aac.m4a").read_bytes())
     page.goto(f"{server.url}/jobs")
-    page.locator("#create-job summary").click()
     page.locator("#scan-form button[type=submit]").click()
     expect(page.locator("#job-modal [data-job=status]")).to_have_text("completed", timeout=30_000)
     changed = track(server, VIDEO)
@@ -266,7 +323,6 @@ def test_job_modal_errors_agree_with_the_counters_and_rate_is_shown(
 
 def test_unchanged_scan_shows_a_rate(page: Page, server: Server) -> None:
     page.goto(f"{server.url}/jobs")
-    page.locator("#create-job summary").click()
     page.locator("#scan-form button[type=submit]").click()  # nothing changed since the index
     modal = page.locator("#job-modal")
     expect(modal.locator("[data-job=status]")).to_have_text("completed", timeout=30_000)

@@ -178,7 +178,6 @@ def rescan_cancel_and_retry(page: Page, server: Server) -> None:
     expect(page.locator(".toast")).to_contain_text("Rescanned")
     assert rescans_of(server, vid) == before + 1
     page.goto(f"{server.url}/jobs")
-    page.locator("#create-job summary").click()
     page.locator("input[name=force]").check()
     page.locator("input[name=throttle_ms]").fill("1000")
     page.locator("input[name=batch_size]").fill("2")

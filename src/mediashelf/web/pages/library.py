@@ -27,8 +27,9 @@ router = APIRouter(include_in_schema=False)
 COLUMNS = (
     ("title", "Title", False), ("duration", "Duration", True), ("size_bytes", "Size", True),
     ("bitrate", "Bitrate", True), ("resolution", "Resolution", False),
-    ("video_codec", "Video", False), ("audio_codec", "Audio", False), ("video_fps", "FPS", True),
-    ("audio_channels", "Ch", True), ("audio_sample_rate", "Rate", True),
+    ("video_codec", "Video codec", False), ("audio_codec", "Audio codec", False),
+    ("video_fps", "FPS", True), ("audio_channels", "Channels", True),
+    ("audio_sample_rate", "Sample rate", True),
     ("probe_status", "Status", False),
 )  # fmt: skip
 

@@ -9,6 +9,7 @@ const table = document.getElementById("jobs-table");
 const modal = document.getElementById("job-modal");
 const modalBody = document.getElementById("job-modal-body");
 let view = null;
+let opener = null; // the job id whose "Open Logs" opened the modal: focus returns there
 
 function cell(text, className) {
   const td = document.createElement("td");
@@ -73,7 +74,9 @@ async function refresh() {
       empty.firstChild.colSpan = 9;
       rows.push(empty);
     }
+    const focused = focusKey();
     table.tBodies[0].replaceChildren(...rows);
+    if (focused) restoreFocus(focused);
     const tiles = { ...stats.by_status, completed_today: stats.completed_today, workers: stats.workers.length };
     for (const tile of document.querySelectorAll("[data-tile]")) tile.textContent = tiles[tile.dataset.tile] ?? 0;
   } catch (error) {
@@ -81,8 +84,25 @@ async function refresh() {
   }
 }
 
+// The table is rebuilt every 5 s: the control a keyboard user is on is found again by
+// its job and action, so focus stays put instead of falling back to the page.
+function focusKey() {
+  const active = document.activeElement;
+  if (!active || !table.contains(active)) return null;
+  const tr = active.closest("tr[data-job-id]");
+  return tr ? { id: tr.dataset.jobId, action: active.dataset.action || "" } : null;
+}
+
+function restoreFocus({ id, action }) {
+  const tr = table.querySelector(`tr[data-job-id="${CSS.escape(String(id))}"]`);
+  if (!tr) return;
+  const target = action ? tr.querySelector(`[data-action="${CSS.escape(action)}"]`) : tr.querySelector("a");
+  (target || tr.querySelector("a")).focus();
+}
+
 async function openLogs(id) {
   closeView();
+  opener = id;
   const response = await fetch(`/jobs/${id}/view`, { headers: { accept: "text/html" } });
   if (!response.ok) { toast(`Job ${id} not found`, "error"); return; }
   const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
@@ -116,7 +136,19 @@ table.addEventListener("click", (event) => {
   else act(target.dataset.action, id);
 });
 
-modal.addEventListener("close", closeView);
+modal.addEventListener("close", () => {
+  closeView();
+  if (opener !== null) restoreFocus({ id: opener, action: "logs" });
+  opener = null;
+});
+
+// "Open Logs" is a link (it works without JavaScript); Space opens the modal as on a button.
+table.addEventListener("keydown", (event) => {
+  const target = event.target.closest("a[data-action=logs]");
+  if (!target || event.key !== " ") return;
+  event.preventDefault();
+  openLogs(target.dataset.jobId);
+});
 
 document.getElementById("scan-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -130,6 +162,9 @@ document.getElementById("scan-form").addEventListener("submit", async (event) =>
   };
   const path = String(data.get("path") || "").trim();
   if (path) params.path = path;
+  const rate = String(data.get("max_probes_per_s") || "").trim();
+  if (rate) params.max_probes_per_s = Number(rate);
+  if (data.has("allow_mass_missing")) params.allow_mass_missing = true;
   submit.disabled = true;
   try {
     const job = await api("POST", "/api/jobs", { kind: "library_scan", params });
@@ -144,5 +179,9 @@ document.getElementById("scan-form").addEventListener("submit", async (event) =>
     submit.disabled = false;
   }
 });
+
+// Back and forward restore the filters as they were left: show what this URL applied.
+const filters = document.querySelector("form.filters");
+if (filters) window.addEventListener("pageshow", () => filters.reset());
 
 setInterval(refresh, REFRESH_MS);

@@ -37,8 +37,11 @@ function mark(key) {
   }
 }
 
+let actedOn = null; // the key of the last button used: disabling it while busy drops focus
+
 async function reload() {
-  const focused = document.activeElement?.dataset?.key;
+  const active = document.activeElement;
+  const focused = active?.dataset?.key ?? (active === document.body ? actedOn : null);
   let response;
   try {
     response = await fetch(location.pathname + location.search, { headers: { accept: "text/html" }, credentials: "same-origin" });
@@ -118,6 +121,7 @@ region.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button || button.disabled) return;
   const { action, key, videoId } = button.dataset;
+  actedOn = key;
   const path = verifyForm.dataset.path || undefined;
   if (action === "retry") {
     runJob(key, "Retry", () => api("POST", "/api/problems/retry", { video_id: videoId }));

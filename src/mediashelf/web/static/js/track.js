@@ -65,6 +65,7 @@ async function rescan(event) {
   event.preventDefault();
   if (busy) return;
   busy = true;
+  const refocus = document.activeElement === button; // disabling it drops keyboard focus
   button.disabled = true;
   button.textContent = "Rescanning…";
   try {
@@ -78,11 +79,12 @@ async function rescan(event) {
     toast(describe(body.changes));
   } catch (error) {
     const what = error.status === 504 ? "Probe timed out" : error.status === 422 ? "Probe failed" : "Rescan failed";
-    toast(`${what}: ${error.message}. Nothing was changed.`, "error", 9000);
+    toast(`${what}: ${error.message.replace(/\.$/, "")}. Nothing was changed.`, "error", 9000);
   } finally {
     busy = false;
     button.disabled = false;
     button.textContent = "Rescan";
+    if (refocus && document.activeElement === document.body) button.focus();
   }
 }
 
@@ -95,6 +97,7 @@ function verdict(track) {
 async function verify() {
   if (verifying) return;
   verifying = true;
+  const refocus = document.activeElement === verifyButton;
   verifyButton.disabled = true;
   verifyButton.textContent = "Verifying…";
   const id = encodeURIComponent(form.dataset.videoId);
@@ -119,6 +122,7 @@ async function verify() {
     verifying = false;
     verifyButton.disabled = false;
     verifyButton.textContent = "Verify";
+    if (refocus && document.activeElement === document.body) verifyButton.focus();
   }
 }
 

@@ -8,4 +8,7 @@ if (form) {
       form.requestSubmit();
     });
   }
+  // Back and forward restore the page as it was left, the controls showing what was chosen
+  // on the way out; reset them to what this page's URL applied (the server's defaults).
+  window.addEventListener("pageshow", () => form.reset());
 }
