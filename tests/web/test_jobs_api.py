@@ -110,6 +110,9 @@ def test_run_to_completion_then_read_logs_incrementally(app: App) -> None:
     assert ids == sorted(set(ids))
     empty = app.client.get(f"/api/jobs/{job_id}/logs", params={"after": ids[-1]}).json()
     assert empty == {"lines": [], "next_after": ids[-1]}
+    last = app.client.get(f"/api/jobs/{job_id}/logs", params={"limit": 3, "tail": True}).json()
+    assert [line["id"] for line in last["lines"]] == ids[-3:]  # a long log opens on its end
+    assert last["next_after"] == ids[-1]
 
     progress = app.client.get(f"/api/jobs/{job_id}/logs", params={"stream": "progress"}).json()
     assert progress["lines"]

@@ -202,11 +202,13 @@ def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, a
 
 
 def job_logs(
-    session: Session, job_id: int, stream: str | None, after: int, limit: int
-) -> Sequence[JobLog]:
-    """Return the job's log lines after id `after` (an incremental tail)."""
+    session: Session, job_id: int, stream: str | None, after: int, limit: int,
+    newest: bool = False,
+) -> Sequence[JobLog]:  # fmt: skip
+    """Return the job's log lines after id `after` (an incremental tail; `newest`: the last
+    `limit` of them, where a view opens on a long log)."""
     get_job(session, job_id)
-    return JobStore(session).logs(job_id, stream, after, limit)
+    return JobStore(session).logs(job_id, stream, after, limit, newest)
 
 
 def log_text(session: Session, job_id: int, stream: str, chunk: int = 1000) -> Iterator[str]:

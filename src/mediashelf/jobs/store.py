@@ -496,12 +496,17 @@ class JobStore:
         self.session.execute(delete(JobLog).where(lines, JobLog.id < cutoff))
         return excess
 
-    def logs(self, job_id: int, stream: str | None, after: int, limit: int) -> Sequence[JobLog]:
-        """Return log lines of the job with id > `after`, oldest first."""
+    def logs(
+        self, job_id: int, stream: str | None, after: int, limit: int, newest: bool = False
+    ) -> Sequence[JobLog]:
+        """Return log lines of the job with id > `after`, oldest first: the first `limit` of
+        them, or with `newest` the last `limit` (a long job's tail)."""
         query = select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after)
         if stream:
             query = query.where(JobLog.stream == stream)
-        return self.session.scalars(query.order_by(JobLog.id).limit(limit)).all()
+        order = JobLog.id.desc() if newest else JobLog.id
+        lines = self.session.scalars(query.order_by(order).limit(limit)).all()
+        return lines[::-1] if newest else lines
 
     # -- workers --------------------------------------------------------------------------
 

@@ -117,12 +117,14 @@ def get_logs(
     stream: Literal["job", "progress"] | None = None,
     after: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    tail: Annotated[
+        bool, Query(description="The last `limit` lines after `after`, not the first.")
+    ] = False,
 ) -> LogTail:
     """Return log lines after id `after` (pass back `next_after` to follow)."""
     with runtime_of(request).db.unit_of_work() as session:
-        lines = [
-            LogLineOut.model_validate(x) for x in job_logs(session, job_id, stream, after, limit)
-        ]
+        found = job_logs(session, job_id, stream, after, limit, newest=tail)
+        lines = [LogLineOut.model_validate(x) for x in found]
     return LogTail(lines=lines, next_after=lines[-1].id if lines else after)
 
 

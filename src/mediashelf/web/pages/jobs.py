@@ -43,7 +43,7 @@ def job_page(request: Request, job_id: JobId) -> HTMLResponse:
     """One job's live view as a page (the modal's shareable twin)."""
     with runtime_of(request).db.unit_of_work() as session:
         job = JobOut.model_validate(get_job(session, job_id))
-        logs = job_logs(session, job_id, None, 0, LOG_TAIL)
+        logs = job_logs(session, job_id, None, 0, LOG_TAIL, newest=True)
         return TEMPLATES.TemplateResponse(
             request, "job.html", {"nav": "jobs", "job": job, "logs": logs}
         )

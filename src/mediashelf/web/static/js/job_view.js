@@ -141,7 +141,9 @@ export class JobView {
     let tail;
     try {
       const filter = stream ? `stream=${stream}&` : "";
-      tail = await api("GET", `/api/jobs/${this.jobId}/logs?${filter}after=${this.after[stream]}&limit=500`);
+      // Opening on a long log shows its end; later polls follow on from there.
+      const newest = this.after[stream] === 0 ? "tail=true&" : "";
+      tail = await api("GET", `/api/jobs/${this.jobId}/logs?${filter}${newest}after=${this.after[stream]}&limit=500`);
     } catch { return; }
     if (stream !== this.stream || !tail.lines.length) return;
     this.after[stream] = tail.next_after;
