@@ -366,3 +366,12 @@ def test_player_shows_the_stored_duration_before_playback(page: Page, server: Se
         )
         player = page.locator(".media-player video, .media-player audio")
         assert player.evaluate("el => el.paused")
+
+
+def test_api_docs_offline_point_at_the_schema(page: Page, server: Server) -> None:
+    """Swagger UI comes from a CDN; a server without internet showed a blank /docs."""
+    page.route("https://cdn.jsdelivr.net/**", lambda route: route.abort())
+    page.goto(f"{server.url}/docs")
+    note = page.locator("#swagger-ui")
+    expect(note).to_contain_text("could not load Swagger UI")
+    expect(note.locator("a")).to_have_attribute("href", "/openapi.json")
