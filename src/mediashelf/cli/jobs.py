@@ -138,8 +138,7 @@ def logs(
                 lines = job_logs(session, job_id, stream, after, 500)
                 for line in lines:
                     if as_json:
-                        shown = {"id": line.id, "ts": _json_value(line.ts),
-                                 "stream": line.stream,
+                        shown = {"id": line.id, "ts": _json_value(line.ts), "stream": line.stream,
                                  "level": line.level, "message": line.message}  # fmt: skip
                         if follow:  # JSON Lines: each line as it comes
                             out.print(json.dumps(shown), highlight=False, soft_wrap=True)
