@@ -158,6 +158,9 @@ class ProbeError(MediashelfError):
         # under an audio name, text): every backend reads the same bytes by the same rules,
         # so the probe chain asks no other (probe/chain.py).
         self.settled = settled
+        # The backends that tried and failed ("pyav, ffprobe"), set by the probe chain: the
+        # problems view names them beside the message. None where no backend finished.
+        self.prober: str | None = None
 
 
 class ProbeMissing(ProbeError):
@@ -223,6 +226,8 @@ PROBE_ERRORS: dict[str, type[ProbeError]] = {
 }
 
 
-def probe_error(error_class: str, message: str) -> ProbeError:
+def probe_error(error_class: str, message: str, prober: str | None = None) -> ProbeError:
     """Build the ProbeError subclass for `error_class` (unknown classes become `corrupt`)."""
-    return PROBE_ERRORS.get(error_class, ProbeCorrupt)(message)
+    error = PROBE_ERRORS.get(error_class, ProbeCorrupt)(message)
+    error.prober = prober
+    return error

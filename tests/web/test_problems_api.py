@@ -54,6 +54,9 @@ def test_list_counts_filters_and_pages_like_the_cli_and_the_page(app: App) -> No
 
     corrupt = app.client.get("/api/problems", params={"class": "corrupt"}).json()
     assert [item["relpath"] for item in corrupt["items"]] == BROKEN[1:]
+    for item in corrupt["items"]:  # §8: the per-file message and the prober that said so
+        assert item["prober"] is not None
+        assert item["prober"].startswith("pyav"), item
     assert corrupt["counts"] == body["counts"]  # counts stay per class, as filter links
     page = app.client.get("/api/problems", params={"limit": 2, "offset": 1}).json()
     assert [item["relpath"] for item in page["items"]] == BROKEN[1:3]

@@ -142,6 +142,8 @@ def apply_failure(
     track.probe_status = "error"
     track.probe_error_class = error.error_class
     track.probe_error = error.message
+    if error.prober:  # the backends whose verdict this is (not known for a timeout)
+        track.prober = error.prober
     track.probed_at = now
     track.probe_failures = (track.probe_failures or 0) + 1
     track.probe_version = NORMALIZER_VERSION

@@ -55,7 +55,9 @@ class ProbeChain:
         scan.
         """
         first: ProbeError | None = None
+        tried: list[str] = []
         for prober in self.probers:
+            tried.append(prober.name)
             try:
                 return prober.probe(path)
             except _FILE_LEVEL:
@@ -64,8 +66,9 @@ class ProbeChain:
                 first = exc
             except ProbeError as exc:
                 if first is None and (why := not_media(path)) is not None:
-                    raise ProbeCorrupt(why, settled=True) from exc
+                    raise _by(ProbeCorrupt(why, settled=True), tried) from exc
                 if exc.settled:
+                    _by(exc, tried)
                     raise
                 first = first or exc
             except Exception as exc:  # one file's bug is that file's failure
@@ -76,7 +79,13 @@ class ProbeChain:
                 )
         if first is None:
             raise ConfigError("No probe backend is configured.")
-        raise first
+        raise _by(first, tried)
+
+
+def _by(error: ProbeError, tried: list[str]) -> ProbeError:
+    """Return `error` naming the backends that tried the file."""
+    error.prober = ", ".join(tried)
+    return error
 
 
 def build_chain(settings: Settings) -> ProbeChain:

@@ -43,13 +43,14 @@ def _init_worker(prober: Prober) -> None:
     _worker_prober = prober
 
 
-def _probe_task(path: str) -> ProbeResult | tuple[str, str]:
-    """Probe in a pool process; errors travel back as (class, message) to stay picklable."""
+def _probe_task(path: str) -> ProbeResult | tuple[str, str, str | None]:
+    """Probe in a pool process; errors travel back as (class, message, prober) to stay
+    picklable."""
     assert _worker_prober is not None
     try:
         return _worker_prober.probe(Path(path))
     except ProbeError as exc:
-        return (exc.error_class, exc.message)
+        return (exc.error_class, exc.message, exc.prober)
 
 
 def _warm_task() -> bool:
@@ -90,7 +91,7 @@ def _settled(future: Future[Any], too_long: str) -> Any:
     except CancelledError as exc:
         raise ProbeTimeout("Probing was cancelled.") from exc
     if isinstance(value, tuple):
-        raise probe_error(value[0], value[1])
+        raise probe_error(*value)
     return value
 
 
