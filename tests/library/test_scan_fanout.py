@@ -96,6 +96,58 @@ def test_cancelling_the_parent_cancels_its_chunks(
         runtime.close()
 
 
+def test_skips_at_chunk_boundaries_are_counted_once(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """A chunk's walk looks past its last file: the skips there were counted twice."""
+    for i in range(30):
+        shutil.copy(library / "audio/plain.mp3", library / f"audio/copy {i:02d}.mp3")
+        os.symlink(library / "nowhere.mp3", library / f"audio/copy {i:02d}~.mp3")  # dangling
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=2)
+    try:
+        job = scan(runtime, batch_size=5)
+        assert job.status == "completed", job.error
+        assert len(_children(database, job.id)) >= 3
+        assert job.progress["skipped"] == 30
+        assert job.progress["processed"] == FILES + 60
+        assert job.error_summary is not None
+        assert job.error_summary["dangling_link"]["count"] == 30
+    finally:
+        runtime.close()
+
+
+def test_a_cancelled_fanned_out_scan_retries_to_exact_counters(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """The retried parent added up its cancelled chunks with the new ones, and failed."""
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
+    try:
+        with database.unit_of_work() as session:
+            job_id = create_job(
+                session, runtime.registry, runtime.clock, kind="library_scan",
+                params={"batch_size": 2, "throttle_ms": 300}, trigger="cli",
+            ).id  # fmt: skip
+        runtime.start_worker()
+        _wait_for_children(database, job_id)
+        with database.unit_of_work() as session:
+            cancel_job(session, runtime.clock, job_id, actor="test")
+        cancelled = wait_for_job(runtime, job_id, timeout_s=20)
+        assert cancelled.status == "cancelled"
+        assert cancelled.summary is not None
+        assert "kept" in cancelled.summary  # waiting or looking in; never "before it started"
+        first_run = {c.id for c in _children(database, job_id)}
+        with database.unit_of_work() as session:
+            retry_job(session, runtime.registry, runtime.clock, job_id, actor="test")
+        job = wait_for_job(runtime, job_id, timeout_s=60)
+        assert job.status == "completed", job.error
+        assert job.progress["processed"] == job.progress["total"] == FILES
+        done = sum(job.progress[k] for k in ("added", "updated", "unchanged", "failed"))
+        assert done == FILES  # each file counted once, whichever run wrote it
+        assert {c.id for c in _children(database, job_id)} > first_run
+    finally:
+        runtime.close()
+
+
 def test_a_chunk_is_never_asked_for_on_its_own(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:

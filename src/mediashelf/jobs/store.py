@@ -329,7 +329,12 @@ class JobStore:
             .values(
                 status=case((pending, JobStatus.CANCELLED.value), else_=Job.status),
                 finished_at=case((pending, now), else_=Job.finished_at),
-                summary=case((pending, "Cancelled before it started"), else_=Job.summary),
+                summary=case(
+                    (pending & Job.started_at.is_(None), "Cancelled before it started"),
+                    # waiting to run again: a retry's backoff, a parent waiting for its parts
+                    (pending, "Cancelled while waiting to run again; the work done is kept"),
+                    else_=Job.summary,
+                ),
                 cancel_requested_at=now,
             )
             .returning(Job.status)

@@ -496,6 +496,8 @@ class LibraryScan:
             yield batch
 
     def _count_skip(self, skip: Skip) -> None:
+        if self.until is not None and skip.relpath > self.until:
+            return  # the walk looked past this chunk's range: the next chunk counts it
         self._pending_skips.append(skip)
         if self._skips_logged < SKIPS_LOGGED:
             self._skips_logged += 1
@@ -551,12 +553,8 @@ class LibraryScan:
     def cancelled(self) -> JobCancelled:
         """Return the cancellation to raise, with what was done before it."""
         c = self.saved.counters
-        message = (
-            f"Library scan cancelled after {c.processed} of {c.total} files: {c.added} added, "
-            f"{c.updated} updated, {c.missing} missing, {c.failed} failed (kept)"
-        )
         self._audit("cancelled", {"counters": c.as_dict()})
-        return JobCancelled(message)
+        return JobCancelled(c.cancelled())
 
     def _audit(self, phase: str, details: dict[str, Any]) -> None:
         def record(session: Session) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from mediashelf.db.schema import Job
-from mediashelf.errors import PermanentJobError
+from mediashelf.errors import JobCancelled, PermanentJobError
 from mediashelf.jobs.context import AwaitChildren, CancelRequested, JobContext
 from mediashelf.jobs.registry import JobOutcome
 from mediashelf.jobs.service import spawn_children
@@ -52,7 +52,10 @@ class ChunkParams(BaseModel):
 def run_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
     """Job handler of `library_scan`: in-process, or fanned out when chunks are configured."""
     if (ctx.checkpoint or {}).get("chunks"):
-        return look_in(ctx)
+        try:
+            return look_in(ctx)
+        except CancelRequested as exc:  # the chunks stop too (cancel reaches children)
+            raise JobCancelled(_our_chunks_counters(ctx)[0].cancelled()) from exc
     scan = LibraryScan(ctx, deps)
     try:
         return scan.run(fan_out=fan_out if deps.chunk_writes else None)
@@ -103,8 +106,7 @@ def look_in(ctx: JobContext) -> JobOutcome:
     """Add up the chunks' progress; wait again, or end with their combined outcome."""
     ctx.check()
     saved = dict(ctx.checkpoint or {})
-    children = ctx.transaction(lambda s: list(JobStore(s).children(ctx.job_id)))
-    counters, errors = _combined(children, int(saved.get("total", 0)))
+    counters, errors, children = _our_chunks_counters(ctx)
     reported = set(saved.get("reported", []))
     for child in children:
         if child.status not in ACTIVE and child.id not in reported:
@@ -126,6 +128,19 @@ def look_in(ctx: JobContext) -> JobOutcome:
             f"{', '.join(map(str, unfinished))}); what they did is kept: {summary}"
         )
     return JobOutcome(summary, progress, errors.as_dict() or None)
+
+
+def _our_chunks_counters(ctx: JobContext) -> tuple[ScanCounters, ErrorSummary, list[Job]]:
+    """Return this run's chunks and their counters and errors added up.
+
+    Only this run's: a retried parent fans out anew, and its earlier (cancelled) chunks once
+    failed it and counted their files twice.
+    """
+    saved = ctx.checkpoint or {}
+    ours = set(saved.get("chunks", []))
+    children = [c for c in ctx.transaction(lambda s: list(JobStore(s).children(ctx.job_id)))
+                if c.id in ours]  # fmt: skip
+    return (*_combined(children, int(saved.get("total", 0))), children)
 
 
 def _combined(children: list[Job], total: int) -> tuple[ScanCounters, ErrorSummary]:

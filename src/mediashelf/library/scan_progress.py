@@ -69,6 +69,14 @@ class ScanCounters:
         text += f", {self.skipped} skipped" if self.skipped else ""
         return text + (f", {self.reprobed} re-probed" if self.reprobed else "")
 
+    def cancelled(self) -> str:
+        """Return the summary of a scan cancelled with these counters (its work is kept)."""
+        return (
+            f"Library scan cancelled after {self.processed} of {self.total} files: "
+            f"{self.added} added, {self.updated} updated, {self.missing} missing, "
+            f"{self.failed} failed (kept)"
+        )
+
     def pace(self, checked: int, elapsed_s: float, eta: bool) -> None:
         """Set the rate from `checked` files in `elapsed_s`, and the ETA when `eta` is asked."""
         self.rate = round(checked / elapsed_s, 1) if elapsed_s > 0 else 0.0
