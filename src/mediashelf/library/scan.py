@@ -107,6 +107,7 @@ class LibraryScan:
         self.ctx, self.deps, self.params = ctx, deps, params
         self.prefix = scope_prefix(self.params.path)
         self.until = chunk.until if chunk is not None else None
+        self.in_chunk = chunk is not None
         saved = ctx.checkpoint or {}
         self.saved = Saved(
             saved.get("after", chunk.after if chunk else None),
@@ -385,9 +386,15 @@ class LibraryScan:
             raise LibraryWentAway()
         present = self.saved.plan.get("present", 0)
         limit = max(self.saved.plan.get("missing", 0), self._missing_allowed(present))
-        if not self.params.allow_mass_missing and self.counters.missing + marks > limit:
+        marked = self.counters.missing
+        if self.in_chunk:  # the brake is the whole scan's: the other chunks mark tracks too
+            since, prefix = self.started, self.prefix
+            marked = self.ctx.transaction(
+                lambda s: TrackStore(s).missing_since_count(prefix, since)
+            )
+        if not self.params.allow_mass_missing and marked + marks > limit:
             raise LibraryOffline(
-                f"library root looks offline: {self.counters.missing + marks} of {present} tracks "
+                f"library root looks offline: {marked + marks} of {present} tracks "
                 f"went missing during the scan (brake at {self.deps.missing_brake:.0%}); the "
                 "rest was not marked. Check the mount, or rerun with allow_mass_missing."
             )

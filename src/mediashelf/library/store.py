@@ -104,6 +104,15 @@ class TrackStore:
         ).one()
         return int(row[0]), int(row[1])
 
+    def missing_since_count(self, prefix: str, since: datetime) -> int:
+        """Return how many tracks within `prefix` were marked missing at or after `since`."""
+        return int(
+            self.session.scalar(
+                select(func.count()).where(*self._in_scope(prefix), Track.missing_since >= since)
+            )
+            or 0
+        )
+
     def move_candidates(
         self, video_ids: Sequence[str], fingerprints: Sequence[tuple[int, int]]
     ) -> list[TrackRow]:
