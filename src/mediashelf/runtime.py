@@ -98,7 +98,13 @@ class Runtime:
         return [Schedule("library_scan", expression, LIBRARY_SCAN)]
 
     def start_worker(self, concurrency: int | None = None) -> Worker:
-        """Start a worker in this process (threads) and return it."""
+        """Start a worker in this process (threads) and return it; the running one if any.
+
+        `close()` stops the one worker it knows: a second one started over it ran on after
+        the runtime closed, claiming whatever the database queued next.
+        """
+        if self.worker is not None:
+            return self.worker
         config = WorkerConfig.from_settings(self.settings, self.schedules())
         if concurrency is not None:
             config = replace(config, concurrency=concurrency)

@@ -753,3 +753,11 @@ def test_a_look_in_that_missed_the_last_child_ending_wakes_itself(engine: Runtim
     assert job.id == parent
     assert runner_for(engine, clock, worker_id="w1").run(job, StopSignals()) == "pending"
     assert load(engine.db, parent).run_at == T0
+
+
+def test_a_second_start_worker_is_the_running_worker(engine: Runtime) -> None:
+    """A worker started over the running one outlived close() and claimed later jobs."""
+    first = engine.start_worker()
+    assert engine.start_worker() is first
+    engine.close()
+    assert not any(thread.is_alive() for thread in first._threads)

@@ -164,7 +164,7 @@ def test_the_brake_counts_what_every_chunk_marks_missing(
                 session, runtime.registry, runtime.clock, kind="library_scan",
                 params={"batch_size": 2, "throttle_ms": 200}, trigger="cli",
             ).id  # fmt: skip
-        runtime.start_worker()
+        runtime.start_worker().wake()  # the scan above started it
         _wait_for_children(database, job_id)
         for i in range(0, 30, 2):  # 15 of 52 tracks, spread over every chunk
             os.remove(library / f"audio/copy {i:02d}.mp3")
