@@ -76,13 +76,7 @@ def test_cancelling_the_parent_cancels_its_chunks(
 ) -> None:
     runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
     try:
-        with database.unit_of_work() as session:
-            job_id = create_job(
-                session, runtime.registry, runtime.clock, kind="library_scan",
-                params={"batch_size": 2, "max_probes_per_s": 0.5}, trigger="cli",
-            ).id  # fmt: skip
-        runtime.start_worker()
-        _wait_for_children(database, job_id)
+        job_id = _fanned_out(runtime, {"batch_size": 2, "max_probes_per_s": 0.5})
         with database.unit_of_work() as session:
             cancel_job(session, runtime.clock, job_id, actor="test")
         job = wait_for_job(runtime, job_id, timeout_s=20)
@@ -122,13 +116,7 @@ def test_a_cancelled_fanned_out_scan_retries_to_exact_counters(
     """The retried parent added up its cancelled chunks with the new ones, and failed."""
     runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
     try:
-        with database.unit_of_work() as session:
-            job_id = create_job(
-                session, runtime.registry, runtime.clock, kind="library_scan",
-                params={"batch_size": 2, "throttle_ms": 300}, trigger="cli",
-            ).id  # fmt: skip
-        runtime.start_worker()
-        _wait_for_children(database, job_id)
+        job_id = _fanned_out(runtime, {"batch_size": 2, "throttle_ms": 300})
         with database.unit_of_work() as session:
             cancel_job(session, runtime.clock, job_id, actor="test")
         cancelled = wait_for_job(runtime, job_id, timeout_s=20)
@@ -159,13 +147,7 @@ def test_the_brake_counts_what_every_chunk_marks_missing(
         assert scan(runtime).status == "completed"
         for path in library.rglob("*.*"):
             os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-        with database.unit_of_work() as session:
-            job_id = create_job(
-                session, runtime.registry, runtime.clock, kind="library_scan",
-                params={"batch_size": 2, "throttle_ms": 200}, trigger="cli",
-            ).id  # fmt: skip
-        runtime.start_worker().wake()  # the scan above started it
-        _wait_for_children(database, job_id)
+        job_id = _fanned_out(runtime, {"batch_size": 2, "throttle_ms": 200})
         for i in range(0, 30, 2):  # 15 of 52 tracks, spread over every chunk
             os.remove(library / f"audio/copy {i:02d}.mp3")
         job = wait_for_job(runtime, job_id, timeout_s=60)
@@ -193,6 +175,17 @@ def test_a_chunk_is_never_asked_for_on_its_own(
             assert session.scalar(select(Job.id)) is None
     finally:
         runtime.close()
+
+
+def _fanned_out(runtime: Runtime, params: dict[str, object]) -> int:
+    """Queue a library scan with `params`, have this runtime's worker run it, return its id
+    once it has fanned out."""
+    with runtime.db.unit_of_work() as session:
+        job_id = create_job(session, runtime.registry, runtime.clock, kind="library_scan",
+                            params=params, trigger="cli").id  # fmt: skip
+    runtime.start_worker().wake()
+    _wait_for_children(runtime.db, job_id)
+    return job_id
 
 
 def _wait_for_children(db: Database, parent_id: int) -> None:

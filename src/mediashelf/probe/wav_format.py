@@ -91,8 +91,7 @@ def wrapped_data(path: Path, result: ProbeResult) -> ProbeResult:
 
 def _wrapped_layout(file: ProbeReader) -> WavLayout | None:
     """Return the plain PCM layout of a WAV whose last chunk's size wrapped, else None."""
-    head = file.pread(0, 12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if not _is_wave(file):
         return None
     fmt: bytes | None = None
     for chunk in riff_chunks(file, 12, "little"):
@@ -117,8 +116,7 @@ def wav_layout(file: ProbeReader) -> WavLayout | None:
     Chunk headers are read one by one (8 bytes each): a WAV that is not such a file costs
     its first 60 bytes, its fmt chunk telling.
     """
-    head = file.pread(0, 12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if not _is_wave(file):
         return None
     narrow: WavLayout | None = None
     for chunk in riff_chunks(file, 12, "little"):
@@ -131,6 +129,11 @@ def wav_layout(file: ProbeReader) -> WavLayout | None:
                 return None
             return replace(narrow, data_bytes=_data_bytes(chunk.body, chunk.size, file.size))
     return None
+
+
+def _is_wave(file: ProbeReader) -> bool:
+    head = file.pread(0, 12)
+    return len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
 
 
 def _data_bytes(start: int, stated: int, size: int) -> int:
