@@ -29,6 +29,7 @@ from mediashelf.probe.decode import decode_file
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import run_job, scan, wait_for_job
+from tests.polling import wait_until
 
 runner = CliRunner()
 
@@ -204,27 +205,29 @@ def test_a_long_decode_does_not_hold_back_the_progress_lines(
     runtime: Runtime, probe_pool: ProbePool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An hour-long file decodes for minutes: verify's lines still come every 2 s."""
-    import time
     from collections.abc import Callable, Iterable, Iterator
 
     scan(runtime, path="audio")
     real = probe_pool.decode_many
 
+    def before_any() -> list[str]:
+        """The verification's progress lines written before its first file was decoded."""
+        with runtime.db.unit_of_work() as session:
+            lines = session.scalars(select(JobLog.message).where(JobLog.stream == "progress"))
+            return [line for line in lines if " phase=verify processed=0 " in line]
+
     def slow(items: Iterable[tuple[Path, float]],
              stop: Callable[[], bool] | None = None) -> Iterator[object]:  # fmt: skip
-        busy_until = time.monotonic() + 2.5  # as if the first file took 2.5 s
-        while stop is not None and time.monotonic() < busy_until and not stop():
-            time.sleep(0.05)
+        """Decode the first file for as long as the job takes to write two lines meanwhile
+        (its waits poll `stop`, as the pool's do); the old code wrote none."""
+        assert stop is not None
+        wait_until(lambda: stop() or len(before_any()) >= 2, "lines while a file decodes", 15)
         yield from real(items, stop)
 
     monkeypatch.setattr(probe_pool, "decode_many", slow)
     job = run_job(runtime, "library_verify", {"path": "audio"})
     assert job.status == "completed", job.error
-    with runtime.db.unit_of_work() as session:
-        lines = list(session.scalars(select(JobLog.message).where(
-            JobLog.job_id == job.id, JobLog.stream == "progress")))  # fmt: skip
-    before_any = [line for line in lines if " phase=verify processed=0 " in line]
-    assert len(before_any) >= 2, lines  # written while the first file decoded
+    assert len(before_any()) >= 2  # written while the first file decoded
 
 
 def test_verify_is_cancelled_under_slow_pacing(runtime: Runtime) -> None:

@@ -77,9 +77,7 @@ def test_cancelling_the_parent_cancels_its_chunks(
     runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
     try:
         job_id = _fanned_out(runtime, {"batch_size": 2, "max_probes_per_s": 0.5})
-        with database.unit_of_work() as session:
-            cancel_job(session, runtime.clock, job_id, actor="test")
-        job = wait_for_job(runtime, job_id, timeout_s=20)
+        job = _cancelled(runtime, job_id)
         assert job.status == "cancelled"
         children = [wait_for_job(runtime, c.id, timeout_s=20) for c in _children(database, job_id)]
         assert {c.status for c in children} == {"cancelled"}
@@ -117,9 +115,7 @@ def test_a_cancelled_fanned_out_scan_retries_to_exact_counters(
     runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
     try:
         job_id = _fanned_out(runtime, {"batch_size": 2, "throttle_ms": 300})
-        with database.unit_of_work() as session:
-            cancel_job(session, runtime.clock, job_id, actor="test")
-        cancelled = wait_for_job(runtime, job_id, timeout_s=20)
+        cancelled = _cancelled(runtime, job_id)
         assert cancelled.status == "cancelled"
         assert cancelled.summary is not None
         assert "kept" in cancelled.summary  # waiting or looking in; never "before it started"
@@ -186,6 +182,13 @@ def _fanned_out(runtime: Runtime, params: dict[str, object]) -> int:
     runtime.start_worker().wake()
     _wait_for_children(runtime.db, job_id)
     return job_id
+
+
+def _cancelled(runtime: Runtime, job_id: int) -> Job:
+    """Cancel the job and return it once it has ended."""
+    with runtime.db.unit_of_work() as session:
+        cancel_job(session, runtime.clock, job_id, actor="test")
+    return wait_for_job(runtime, job_id, timeout_s=20)
 
 
 def _wait_for_children(db: Database, parent_id: int) -> None:
