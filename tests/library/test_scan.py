@@ -18,6 +18,7 @@ from mediashelf.errors import InvalidJobRequest
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.service import create_job
+from mediashelf.library.scan_request import ScanParams
 from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
@@ -325,6 +326,23 @@ def test_path_scope_touches_only_that_folder(runtime: Runtime, library: Path) ->
         audio, 1, 0,
     )  # fmt: skip
     assert tracks(runtime.db)["video/vp9_opus.webm"].probe_status == "ok"
+
+
+def test_a_backslash_in_a_folder_name_scopes_that_folder(runtime: Runtime, library: Path) -> None:
+    r"""On POSIX `\` is a name character: `A\B` is one folder, not `A/B`.
+
+    The scope turned it into `A/B`, so a scan of `A\B` (a watch burst in it, or `--path`)
+    scanned the other folder and marked its own files nowhere.
+    """
+    (library / "A\\B").mkdir()
+    (library / "A/B").mkdir(parents=True)
+    shutil.copy(library / "audio/plain.mp3", library / "A\\B/inside.mp3")
+    shutil.copy(library / "audio/plain.mp3", library / "A/B/other.mp3")
+    job = scan(runtime, path="A\\B")
+    assert job.status == "completed", job.error
+    assert (job.progress["total"], job.progress["added"]) == (1, 1)
+    assert set(tracks(runtime.db)) == {"A\\B/inside.mp3"}
+    assert ScanParams(path="\\A\\").path == "\\A\\"  # a name, not an absolute path
 
 
 def test_throttle_and_rate_limit_params_are_honoured(

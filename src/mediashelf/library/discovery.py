@@ -84,11 +84,19 @@ def is_own_folder(path: Path) -> bool:
         return False
 
 
+def scope_parts(scope: str) -> list[str]:
+    """Return the folder names of a sub-folder scope, without empty and "." parts.
+
+    Split at "/" only: a backslash is a name character on POSIX, so `A\\B` is one folder.
+    """
+    return [part for part in scope.split("/") if part not in ("", ".")]
+
+
 def scope_prefix(scope: str | None) -> str:
     """Return the relpath prefix ("a/b/") of a sub-folder scope, or "" for the whole library."""
     if not scope:
         return ""
-    parts = [p for p in scope.replace("\\", "/").split("/") if p not in ("", ".")]
+    parts = scope_parts(scope)
     if not parts or ".." in parts:
         raise LibraryUnavailable("The scan path must be a folder inside the library.")
     return "/".join(parts) + "/"

@@ -18,7 +18,7 @@ from mediashelf.clock import Clock
 from mediashelf.errors import InvalidJobRequest, LibraryUnavailable
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
-from mediashelf.library.discovery import check_root, is_own_folder
+from mediashelf.library.discovery import check_root, is_own_folder, scope_parts
 from mediashelf.library.kinds import LIBRARY_SCAN
 from mediashelf.library.problems.classes import PROBLEM_CLASSES
 
@@ -71,14 +71,16 @@ def normalize_scope(value: str | None) -> str | None:
 
     Raises ValueError (a validation error of the request) for NUL characters, absolute
     paths and "..", so a request that would leave the library is refused before it is a job.
+    A backslash is a name character (`scope_parts`): read as "/", a watch burst in `A\\B`
+    scanned the folder `A/B`.
     """
     if value is None:
         return None
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    if value.startswith(("/", "\\")):
+    if value.startswith("/"):
         raise ValueError("must be a folder relative to the library root, not absolute")
-    parts = [part for part in value.replace("\\", "/").split("/") if part not in ("", ".")]
+    parts = scope_parts(value)
     if ".." in parts:
         raise ValueError("must be a folder inside the library ('..' is not allowed)")
     return "/".join(parts) or None
