@@ -20,6 +20,7 @@ from mediashelf.jobs.service import cancel_job, create_job, retry_job
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan, wait_for_job
+from tests.polling import wait_until
 
 FILES = 22
 BROKEN = 4
@@ -153,6 +154,30 @@ def test_the_brake_counts_what_every_chunk_marks_missing(
         # The brake held across chunks. Chunks running at once each check before they
         # write, so one batch per concurrent chunk may pass the line: never the 15.
         assert len(gone) < 15
+    finally:
+        runtime.close()
+
+
+def test_the_parent_adds_up_its_chunks_while_they_fill_every_slot(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """One slot, chunks queued before the parent's look-in: the parent stood still until the
+    last chunk had started; its look-ins now run beside the busy slot."""
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
+    try:
+        job_id = _fanned_out(runtime, {"batch_size": 2, "throttle_ms": 150})
+
+        def counted_while_chunks_wait() -> bool:
+            with database.unit_of_work() as session:
+                parent = session.get(Job, job_id)
+                assert parent is not None
+                waiting = [c for c in _children(database, job_id) if c.status == "pending"]
+                return bool(waiting) and (parent.progress or {}).get("processed", 0) > 0
+
+        wait_until(counted_while_chunks_wait, "the parent's counters while chunks wait")
+        job = wait_for_job(runtime, job_id, timeout_s=60)
+        assert job.status == "completed", job.error
+        assert job.progress["processed"] == FILES
     finally:
         runtime.close()
 

@@ -42,9 +42,6 @@ class AwaitChildren(Exception):
         self.checkpoint = checkpoint
 
 
-AWAITING = "awaiting_children"  # checkpoint key of a parent that handed its slot back
-
-
 class StopSignals:
     """Flags the worker's threads raise for a running job, and one event that wakes waits."""
 

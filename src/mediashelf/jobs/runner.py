@@ -22,7 +22,6 @@ from mediashelf.errors import (
     PermanentJobError,
 )
 from mediashelf.jobs.context import (
-    AWAITING,
     AwaitChildren,
     JobContext,
     StopSignals,
@@ -37,7 +36,7 @@ from mediashelf.jobs.failures import (
 from mediashelf.jobs.registry import JobOutcome, Registry
 from mediashelf.jobs.resilience import OutageOutlasted, resilient
 from mediashelf.jobs.retry import backoff_s
-from mediashelf.jobs.states import FINISHED, JobStatus
+from mediashelf.jobs.states import AWAITING, FINISHED, JobStatus
 from mediashelf.jobs.store import Fence, JobStore
 
 log = logging.getLogger(__name__)

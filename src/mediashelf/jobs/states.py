@@ -42,3 +42,8 @@ TRANSITIONS: dict[str, tuple[tuple[JobStatus | None, ...], tuple[JobStatus, ...]
     "mark_cancelled": ((JobStatus.RUNNING,), (JobStatus.CANCELLED,)),
     "retry": ((JobStatus.FAILED, JobStatus.CANCELLED), (JobStatus.PENDING,)),
 }
+
+
+# Checkpoint key of a parent that handed its slot back to wait for its children. Its next runs
+# are look-ins (a query or two), which a worker runs even with every slot busy.
+AWAITING = "awaiting_children"

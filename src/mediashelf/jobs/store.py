@@ -35,7 +35,7 @@ from mediashelf.db.chunks import chunks
 from mediashelf.db.schema import Job, JobLog, ScheduleFire, Worker
 from mediashelf.errors import DuplicateJob
 from mediashelf.jobs.failures import capped, with_record
-from mediashelf.jobs.states import ACTIVE, FINISHED, JobStatus
+from mediashelf.jobs.states import ACTIVE, AWAITING, FINISHED, JobStatus
 
 DROPPED_NOTE = "earlier log lines dropped"
 
@@ -116,8 +116,18 @@ class JobStore:
             raise DuplicateJob(active.id if active else 0) from exc
         return job
 
-    def claim(self, worker_id: str, limit: int, now: datetime, kinds: Sequence[str]) -> list[Job]:
+    def claim(
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        kinds: Sequence[str],
+        look_ins_only: bool = False,
+    ) -> list[Job]:
         """pending → running: atomically take up to `limit` due jobs of `kinds`.
+
+        `look_ins_only`: only parents waiting for their children (checkpoint `AWAITING`),
+        which a worker runs beside its busy slots.
 
         PostgreSQL: WITH due AS MATERIALIZED (SELECT … FOR UPDATE SKIP LOCKED) UPDATE …
         RETURNING. The CTE is computed once; as a plain subquery PostgreSQL re-runs it for
@@ -125,9 +135,12 @@ class JobStore:
         takes every due job. SQLite: the UPDATE is the transaction's first statement, so it
         takes the write lock at once (the effect of BEGIN IMMEDIATE).
         """
+        due_now = [Job.status == JobStatus.PENDING, Job.run_at <= now, Job.kind.in_(kinds)]
+        if look_ins_only:
+            due_now.append(Job.checkpoint[AWAITING].as_boolean().is_(True))
         due = (
             select(Job.id)
-            .where(Job.status == JobStatus.PENDING, Job.run_at <= now, Job.kind.in_(kinds))
+            .where(*due_now)
             .order_by(Job.priority.desc(), Job.run_at, Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -83,6 +83,7 @@ class Running:
     fence: Fence
     signals: StopSignals
     future: Future[str] | None = None
+    beside: bool = False  # a parent's look-in, run beside the busy slots
 
     @property
     def alive(self) -> bool:
@@ -123,6 +124,7 @@ class Worker:
             private=config.private_paths,
         )  # fmt: skip
         self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="job")
+        self._beside = ThreadPoolExecutor(1, thread_name_prefix="look-in")
         self._running: dict[int, Running] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -151,6 +153,7 @@ class Worker:
             for running in self._running.values():
                 running.signals.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._beside.shutdown(wait=True, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout)
         try:
@@ -229,20 +232,38 @@ class Worker:
         return True
 
     def _claim_and_submit(self) -> None:
+        """Fill the free slots; with none left, take one due look-in of a waiting parent.
+
+        A parent waiting for its children (a fanned-out scan) only looks in on them: a query
+        and a progress line. In a slot it waited behind every pending child, since those were
+        queued first, so its progress and log stood still until the last child had started.
+        """
         with self._lock:
-            free = self.config.concurrency - len(self._running)
-        if free <= 0 or self._stop.is_set():
+            free = self.config.concurrency - sum(not r.beside for r in self._running.values())
+            looking = any(r.beside for r in self._running.values())
+        if self._stop.is_set() or (free <= 0 and looking):
             return
+        names, now = self.registry.names(), self.clock.now()
         with self.db.unit_of_work() as session:
-            jobs = JobStore(session).claim(self.id, free, self.clock.now(), self.registry.names())
+            store = JobStore(session)
+            jobs = store.claim(self.id, free, now, names) if free > 0 else []
+            full = len(jobs) >= free
+            look_in = full and not looking
+            beside = store.claim(self.id, 1, now, names, look_ins_only=True) if look_in else []
         for job in jobs:
-            running = Running(job, Fence(job.id, job.attempt, self.id), StopSignals())
-            if job.cancel_requested_at is not None:
-                running.signals.request_cancel()
-            with self._lock:
-                self._running[job.id] = running
-            running.future = self._pool.submit(self.runner.run, job, running.signals)
-            running.future.add_done_callback(partial(self._done, running))
+            self._submit(job, beside=False)
+        for job in beside:
+            self._submit(job, beside=True)
+
+    def _submit(self, job: Job, beside: bool) -> None:
+        running = Running(job, Fence(job.id, job.attempt, self.id), StopSignals(), beside=beside)
+        if job.cancel_requested_at is not None:
+            running.signals.request_cancel()
+        with self._lock:
+            self._running[job.id] = running
+        executor = self._beside if beside else self._pool
+        running.future = executor.submit(self.runner.run, job, running.signals)
+        running.future.add_done_callback(partial(self._done, running))
 
     def _done(self, running: Running, future: Future[str]) -> None:
         exc = None if future.cancelled() else future.exception()
