@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mediashelf.db.schema import Job, Track
+from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest, JobConflict
 from mediashelf.jobs.service import cancel_job, create_job, retry_job
@@ -58,6 +58,14 @@ def test_a_large_scan_fans_out_and_adds_up_exactly(
         assert job.error_summary["corrupt"]["count"] == 3
         assert job.summary is not None
         assert f"{files} processed" in job.summary
+        assert job.progress["rate"] > 0  # the whole scan's: no chunk runs at the end to add up
+        with database.unit_of_work() as session:
+            last = session.scalars(
+                select(JobLog.message).where(
+                    JobLog.job_id == job.id, JobLog.message.contains("phase=done")
+                )
+            ).all()[-1]
+        assert " rate=0.0 " not in last, last
         with database.unit_of_work() as session:
             assert session.scalar(select(Track.id).where(Track.probe_status == "pending")) is None
 

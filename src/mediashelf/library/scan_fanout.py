@@ -114,14 +114,18 @@ def look_in(ctx: JobContext) -> JobOutcome:
             reported.add(child.id)
     saved["reported"] = sorted(reported)
     active = [c for c in children if c.status in ACTIVE]
+    started = datetime.fromisoformat(saved["started_at"])
+    elapsed_s = (ctx.clock.now() - started).total_seconds()
+    if not active:  # the whole scan's rate: no chunk runs to add one up (the line read 0.0)
+        counters.pace(counters.processed, elapsed_s, eta=False)
+        counters.eta_s = 0
     progress = {**counters.as_dict(), "chunks": _chunk_counts(children)}
     ctx.report(progress, line=counters.line(ctx.clock.now(), ctx.job_id),
                error_summary=errors.as_dict())  # fmt: skip
     if active:
         raise AwaitChildren(LOOK_IN_S, progress, saved)
     unfinished = [c.id for c in children if c.status != JobStatus.COMPLETED]
-    started = datetime.fromisoformat(saved["started_at"])
-    summary = counters.summary((ctx.clock.now() - started).total_seconds(), dry_run=False)
+    summary = counters.summary(elapsed_s, dry_run=False)
     if unfinished:
         raise PermanentJobError(
             f"{len(unfinished)} of {len(children)} scan chunks did not complete (jobs "
