@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
 from mediashelf.errors import InvalidJobRequest, JobConflict
 from mediashelf.jobs.service import cancel_job, create_job, retry_job
+from mediashelf.library.ids import derived_id
+from mediashelf.library.store import TrackStore
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan, wait_for_job
@@ -188,6 +191,35 @@ def test_the_parent_adds_up_its_chunks_while_they_fill_every_slot(
         assert job.progress["processed"] == FILES
     finally:
         runtime.close()
+
+
+def test_an_id_another_chunk_took_meanwhile_falls_back_instead_of_failing(
+    database: Database,
+) -> None:
+    """Two chunks running at once each found `[dupe1234567]` free and inserted it: the second
+    batch failed with a unique violation and cost its chunk one of its three attempts."""
+    now = datetime.now(UTC)
+
+    def track(relpath: str) -> Track:
+        return Track(
+            video_id="dupe1234567", relpath=relpath, title="Song", filetype="mp3",
+            probe_status="pending", probe_failures=0, added_at=now, updated_at=now,
+        )  # fmt: skip
+
+    later = track("Music/Song [dupe1234567].mp3")
+    with database.unit_of_work() as session:  # the batch found the id free
+        store = TrackStore(session)
+        assert store.claim_id(later, store.taken_ids([later.video_id])) is None
+    with database.unit_of_work() as session:  # another chunk's batch commits it first
+        TrackStore(session).insert([track("Favourites/Song [dupe1234567].mp3")])
+    with database.unit_of_work() as session:
+        notes = TrackStore(session).insert([later])
+    assert notes == [f"id dupe1234567 is taken; {later.relpath!r} got id {later.video_id}"]
+    with database.unit_of_work() as session:
+        rows = session.execute(select(Track.relpath, Track.video_id))
+        ids = {row.relpath: row.video_id for row in rows}
+    assert ids == {"Favourites/Song [dupe1234567].mp3": "dupe1234567",
+                   later.relpath: derived_id(later.relpath)}  # fmt: skip
 
 
 def test_a_chunk_is_never_asked_for_on_its_own(

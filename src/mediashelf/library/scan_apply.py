@@ -109,7 +109,7 @@ class BatchWriter:
                 track = tracks.get(item.row.id) if item.row is not None else None
                 self.counters.reprobed += verdict is Verdict.REPROBE and outcome is not None
                 self._probed(track, taken, file, outcome)
-        self.store.insert(self.added)
+        self.notes += self.store.insert(self.added)
         self.counters.missing += self.store.mark_missing(missing, self.now)
 
     def _probed(
