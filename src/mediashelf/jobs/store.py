@@ -135,12 +135,9 @@ class JobStore:
         takes every due job. SQLite: the UPDATE is the transaction's first statement, so it
         takes the write lock at once (the effect of BEGIN IMMEDIATE).
         """
-        due_now = [Job.status == JobStatus.PENDING, Job.run_at <= now, Job.kind.in_(kinds)]
-        if look_ins_only:
-            due_now.append(Job.checkpoint[AWAITING].as_boolean().is_(True))
         due = (
             select(Job.id)
-            .where(*due_now)
+            .where(*_due(now, kinds, look_ins_only))
             .order_by(Job.priority.desc(), Job.run_at, Job.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -161,6 +158,12 @@ class JobStore:
             .execution_options(synchronize_session=False)
         )
         return list(self.session.scalars(stmt))
+
+    def look_in_due(self, now: datetime, kinds: Sequence[str]) -> bool:
+        """Tell whether a waiting parent's look-in is due: a read, so a busy worker asking
+        every poll takes no write lock (SQLite) unless there is one to claim."""
+        stmt = select(Job.id).where(*_due(now, kinds, look_ins_only=True)).limit(1)
+        return self.session.scalar(stmt) is not None
 
     def heartbeat(self, worker_id: str, held: Sequence[Fence], now: datetime) -> list[Beat]:
         """running → running: renew the worker and exactly the attempts its runners hold.
@@ -595,3 +598,11 @@ class JobStore:
 def lease_cutoff(now: datetime, lease_s: float) -> datetime:
     """Return the heartbeat time before which a worker counts as silent."""
     return now - timedelta(seconds=lease_s)
+
+
+def _due(now: datetime, kinds: Sequence[str], look_ins_only: bool) -> list[ColumnElement[bool]]:
+    """The conditions of a claimable job: pending, due, of a kind this worker runs."""
+    due = [Job.status == JobStatus.PENDING, Job.run_at <= now, Job.kind.in_(kinds)]
+    if look_ins_only:  # a parent waiting for its children (`AWAITING` in its checkpoint)
+        due.append(Job.checkpoint[AWAITING].as_boolean().is_(True))
+    return due

@@ -248,7 +248,7 @@ class Worker:
             store = JobStore(session)
             jobs = store.claim(self.id, free, now, names) if free > 0 else []
             full = len(jobs) >= free
-            look_in = full and not looking
+            look_in = full and not looking and store.look_in_due(now, names)
             beside = store.claim(self.id, 1, now, names, look_ins_only=True) if look_in else []
         for job in jobs:
             self._submit(job, beside=False)
