@@ -222,6 +222,36 @@ def test_an_id_another_chunk_took_meanwhile_falls_back_instead_of_failing(
                    later.relpath: derived_id(later.relpath)}  # fmt: skip
 
 
+def test_moves_across_chunk_ranges_leave_no_chunk_counting_below_zero(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """One chunk marked the old path missing, the one that found the new path took the mark
+    back: its counters read "missing -1" (the parent's sum was right)."""
+    for i in range(30):
+        shutil.copy(library / "audio/plain.mp3", library / f"audio/copy {i:02d}.mp3")
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=2)
+    try:
+        assert scan(runtime, batch_size=5).status == "completed"
+        (library / "aa").mkdir()
+        (library / "zz").mkdir()
+        os.rename(library / "audio/copy 00.mp3", library / "zz/copy 00.mp3")
+        os.rename(library / "audio/copy 29.mp3", library / "aa/copy 29.mp3")
+        os.remove(library / "audio/copy 15.mp3")
+        job = scan(runtime, batch_size=5, force=True)
+        assert job.status == "completed", job.error
+        assert (job.progress["moved"], job.progress["missing"]) == (2, 1)
+        children = _children(database, job.id)
+        assert len(children) >= 3
+        for child in children:
+            counts = {k: v for k, v in child.progress.items() if isinstance(v, int)}
+            assert min(counts.values()) >= 0, (child.params, counts)
+        with database.unit_of_work() as session:
+            gone = session.scalars(select(Track.relpath).where(Track.missing_since.is_not(None)))
+            assert list(gone) == ["audio/copy 15.mp3"]
+    finally:
+        runtime.close()
+
+
 def test_a_chunk_is_never_asked_for_on_its_own(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:

@@ -309,7 +309,8 @@ class LibraryScan:
                 self._await_library()
 
     def _apply_from(self, after: str | None) -> None:
-        options = ApplyOptions(self.params.refresh_duration, self.params.refresh_size, self.started)
+        options = ApplyOptions(self.params.refresh_duration, self.params.refresh_size, self.started,
+                               chunk=self.in_chunk)  # fmt: skip
         moved_ahead: set[int] = set()
         taken: set[int] = set()
         self._set_phase("probe")

@@ -70,6 +70,10 @@ class ApplyOptions:
     refresh_duration: bool
     refresh_size: bool
     scan_started: datetime
+    # A chunk never takes a missing mark back from its own counters: another chunk may have
+    # made it (a move across chunk ranges read "missing -1"). Its parent counts the scan's
+    # marks from the tracks instead.
+    chunk: bool = False
 
 
 @dataclass
@@ -160,7 +164,8 @@ class BatchWriter:
 
     def _move(self, track: Track, file: DiscoveredFile, outcome: Outcome | None) -> None:
         """Give a track whose file moved its new relpath; it keeps its id and history."""
-        if track.missing_since is not None and track.missing_since >= self.options.scan_started:
+        since = track.missing_since
+        if since is not None and since >= self.options.scan_started and not self.options.chunk:
             self.counters.missing -= 1  # this scan marked it missing before finding it again
         new = _new_track(file, self.now)
         track.relpath, track.title, track.filetype = new.relpath, new.title, new.filetype

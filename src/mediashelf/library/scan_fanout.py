@@ -23,11 +23,13 @@ from mediashelf.jobs.registry import JobOutcome
 from mediashelf.jobs.service import spawn_children
 from mediashelf.jobs.states import ACTIVE, JobStatus
 from mediashelf.jobs.store import JobStore
+from mediashelf.library.discovery import scope_prefix
 from mediashelf.library.kinds import LIBRARY_SCAN_CHUNK
 from mediashelf.library.scan import ChunkRange, LibraryScan, ScanDeps
 from mediashelf.library.scan_plan import Chunk
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.scan_request import ScanParams
+from mediashelf.library.store import TrackStore
 
 LOOK_IN_S = 1.0  # how often the parent adds up its chunks' progress
 SUMMED = (
@@ -116,6 +118,7 @@ def look_in(ctx: JobContext) -> JobOutcome:
     active = [c for c in children if c.status in ACTIVE]
     started = datetime.fromisoformat(saved["started_at"])
     elapsed_s = (ctx.clock.now() - started).total_seconds()
+    counters.missing = _marked_missing(ctx, started)
     if not active:  # the whole scan's rate: no chunk runs to add one up (the line read 0.0)
         counters.pace(counters.processed, elapsed_s, eta=False)
         counters.eta_s = 0
@@ -145,6 +148,17 @@ def _our_chunks_counters(ctx: JobContext) -> tuple[ScanCounters, ErrorSummary, l
     children = [c for c in ctx.transaction(lambda s: list(JobStore(s).children(ctx.job_id)))
                 if c.id in ours]  # fmt: skip
     return (*_combined(children, int(saved.get("total", 0))), children)
+
+
+def _marked_missing(ctx: JobContext, started: datetime) -> int:
+    """Return how many tracks in the scan's scope this scan marked missing and still are.
+
+    Counted from the tracks, not added up from the chunks: a chunk marks a track missing
+    whose file another chunk then finds moved, and neither alone knows both.
+    """
+    assert isinstance(ctx.params, ScanParams)
+    prefix = scope_prefix(ctx.params.path)
+    return ctx.transaction(lambda s: TrackStore(s).missing_since_count(prefix, started))
 
 
 def _combined(children: list[Job], total: int) -> tuple[ScanCounters, ErrorSummary]:
