@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from sqlalchemy.exc import DBAPIError
 
 from mediashelf.db.engine import normalize_url
 from mediashelf.db.outage import describe
+from mediashelf.jobs.resilience import is_outage
+from tests.polling import wait_until
 
 
 def failure_of(url: str, statement: str) -> DBAPIError:
@@ -80,3 +83,46 @@ def test_a_server_that_refuses_the_url_is_not_called_unreachable(
     error = failure_of(url.render_as_string(hide_password=False), "SELECT 1")
     assert describe(error) == says
     assert "127.0.0.1" not in describe(error)
+
+
+def test_a_deadlock_is_named_a_collision_and_retried_not_an_outage(pg_database: str) -> None:
+    """Two writers taking the same locks in opposite orders: the server is fine and one of
+    them runs again, so users must not read "database unreachable"."""
+    engine = create_engine(normalize_url(pg_database))
+    failures: list[DBAPIError] = []
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            first.execute(text("SELECT pg_advisory_xact_lock(1)"))
+            second.execute(text("SELECT pg_advisory_xact_lock(2)"))
+            second_pid = second.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+            def second_takes_one() -> None:
+                try:
+                    second.execute(text("SELECT pg_advisory_xact_lock(1)"))
+                except DBAPIError as exc:
+                    failures.append(exc)
+                second.rollback()
+
+            thread = threading.Thread(target=second_takes_one)
+            thread.start()
+
+            def second_waits() -> bool:
+                with engine.connect() as probe:
+                    waiting = probe.execute(
+                        text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"),
+                        {"pid": second_pid},
+                    ).scalar()
+                return waiting == "Lock"
+
+            wait_until(second_waits, "the second writer to wait for the first")
+            try:
+                first.execute(text("SELECT pg_advisory_xact_lock(2)"))
+            except DBAPIError as exc:
+                failures.append(exc)
+            first.rollback()
+            thread.join(timeout=30)
+    finally:
+        engine.dispose()
+    assert len(failures) == 1, failures
+    assert is_outage(failures[0])  # worth running again
+    assert describe(failures[0]).startswith("a write collided with another writer's")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
@@ -220,6 +221,64 @@ def test_an_id_another_chunk_took_meanwhile_falls_back_instead_of_failing(
         ids = {row.relpath: row.video_id for row in rows}
     assert ids == {"Favourites/Song [dupe1234567].mp3": "dupe1234567",
                    later.relpath: derived_id(later.relpath)}  # fmt: skip
+
+
+@pytest.mark.parametrize("db_dialect", ["postgresql"], indirect=True)  # SQLite: one writer
+def test_two_chunks_inserting_the_same_ids_in_opposite_orders_do_not_deadlock(
+    database: Database,
+) -> None:
+    """Chunk B inserted `[…y]` then `[…x]` while chunk A held `[…x]` and went on to `[…y]`:
+    PostgreSQL broke the deadlock by throwing one batch away (40P01), and the worker logged
+    it as "database unreachable"."""
+    now = datetime.now(UTC)
+
+    def track(relpath: str, video_id: str) -> Track:
+        return Track(
+            video_id=video_id, relpath=relpath, title="Song", filetype="mp3",
+            added_at=now, updated_at=now,
+        )  # fmt: skip
+
+    x, y = "dlockxxxxxx", "dlockyyyyyy"
+    outcome: dict[str, object] = {}
+    with database.unit_of_work() as chunk_a:
+        TrackStore(chunk_a).insert([track(f"A/x [{x}].mp3", x)])  # holds x, uncommitted
+
+        def chunk_b() -> None:
+            try:
+                with database.unit_of_work() as session:
+                    outcome["notes"] = TrackStore(session).insert(
+                        [track(f"Z/y [{y}].mp3", y), track(f"Z/x [{x}].mp3", x)]
+                    )
+            except Exception as exc:  # the assertion below names it
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=chunk_b)
+        thread.start()
+
+        def b_waits_for_a() -> bool:
+            with database.unit_of_work() as session:
+                waiting = session.scalar(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                ))  # fmt: skip
+            return bool(waiting)
+
+        wait_until(b_waits_for_a, "chunk B to wait for chunk A's uncommitted id")
+        TrackStore(chunk_a).insert([track(f"A/y [{y}].mp3", y)])
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome
+    with database.unit_of_work() as session:
+        ids = {
+            row.relpath: row.video_id
+            for row in session.execute(select(Track.relpath, Track.video_id))
+        }
+    assert ids == {
+        f"A/x [{x}].mp3": x, f"A/y [{y}].mp3": y,
+        f"Z/x [{x}].mp3": derived_id(f"Z/x [{x}].mp3"),
+        f"Z/y [{y}].mp3": derived_id(f"Z/y [{y}].mp3"),
+    }  # fmt: skip
+    assert len(outcome["notes"]) == 2  # type: ignore[arg-type]
 
 
 def test_moves_across_chunk_ranges_leave_no_chunk_counting_below_zero(

@@ -17,6 +17,9 @@ from sqlalchemy import exc as sa_exc
 # deadlock, too many connections, lock not available.
 TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01", "53300", "55P03")
 FULL_SQLSTATES = ("53100",)
+# Of those, the ones where the server is fine and two writers collided: it chose one
+# transaction to throw away, and running it again succeeds. Not an outage to report as one.
+CONFLICT_SQLSTATES = ("40001", "40P01")
 SQLITE_TRANSIENT = ("database is locked", "database table is locked", "unable to open database")
 SQLITE_FULL = ("database or disk is full",)
 # SQLite's own words for the file, named to the user by what to do about them.
@@ -71,6 +74,11 @@ def is_transient(exc: BaseException) -> bool:
     return type(orig).__name__ == "OperationalError" and type(orig).__module__.startswith("psycopg")
 
 
+def is_conflict(exc: BaseException) -> bool:
+    """Tell whether `exc` is a transaction the server rolled back for colliding with another."""
+    return _sqlstate(_original(exc)).startswith(CONFLICT_SQLSTATES)
+
+
 def describe(exc: BaseException) -> str:
     """Return the class of a database failure in words, safe to show to anyone."""
     if is_storage_full(exc):
@@ -81,6 +89,8 @@ def describe(exc: BaseException) -> str:
     problem = file_problem(exc) or _pg_refusal(orig)
     if problem is not None:
         return problem
+    if is_conflict(exc):
+        return "a write collided with another writer's (deadlock or serialization failure)"
     if is_transient(exc):
         return "database unreachable"
     return f"database error ({type(orig).__name__})"

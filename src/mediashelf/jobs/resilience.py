@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from mediashelf.db.outage import describe, is_storage_full, is_transient
+from mediashelf.db.outage import describe, is_conflict, is_storage_full, is_transient
 from mediashelf.db.session import Database
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ def resilient(
         except Exception as exc:
             if not is_outage(exc):
                 raise
-            if not warned:
+            if is_conflict(exc):  # the server is fine: run it again, and say so plainly
+                log.info("%s: %s; running it again", what, describe(exc))
+            elif not warned:
                 log.warning("%s: %s; retrying until it is back", what, describe(exc))
                 warned = True
             if waiter(delay):

@@ -58,6 +58,31 @@ class TrackRow(NamedTuple):
 
 
 _T = Track.__table__.c  # plain columns: rows come back as tuples, with no ORM loading
+
+
+# What an insert writes for a column a new Track left unset: its default, else NULL. One
+# shape for every row keeps a batch to one statement, in one order. The id is the database's.
+def _insert_defaults() -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for column in Track.__table__.columns:
+        if column.primary_key:
+            continue
+        default = column.default
+        if default is not None and not default.is_scalar:
+            raise TypeError(f"tracks.{column.key}: insert() handles scalar defaults only")
+        defaults[column.key] = default.arg if default is not None else None
+    return defaults
+
+
+_INSERT_DEFAULTS = _insert_defaults()
+
+
+def _row_values(track: Track) -> dict[str, Any]:
+    """The insert parameters of a new Track: what it was given, defaults for the rest."""
+    given = track.__dict__
+    return {key: given.get(key, default) for key, default in _INSERT_DEFAULTS.items()}
+
+
 ROW_COLUMNS = (
     _T.id, _T.relpath, _T.video_id, _T.fingerprint_size, _T.fingerprint_mtime_ns,
     _T.probe_status, _T.probe_error_class, _T.probe_failures,
@@ -182,7 +207,7 @@ class TrackStore:
         return f"id {wanted} is taken; {track.relpath!r} got id {candidate}"
 
     def insert(self, tracks: Sequence[Track]) -> list[str]:
-        """Insert new tracks (not in the session) with one executemany per set of columns.
+        """Insert new tracks (not in the session) with one executemany, in `video_id` order.
 
         A scan's new rows need no identity map nor their ids back: written as plain rows, 232
         of them take 32 ms instead of the ORM flush's 57, half of it the search index's
@@ -192,23 +217,19 @@ class TrackStore:
         row whose id another writer committed meanwhile is skipped (ON CONFLICT DO NOTHING;
         PostgreSQL waits for that writer's commit to decide), then given its fallback id as
         `claim_id` gives one. Returns a note for each such track. A unique violation used to
-        fail the batch and cost the chunk an attempt.
+        fail the batch and cost the chunk an attempt. Every writer takes the ids in the same
+        order: two chunks holding the same ids in opposite orders deadlocked (PostgreSQL
+        40P01, one batch thrown away and written again).
         """
-        columns = [column.key for column in Track.__table__.columns]
         notes: list[str] = []
-        pending = list(tracks)
+        pending = sorted(tracks, key=lambda track: track.video_id)
         while pending:
-            shapes: dict[tuple[str, ...], list[Track]] = {}
-            for track in pending:
-                keys = tuple(key for key in columns if key in track.__dict__)
-                shapes.setdefault(keys, []).append(track)
-            written: set[str] = set()
-            for keys, rows in shapes.items():
-                values = [{key: track.__dict__[key] for key in keys} for track in rows]
-                written.update(self.session.scalars(self._insert_new(), values))
+            values = [_row_values(track) for track in pending]
+            written = set(self.session.scalars(self._insert_new(), values))
             pending = [track for track in pending if track.video_id not in written]
             taken = {track.video_id for track in pending}
             notes += [note for track in pending if (note := self.claim_id(track, taken))]
+            pending.sort(key=lambda track: track.video_id)
         return notes
 
     def _insert_new(self) -> Any:
