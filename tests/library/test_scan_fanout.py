@@ -101,6 +101,41 @@ def test_cancelling_the_parent_cancels_its_chunks(
         runtime.close()
 
 
+def test_a_cancelled_parent_ends_after_its_chunks_with_their_final_counters(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """Cancelled while it waited, the parent ended at once and kept its last look-in: 90
+    processed against 100-120 tracks written, and chunks "running" that had long ended."""
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=2)
+    try:
+        job_id = _fanned_out(runtime, {"batch_size": 2, "throttle_ms": 100})
+
+        def chunks_under_way() -> bool:
+            return any(c.progress.get("processed", 0) for c in _children(database, job_id))
+
+        wait_until(chunks_under_way, "a chunk to write its first batch")
+        with database.unit_of_work() as session:
+            said = cancel_job(session, runtime.clock, job_id, actor="test")
+        assert said.cancel_requested_at is not None
+        job = wait_for_job(runtime, job_id, timeout_s=30)
+        children = _children(database, job_id)
+        assert job.status == "cancelled"
+        assert all(c.status in ("cancelled", "completed") for c in children)
+        assert job.finished_at is not None
+        assert all(c.finished_at is not None and c.finished_at <= job.finished_at
+                   for c in children)  # fmt: skip
+        assert job.progress["processed"] == sum(c.progress.get("processed", 0) for c in children)
+        with database.unit_of_work() as session:
+            written = len(session.scalars(select(Track.id)).all())
+        assert job.progress["added"] + job.progress["failed"] == written
+        assert set(job.progress["chunks"]) <= {"total", "cancelled", "completed"}
+        assert job.progress["phase"] == "done"
+        assert job.summary is not None
+        assert job.summary.startswith(f"Library scan cancelled after {job.progress['processed']}")
+    finally:
+        runtime.close()
+
+
 def test_skips_at_chunk_boundaries_are_counted_once(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:
@@ -184,7 +219,8 @@ def test_the_parent_adds_up_its_chunks_while_they_fill_every_slot(
                 parent = session.get(Job, job_id)
                 assert parent is not None
                 waiting = [c for c in _children(database, job_id) if c.status == "pending"]
-                return bool(waiting) and (parent.progress or {}).get("processed", 0) > 0
+                progress = parent.progress or {}
+                return bool(waiting) and progress.get("processed", 0) > 0 and progress["rate"] > 0
 
         wait_until(counted_while_chunks_wait, "the parent's counters while chunks wait")
         job = wait_for_job(runtime, job_id, timeout_s=60)
@@ -346,11 +382,4 @@ def _cancelled(runtime: Runtime, job_id: int) -> Job:
 
 
 def _wait_for_children(db: Database, parent_id: int) -> None:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if _children(db, parent_id):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the scan did not fan out")
+    wait_until(lambda: bool(_children(db, parent_id)), "the scan to fan out", timeout_s=30)

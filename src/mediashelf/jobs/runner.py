@@ -140,9 +140,11 @@ class JobRunner:
             params=kind.parse(job.params), checkpoint=job.checkpoint, trigger=job.trigger,
             log_cap=self.log_cap, signals=signals,
         )  # fmt: skip
-        if not (job.checkpoint or {}).get(AWAITING):  # a parent looking in on its children
+        # A parent looking in on its children neither logs each look-in nor stops here on a
+        # cancel: it waits for its children to stop first, and its handler says when.
+        if not (job.checkpoint or {}).get(AWAITING):
             ctx.log(f"attempt {job.attempt}/{job.max_attempts} started on {self.worker_id}")
-        ctx.check()
+            ctx.check()
         return kind.handler(ctx) or JobOutcome(summary=f"{job.kind} completed")
 
     def _write(

@@ -335,19 +335,22 @@ class JobStore:
     def request_cancel(self, job_id: int, now: datetime) -> JobStatus | None:
         """pending → cancelled at once; running → running with cancel requested.
 
+        A parent waiting for its children stays pending with cancel requested, due now: it
+        looks in until they have stopped and ends cancelled with their final counters.
         One statement; None when the job was neither (or a cancel was already asked for),
         so of two concurrent cancels exactly one wins.
         """
-        pending = Job.status == JobStatus.PENDING
+        awaiting = (Job.status == JobStatus.PENDING) & _awaiting()
+        pending = (Job.status == JobStatus.PENDING) & ~awaiting
         stmt = (
             update(Job)
             .where(Job.id == job_id, Job.status.in_(ACTIVE), Job.cancel_requested_at.is_(None))
             .values(
                 status=case((pending, JobStatus.CANCELLED.value), else_=Job.status),
                 finished_at=case((pending, now), else_=Job.finished_at),
+                run_at=case((awaiting, now), else_=Job.run_at),
                 summary=case(
                     (pending & Job.started_at.is_(None), "Cancelled before it started"),
-                    # waiting to run again: a retry's backoff, a parent waiting for its parts
                     (pending, "Cancelled while waiting to run again; the work done is kept"),
                     else_=Job.summary,
                 ),
@@ -603,6 +606,12 @@ def lease_cutoff(now: datetime, lease_s: float) -> datetime:
 def _due(now: datetime, kinds: Sequence[str], look_ins_only: bool) -> list[ColumnElement[bool]]:
     """The conditions of a claimable job: pending, due, of a kind this worker runs."""
     due = [Job.status == JobStatus.PENDING, Job.run_at <= now, Job.kind.in_(kinds)]
-    if look_ins_only:  # a parent waiting for its children (`AWAITING` in its checkpoint)
-        due.append(Job.checkpoint[AWAITING].as_boolean().is_(True))
+    if look_ins_only:
+        due.append(_awaiting())
     return due
+
+
+def _awaiting() -> ColumnElement[bool]:
+    """A parent waiting for its children: `AWAITING` in its checkpoint (NULL-safe)."""
+    flag: ColumnElement[bool] = Job.checkpoint[AWAITING].as_boolean().is_(True)
+    return flag

@@ -54,10 +54,7 @@ class ChunkParams(BaseModel):
 def run_scan(ctx: JobContext, deps: ScanDeps) -> JobOutcome:
     """Job handler of `library_scan`: in-process, or fanned out when chunks are configured."""
     if (ctx.checkpoint or {}).get("chunks"):
-        try:
-            return look_in(ctx)
-        except CancelRequested as exc:  # the chunks stop too (cancel reaches children)
-            raise JobCancelled(_our_chunks_counters(ctx)[0].cancelled()) from exc
+        return look_in(ctx)
     scan = LibraryScan(ctx, deps)
     try:
         return scan.run(fan_out=fan_out if deps.chunk_writes else None)
@@ -105,8 +102,17 @@ def fan_out(scan: LibraryScan, chunks: list[Chunk]) -> NoReturn:
 
 
 def look_in(ctx: JobContext) -> JobOutcome:
-    """Add up the chunks' progress; wait again, or end with their combined outcome."""
-    ctx.check()
+    """Add up the chunks' progress; wait again, or end with their combined outcome.
+
+    A cancel reaches the chunks too (`cancel_job`), and the parent keeps looking in until
+    they have all stopped, then ends cancelled with their final counters: cancelled at once,
+    it kept the counters and chunk states of its last look-in while the chunks went on.
+    """
+    try:
+        ctx.check()
+        cancelling = False
+    except CancelRequested:
+        cancelling = True
     saved = dict(ctx.checkpoint or {})
     counters, errors, children = _our_chunks_counters(ctx)
     reported = set(saved.get("reported", []))
@@ -119,14 +125,17 @@ def look_in(ctx: JobContext) -> JobOutcome:
     started = datetime.fromisoformat(saved["started_at"])
     elapsed_s = (ctx.clock.now() - started).total_seconds()
     counters.missing = _marked_missing(ctx, started)
-    if not active:  # the whole scan's rate: no chunk runs to add one up (the line read 0.0)
-        counters.pace(counters.processed, elapsed_s, eta=False)
+    # The whole scan's pace: a sum of the chunks' own rates read 0.0 between their reports.
+    counters.pace(counters.processed, elapsed_s, eta=bool(active))
+    if not active:
         counters.eta_s = 0
     progress = {**counters.as_dict(), "chunks": _chunk_counts(children)}
     ctx.report(progress, line=counters.line(ctx.clock.now(), ctx.job_id),
                error_summary=errors.as_dict())  # fmt: skip
     if active:
         raise AwaitChildren(LOOK_IN_S, progress, saved)
+    if cancelling:
+        raise JobCancelled(counters.cancelled())
     unfinished = [c.id for c in children if c.status != JobStatus.COMPLETED]
     summary = counters.summary(elapsed_s, dry_run=False)
     if unfinished:
@@ -168,13 +177,9 @@ def _combined(children: list[Job], total: int) -> tuple[ScanCounters, ErrorSumma
         progress = child.progress or {}
         for name in SUMMED:
             setattr(counters, name, getattr(counters, name) + int(progress.get(name, 0) or 0))
-        if child.status == JobStatus.RUNNING:
-            counters.rate = round(counters.rate + float(progress.get("rate", 0) or 0), 1)
         errors.merge(child.error_summary or {})
-    left = max(0, counters.total - counters.processed)
-    counters.eta_s = int(left / counters.rate) if counters.rate > 0 else None
     if not any(c.status in ACTIVE for c in children):
-        counters.phase, counters.eta_s = "done", 0
+        counters.phase = "done"
     return counters, errors
 
 
