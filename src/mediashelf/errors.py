@@ -117,14 +117,26 @@ class DuplicateJob(JobConflict):
 class ConflictingJob(JobConflict):
     """Another job of this kind with different parameters is already active."""
 
-    def __init__(self, job_id: int, kind: str, params: dict[str, object]) -> None:
+    def __init__(
+        self, job_id: int, kind: str, params: dict[str, object], message: str | None = None
+    ) -> None:
         shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) or "defaults"
         super().__init__(
-            f"Another {kind} is already active (job {job_id}, {shown}); wait for it to end "
+            message
+            or f"Another {kind} is already active (job {job_id}, {shown}); wait for it to end "
             "or cancel it, then ask again."
         )
         self.job_id = job_id
         self.params = params
+
+
+class JobBeingCancelled(ConflictingJob):
+    """The active job of this kind is winding down after a cancel: joining it would only
+    follow its cancellation, and cancelling it again is refused."""
+
+    def __init__(self, job_id: int, kind: str, params: dict[str, object]) -> None:
+        said = f"The active {kind} (job {job_id}) is being cancelled; ask again when it has ended."
+        super().__init__(job_id, kind, params, said)
 
 
 class JobLost(MediashelfError):

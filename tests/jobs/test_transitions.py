@@ -21,7 +21,7 @@ import pytest
 from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
 from mediashelf.jobs.failures import attempt_record
-from mediashelf.jobs.states import FINISHED, TRANSITIONS, JobStatus
+from mediashelf.jobs.states import AWAITING, FINISHED, TRANSITIONS, JobStatus
 from mediashelf.jobs.store import Fence, JobStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,7 +93,14 @@ CASES: tuple[Case, ...] = (
     Case("rescue", "cancel requested",
          lambda s, j: s.rescue(j, SILENT_BEFORE, T0, RECORD) is not None,
          setup={"cancel_requested_at": STALE}, targets=(X,)),
-    Case("request_cancel", "first request", lambda s, j: s.request_cancel(j.id, T0) is not None),
+    Case("rescue", "a look-in, cancel requested",  # its children may still run: look again
+         lambda s, j: s.rescue(j, SILENT_BEFORE, T0, RECORD) is not None,
+         setup={"cancel_requested_at": STALE, "checkpoint": {AWAITING: True}}, targets=(P,)),
+    Case("request_cancel", "first request", lambda s, j: s.request_cancel(j.id, T0) is not None,
+         targets=(X, R)),
+    Case("request_cancel", "a parent waiting for its children",
+         lambda s, j: s.request_cancel(j.id, T0) is not None,
+         setup={"checkpoint": {AWAITING: True}}, targets=(P, R)),
     Case("mark_cancelled", "own attempt",
          lambda s, j: s.mark_cancelled(fence_of(j), T0, "Cancelled")),
     Case("retry", "fresh attempts", lambda s, j: s.retry(j.id, T0, 6), targets=(P,)),
@@ -224,6 +231,19 @@ def test_request_cancel_cancels_pending_at_once_and_flags_running(database: Data
     )  # fmt: skip
     flagged = row_of(database, running)
     assert (flagged["status"], flagged["cancel_requested_at"]) == ("running", T0)
+
+
+def test_request_cancel_leaves_a_waiting_parent_pending_and_due_to_look_in(
+    database: Database,
+) -> None:
+    """Cancelled at once, the parent kept its last look-in's counters while its children ran."""
+    waiting = put(database, P, "cancel-parent", worker_id=None, attempt=0,
+                  run_at=T0 + timedelta(seconds=1), checkpoint={AWAITING: True})  # fmt: skip
+    with database.unit_of_work() as session:
+        assert JobStore(session).request_cancel(waiting, T0) is P
+    row = row_of(database, waiting)
+    assert (row["status"], row["cancel_requested_at"], row["run_at"]) == ("pending", T0, T0)
+    assert row["finished_at"] is None
 
 
 def renewed(store: JobStore, fence: Fence) -> bool:

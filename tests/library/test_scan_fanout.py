@@ -11,15 +11,19 @@ import shutil
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import select, text
 
 from mediashelf.db.schema import Job, JobLog, Track
 from mediashelf.db.session import Database
-from mediashelf.errors import InvalidJobRequest, JobConflict
-from mediashelf.jobs.service import cancel_job, create_job, retry_job
+from mediashelf.errors import InvalidJobRequest, JobBeingCancelled, JobConflict
+from mediashelf.jobs.service import cancel_job, create_job, request_job, retry_job
+from mediashelf.library import scan_fanout
 from mediashelf.library.ids import derived_id
+from mediashelf.library.scan import LibraryScan
+from mediashelf.library.scan_plan import Chunk
 from mediashelf.library.store import TrackStore
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
@@ -132,6 +136,53 @@ def test_a_cancelled_parent_ends_after_its_chunks_with_their_final_counters(
         assert job.progress["phase"] == "done"
         assert job.summary is not None
         assert job.summary.startswith(f"Library scan cancelled after {job.progress['processed']}")
+    finally:
+        runtime.close()
+
+
+def test_a_cancel_committed_just_before_the_fan_out_enqueues_no_chunks(
+    database: Database, library: Path, probe_pool: ProbePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel committed while the parent diffed: the chunks it then enqueued were never
+    asked to stop, the whole scan ran, and the parent ended "cancelled" after it."""
+    fan_out = scan_fanout.fan_out
+
+    def cancelled_first(scan: LibraryScan, chunks: list[Chunk]) -> NoReturn:
+        with database.unit_of_work() as session:
+            cancel_job(session, scan.ctx.clock, scan.ctx.job_id, actor="test")
+        fan_out(scan, chunks)
+
+    monkeypatch.setattr(scan_fanout, "fan_out", cancelled_first)
+    runtime = _fanning(database, library, probe_pool)
+    try:
+        job = scan(runtime, batch_size=2)
+        assert job.status == "cancelled"
+        assert (job.summary or "").startswith("Library scan cancelled")
+        assert _children(database, job.id) == []
+    finally:
+        runtime.close()
+
+
+def test_a_scan_asked_for_while_one_is_being_cancelled_is_refused_not_joined(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """The same request joined the parent winding down and was answered with its
+    cancellation; a different one was told to cancel it, which was refused."""
+    params: dict[str, object] = {"batch_size": 2, "throttle_ms": 500}
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=1)
+    try:
+        job_id = _fanned_out(runtime, params)
+        runtime.close()  # no worker: the parent stays pending with its cancel requested
+        with database.unit_of_work() as session:
+            said = cancel_job(session, runtime.clock, job_id, actor="test")
+        assert (said.status, said.cancel_requested_at is not None) == ("pending", True)
+        for asked in (params, {"force": True}):
+            with (
+                database.unit_of_work() as session,
+                pytest.raises(JobBeingCancelled, match=f"job {job_id}.* is being cancelled"),
+            ):
+                request_job(session, runtime.registry, runtime.clock, "library_scan", asked,
+                            trigger="cli", actor="test")  # fmt: skip
     finally:
         runtime.close()
 

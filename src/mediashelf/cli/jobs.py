@@ -160,11 +160,11 @@ def logs(
 def cancel(job_id: JobId) -> None:
     """Cancel a pending job, or ask a running one to stop."""
     from mediashelf.jobs.service import cancel_job
-    from mediashelf.jobs.states import JobStatus
+    from mediashelf.jobs.states import ACTIVE
 
     with opened_runtime(indexed_only=True) as runtime, runtime.db.unit_of_work() as session:
         job = cancel_job(session, runtime.clock, job_id, actor="cli")
-        status = "cancel requested" if job.status == JobStatus.RUNNING else job.status
+        status = "cancel requested" if job.status in ACTIVE else job.status
     out.print(f"job {job_id}: {status}")
 
 

@@ -27,7 +27,7 @@ from mediashelf.cli.wiring import (
     out,
     printable,
 )
-from mediashelf.errors import ConfigError, ConflictingJob, JobConflict
+from mediashelf.errors import ConfigError, ConflictingJob, JobBeingCancelled, JobConflict
 from mediashelf.library.kinds import LIBRARY_SCAN, LIBRARY_VERIFY
 
 if TYPE_CHECKING:  # the commands import what they run lazily: `mediashelf --help` stays quick
@@ -233,6 +233,9 @@ def _nobody_runs(runtime: Runtime, conflict: ConflictingJob) -> JobConflict:
 
     if workers_alive(runtime):
         return conflict
+    if isinstance(conflict, JobBeingCancelled):  # cancelled already: only a worker ends it
+        return JobConflict(f"{conflict.message} No worker is running to finish it: run "
+                           "`mediashelf worker` (or `serve`).")  # fmt: skip
     return JobConflict(
         f"{conflict.message} No worker is running to start it: run `mediashelf worker` (or "
         f"`serve`), or cancel it with `mediashelf jobs cancel {conflict.job_id}`."

@@ -16,6 +16,7 @@ from mediashelf.errors import (
     ConflictingJob,
     DuplicateJob,
     InvalidJobRequest,
+    JobBeingCancelled,
     JobConflict,
     JobNotFound,
     StateRefused,
@@ -43,7 +44,8 @@ def create_job(
 
     Enqueue-or-join: when an active job holds the same unique key, an equivalent request
     (same normalised params) raises DuplicateJob naming it, so the caller can follow it; a
-    different request raises ConflictingJob naming the active job and its params.
+    different request raises ConflictingJob naming the active job and its params, and any
+    request while that job is being cancelled raises JobBeingCancelled.
     Raises InvalidJobRequest for bad params.
     """
     spec = registry.get(kind)
@@ -63,9 +65,14 @@ def create_job(
         store.enqueue(job)
     except DuplicateJob as exc:
         active = store.get(exc.job_id)
-        if active is None or active.kind != kind or active.params == wanted:
+        if active is None or active.kind != kind:
             raise
-        raise ConflictingJob(active.id, active.kind, _non_default(spec, active.params)) from exc
+        shown = _non_default(spec, active.params)
+        if active.cancel_requested_at is not None:  # joined, it would end in its cancellation
+            raise JobBeingCancelled(active.id, active.kind, shown) from exc
+        if active.params == wanted:
+            raise
+        raise ConflictingJob(active.id, active.kind, shown) from exc
     store.log(job.id, 0, now, "info", f"created by {actor} ({trigger})")
     return job
 

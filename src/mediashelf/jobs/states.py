@@ -37,7 +37,7 @@ TRANSITIONS: dict[str, tuple[tuple[JobStatus | None, ...], tuple[JobStatus, ...]
     "rescue": ((JobStatus.RUNNING,), (JobStatus.PENDING, JobStatus.FAILED, JobStatus.CANCELLED)),
     "request_cancel": (
         (JobStatus.PENDING, JobStatus.RUNNING),
-        (JobStatus.CANCELLED, JobStatus.RUNNING),
+        (JobStatus.CANCELLED, JobStatus.RUNNING, JobStatus.PENDING),
     ),
     "mark_cancelled": ((JobStatus.RUNNING,), (JobStatus.CANCELLED,)),
     "retry": ((JobStatus.FAILED, JobStatus.CANCELLED), (JobStatus.PENDING,)),

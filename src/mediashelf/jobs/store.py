@@ -307,8 +307,14 @@ class JobStore:
 
         Conditioned on the attempt and on the heartbeat still being old, so a worker that
         came back to life in the meantime keeps its job. Returns the new status, or None.
+        A parent's look-in goes back to pending, even with a cancel requested or its attempts
+        spent: only a look-in can end it with its children's final counters (ended here, it
+        kept its last look-in's while they ran on).
         """
-        if job.cancel_requested_at is not None:
+        values: dict[str, Any]
+        if (job.checkpoint or {}).get(AWAITING):  # a look-in: its children may still run
+            status, values = JobStatus.PENDING, {"worker_id": None, "run_at": now}
+        elif job.cancel_requested_at is not None:
             status, values = JobStatus.CANCELLED, {"finished_at": now, "summary": "Cancelled"}
         elif job.attempt < job.max_attempts:
             status, values = JobStatus.PENDING, {"worker_id": None, "run_at": now}

@@ -88,6 +88,7 @@ def fan_out(scan: LibraryScan, chunks: list[Chunk]) -> NoReturn:
     progress = {**scan.counters.as_dict(), "phase": "apply", "chunks": {"total": len(chunks)}}
 
     def spawn(session: Session) -> dict[str, Any]:
+        ctx.check()  # batch()'s hold saw a cancel committed before it: enqueue no chunks
         parent = JobStore(session).get(ctx.job_id)
         assert parent is not None
         ids = spawn_children(session, ctx.clock, parent, LIBRARY_SCAN_CHUNK, params, 3)
