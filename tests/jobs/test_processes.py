@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from mediashelf.clock import SystemClock
 from mediashelf.db.schema import Job, ScheduleFire, Track
@@ -299,14 +299,37 @@ def test_sigkill_mid_scan_resumes_on_another_worker(
     assert any(attempt == 2 and "resuming after" in m for attempt, m in messages), messages
 
 
+def stopped_in_a_transaction(database: Database) -> bool:
+    """Tell whether a PostgreSQL session stays inside a transaction (a stopped worker's)."""
+    if database.engine.dialect.name != "postgresql":
+        return False
+    deadline = time.monotonic() + 1.0  # long enough for a stalled transaction to age 0.3 s
+    while time.monotonic() < deadline:
+        with database.unit_of_work() as session:
+            found = session.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+                " AND state_change < now() - interval '0.3 seconds'"
+            ))  # fmt: skip
+        if found:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def stop_until_taken(database: Database, job_id: int, a: WorkerProcess, workers: Workers) -> Job:
     """SIGSTOP `a` until another worker claims its job; return the job as claimed.
 
-    A process stopped inside a write transaction holds its locks (SQLite's database lock), so
-    the rescuer cannot claim until it runs again: then let it run a moment and stop it anew.
+    A process stopped inside a write transaction holds its locks (SQLite's database lock, a
+    PostgreSQL row lock on the job), so the rescuer cannot claim until it runs again: then
+    let it run a moment and stop it anew. On PostgreSQL such a stop is seen at once.
     """
-    for _ in range(3):
+    for _ in range(6):
         os.kill(a.pid, signal.SIGSTOP)
+        if stopped_in_a_transaction(database):
+            os.kill(a.pid, signal.SIGCONT)
+            time.sleep(0.3)
+            continue
         deadline = time.monotonic() + LEASE_S * 8
         while time.monotonic() < deadline:
             job = load(database, job_id)
