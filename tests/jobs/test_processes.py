@@ -28,7 +28,7 @@ from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime
 from tests.jobs import kinds
 from tests.jobs.conftest import DEMO_FILES
-from tests.polling import wait_until
+from tests.polling import holds_within, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_S = 1.5
@@ -303,18 +303,17 @@ def stopped_in_a_transaction(database: Database) -> bool:
     """Tell whether a PostgreSQL session stays inside a transaction (a stopped worker's)."""
     if database.engine.dialect.name != "postgresql":
         return False
-    deadline = time.monotonic() + 1.0  # long enough for a stalled transaction to age 0.3 s
-    while time.monotonic() < deadline:
+
+    def stalled() -> bool:
         with database.unit_of_work() as session:
             found = session.scalar(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                 " AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
                 " AND state_change < now() - interval '0.3 seconds'"
             ))  # fmt: skip
-        if found:
-            return True
-        time.sleep(0.05)
-    return False
+        return bool(found)
+
+    return holds_within(stalled, 1.0)  # long enough for a stalled transaction to age 0.3 s
 
 
 def stop_until_taken(database: Database, job_id: int, a: WorkerProcess, workers: Workers) -> Job:
@@ -327,8 +326,7 @@ def stop_until_taken(database: Database, job_id: int, a: WorkerProcess, workers:
     for _ in range(6):
         os.kill(a.pid, signal.SIGSTOP)
         if stopped_in_a_transaction(database):
-            os.kill(a.pid, signal.SIGCONT)
-            time.sleep(0.3)
+            resume_until_it_beats(database, job_id, a)
             continue
         deadline = time.monotonic() + LEASE_S * 8
         while time.monotonic() < deadline:
@@ -337,9 +335,17 @@ def stop_until_taken(database: Database, job_id: int, a: WorkerProcess, workers:
                 return job
             assert job.status not in FINISHED, (job.status, job.summary)
             time.sleep(0.1)
-        os.kill(a.pid, signal.SIGCONT)
-        time.sleep(0.3)
+        resume_until_it_beats(database, job_id, a)
     raise AssertionError(f"no other worker claimed the job\n{workers.diagnostics()}")
+
+
+def resume_until_it_beats(database: Database, job_id: int, a: WorkerProcess) -> None:
+    """Let the stopped worker run again until it has renewed its job's heartbeat (and so
+    ended the transaction it was stopped in)."""
+    before = load(database, job_id).heartbeat_at
+    os.kill(a.pid, signal.SIGCONT)
+    wait_until(lambda: load(database, job_id).heartbeat_at != before, "the worker to beat again",
+               timeout_s=10)  # fmt: skip
 
 
 def test_sigstop_past_the_lease_fences_the_stopped_worker_out(
