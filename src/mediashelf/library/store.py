@@ -60,9 +60,12 @@ class TrackRow(NamedTuple):
 _T = Track.__table__.c  # plain columns: rows come back as tuples, with no ORM loading
 
 
-# What an insert writes for a column a new Track left unset: its default, else NULL. One
-# shape for every row keeps a batch to one statement, in one order. The id is the database's.
 def _insert_defaults() -> dict[str, Any]:
+    """What an insert writes for a column a new Track left unset: its default, else NULL.
+
+    One shape for every row keeps a batch to one statement, in one order. The id is the
+    database's to give.
+    """
     defaults: dict[str, Any] = {}
     for column in Track.__table__.columns:
         if column.primary_key:
