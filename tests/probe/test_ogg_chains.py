@@ -16,9 +16,10 @@ from mediashelf.probe.pyav_backend import PyAVProber
 CHUNK = 1024
 
 
-def write_vorbis(path: Path, seconds: float, rate: int) -> None:
+def write_vorbis(path: Path, seconds: float, rate: int, *, bitexact: bool = False) -> None:
     """Write `seconds` of silent Vorbis (libav's own encoder: the wheel has no libvorbis)."""
-    with av.open(str(path), "w", format="ogg") as out:
+    options = {"fflags": "+bitexact"} if bitexact else {}
+    with av.open(str(path), "w", format="ogg", container_options=options) as out:
         stream = out.add_stream("vorbis", rate=rate, layout="stereo",
                                 options={"strict": "experimental"})  # fmt: skip
         assert isinstance(stream, AudioStream)
@@ -134,3 +135,35 @@ def test_tags_around_the_pages_are_stepped_over(
                      + b"TAG" + bytes(125))  # fmt: skip
     lengths = [PyAVProber().probe(songs[name]).duration or 0.0 for name in ("vorbis-a", "vorbis-b")]
     assert each_way.probe(path).duration == pytest.approx(sum(lengths), abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def fixed_serial(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Songs written bitexact, as ffmpeg's `-fflags +bitexact` does: every file's stream
+    has serial number 0, so files joined end to end keep one serial throughout."""
+    folder = tmp_path_factory.mktemp("ogg-bitexact")
+    made = {"long": folder / "long.ogg", "short": folder / "short.ogg"}
+    write_vorbis(made["long"], 6.0, 44100, bitexact=True)
+    write_vorbis(made["short"], 0.5, 44100, bitexact=True)
+    return made
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["long", "long"], ["long", "short", "long"], ["long", "short"], ["short", "long"]],
+    ids=["same-twice", "long-short-long", "short-tail", "short-head"],
+)
+def test_chains_of_one_serial_number_are_all_timed(
+    each_way: Prober, fixed_serial: dict[str, Path], tmp_path: Path, names: list[str]
+) -> None:
+    """The last page having the first page's serial number used to be taken for one chain:
+    libav's figure, the last chain's length, stood (3 s of a 6 s file)."""
+    path = _joined(fixed_serial, names, tmp_path / "joined.ogg")
+    lengths = [PyAVProber().probe(fixed_serial[name]).duration or 0.0 for name in names]
+    result = each_way.probe(path)
+    assert result.duration == pytest.approx(sum(lengths), abs=1e-3)
+
+
+def test_one_chain_of_a_fixed_serial_keeps_libavs_duration(fixed_serial: dict[str, Path]) -> None:
+    path = fixed_serial["long"]
+    assert PyAVProber().probe(path).duration == round(_libav_duration(path), 6)

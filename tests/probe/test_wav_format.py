@@ -11,6 +11,8 @@ import pytest
 from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.errors import ProbeError
 from mediashelf.probe.base import Prober
+from mediashelf.probe.fast_path import probe_fast
+from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.wav_format import wav_layout
 
@@ -19,19 +21,37 @@ PCM, FLOAT = 1, 3  # the subformat GUID's first field
 
 
 def write_extensible(
-    path: Path, container: int, valid: int, *, subformat: int = PCM, data_size: int | None = None
+    path: Path,
+    container: int,
+    valid: int,
+    *,
+    subformat: int = PCM,
+    data_size: int | None = None,
+    form: bytes = b"RIFF",
 ) -> int:
-    """Write one second of silence; return the file's size. `data_size`: the size stated."""
+    """Write one second of silence; return the file's size. `data_size`: the size stated.
+
+    `form` RF64 or BW64: the 64-bit form, its sizes in a ds64 chunk (with a LIST chunk after
+    the data, so reading to the end of the file would be wrong).
+    """
     block = CHANNELS * container // 8
     data = bytes(FRAMES * block)
     guid = struct.pack("<IHH", subformat, 0, 0x10) + bytes.fromhex("800000aa00389b71")
     fmt = struct.pack("<HHIIHH", 0xFFFE, CHANNELS, RATE, RATE * block, block, container)
     fmt += struct.pack("<HHI", 22, valid, 3) + guid
     stated = len(data) if data_size is None else data_size
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    wide = form != b"RIFF"
+    body = b"WAVE"
+    if wide:
+        ds64 = struct.pack("<QQQI", 0, stated, stated // block, 0)  # riff size patched below
+        body += b"ds64" + struct.pack("<I", len(ds64)) + ds64
+    body += b"fmt " + struct.pack("<I", len(fmt)) + fmt
     body += b"LIST" + struct.pack("<I", 5) + b"INFO!" + b"\x00"  # an odd chunk, padded
-    body += b"data" + struct.pack("<I", stated) + data
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    body += b"data" + struct.pack("<I", 0xFFFFFFFF if wide else stated) + data
+    if wide:
+        body += b"LIST" + struct.pack("<I", 4) + b"INFO"
+        body = body[:12] + struct.pack("<Q", len(body)) + body[20:]
+    path.write_bytes(form + struct.pack("<I", 0xFFFFFFFF if wide else len(body)) + body)
     return 8 + len(body)
 
 
@@ -48,6 +68,18 @@ def test_valid_bits_in_wider_words_are_integer_pcm_of_the_words(
     assert result.audio_bit_depth == valid
     assert result.audio_bitrate == RATE * CHANNELS * container
     assert result.bitrate == size * 8
+
+
+@pytest.mark.parametrize("form", [b"RF64", b"BW64"], ids=["rf64", "bw64"])
+def test_the_64_bit_forms_are_read_by_their_ds64_sizes(
+    each_way: Prober, tmp_path: Path, form: bytes
+) -> None:
+    """RF64/BW64 used to skip the reading (only "RIFF" was taken for a WAV): libav's
+    pcm_f24le and 4/3 of the duration stood."""
+    path = tmp_path / "long-take.wav"
+    write_extensible(path, 32, 24, form=form)
+    result = each_way.probe(path)
+    assert (result.audio_codec, result.duration, result.audio_bit_depth) == ("pcm_s32le", 1.0, 24)
 
 
 def test_the_file_is_the_case_libav_gets_wrong(tmp_path: Path) -> None:
@@ -103,10 +135,10 @@ def test_less_data_than_one_sample_keeps_libavs_reading(
     assert result.audio_codec == "pcm_f24le"  # left as libav read it
 
 
-def write_wrapped_wav(path: Path, seconds_past_limit: int) -> int:
+def write_wrapped_wav(path: Path, seconds_past_limit: int, *, junk: bool = True) -> int:
     """Write a sparse 16-bit stereo 48 kHz WAV past 4 GiB whose sizes wrapped; return its
-    data bytes. The bytes after the stated size open a JUNK chunk reaching to the end, so
-    libav's walk over the rest of the file (for trailing chunks) takes a step, not 2**29."""
+    data bytes. With `junk`, the bytes after the stated size open a JUNK chunk reaching to
+    the end; without, silence (zeros) follows, as a long recording's quiet end would."""
     stated = seconds_past_limit * 48000 * 4
     data = (1 << 32) + stated
     fmt = struct.pack("<HHIIHH", 1, 2, 48000, 48000 * 4, 4, 16)
@@ -115,7 +147,8 @@ def write_wrapped_wav(path: Path, seconds_past_limit: int) -> int:
     with path.open("wb") as out:
         out.write(header)
         out.write(bytes(range(256)) * (stated // 256))  # the "100 s" libav believes in
-        out.write(b"JUNK" + struct.pack("<I", 0xFFFFFF00))
+        if junk:
+            out.write(b"JUNK" + struct.pack("<I", 0xFFFFFF00))
         out.truncate(len(header) + data)  # sparse: the rest reads as zeros
     return data
 
@@ -131,3 +164,23 @@ def test_a_wav_past_4_gib_with_wrapped_sizes_lasts_to_its_end(
     assert result.audio_bitrate == 1_536_000
     assert result.bitrate is not None
     assert result.bitrate == pytest.approx(1_536_000, rel=1e-3)
+
+
+def test_zeros_after_the_data_are_stepped_over_not_walked(tmp_path: Path) -> None:
+    """libav took each 8 zero bytes after the data chunk for an empty chunk and read on: a
+    2 s WAV with 400 MB of preallocated zeros after it failed as `timeout`."""
+    path = tmp_path / "preallocated.wav"
+    write_clip(path, ClipSpec("wav", None, "pcm_s16le", duration_s=1.0, amplitude=0))
+    with path.open("r+b") as out:
+        out.truncate(path.stat().st_size + 64 * 1024 * 1024)  # sparse: reads as zeros
+    outcome = probe_fast(path, path.stat().st_size, "pyav")
+    assert outcome.result is not None
+    assert outcome.result.duration == 1.0
+    assert outcome.bytes_read < 1024 * 1024
+
+
+def test_a_wrapped_wav_ending_in_silence_lasts_to_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "long quiet recording.wav"
+    data = write_wrapped_wav(path, 2, junk=False)
+    result = PyAVProber().probe(path)
+    assert result.duration == pytest.approx(data / (48000 * 4), abs=1e-3)

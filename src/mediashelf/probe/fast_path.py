@@ -25,6 +25,7 @@ from mediashelf.probe.covers import find_covers
 from mediashelf.probe.pyav_streams import RawFacts, read_container
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
+from mediashelf.probe.wav_format import zeroed_tail
 
 _LIBAV_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError)
 
@@ -48,7 +49,7 @@ def probe_fast(path: Path, size: int, prober: str) -> FastOutcome:
         return FastOutcome(None, None, f"cannot open: {exc.strerror}", 0, 0)
     with reader:
         hiding = find_covers(reader)
-        reader.overlay(hiding.overlays)
+        reader.overlay({**hiding.overlays, **zeroed_tail(reader)})
         hint = demuxer_hint(path.suffix)
         head = reader.pread(hiding.skip_initial_bytes, SIGNATURE_BYTES)
         demuxers = [hint, None] if hint and has_signature(hint, head) else [None]

@@ -6,9 +6,13 @@ song, and `cat a.ogg b.ogg` makes one too. libav (and ffprobe) take the duration
 last page's granule position, so a 35 s recording of two songs "lasts" 15 s, the last
 song's length.
 
-A file whose last page has the first page's serial number is one chain (or streams
-multiplexed side by side, which libav times itself) and costs one small read of its end,
-which libav has just read too. Otherwise every page header is walked (27 bytes and the
+A file whose last page has the first page's serial number is most likely one chain (or
+streams multiplexed side by side, which libav times itself): its pages' sequence numbers rise
+from the first page to the last. Files joined from one encoder that always writes the same
+serial number (ffmpeg's bitexact output) break that only where a chain starts again at 0, so
+a few pages spread over the file are read (a page header each, ~8 KB reads): any that counts
+lower than one before it (the last page included) means chains. Otherwise, and when the last
+page's serial number is another's, every page header is walked (27 bytes and the
 segment table of each ~4-8 KB page; no audio is read) and the chains' durations are summed:
 each chain's last granule position over its sample rate (Opus counts 48 kHz samples; its
 pre-skip stays in, as libav counts it in a file of one chain), less its first audio page's
@@ -22,6 +26,7 @@ damage the walk cannot cross, leaves libav's figure.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 
 from mediashelf.probe.covers import id3v2_end
@@ -39,6 +44,7 @@ _CHUNK = 1 << 20  # bytes per read while walking pages
 _JOINED_S = 30
 _BOS, _EOS = 0x02, 0x04
 _OPUS_RATE = 48000  # Opus granule positions count 48 kHz samples whatever the input rate
+_SAMPLES = 8  # places a single-serial file's page counts are read at (7 besides its end)
 
 
 @dataclass
@@ -63,7 +69,9 @@ def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
             start, end = id3v2_end(file), audio_end(file)
             first = file.pread(start, _HEADER)
             last = _last_serial(file, end)
-            if not first.startswith(b"OggS") or last is None or last == first[14:18]:
+            if not first.startswith(b"OggS") or last is None:
+                return result
+            if last[:4] == first[14:18] and not _counts_restart(file, start, end, last):
                 return result
             chains = _walk(file, start, end)
     except OSError:
@@ -77,15 +85,48 @@ def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
 
 
 def _last_serial(file: ProbeReader, end: int) -> bytes | None:
-    """Return the serial number of the last page before `end` (None when none is found),
-    reading back 8 KB at a time: a page of a second of audio is 16-20 KB at 160 kbit/s."""
+    """Return the serial and sequence numbers (4 bytes each) of the last page before `end`
+    (None when none is found), reading back 8 KB at a time: a page of a second of audio is
+    16-20 KB at 160 kbit/s."""
     data = b""
     while len(data) < min(end, _MAX_PAGE + _STEP):
         size = min(_STEP, end - len(data))
         data = file.pread(end - len(data) - size, size) + data
         at = data.rfind(b"OggS")
-        if at >= 0 and len(data) >= at + 18:
-            return data[at + 14 : at + 18]
+        if at >= 0 and len(data) >= at + 22:
+            return data[at + 14 : at + 22]
+    return None
+
+
+def _counts_restart(file: ProbeReader, start: int, end: int, last: bytes) -> bool:
+    """Tell whether the page sequence numbers of one serial start again within the file.
+
+    One page header is read at each of `_SAMPLES` places (the first page found after it);
+    a chain joined after another restarts the count at 0, so a page past the join counts
+    lower than one before it, or the last page lower than one of the first chain's.
+    """
+    counts: list[int] = []
+    for k in range(1, _SAMPLES):
+        head = _page_after(file, start + (end - start) * k // _SAMPLES, end)
+        if head is not None and head[14:18] == last[:4]:
+            counts.append(int.from_bytes(head[18:22], "little"))
+    counts.append(int.from_bytes(last[4:8], "little"))
+    return any(later < earlier for earlier, later in pairwise(counts))
+
+
+def _page_after(file: ProbeReader, offset: int, end: int) -> bytes | None:
+    """Return the header of the first page at or after `offset` within one page's length,
+    reading 8 KB at a time (most pages are shorter)."""
+    data, at = b"", 0
+    while len(data) < min(_MAX_PAGE + _HEADER, end - offset):
+        more = file.pread(offset + len(data), min(_STEP, end - offset - len(data)))
+        if not more:  # the file ends sooner than it did
+            return None
+        data += more
+        while (found := data.find(b"OggS", at)) >= 0 and found + _HEADER <= len(data):
+            if data[found + 4] == 0 and data[found + 5] <= 7:  # version 0, known flags
+                return data[found : found + _HEADER]
+            at = found + 4
     return None
 
 

@@ -7,6 +7,10 @@ data by that codec's sample size: 24 valid bits in 32 become "pcm_f24le" lasting
 file, 16 in 32 last twice as long. The data is integer PCM in container-sized words (the
 valid bits at the top), so the codec is the container's, the duration the data's bytes over
 block_align, and the bit depth the valid bits. Read from the chunk headers: ~60 bytes.
+
+RF64 and BW64, the 64-bit forms broadcast and field recorders write for long takes, are the
+same file with a `ds64` chunk first that holds the data's size (the data chunk's own size
+field then reads 0xFFFFFFFF); libav misreads their narrow samples alike.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mediashelf.probe.blocks import riff_chunks
+from mediashelf.probe.blocks import MAX_BLOCKS, riff_chunks
 from mediashelf.probe.reader import ProbeReader
 from mediashelf.probe.result import ProbeResult
 
@@ -25,6 +29,9 @@ _UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # what an encoder writing to a pipe leaves in 
 _INTEGER_PCM = {16: "pcm_s16le", 24: "pcm_s24le", 32: "pcm_s32le"}
 _PLAIN_PCM_TAGS = (0x0001, 0x0003, _EXTENSIBLE)  # integer, float, extensible
 _RIFF_LIMIT = 1 << 32  # a RIFF size field's range: longer data wraps around in it
+_WIDE_FORMS = (b"RF64", b"BW64")  # 64-bit sizes in a ds64 chunk: nothing wraps
+_EMPTY_CHUNK = bytes(8)  # what zero bytes read as: a chunk with no name and no size
+_JUNK_SPAN = 0xFFFFFFFE  # the longest even chunk size: the next header is where it says
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ def wrapped_data(path: Path, result: ProbeResult) -> ProbeResult:
 
 def _wrapped_layout(file: ProbeReader) -> WavLayout | None:
     """Return the plain PCM layout of a WAV whose last chunk's size wrapped, else None."""
-    if not _is_wave(file):
+    if _wave_form(file) != b"RIFF":
         return None
     fmt: bytes | None = None
     for chunk in riff_chunks(file, 12, "little"):
@@ -116,24 +123,32 @@ def wav_layout(file: ProbeReader) -> WavLayout | None:
     Chunk headers are read one by one (8 bytes each): a WAV that is not such a file costs
     its first 60 bytes, its fmt chunk telling.
     """
-    if not _is_wave(file):
+    form = _wave_form(file)
+    if form is None:
         return None
     narrow: WavLayout | None = None
+    stated_64: int | None = None
     for chunk in riff_chunks(file, 12, "little"):
-        if chunk.kind == b"fmt ":
+        if chunk.kind == b"ds64" and form in _WIDE_FORMS and chunk.size >= 16:
+            stated_64 = int.from_bytes(file.pread(chunk.body + 8, 8), "little")
+        elif chunk.kind == b"fmt ":
             narrow = _narrow(file.pread(chunk.body, min(chunk.size, 40)))
             if narrow is None:
                 return None
         elif chunk.kind == b"data":
             if narrow is None:
                 return None
-            return replace(narrow, data_bytes=_data_bytes(chunk.body, chunk.size, file.size))
+            stated = stated_64 if stated_64 and chunk.size == 0xFFFFFFFF else chunk.size
+            return replace(narrow, data_bytes=_data_bytes(chunk.body, stated, file.size))
     return None
 
 
-def _is_wave(file: ProbeReader) -> bool:
+def _wave_form(file: ProbeReader) -> bytes | None:
+    """Return the file's form (RIFF, RF64 or BW64) when it is a WAVE file, else None."""
     head = file.pread(0, 12)
-    return len(head) == 12 and head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+    if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", *_WIDE_FORMS):
+        return None
+    return head[:4]
 
 
 def _data_bytes(start: int, stated: int, size: int) -> int:
@@ -154,3 +169,45 @@ def _narrow(fmt: bytes) -> WavLayout | None:
     if block_align != channels * bits // 8 or valid >= bits:
         return None
     return WavLayout(channels, rate, block_align, bits, valid, data_bytes=0)
+
+
+def zeroed_tail(file: ProbeReader) -> dict[int, bytes]:
+    """Return overlays that show zero bytes after a WAV's data chunk as JUNK chunks to the end.
+
+    After the data chunk libav reads on for tags, and takes each 8 zero bytes for an empty
+    chunk, seeking to the next: about 7 MB/s (ffprobe alike). A recorder's preallocated
+    file, or a WAV past 4 GiB whose wrapped sizes end the data early in silence, then
+    outlasts the probe timeout (400 MB of zeros: `timeout` for a sound file). Shown one
+    chunk that reaches the end (one per 4 GiB), libav stops there; the data and its facts
+    are as before. Reads the chunk headers up to the data's end: ~4 of them.
+    """
+    form = _wave_form(file)
+    if form is None:
+        return {}
+    offset, after_data, stated_64 = 12, False, 0
+    for _ in range(MAX_BLOCKS):
+        header = file.pread(offset, 8)
+        if len(header) < 8:
+            return {}
+        if after_data and header == _EMPTY_CHUNK:
+            return _junk_to_end(offset, file.size)
+        kind, size = header[:4], int.from_bytes(header[4:], "little")
+        if kind == b"ds64" and form in _WIDE_FORMS and size >= 16:
+            stated_64 = int.from_bytes(file.pread(offset + 16, 8), "little")
+        elif kind == b"data":
+            if size == 0xFFFFFFFF and stated_64:
+                size = stated_64
+            elif size in _UNKNOWN_SIZES:
+                return {}  # the data runs to the end: libav looks no further
+            after_data = True
+        offset += 8 + size + (size & 1)
+    return {}
+
+
+def _junk_to_end(offset: int, size: int) -> dict[int, bytes]:
+    overlays: dict[int, bytes] = {}
+    while offset + 8 < size:
+        span = min(size - offset - 8, _JUNK_SPAN) & ~1
+        overlays[offset] = b"JUNK" + span.to_bytes(4, "little")
+        offset += 8 + span
+    return overlays
