@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import FloatRect, Page, expect
@@ -18,6 +19,7 @@ from tests.browser.conftest import Server, parked_job
 pytestmark = pytest.mark.browser
 
 VIDEO = "video/h264_aac.mp4"
+LONG_SAMPLE = "broken/" + "Ünïcode folder name, long " * 9 + "/random.mp4"  # > 200 characters
 
 
 def track(server: Server, relpath: str) -> Track:
@@ -314,8 +316,14 @@ def test_job_modal_errors_agree_with_the_counters_and_rate_is_shown(
     with server.db.unit_of_work() as session:
         session.execute(update(Job).where(Job.id == job_id).values(
             progress={**progress, "failed": 5},
-            error_summary={"corrupt": {"count": 3, "samples": ["broken/random.mp4"]}}))  # fmt: skip
+            error_summary={"corrupt": {"count": 3, "samples": [LONG_SAMPLE]}}))  # fmt: skip
     expect(view.locator("[data-job=error-summary]")).to_contain_text("corrupt: 3")
+    # The sample links to a search that works: a path past the search's limit linked to 422.
+    href = view.locator("[data-job=error-summary] a.sample").get_attribute("href")
+    assert href is not None
+    found = page.request.get(f"{server.url}{href}")
+    assert found.status == 200
+    assert LONG_SAMPLE.endswith(parse_qs(urlsplit(href).query)["q"][0])
     expect(view.locator("[data-job=ungrouped]")).to_have_text(
         "2 failed so far, not grouped by class yet"
     )

@@ -225,10 +225,22 @@ def rows_title(rows: list[dict[str, Any]], n: int) -> str:
 def test_deep_page_numbers_are_refused_with_a_pointer_to_the_cursor(client: TestClient) -> None:
     allowed = client.get("/api/tracks", params={"per_page": 100, "page": MAX_OFFSET // 100 + 1})
     assert allowed.status_code == 200
-    assert allowed.json()["items"] == []
+    assert allowed.json()["page"] == 1  # past the end: the last page, here the only one
     deep = client.get("/api/tracks", params={"per_page": 100, "page": MAX_OFFSET // 100 + 2})
     assert deep.status_code == 422
     assert "cursor" in deep.json()["error"]
+
+
+def test_a_page_number_past_the_end_is_the_last_page(
+    client: TestClient, rows: list[dict[str, Any]]
+) -> None:
+    """It was an empty page with no link back (the HTML said "No tracks yet")."""
+    last = get(client, {"cursor": "last", "per_page": 10})
+    for page in (6, 7, 1000):
+        past = get(client, {"page": page, "per_page": 10})
+        assert (past["page"], past["items"]) == (5, last["items"])
+        assert past["prev_cursor"] is not None
+        assert past["next_cursor"] is None
 
 
 def test_last_page_holds_the_rows_after_the_last_full_page(

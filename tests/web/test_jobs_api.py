@@ -117,6 +117,9 @@ def test_run_to_completion_then_read_logs_incrementally(app: App) -> None:
     progress = app.client.get(f"/api/jobs/{job_id}/logs", params={"stream": "progress"}).json()
     assert progress["lines"]
     assert all(line["stream"] == "progress" for line in progress["lines"])
+    unset = app.client.get(f"/api/jobs/{job_id}/logs", params={"stream": "", "limit": 1000})
+    assert unset.status_code == 200  # empty is no filter, as for every other one (was 422)
+    assert len(unset.json()["lines"]) == len(ids)
 
 
 def test_log_downloads_are_plain_text(app: App) -> None:

@@ -205,6 +205,25 @@ def test_search_follows_a_scan_that_adds_moves_and_misses_files(app: App) -> Non
     assert app.client.get("/api/tracks", params={"q": "pcm_s24le_mono"}).json()["total"] == 1
 
 
+def test_a_search_matches_the_same_way_however_short(app: App) -> None:
+    """One or two characters are matched with LIKE, longer ones through the trigram index.
+    The short rule asked for "SS" and "FI" when given "ß" and "ﬁ" (their full upper case),
+    so "aß" found "Glass" where "laß" did not: only one-letter case variants count."""
+
+    def found(q: str) -> list[str]:
+        items = app.client.get("/api/tracks", params={"q": q, "per_page": 500}).json()["items"]
+        return sorted(t["relpath"] for t in items)
+
+    shutil.copy(app.library / "audio/plain.mp3", app.library / "audio/Glass Fire.mp3")
+    shutil.copy(app.library / "audio/plain.mp3", app.library / "audio/Straße ﬁn.mp3")
+    assert scan(app.runtime).status == "completed"
+    for q in ("ß", "aß", "laß", "ﬁ", "ﬁr", "ﬁre"):
+        assert "audio/Glass Fire.mp3" not in found(q), q
+    for q in ("ß", "ßE", "ﬁ", "ﬁn"):
+        assert "audio/Straße ﬁn.mp3" in found(q), q
+    assert "audio/Glass Fire.mp3" in found("ss")
+
+
 def test_openapi_documents_the_cursor(app: App) -> None:
     spec = app.client.get("/openapi.json").json()
     names = {p["name"] for p in spec["paths"]["/api/tracks"]["get"]["parameters"]}

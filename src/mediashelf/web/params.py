@@ -40,6 +40,9 @@ NameQuery = Annotated[
     BeforeValidator(_blank_is_unset),
     Query(),
 ]
+LogStreamQuery = Annotated[
+    Literal["job", "progress"] | None, BeforeValidator(_blank_is_unset), Query()
+]
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 JobStatusQuery = Annotated[JobStatus | None, BeforeValidator(_blank_is_unset), Query()]
 ScopeQuery = Annotated[

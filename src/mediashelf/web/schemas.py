@@ -135,10 +135,16 @@ class TrackPage(BaseModel):
         )  # fmt: skip
 
 
+# A search is at most this many characters (each is a few trigrams to look up). The job
+# view's error samples link to a search for their path: static/js/job_view.js cuts a longer
+# path to its last SEARCH_MAX characters, which still find the file.
+SEARCH_MAX = 200
+
+
 class TrackListParams(BaseModel):
     """Query parameters of GET /api/tracks."""
 
-    q: str | None = Field(default=None, max_length=200)
+    q: str | None = Field(default=None, max_length=SEARCH_MAX)
     sort: str = "title"
     order: Literal["asc", "desc"] = "asc"
     page: int = Field(

@@ -4,8 +4,9 @@ Paging: the first pages may be asked for by number (`page=N` while (N-1) * per_p
 most `MAX_OFFSET` rows in: an offset that short is cheap); every page links to its
 neighbours by cursor (`next_cursor`, `prev_cursor`), which costs the same at any depth, and
 `cursor=last` reads the last page from the end of the index. A deeper page number is refused
-(HTTP 422) with a message that names the cursor. Counts (`total`, facets, statuses) come from
-a short-lived per-process cache (counts.py), exact on a library that did not change.
+(HTTP 422) with a message that names the cursor; one past the last page is the last page.
+Counts (`total`, facets, statuses) come from a short-lived per-process cache (counts.py),
+exact on a library that did not change.
 """
 
 from __future__ import annotations
@@ -66,8 +67,17 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
     total = _count(session, store, spec)
     scope = _scope(spec)
     per_page = query.per_page
-    if query.cursor == LAST:
-        pages = max(1, -(-total // per_page))
+    pages = max(1, -(-total // per_page))
+    if query.cursor is None and (query.page - 1) * per_page > MAX_OFFSET:
+        raise InvalidListRequest(
+            f"page {query.page} is too deep for page numbers (only the first "
+            f"{MAX_OFFSET} rows are): follow next_cursor from an earlier page, or ask "
+            "for cursor=last"
+        )
+    # A page number past the end (a bookmark after tracks went, a hand-edited URL) is the
+    # last page, as a forged cursor's number is kept within the pages: an empty page with
+    # no link back read "no tracks yet".
+    if query.cursor == LAST or (query.cursor is None and query.page > pages):
         size = total - (pages - 1) * per_page or per_page  # the last of the numbered pages
         rows = store.walk(spec, None, forward=False, limit=size + 1)
         items, page = rows[:size][::-1], pages
@@ -82,16 +92,9 @@ def list_page(session: Session, query: TrackQuery) -> TrackListing:
         has_prev, has_next = (True, more) if forward else (more, True)
         # The number is the cursor's word, which anyone can forge ("page 2**62 of 30"):
         # kept within the pages there are, and 1 where nothing lies before.
-        page = 1 if not has_prev else min(cursor.page, max(2, -(-total // per_page)))
+        page = 1 if not has_prev else min(cursor.page, max(2, pages))
     else:
-        offset = (query.page - 1) * per_page
-        if offset > MAX_OFFSET:
-            raise InvalidListRequest(
-                f"page {query.page} is too deep for page numbers (only the first "
-                f"{MAX_OFFSET} rows are): follow next_cursor from an earlier page, or ask "
-                "for cursor=last"
-            )
-        rows = store.at_offset(spec, offset, per_page + 1)
+        rows = store.at_offset(spec, (query.page - 1) * per_page, per_page + 1)
         items, page = rows[:per_page], query.page
         has_prev, has_next = page > 1, len(rows) > per_page
 

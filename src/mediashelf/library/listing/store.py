@@ -395,6 +395,11 @@ def escape_like(text_: str) -> str:
 
 
 def spellings(q: str) -> set[str]:
-    """Return `q` in every mix of lower and upper case of its non-ASCII letters (short `q`)."""
-    choices = [{c} if c.isascii() else {c, c.lower(), c.upper()} for c in q]
+    """Return `q` in every mix of lower and upper case of its non-ASCII letters (short `q`).
+
+    Only one-letter cases, as the trigram index folds: "ß" and "ﬁ" upper-case to "SS" and
+    "FI", which LIKE then matched in any ASCII case ("aß" found "Glass", "laß" did not).
+    """
+    choices = [{c} if c.isascii() else {v for v in (c, c.lower(), c.upper()) if len(v) == 1}
+               for c in q]  # fmt: skip
     return {"".join(combo) for combo in itertools.product(*choices)}

@@ -36,7 +36,14 @@ from mediashelf.web.job_schemas import (
     LogTail,
     WorkerOut,
 )
-from mediashelf.web.params import JobId, JobStatusQuery, Limit, NameQuery, Offset
+from mediashelf.web.params import (
+    JobId,
+    JobStatusQuery,
+    Limit,
+    LogStreamQuery,
+    NameQuery,
+    Offset,
+)
 from mediashelf.web.schemas import INT32_MAX
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=error_responses(*COMMON))
@@ -114,7 +121,7 @@ def get_one(request: Request, job_id: JobId) -> JobDetail:
 def get_logs(
     request: Request,
     job_id: JobId,
-    stream: Literal["job", "progress"] | None = None,
+    stream: LogStreamQuery = None,
     after: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     tail: Annotated[

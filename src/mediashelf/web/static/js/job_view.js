@@ -5,6 +5,14 @@ import { dash, when } from "./format.js";
 const JOB_EVERY_MS = 2000;
 const LOG_EVERY_MS = 5000;
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+// The longest search the tracks page takes (web/schemas.py SEARCH_MAX): a sample's link
+// searches for its path's last SEARCH_MAX characters, which still find the file.
+const SEARCH_MAX = 200;
+
+function sampleSearch(path) {
+  const chars = [...path];
+  return chars.length > SEARCH_MAX ? chars.slice(-SEARCH_MAX).join("") : path;
+}
 
 export class JobView {
   constructor(root) {
@@ -114,7 +122,7 @@ export class JobView {
       (summary[name].samples || []).forEach((path, index) => {
         const link = document.createElement("a");
         link.className = "sample";
-        link.href = `/tracks?q=${encodeURIComponent(path)}`;
+        link.href = `/tracks?q=${encodeURIComponent(sampleSearch(path))}`;
         link.textContent = path;
         item.append(link);
         if (index < summary[name].samples.length - 1) item.append(", ");
