@@ -162,6 +162,19 @@ def test_retry_refused_while_an_identical_job_is_active(app: App) -> None:
     assert response.json()["job_id"] == second
 
 
+def test_retry_refused_by_a_different_active_scan_names_its_params(app: App) -> None:
+    """It said "An identical job is already active" of any scan in the way."""
+    first = create_scan(app, force=True)
+    app.client.post(f"/api/jobs/{first}/cancel")
+    other = create_scan(app, path="audio")
+    response = app.client.post(f"/api/jobs/{first}/retry")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["job_id"] == other
+    assert body["active_params"] == {"path": "audio"}
+    assert "Another library_scan is already active" in body["error"]
+
+
 def test_list_filters_and_stats(app: App) -> None:
     done = create_scan(app)
     wait_for_job(app.runtime, done)

@@ -64,17 +64,28 @@ def create_job(
     try:
         store.enqueue(job)
     except DuplicateJob as exc:
-        active = store.get(exc.job_id)
-        if active is None or active.kind != kind:
+        refusal = _refusal(store, spec, kind, wanted, exc)
+        if refusal is exc:
             raise
-        shown = _non_default(spec, active.params)
-        if active.cancel_requested_at is not None:  # joined, it would end in its cancellation
-            raise JobBeingCancelled(active.id, active.kind, shown) from exc
-        if active.params == wanted:
-            raise
-        raise ConflictingJob(active.id, active.kind, shown) from exc
+        raise refusal from exc
     store.log(job.id, 0, now, "info", f"created by {actor} ({trigger})")
     return job
+
+
+def _refusal(
+    store: JobStore, spec: JobKind, kind: str, wanted: dict[str, Any], taken: DuplicateJob
+) -> JobConflict:
+    """Return why a `kind` job with params `wanted` cannot be active beside the job that holds
+    its unique key: the same job (`taken` itself: join it), one being cancelled, or another."""
+    active = store.get(taken.job_id)
+    if active is None or active.kind != kind:
+        return taken
+    shown = _non_default(spec, active.params)
+    if active.cancel_requested_at is not None:  # joined, it would end in its cancellation
+        return JobBeingCancelled(active.id, active.kind, shown)
+    if active.params == wanted:
+        return taken
+    return ConflictingJob(active.id, active.kind, shown)
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,8 @@ def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, a
     """Put a failed or cancelled job back in the queue, from the start, with fresh attempts.
 
     Raises JobConflict when the job is not failed or cancelled (or another retry won), and
-    DuplicateJob when another active job holds its unique key.
+    as `create_job` does when another active job holds its unique key: DuplicateJob for an
+    identical one, ConflictingJob (naming its params) for another, JobBeingCancelled.
     """
     job = get_job(session, job_id)
     previous = job.status
@@ -197,7 +209,15 @@ def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, a
     spec = registry.get(job.kind)
     if spec.spawned_by is not None:
         raise StateRefused(f"job {job_id} is a part of job {job.parent_id}; retry that job instead")
-    if not JobStore(session).retry(job_id, now, job.attempt + spec.max_attempts):
+    store = JobStore(session)
+    try:
+        retried = store.retry(job_id, now, job.attempt + spec.max_attempts)
+    except DuplicateJob as exc:  # "identical" was said of any scan in the way
+        refusal = _refusal(store, spec, job.kind, job.params, exc)
+        if refusal is exc:
+            raise
+        raise refusal from exc
+    if not retried:
         raise JobConflict(f"job {job_id} was changed by another request; reload and try again")
     JobStore(session).log(job_id, job.attempt, now, "info", f"retry requested by {actor}")
     details = {"kind": job.kind, "previous_status": previous}
