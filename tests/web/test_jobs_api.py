@@ -42,6 +42,14 @@ def test_create_then_duplicate_is_409_with_the_active_id(app: App) -> None:
         ({"kind": "library_scan", "priority": 1000}, "priority"),
         ({"kind": "library_verify", "params": {"video_ids": []}}, "video_ids"),  # not "all"
         ({}, "kind"),
+        # Strict types: a one-row-batch scan and a forced one were made of these.
+        ({"kind": "library_scan", "params": {"batch_size": True}}, "batch_size"),
+        ({"kind": "library_scan", "params": {"force": "yes"}}, "force"),
+        ({"kind": "library_scan", "params": {"dry_run": 1}}, "dry_run"),
+        ({"kind": "library_scan", "params": {"throttle_ms": "0"}}, "throttle_ms"),
+        ({"kind": "library_scan", "priority": "1"}, "priority"),
+        ({"kind": "library_verify", "params": {"lossless_only": "true"}}, "lossless_only"),
+        ({"kind": "library_scan", "params": {"path": "../etc"}}, "path: must be a folder"),
     ],
 )
 def test_bad_job_requests_are_422_with_a_message(
@@ -51,6 +59,16 @@ def test_bad_job_requests_are_422_with_a_message(
     assert response.status_code == 422
     assert response.json()["status"] == "error"
     assert needle in response.json()["error"]
+    assert "Value error" not in response.json()["error"]
+
+
+def test_a_whole_number_is_a_rate_and_malformed_json_says_so(app: App) -> None:
+    rate = {"kind": "library_scan", "params": {"max_probes_per_s": 5}}
+    assert app.client.post("/api/jobs", json=rate).status_code == 201
+    broken = app.client.post("/api/jobs", content=b'{"kind": ',
+                             headers={"content-type": "application/json"})  # fmt: skip
+    assert broken.status_code == 422
+    assert broken.json()["error"] == "malformed body: not JSON"
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,8 @@ class JobKind:
             return self.params_model.model_validate(params or {})
         except ValidationError as exc:
             detail = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: "
+                f"{e['msg'].removeprefix('Value error, ')}"
                 for e in exc.errors()
             )
             raise InvalidJobRequest(f"invalid params for {self.name}: {detail}") from exc

@@ -31,7 +31,9 @@ PROBES_PER_S = (0.1, 10_000.0)
 class ScanParams(BaseModel):
     """Parameters of a library scan, normalised so that equal requests compare equal."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"batch_size": true` was a scan of one-row batches and `"force": "yes"` a
+    # forced one; a JSON body's types are taken as given, as in the other request bodies.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     force: bool = False
     refresh_duration: bool = True

@@ -273,6 +273,9 @@ def describe_validation(errors: object) -> str:
         where = list(error.get("loc", ()))
         if where and where[0] in LOCATIONS:  # where the value came from, not its name
             where = where[1:]
+        if error.get("type") == "json_invalid":  # its place is a character offset: "1: …"
+            parts.append("malformed body: not JSON")
+            continue
         loc = ".".join(str(p) for p in where)
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc or 'request'}: {message}")

@@ -78,9 +78,9 @@ class JobList(BaseModel):
 
 
 class JobCreate(BaseModel):
-    """Body of POST /api/jobs."""
+    """Body of POST /api/jobs (strict, as its params are: `"priority": "1"` is refused)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: str = Field(min_length=1, max_length=64)
     priority: int = Field(default=0, ge=-100, le=100)

@@ -38,7 +38,9 @@ BROKEN = ("corrupt", "crashed", "unsupported")  # decode failures that say the f
 class VerifyParams(BaseModel):
     """What to verify and how gently."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"batch_size": true` was a scan of one-row batches and `"force": "yes"` a
+    # forced one; a JSON body's types are taken as given, as in the other request bodies.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     path: str | None = Field(default=None, max_length=1000)
     lossless_only: bool = False
