@@ -364,6 +364,34 @@ def test_toasts_do_not_cover_the_tables_and_can_be_dismissed(page: Page, server:
     assert not boxes_overlap(toast.bounding_box(), page.locator("#jobs-table").bounding_box())
 
 
+def test_a_job_being_cancelled_shows_it_instead_of_a_cancel_button(
+    page: Page, server: Server
+) -> None:
+    """A second Cancel was offered and refused (409, "a cancel was already requested")."""
+    job_id = parked_job(server)
+    row = page.locator(f"#jobs-table tr[data-job-id='{job_id}']")
+    page.goto(f"{server.url}/jobs")
+    expect(row.locator("[data-action=cancel]")).to_have_count(1)
+    now = datetime.now(UTC)
+    beating = now + timedelta(days=1)  # never silent: the test server's lease is short
+    with server.db.unit_of_work() as session:  # running elsewhere, its cancel on its way
+        session.execute(update(Job).where(Job.id == job_id).values(
+            status="running", started_at=now, heartbeat_at=beating, attempt=1,
+            worker_id="elsewhere", cancel_requested_at=now))  # fmt: skip
+    try:  # the page's script redraws the rows from the API every 5 s
+        expect(row.locator("[data-cancelling]")).to_have_text("cancelling…", timeout=15_000)
+        expect(row.locator("[data-action=cancel]")).to_have_count(0)
+        html = page.request.get(f"{server.url}/jobs").text()  # the server's own rows
+        drawn = html[html.index(f'data-job-id="{job_id}"') :]
+        drawn = drawn[: drawn.index("</tr>")]
+        assert "cancelling…" in drawn
+        assert 'data-action="cancel"' not in drawn
+    finally:
+        with server.db.unit_of_work() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(
+                status="cancelled", finished_at=datetime.now(UTC)))  # fmt: skip
+
+
 def test_player_shows_the_stored_duration_before_playback(page: Page, server: Server) -> None:
     for relpath in (VIDEO, "audio/plain.mp3", "Música/Ñandú – canción.flac"):
         row = track(server, relpath)

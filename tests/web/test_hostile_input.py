@@ -178,6 +178,8 @@ def test_405_allows_every_method_served_at_the_path(app: App) -> None:
         ("DELETE", "/api/tracks", "GET, HEAD"),
         ("GET", "/api/jobs/1/cancel", "POST"),
         ("PATCH", "/healthz", "GET, HEAD"),
+        ("PUT", "/static/js/api.js", "GET, HEAD"),  # the static files' mount (was empty)
+        ("POST", "/static/app.css", "GET, HEAD"),
     ]:
         response = app.client.request(method, path)
         assert_error(response, 405)

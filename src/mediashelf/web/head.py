@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -19,12 +20,21 @@ def allowed_methods(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     out the HEAD served here: `PUT /api/jobs` was told "Allow: GET" though POST and HEAD work.
     """
     methods: set[str] = set()
+    # Raised inside a mount, the scope's root path is the mount's: match from the app's own.
+    outer = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
     for route in routes:
-        if route.matches(scope)[0] != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+        if route.matches(outer)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or _mounted_methods(route)
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))
+
+
+def _mounted_methods(route: BaseRoute) -> set[str]:
+    """A mount of static files serves GET and HEAD (it states no methods: `Allow` was empty)."""
+    if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+        return {"GET", "HEAD"}
+    return set()
 
 
 class HeadAsGet:

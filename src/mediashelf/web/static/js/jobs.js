@@ -18,6 +18,16 @@ function cell(text, className) {
   return td;
 }
 
+// A job whose cancel was asked for winds down: a second Cancel would only be refused (409).
+function cancelOrCancelling(job) {
+  if (!job.cancel_requested_at) return button("cancel", job.id, "Cancel");
+  const note = document.createElement("span");
+  note.className = "muted";
+  note.dataset.cancelling = "";
+  note.textContent = "cancelling…";
+  return note;
+}
+
 function button(action, id, label) {
   const b = document.createElement("button");
   b.type = "button";
@@ -52,7 +62,7 @@ function row(job) {
   logs.dataset.jobId = job.id;
   logs.textContent = "Open Logs";
   actions.append(logs, " ");
-  if (job.status === "pending" || job.status === "running") actions.append(button("cancel", job.id, "Cancel"));
+  if (job.status === "pending" || job.status === "running") actions.append(cancelOrCancelling(job));
   if (job.status === "failed" || job.status === "cancelled") actions.append(button("retry", job.id, "Retry"));
   tr.append(cell(link), cell(job.kind), cell(badge), cell(progress), cell(job.summary || "", "summary"),
     cell(when(job.created_at)), cell(job.duration_s === null ? "-" : `${job.duration_s} s`, "num"),
