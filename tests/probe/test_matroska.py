@@ -258,10 +258,10 @@ def test_elements_nested_to_exhaust_the_walk_give_an_unknown_duration(tmp_path: 
     assert _timed(tmp_path, data).duration is None
 
 
-def _film(*blocks: bytes) -> bytes:
+def _film(*blocks: bytes, frame_ns: int = 40_000_000) -> bytes:
     """A finished file (it states its Duration): track 1 MJPEG video, track 2 audio."""
     info = _el(0x1549A966, _uint_el(0x2AD7B1, 1_000_000) + _el(0x4489, bytes(8)))
-    video = _el(0xAE, _uint_el(0xD7, 1) + _uint_el(0x83, 1) + _uint_el(0x23E383, 40_000_000))
+    video = _el(0xAE, _uint_el(0xD7, 1) + _uint_el(0x83, 1) + _uint_el(0x23E383, frame_ns))
     audio = _el(0xAE, _uint_el(0xD7, 2) + _uint_el(0x83, 2))
     segment = info + _el(0x1654AE6B, video + audio) + _cluster(0, *blocks)
     return _el(0x1A45DFA3, _el(0x4282, b"matroska")) + _el(0x18538067, segment)
@@ -279,8 +279,30 @@ def _film(*blocks: bytes) -> bytes:
 def test_one_picture_block_beside_a_second_of_sound_is_a_cover(
     tmp_path: Path, blocks: list[bytes], video: bool
 ) -> None:
+    _assert_cover_verdict(tmp_path, _film(*blocks), video)
+
+
+SLIDES = 2_000_000_000  # a slideshow at 0.5 fps: its track states 2 s per frame
+
+
+@pytest.mark.parametrize(
+    ("blocks", "video"),
+    [
+        ([_block(1, 0), *(_block(2, n * 100) for n in range(30)), _block(1, 2000)], True),
+        ([_block(1, 0), *(_block(2, n * 100) for n in range(32))], False),  # 3.1 s: a cover
+    ],
+    ids=["second-slide", "one-picture"],
+)
+def test_a_slideshow_is_not_a_cover_for_its_frames_seconds_apart(
+    tmp_path: Path, blocks: list[bytes], video: bool
+) -> None:
+    """Its first slide beside a second of sound was taken for a cover: no video facts."""
+    _assert_cover_verdict(tmp_path, _film(*blocks, frame_ns=SLIDES), video)
+
+
+def _assert_cover_verdict(tmp_path: Path, data: bytes, video: bool) -> None:
     path = tmp_path / "film.mkv"
-    path.write_bytes(_film(*blocks))
+    path.write_bytes(data)
     given = ProbeResult("matroska,webm", 1.2, path.stat().st_size, 8, has_video=True,
                         has_audio=True, width=600, height=600, video_codec="mjpeg",
                         video_fps=25.0)  # fmt: skip

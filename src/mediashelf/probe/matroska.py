@@ -27,7 +27,8 @@ last cluster starting more than 16 MB before the end.
 libav states no frame count and a frame rate (25), so every backend took the cover for 25 fps
 video. A motion-JPEG film has a block every frame; a cover has one. When the only video
 track of a file with sound has one block in the first cluster while the other
-tracks' blocks there span a second or more, the file has no video.
+tracks' blocks there span a second or more (and one and a half of the track's stated frame
+intervals: a 0.5 fps slideshow's next picture comes 2 s on), the file has no video.
 """
 
 from __future__ import annotations
@@ -308,7 +309,7 @@ def _block(
 
 def _cover_track(walk: _Walk, file: ProbeReader) -> bool:
     """Tell whether the only video track has one block in the first cluster, while the other
-    tracks' blocks there span at least a second.
+    tracks' blocks there span at least a second and 1.5 of its frame intervals.
 
     The cluster's blocks are visited by their headers (a cover's block is the size of the
     picture, hundreds of KB): one small read per block, at most MAX_COVER_HOPS.
@@ -318,7 +319,10 @@ def _cover_track(walk: _Walk, file: ProbeReader) -> bool:
     (video,) = walk.video_tracks
     at, stop = walk.first_cluster
     end = file.size if stop is None else min(stop, file.size)
-    pictures, times, second = 0, [], 1e9 / walk.scale
+    # A slideshow's frames may be seconds apart (0.5 fps: its DefaultDuration says 2 s), so
+    # the sound must outlast one and a half of them too: it was taken for a cover at 1 s.
+    window = max(1e9 / walk.scale, 1.5 * walk.default_ticks.get(video, 0))
+    pictures, times = 0, []
     for _ in range(MAX_COVER_HOPS):
         head = file.pread(at, BLOCK_HEAD) if at < end else b""
         element = next(iter(walk.elements(head, 0, len(head), limit=1)), None)
@@ -331,7 +335,7 @@ def _cover_track(walk: _Walk, file: ProbeReader) -> bool:
             times.append(block[1])
         if pictures > 1:
             return False
-        if times and max(times) - min(times) >= second:
+        if times and max(times) - min(times) >= window:
             return pictures == 1  # none yet: a video track that starts late, not a cover
         at += element.stop
     return False
