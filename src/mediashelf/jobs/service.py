@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session
 
@@ -64,28 +64,25 @@ def create_job(
     try:
         store.enqueue(job)
     except DuplicateJob as exc:
-        refusal = _refusal(store, spec, kind, wanted, exc)
-        if refusal is exc:
-            raise
-        raise refusal from exc
+        _refuse(store, spec, kind, wanted, exc)
     store.log(job.id, 0, now, "info", f"created by {actor} ({trigger})")
     return job
 
 
-def _refusal(
+def _refuse(
     store: JobStore, spec: JobKind, kind: str, wanted: dict[str, Any], taken: DuplicateJob
-) -> JobConflict:
-    """Return why a `kind` job with params `wanted` cannot be active beside the job that holds
+) -> NoReturn:
+    """Raise why a `kind` job with params `wanted` cannot be active beside the job that holds
     its unique key: the same job (`taken` itself: join it), one being cancelled, or another."""
     active = store.get(taken.job_id)
     if active is None or active.kind != kind:
-        return taken
+        raise taken
     shown = _non_default(spec, active.params)
     if active.cancel_requested_at is not None:  # joined, it would end in its cancellation
-        return JobBeingCancelled(active.id, active.kind, shown)
+        raise JobBeingCancelled(active.id, active.kind, shown) from taken
     if active.params == wanted:
-        return taken
-    return ConflictingJob(active.id, active.kind, shown)
+        raise taken
+    raise ConflictingJob(active.id, active.kind, shown) from taken
 
 
 @dataclass(frozen=True)
@@ -213,13 +210,10 @@ def retry_job(session: Session, registry: Registry, clock: Clock, job_id: int, a
     try:
         retried = store.retry(job_id, now, job.attempt + spec.max_attempts)
     except DuplicateJob as exc:  # "identical" was said of any scan in the way
-        refusal = _refusal(store, spec, job.kind, job.params, exc)
-        if refusal is exc:
-            raise
-        raise refusal from exc
+        _refuse(store, spec, job.kind, job.params, exc)
     if not retried:
         raise JobConflict(f"job {job_id} was changed by another request; reload and try again")
-    JobStore(session).log(job_id, job.attempt, now, "info", f"retry requested by {actor}")
+    store.log(job_id, job.attempt, now, "info", f"retry requested by {actor}")
     details = {"kind": job.kind, "previous_status": previous}
     AuditStore(session).record(
         ts=now, action="job.retry", actor=actor, job_id=job_id, details=details

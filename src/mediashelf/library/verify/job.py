@@ -38,8 +38,7 @@ BROKEN = ("corrupt", "crashed", "unsupported")  # decode failures that say the f
 class VerifyParams(BaseModel):
     """What to verify and how gently."""
 
-    # Strict: `"batch_size": true` was a scan of one-row batches and `"force": "yes"` a
-    # forced one; a JSON body's types are taken as given, as in the other request bodies.
+    # Strict, as a scan's params: `"lossless_only": "yes"` and `"batch_size": true` were taken.
     model_config = ConfigDict(extra="forbid", strict=True)
 
     path: str | None = Field(default=None, max_length=1000)
