@@ -222,6 +222,16 @@ def test_without_a_default_duration_a_block_lasts_as_long_as_the_ones_before_it(
     assert _timed(tmp_path, data).duration == 1.0
 
 
+def test_the_latest_frame_in_the_cluster_before_the_last_ends_the_file(tmp_path: Path) -> None:
+    """B-frames: blocks go in decoding order, so the frame shown last (at 160 ms) may be
+    stored in the cluster before the last (a pipe cuts clusters every 32 KB); the last
+    cluster's blocks alone ended at 160 ms, a frame short."""
+    reordered = _cluster(0, _block(1, 0), _block(1, 160), _block(1, 40))
+    last = _cluster(80, _block(1, 0), _block(1, 40))  # 80 and 120 ms
+    data = _matroska(reordered, last, default_ns=40_000_000)
+    assert _timed(tmp_path, data).duration == 0.2
+
+
 def test_a_first_cluster_beyond_the_head_is_found_by_hopping(tmp_path: Path) -> None:
     attachments = _el(0x1941A469, bytes(200_000))  # fonts or a cover before the clusters
     data = _matroska(attachments, _cluster(3_600_000, _block(1, 0)),

@@ -10,8 +10,9 @@ audio's alone) and reports that: 57 s for a 4 s clip. Both backends did the same
 duration was wrong or missing.
 
 Such a file is timed here the way Matroska tools do: from the first cluster's timestamp to
-the end of the last cluster's last block (its BlockDuration, else its frames times its
-track's default duration, else times the spacing of that track's blocks before it). Only the
+the end of the latest block of the last two clusters (its BlockDuration, else its frames
+times its track's default duration, else times the spacing of that track's blocks before
+it). Only the
 header (64 KB, then a hop from element to element if the first cluster lies beyond it) and
 the tail (up to 16 MB, read backwards in 1 MB steps until a cluster parses) are read, and at
 most BUDGET elements are parsed in all, however the file nests them. A file that states its
@@ -19,7 +20,7 @@ Duration is left as libav read it. A file with no cluster to time, or whose timi
 mean less than MIN_BITRATE, gets an unknown duration: libav's figure was a guess.
 
 Not covered (the Segment Duration a finishing muxer writes would cover them): a block that
-ends after the last cluster's blocks (a long subtitle event in an earlier cluster), and a
+ends after the last two clusters' blocks (a long subtitle event in an earlier cluster), and a
 last cluster starting more than 16 MB before the end.
 
 2. A cover picture muxed as the file's only video track. `ffmpeg -i song.flac -i cover.jpg
@@ -233,11 +234,14 @@ def _first_cluster_ticks(walk: _Walk, file: ProbeReader) -> int:
 
 
 def _last_end(walk: _Walk, file: ProbeReader) -> float | None:
-    """Return the end of the last block, in ticks, from the last cluster that parses.
+    """Return the end of the last block, in ticks, from the last cluster that parses and the
+    one right before it when the tail read holds it.
 
     The tail is read backwards a step at a time, each byte once; only cluster IDs that start
     in the step just read are tried (those after it were tried before), at most
-    MAX_CANDIDATES in all.
+    MAX_CANDIDATES in all. The cluster before counts too: blocks are stored in decoding
+    order, so with B-frames the latest frame may sit there (ffmpeg writing to a pipe cuts a
+    cluster every 32 KB), and the last cluster alone read a frame short.
     """
     size = file.size
     tail, start, tried = b"", size, 0
@@ -250,14 +254,30 @@ def _last_end(walk: _Walk, file: ProbeReader) -> float | None:
             tried += 1
             end = _cluster_end(walk, tail, at)
             if end is not None:
-                return end
+                return max(end, _end_before(walk, tail, at))
     return None
 
 
-def _cluster_end(walk: _Walk, data: bytes, at: int) -> float | None:
-    """Return the end of the last block of the cluster at `at`, or None if it is not one."""
+def _end_before(walk: _Walk, data: bytes, at: int) -> float:
+    """Return the end of the last block of the cluster ending exactly at `at` (0 if none)."""
+    before = at
+    for _ in range(MAX_CANDIDATES):
+        before = data.rfind(CLUSTER_ID, 0, before)
+        if before < 0:
+            break
+        end = _cluster_end(walk, data, before, ending_at=at)
+        if end is not None:
+            return end
+    return 0.0
+
+
+def _cluster_end(walk: _Walk, data: bytes, at: int, ending_at: int | None = None) -> float | None:
+    """Return the end of the last block of the cluster at `at`, or None if it is not one (or
+    does not end at `ending_at`, when given)."""
     cluster = next(iter(walk.elements(data, at, len(data), limit=1)), None)
     if cluster is None or cluster.ident != ebml.CLUSTER:
+        return None
+    if ending_at is not None and cluster.stop != ending_at:
         return None
     base = _cluster_timestamp(walk, data, cluster)
     if base is None:
