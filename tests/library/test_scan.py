@@ -203,6 +203,25 @@ def test_move_by_bracketed_id_keeps_the_id_even_when_the_file_changed(
     assert moved.fingerprint_size == target.stat().st_size
 
 
+@pytest.mark.parametrize("batch_size", [2, 200])
+def test_a_folder_renamed_to_a_later_name_is_moved_not_braked(
+    runtime: Runtime, library: Path, batch_size: int
+) -> None:
+    """Its old paths come first: their rows were marked missing batch by batch before the
+    new paths showed them moved, and the brake (a third of the tracks "went missing") failed
+    every later scan for good, though the diff had counted moves and no missing."""
+    scan(runtime)
+    ids = {rel: t.video_id for rel, t in tracks(runtime.db).items() if rel.startswith("audio/")}
+    assert len(ids) > 0.2 * len(tracks(runtime.db))  # past the brake's 20 %
+    (library / "audio").rename(library / "zz audio")
+    job = scan(runtime, batch_size=batch_size)
+    assert job.status == "completed", job.summary
+    assert (job.progress["moved"], job.progress["missing"]) == (len(ids), 0)
+    after = tracks(runtime.db)
+    assert {rel: after["zz " + rel].video_id for rel in ids} == ids
+    assert all(t.missing_since is None for t in after.values())
+
+
 def test_dry_run_reports_and_writes_nothing(runtime: Runtime, library: Path) -> None:
     scan(runtime)
     _change_library(library)

@@ -398,6 +398,27 @@ def test_moves_across_chunk_ranges_leave_no_chunk_counting_below_zero(
         runtime.close()
 
 
+def test_a_folder_renamed_to_a_later_name_fans_out_as_moves(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """The first chunk marked the old paths missing and braked: the parent failed while
+    every track was moved in the end."""
+    for i in range(30):
+        shutil.copy(library / "audio/plain.mp3", library / f"audio/copy {i:02d}.mp3")
+    runtime = _fanning(database, library, probe_pool, worker_concurrency=2)
+    try:
+        assert scan(runtime, batch_size=5).status == "completed"
+        (library / "audio").rename(library / "zz audio")
+        job = scan(runtime, batch_size=5)
+        assert job.status == "completed", job.summary
+        assert len(_children(database, job.id)) >= 3
+        assert (job.progress["moved"], job.progress["missing"]) == (38, 0)
+        with database.unit_of_work() as session:
+            assert session.scalar(select(Track.id).where(Track.missing_since.is_not(None))) is None
+    finally:
+        runtime.close()
+
+
 def test_a_chunk_is_never_asked_for_on_its_own(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:

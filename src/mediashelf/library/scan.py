@@ -265,7 +265,8 @@ class LibraryScan:
         rows, already = self.ctx.transaction(lambda s: TrackStore(s).scope_counts(self.prefix))
         present = rows - already
         self._brake(tally.newly_missing, tally.total, present)
-        self.saved.plan = {"present": present, "missing": tally.newly_missing}
+        self.saved.plan = {"present": present, "missing": tally.newly_missing,
+                           "moved": tally.moved_present}  # fmt: skip
         if self._root_seen is not None:  # a retried attempt waits for this folder, not another
             self.saved.plan["root_ino"] = self._root_seen
         self.would = tally.would()
@@ -386,7 +387,10 @@ class LibraryScan:
         if library_problem(self.deps.root, self.saved.plan.get("present", 1)) is not None:
             raise LibraryWentAway()
         present = self.saved.plan.get("present", 0)
-        limit = max(self.saved.plan.get("missing", 0), self._missing_allowed(present))
+        # The moves the diff found count as marks until their new paths are reached: a
+        # folder renamed to a later name marks its old rows first (its moves clear them).
+        planned = self.saved.plan.get("missing", 0) + self.saved.plan.get("moved", 0)
+        limit = max(planned, self._missing_allowed(present))
         marked = self.counters.missing
         if self.in_chunk:  # the brake is the whole scan's: the other chunks mark tracks too
             since, prefix = self.started, self.prefix
