@@ -222,6 +222,39 @@ def test_a_folder_renamed_to_a_later_name_is_moved_not_braked(
     assert all(t.missing_since is None for t in after.values())
 
 
+def test_tracks_under_a_folder_that_cannot_be_read_are_kept_not_missing(
+    runtime: Runtime, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unreadable folders are logged and skipped: their tracks were marked missing (and
+    listed as problems) though their files were there all along."""
+    scan(runtime)
+    before = {rel: t for rel, t in tracks(runtime.db).items() if rel.startswith("audio/")}
+    # Tests run as root, where chmod 000 does not stop reads: refuse at scandir() instead.
+    locked = (library / "audio").resolve()
+    real_scandir = os.scandir
+
+    def refusing_scandir(path: Any = ".") -> Any:
+        if Path(path).resolve() == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    for path in (library / "video").iterdir():  # work elsewhere, so the scan writes
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    job = scan(runtime, batch_size=2)
+    assert job.status == "completed", job.summary
+    assert job.progress["missing"] == 0
+    assert job.error_summary is not None
+    assert "unreadable" in job.error_summary
+    after = tracks(runtime.db)
+    assert all(after[rel].missing_since is None for rel in before)
+    assert {rel: after[rel].probe_status for rel in before} == {
+        rel: t.probe_status for rel, t in before.items()
+    }
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    assert counts(scan(runtime))["missing"] == 0
+
+
 def test_dry_run_reports_and_writes_nothing(runtime: Runtime, library: Path) -> None:
     scan(runtime)
     _change_library(library)

@@ -47,6 +47,7 @@ from mediashelf.library.scan_plan import (
     row_pages,
     row_problem,
     rows_in_order,
+    under_any,
 )
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.scan_request import ScanParams
@@ -132,6 +133,7 @@ class LibraryScan:
         # Skips the walk met ahead of what is written: counted when a batch at or past them
         # is saved, so a resumed walk that meets them again does not count them twice.
         self._pending_skips: list[Skip] = []
+        self._unreadable: list[str] = []  # what the current walk could not read, so far
         self._chosen = chosen_for_reprobe(self.params)
         # One pacer for the whole attempt: the rate holds across batches, whatever their size.
         self._pacer = Pacer(ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
@@ -464,8 +466,17 @@ class LibraryScan:
         yield from self._judged(merge(self._walk(after, on_skip), rows))
 
     def _walk(self, after: str | None, on_skip: Callable[[Skip], None]) -> Iterator[Any]:
+        """Walk the scope; note what it could not read (see `_judged`)."""
+        unreadable: list[str] = []
+        self._unreadable = unreadable
+
+        def noted(skip: Skip) -> None:
+            if skip.reason == "unreadable":
+                unreadable.append(skip.relpath)
+            on_skip(skip)
+
         return walk(
-            self.deps.root, self.params.path, on_skip=on_skip, after=after,
+            self.deps.root, self.params.path, on_skip=noted, after=after,
             extensions=self.deps.extensions or MEDIA_EXTENSIONS,
         )  # fmt: skip
 
@@ -496,6 +507,10 @@ class LibraryScan:
             if until is not None and item.relpath > until:
                 break  # the rest belongs to the next chunk
             verdict = judge(item, force, chosen)
+            if verdict is Verdict.MISSING and under_any(item.relpath, self._unreadable):
+                # Not found because its folder (or it) could not be read, not because it went:
+                # the walk reports a skip before the files after it, so it is known by now.
+                verdict = Verdict.UNREACHABLE
             batch.append((item, verdict))
             if verdict is not Verdict.UNCHANGED:
                 writes += verdict in WRITES

@@ -49,6 +49,7 @@ class Verdict(StrEnum):
     SKIPPED = "skipped"  # quarantined: hung or crashed the prober twice, file unchanged
     MISSING = "missing"  # a track whose file is gone
     STILL_MISSING = "still_missing"  # gone already before this scan
+    UNREACHABLE = "unreachable"  # not found, under a folder the walk could not read: kept
 
 
 WRITES = frozenset({Verdict.NEW, Verdict.CHANGED, Verdict.REPROBE, Verdict.MISSING})
@@ -333,3 +334,8 @@ class DiffTally:
             f"{self.newly_missing} missing, {v[Verdict.SKIPPED]} quarantined, "
             f"{self.walk_skips} skipped, {v[Verdict.REPROBE]} to re-probe (older prober)"
         )
+
+
+def under_any(relpath: str, folders: list[str]) -> bool:
+    """Tell whether `relpath` is one of `folders` or lies under one ("." is the root)."""
+    return any(f in (".", relpath) or relpath.startswith(f + "/") for f in folders)
