@@ -24,7 +24,7 @@ from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.conftest import make_runtime, scan, wait_for_job
 from tests.polling import wait_until
-from tests.probe.fake_probers import HangingProber
+from tests.probe.fake_probers import HangingProber, LockedProber
 
 FILES = 22  # media files in the per-test library (the corpus without big/)
 BROKEN = 4
@@ -450,6 +450,30 @@ def test_files_that_hang_the_prober_are_quarantined(database: Database, library:
             forced = scan(runtime, force=True)
             assert forced.error_summary is not None
             assert forced.error_summary["timeout"]["count"] == 1
+        finally:
+            runtime.close()
+
+
+def test_a_file_refused_for_its_permissions_is_tried_again_by_the_next_scan(
+    database: Database, library: Path, tmp_path: Path
+) -> None:
+    """A chmod leaves size and mtime alone: the next scans called the file unchanged and its
+    `permission` failure stood ("0 failed" beside a permission problem) until a forced scan."""
+    shutil.copy(library / "audio/plain.mp3", library / "audio/locked.mp3")
+    lock = tmp_path / "lock"
+    lock.touch()
+    with ProbePool(LockedProber(lock), processes=1, timeout_s=30.0) as pool:
+        runtime = make_runtime(database, library, pool)
+        try:
+            first = scan(runtime)
+            assert first.error_summary is not None
+            assert first.error_summary["permission"]["samples"] == ["audio/locked.mp3"]
+            lock.unlink()  # the owner fixed its mode
+            second = scan(runtime)
+            assert (second.progress["updated"], second.progress["failed"]) == (1, 0)
+            fixed = tracks(database)["audio/locked.mp3"]
+            assert (fixed.probe_status, fixed.probe_error_class) == ("ok", None)
+            assert fixed.duration
         finally:
             runtime.close()
 

@@ -10,7 +10,7 @@ import signal
 import time
 from pathlib import Path
 
-from mediashelf.errors import PROBE_ERRORS, ProbeCorrupt
+from mediashelf.errors import PROBE_ERRORS, ProbeCorrupt, ProbePermission
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.result import ProbeResult
 
@@ -29,6 +29,24 @@ class HangingProber:
         """Hang, or probe for real."""
         if self.match in path.name:
             time.sleep(self.seconds)
+        return self.delegate.probe(path)
+
+
+class LockedProber:
+    """Refuse (ProbePermission) files whose name contains `match` while `lock` exists, as a
+    chmod 000 would (tests run as root); probe the others, and those once unlocked, with PyAV."""
+
+    name = "locked"
+
+    def __init__(self, lock: Path, match: str = "locked") -> None:
+        self.lock = lock
+        self.match = match
+        self.delegate = PyAVProber()
+
+    def probe(self, path: Path) -> ProbeResult:
+        """Refuse while locked, or probe for real."""
+        if self.match in path.name and self.lock.exists():
+            raise ProbePermission()
         return self.delegate.probe(path)
 
 

@@ -19,7 +19,11 @@ from sqlalchemy.orm import Session
 
 from mediashelf.library.discovery import DiscoveredFile, Skip
 from mediashelf.library.ids import bracket_id
-from mediashelf.library.problems.classes import QUARANTINE_CLASSES, problem_class
+from mediashelf.library.problems.classes import (
+    ACCESS_CLASSES,
+    QUARANTINE_CLASSES,
+    problem_class,
+)
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.probe.normalize import NORMALIZER_VERSION
@@ -168,6 +172,8 @@ def judge(item: Item, force: bool, chosen: Callable[[TrackRow], bool] | None = N
         return Verdict.CHANGED
     if row.probe_status == "error" and row.probe_error_class in QUARANTINE_CLASSES:
         return Verdict.CHANGED  # one more try before quarantine
+    if row.probe_status == "error" and row.probe_error_class in ACCESS_CLASSES:
+        return Verdict.CHANGED  # readable again after a chmod, which leaves the mtime alone
     if (row.probe_version or 0) < NORMALIZER_VERSION:
         return Verdict.REPROBE  # described by an older prober: the fixes since should reach it
     return Verdict.UNCHANGED

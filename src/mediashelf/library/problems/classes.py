@@ -8,6 +8,9 @@ failed probe; decode errors found by the last verification.
 from __future__ import annotations
 
 QUARANTINE_CLASSES = ("timeout", "crashed")
+# Failures of the file's access, not of its content: a chmod fixes them without changing
+# the file's size or mtime, so every scan tries such a file again (opening it is cheap).
+ACCESS_CLASSES = ("permission",)
 QUARANTINE_AFTER = 2
 PROBE_FAILURE_CLASSES = (
     "permission", "empty", "corrupt", "unsupported", "no_streams", "timeout", "crashed", "missing",
