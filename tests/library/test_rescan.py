@@ -15,6 +15,7 @@ from mediashelf.db.session import Database
 from mediashelf.library.rescan import RescanOptions, rescan_track
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
+from tests.conftest import make_runtime, scan
 from tests.web.conftest import index_library
 
 CONCURRENT = 30  # twice what the connection pool allows (5 + 10 overflow)
@@ -60,3 +61,35 @@ def test_concurrent_rescans_never_hold_a_connection_while_probing(
 
     assert outcomes == [[]] * CONCURRENT  # all 30 passed the gate together, then wrote
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_size_a_rescan_kept_is_corrected_by_the_next_scan(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """A rescan without refresh_size keeps the stored size while its fingerprint follows the
+    file; every later scan then called the file unchanged and the old size stood for good."""
+    runtime = make_runtime(database, library, probe_pool)
+    try:
+        assert scan(runtime).status == "completed"
+        path = library / "audio/plain.mp3"
+        with database.unit_of_work() as session:
+            track = session.scalar(select(Track).where(Track.relpath == "audio/plain.mp3"))
+            assert track is not None
+            video_id, old_size = track.video_id, track.size_bytes
+        with path.open("ab") as grown:
+            grown.write(bytes(5000))
+        rescan_track(database, root=library, runner=probe_pool, clock=SystemClock(),
+                     video_id=video_id, options=RescanOptions(), actor="test")  # fmt: skip
+        assert _size(database, "audio/plain.mp3") == old_size  # kept, as asked
+        job = scan(runtime)
+        assert job.progress["updated"] == 1
+        assert _size(database, "audio/plain.mp3") == path.stat().st_size
+        assert scan(runtime).progress["updated"] == 0
+        assert scan(runtime, refresh_size=False).progress["updated"] == 0
+    finally:
+        runtime.close()
+
+
+def _size(database: Database, relpath: str) -> int | None:
+    with database.unit_of_work() as session:
+        return session.scalar(select(Track.size_bytes).where(Track.relpath == relpath))
