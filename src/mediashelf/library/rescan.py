@@ -113,7 +113,11 @@ def _record_success(
         refresh_duration=options.refresh_duration, refresh_size=options.refresh_size,
         authoritative=facts_are_stale(track, fingerprint),
     )  # fmt: skip
-    apply_success(track, result, changes, fingerprint, now)
+    # A kept size that is not the file's any more leaves the old fingerprint: the next scan
+    # sees the change and, refreshing sizes as it does by default, corrects it. Moved on with
+    # the file, every later scan called it unchanged and the stale size stood for good.
+    stale_size = "size_bytes" not in changes and track.size_bytes not in (None, fingerprint.size)
+    apply_success(track, result, changes, None if stale_size else fingerprint, now)
     AuditStore(session).record(
         ts=now, action="track.rescan", actor=actor, video_id=track.video_id,
         details={

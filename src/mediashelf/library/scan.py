@@ -493,8 +493,7 @@ class LibraryScan:
             yield from self._batches(after=None, on_skip=on_skip)
             return
         pages = row_pages(self.ctx.transaction, self.prefix, None)
-        sizes = self.params.refresh_size
-        for part in quick_runs(self._walk(None, on_skip), pages, sizes=sizes):
+        for part in quick_runs(self._walk(None, on_skip), pages):
             if isinstance(part, Run):
                 yield part
             else:
@@ -507,7 +506,7 @@ class LibraryScan:
         for item in items:
             if until is not None and item.relpath > until:
                 break  # the rest belongs to the next chunk
-            verdict = judge(item, force, chosen, sizes=self.params.refresh_size)
+            verdict = judge(item, force, chosen)
             if verdict is Verdict.MISSING and under_any(item.relpath, self._unreadable):
                 # Not found because its folder (or it) could not be read, not because it went:
                 # the walk reports a skip before the files after it, so it is known by now.

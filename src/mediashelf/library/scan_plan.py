@@ -33,10 +33,10 @@ SAMPLE_LIMIT = 20
 MISSING_CANDIDATES = 200
 
 # Where a plain track row (TrackStore.rows_after) holds what the quick comparison reads.
-_RELPATH, _SIZE, _MTIME, _STATUS, _VERSION, _BYTES = (
+_RELPATH, _SIZE, _MTIME, _STATUS, _VERSION = (
     TrackRow._fields.index(name)
     for name in ("relpath", "fingerprint_size", "fingerprint_mtime_ns", "probe_status",
-                 "probe_version", "size_bytes")
+                 "probe_version")
 )  # fmt: skip
 
 # Runs one unit of work (waiting out database outages): JobContext.transaction.
@@ -92,14 +92,13 @@ class Run(NamedTuple):
 
 
 def quick_runs(
-    files: Iterable[DiscoveredFile], pages: Iterable[list[Any]], *, sizes: bool = True
+    files: Iterable[DiscoveredFile], pages: Iterable[list[Any]]
 ) -> Iterator[Run | tuple[list[DiscoveredFile], list[TrackRow]]]:
     """Pair each page of tracks with the walked files up to its last path.
 
     A page its files match one for one is a Run; any other pair is handed back as
     (files, rows) to be merged and judged item by item. Files after the last page follow
-    in pairs with no rows. `sizes`: the scan refreshes sizes, so a stored size that is not
-    the file's is a change (see `judge`).
+    in pairs with no rows.
     """
     walk = iter(files)
     carry = next(walk, None)
@@ -109,7 +108,7 @@ def quick_runs(
         while carry is not None and carry.relpath <= last:
             mine.append(carry)
             carry = next(walk, None)
-        if _all_unchanged(mine, page, sizes):
+        if _all_unchanged(mine, page):
             yield Run(len(page), last)
         else:
             yield mine, list(map(TrackRow._make, page))
@@ -119,12 +118,11 @@ def quick_runs(
         yield rest, []
 
 
-def _all_unchanged(files: list[DiscoveredFile], rows: list[Any], sizes: bool) -> bool:
+def _all_unchanged(files: list[DiscoveredFile], rows: list[Any]) -> bool:
     """Tell whether every file has its track, with the same fingerprint, probed and current."""
     return len(files) == len(rows) and all(
         f[0] == r[_RELPATH] and f[1] == r[_SIZE] and f[2] == r[_MTIME]
         and r[_STATUS] == "ok" and r[_VERSION] == NORMALIZER_VERSION
-        and (not sizes or r[_BYTES] == f[1])
         for f, r in zip(files, rows, strict=True)
     )  # fmt: skip
 
@@ -150,18 +148,10 @@ def merge(files: Iterable[DiscoveredFile], rows: Iterable[TrackRow]) -> Iterator
             file, row = next(walk, None), next(stream, None)
 
 
-def judge(
-    item: Item,
-    force: bool,
-    chosen: Callable[[TrackRow], bool] | None = None,
-    *,
-    sizes: bool = True,
-) -> Verdict:
+def judge(item: Item, force: bool, chosen: Callable[[TrackRow], bool] | None = None) -> Verdict:
     """Return what the scan should do with `item`.
 
     `chosen` picks tracks to probe again as if forced (a retry from the problems view).
-    `sizes`: the scan refreshes sizes, so a stored size that is not the file's (a rescan
-    kept it while the file changed, and followed the file's fingerprint) is a change.
     """
     file, row = item.file, item.row
     if row is None:
@@ -172,11 +162,8 @@ def judge(
         not force and chosen is None and row.probe_status == "ok"
         and row.fingerprint_size == file.size and row.fingerprint_mtime_ns == file.mtime_ns
         and row.probe_version == NORMALIZER_VERSION
-        and (not sizes or row.size_bytes == file.size)
     ):  # fmt: skip
         return Verdict.UNCHANGED
-    if sizes and row.probe_status == "ok" and row.size_bytes not in (None, file.size):
-        return Verdict.CHANGED
     force = force or (chosen is not None and chosen(row))
     same = (row.fingerprint_size, row.fingerprint_mtime_ns) == (file.size, file.mtime_ns)
     if same and _quarantined(row):

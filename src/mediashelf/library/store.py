@@ -55,7 +55,6 @@ class TrackRow(NamedTuple):
     missing: bool  # missing before this scan (missing_since is set)
     probe_version: int | None
     decode_errors: int | None
-    size_bytes: int | None  # the stored size, which a rescan may keep while the file grew
 
 
 _T = Track.__table__.c  # plain columns: rows come back as tuples, with no ORM loading
@@ -91,7 +90,6 @@ ROW_COLUMNS = (
     _T.id, _T.relpath, _T.video_id, _T.fingerprint_size, _T.fingerprint_mtime_ns,
     _T.probe_status, _T.probe_error_class, _T.probe_failures,
     _T.missing_since.is_not(None).label("missing"), _T.probe_version, _T.decode_errors,
-    _T.size_bytes,
 )  # fmt: skip
 
 
