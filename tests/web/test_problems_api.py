@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from typing import Any
 
 from sqlalchemy import update
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from mediashelf.cli.main import app as cli
 from mediashelf.db.schema import Track
-from tests.conftest import wait_for_job
+from tests.conftest import scan, wait_for_job
 from tests.web.conftest import App
 
 BROKEN = ["broken/empty.mp3", "broken/notes.mkv", "broken/random.mp4", "broken/truncated.mp4"]
@@ -122,6 +123,25 @@ def test_retry_one_scans_its_folder_and_retry_a_class_reprobes_the_class(app: Ap
     assert job(app, whole.json()["job_id"])["params"]["reprobe_class"] == "corrupt"
     assert job(app, whole.json()["job_id"])["params"]["path"] == "broken"
     assert wait_for_job(app.runtime, whole.json()["job_id"]).progress["failed"] == 3
+
+
+def test_retry_of_a_track_whose_folder_is_gone_scans_the_nearest_folder_left(
+    app: App,
+) -> None:
+    """It was refused: "invalid params: path: there is no folder …", a path never given."""
+    shutil.copytree(app.library / "audio", app.library / "Album/Disc 1")
+    assert scan(app.runtime).status == "completed"
+    gone = app.track("Album/Disc 1/plain.mp3").video_id
+    shutil.rmtree(app.library / "Album/Disc 1")
+    assert scan(app.runtime, allow_mass_missing=True).status == "completed"
+    retried = app.client.post("/api/problems/retry", json={"video_id": gone})
+    assert retried.status_code == 201, retried.text
+    assert job(app, retried.json()["job_id"])["params"]["path"] == "Album"
+    assert wait_for_job(app.runtime, retried.json()["job_id"]).status == "completed"
+    shutil.rmtree(app.library / "Album")
+    again = app.client.post("/api/problems/retry", json={"video_id": gone})
+    assert again.status_code == 201, again.text
+    assert job(app, again.json()["job_id"])["params"]["path"] is None  # the whole library
 
 
 def test_decode_errors_are_retried_by_a_verification(app: App) -> None:

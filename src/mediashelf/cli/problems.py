@@ -74,7 +74,8 @@ def retry(
         with runtime.db.unit_of_work() as session:
             if video_id is not None:
                 request = retry_track(session, runtime.registry, runtime.clock, video_id,
-                                      trigger="cli", actor="cli")  # fmt: skip
+                                      trigger="cli", actor="cli",
+                                      root=runtime.settings.library)  # fmt: skip
             else:
                 assert problem_class is not None
                 request = retry_class(session, runtime.registry, runtime.clock, problem_class,

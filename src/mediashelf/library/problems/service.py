@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy.orm import Session
 
 from mediashelf.audit.store import AuditStore
 from mediashelf.clock import Clock
 from mediashelf.db.schema import Track
-from mediashelf.errors import InvalidInput, StateRefused, TrackNotFound
+from mediashelf.errors import InvalidInput, LibraryUnavailable, StateRefused, TrackNotFound
 from mediashelf.jobs.registry import Registry
 from mediashelf.jobs.service import JobRequest, request_job
-from mediashelf.library.discovery import scope_prefix
+from mediashelf.library.discovery import check_root, is_own_folder, scope_prefix
 from mediashelf.library.kinds import LIBRARY_VERIFY
 from mediashelf.library.problems.classes import PROBLEM_CLASSES, problem_class
 from mediashelf.library.problems.store import ProblemFilter, ProblemStore
@@ -103,18 +103,41 @@ def release_track(session: Session, clock: Clock, video_id: str, actor: str) -> 
 
 
 def retry_track(
-    session: Session, registry: Registry, clock: Clock, video_id: str, *, trigger: str, actor: str
+    session: Session,
+    registry: Registry,
+    clock: Clock,
+    video_id: str,
+    *,
+    trigger: str,
+    actor: str,
+    root: Path | None = None,
 ) -> JobRequest:
-    """Enqueue the job that looks at one failing track again (its folder, the track forced)."""
+    """Enqueue the job that looks at one failing track again (its folder, the track forced).
+
+    With the library `root`, a folder that is gone (a missing track's whole album deleted)
+    is scoped to its nearest folder still there: the retry was refused as a request for
+    "no folder" the user never named.
+    """
     track = get_track(session, video_id)
-    folder = str(PurePosixPath(track.relpath).parent)
-    scope = None if folder == "." else folder
+    scope = _existing_folder(root, PurePosixPath(track.relpath).parent)
     if _class_of(track) == DECODE_ERRORS:
         params: dict[str, object] = {"path": scope, "video_ids": [video_id]}
         return request_job(session, registry, clock, LIBRARY_VERIFY, params, trigger=trigger,
                            actor=actor)  # fmt: skip
     params = {"path": scope, "reprobe_ids": [video_id]}
     return request_scan(session, registry, clock, params, trigger=trigger, actor=actor)
+
+
+def _existing_folder(root: Path | None, folder: PurePosixPath) -> str | None:
+    """Return `folder`, or its nearest ancestor that is a folder of the library (None: the
+    root); `folder` itself when the root is offline or unknown (the job waits for it)."""
+    try:
+        real_root = check_root(root) if root is not None else None
+    except LibraryUnavailable:
+        real_root = None
+    while str(folder) != "." and real_root is not None and not is_own_folder(real_root / folder):
+        folder = folder.parent
+    return None if str(folder) == "." else str(folder)
 
 
 def request_verify(

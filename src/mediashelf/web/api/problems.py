@@ -55,7 +55,8 @@ def post_retry(request: Request, body: ProblemRetry) -> JobRequestOut:
     with runtime.db.unit_of_work() as session:
         if body.video_id is not None:
             job = retry_track(session, runtime.registry, runtime.clock, body.video_id,
-                              trigger=client, actor=client)  # fmt: skip
+                              trigger=client, actor=client,
+                              root=runtime.settings.library)  # fmt: skip
         else:
             assert body.problem_class is not None  # one of the two, by ProblemRetry
             job = retry_class(session, runtime.registry, runtime.clock, body.problem_class,
