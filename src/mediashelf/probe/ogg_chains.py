@@ -68,7 +68,7 @@ def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
         with ProbeReader(path) as file:
             start, end = id3v2_end(file), audio_end(file)
             first = file.pread(start, _HEADER)
-            last = _last_serial(file, end)
+            last = _last_page_ids(file, end)
             if not first.startswith(b"OggS") or last is None:
                 return result
             if last[:4] == first[14:18] and not _counts_restart(file, start, end, last):
@@ -84,7 +84,7 @@ def chained_duration(path: Path, result: ProbeResult) -> ProbeResult:
     return replace(result, duration=seconds, bitrate=round(result.size_bytes * 8 / seconds))
 
 
-def _last_serial(file: ProbeReader, end: int) -> bytes | None:
+def _last_page_ids(file: ProbeReader, end: int) -> bytes | None:
     """Return the serial and sequence numbers (4 bytes each) of the last page before `end`
     (None when none is found), reading back 8 KB at a time: a page of a second of audio is
     16-20 KB at 160 kbit/s."""

@@ -127,10 +127,10 @@ def wav_layout(file: ProbeReader) -> WavLayout | None:
     if form is None:
         return None
     narrow: WavLayout | None = None
-    stated_64: int | None = None
+    stated_64 = 0
     for chunk in riff_chunks(file, 12, "little"):
-        if chunk.kind == b"ds64" and form in _WIDE_FORMS and chunk.size >= 16:
-            stated_64 = int.from_bytes(file.pread(chunk.body + 8, 8), "little")
+        if chunk.kind == b"ds64":
+            stated_64 = _ds64_data_size(file, form, chunk.body, chunk.size)
         elif chunk.kind == b"fmt ":
             narrow = _narrow(file.pread(chunk.body, min(chunk.size, 40)))
             if narrow is None:
@@ -138,9 +138,21 @@ def wav_layout(file: ProbeReader) -> WavLayout | None:
         elif chunk.kind == b"data":
             if narrow is None:
                 return None
-            stated = stated_64 if stated_64 and chunk.size == 0xFFFFFFFF else chunk.size
+            stated = _data_size(chunk.size, stated_64)
             return replace(narrow, data_bytes=_data_bytes(chunk.body, stated, file.size))
     return None
+
+
+def _ds64_data_size(file: ProbeReader, form: bytes, body: int, size: int) -> int:
+    """Return the data size an RF64/BW64 file's ds64 chunk states (0: none is stated)."""
+    if form not in _WIDE_FORMS or size < 16:
+        return 0
+    return int.from_bytes(file.pread(body + 8, 8), "little")
+
+
+def _data_size(stated: int, stated_64: int) -> int:
+    """Return the data chunk's size: the ds64 chunk's where its own field says 0xFFFFFFFF."""
+    return stated_64 if stated_64 and stated == 0xFFFFFFFF else stated
 
 
 def _wave_form(file: ProbeReader) -> bytes | None:
@@ -192,12 +204,11 @@ def zeroed_tail(file: ProbeReader) -> dict[int, bytes]:
         if after_data and header == _EMPTY_CHUNK:
             return _junk_to_end(offset, file.size)
         kind, size = header[:4], int.from_bytes(header[4:], "little")
-        if kind == b"ds64" and form in _WIDE_FORMS and size >= 16:
-            stated_64 = int.from_bytes(file.pread(offset + 16, 8), "little")
+        if kind == b"ds64":
+            stated_64 = _ds64_data_size(file, form, offset + 8, size)
         elif kind == b"data":
-            if size == 0xFFFFFFFF and stated_64:
-                size = stated_64
-            elif size in _UNKNOWN_SIZES:
+            size = _data_size(size, stated_64)
+            if size in _UNKNOWN_SIZES:
                 return {}  # the data runs to the end: libav looks no further
             after_data = True
         offset += 8 + size + (size & 1)
