@@ -8,6 +8,7 @@ import pytest
 
 from mediashelf.demo_library import ClipSpec, write_clip
 from mediashelf.probe.analysis import DEMUXER_HINTS, demuxer_hint, has_signature
+from mediashelf.probe.base import Prober
 from mediashelf.probe.completeness import missing_fact
 from mediashelf.probe.covers import find_covers, id3v2_end
 from mediashelf.probe.fast_path import probe_fast
@@ -204,6 +205,10 @@ def _raw(
         (_raw(_video(avg_frame_rate=25, field_order=None)), None),
         # The fast analysis runs MPEG-1/2's decoder: what it did not state, nobody does.
         (_raw(_video(codec="mpeg2video")), None),
+        # MXF states a stored size (1920x1088 for 1080 lines): only the decoder the shown one.
+        (_raw(_video(height=1088), container="mxf"),
+         "an MXF picture's stored size, not its displayed one"),
+        (_raw(_video(codec="mpeg2video"), container="mxf"), None),
     ],
 )  # fmt: skip
 def test_a_second_pass_runs_only_for_a_missing_fact(raw: RawFacts, missing: str | None) -> None:
@@ -229,3 +234,20 @@ def test_formats_whose_decoder_states_the_size_need_no_second_analysis(
     answered = probe_fast(path, path.stat().st_size, "test")
     assert answered.result is not None, answered
     assert answered.result.media_fields() == PyAVProber(fast=False).probe(path).media_fields()
+
+
+@pytest.mark.parametrize(("encoder", "codec"), [("libx264", "h264"), ("jpeg2000", "jpeg2000")])
+def test_mxf_video_has_its_displayed_size_and_picture_codecs_are_its_film(
+    tmp_path: Path, each_way: Prober, encoder: str, codec: str
+) -> None:
+    """MXF states 160x128 for 160x120 H.264 (whole macroblocks); decoders say 120.
+
+    JPEG 2000 is cinema's and broadcast cameras' codec: in MXF, which carries no cover art,
+    it is the film, though libav states neither a frame count nor an average rate for it.
+    The fast path said 160x128 for the first, and every way "no audio or video stream" for
+    the second (ffprobe itself shows its 160x120 video).
+    """
+    path = tmp_path / f"camera-{encoder}.mxf"
+    write_clip(path, ClipSpec("mxf", encoder, None, width=160, height=120, duration_s=0.4))
+    probed = each_way.probe(path)
+    assert (probed.video_codec, probed.resolution, probed.has_video) == (codec, "160x120", True)

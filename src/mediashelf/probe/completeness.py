@@ -9,11 +9,15 @@ looked for again with a full one. Except a Matroska file's duration: one whose S
 states none is timed from its clusters after either analysis (`probe/matroska.py`), whatever
 libav made of it, so a full analysis could not add it. And a DV file's sound: its fast
 analysis reads two frames, and a tape whose first frames carry no audio pack (recorded from
-blank tape, or the sound switched on later) shows no audio stream there.
+blank tape, or the sound switched on later) shows no audio stream there. And an MXF file's
+picture size: MXF states the stored size (whole macroblocks: 1920x1088 for 1080 lines) and
+only the decoder the displayed one, so its video gets the full analysis unless the fast one
+ran its decoder.
 """
 
 from __future__ import annotations
 
+from mediashelf.probe.analysis import FACT_STATING_VIDEO_DECODERS
 from mediashelf.probe.normalize import (
     FIELD_RATE_MIN,
     choose_video,
@@ -46,4 +50,6 @@ def missing_fact(raw: RawFacts) -> str | None:
         return "no frame rate"
     if rate >= FIELD_RATE_MIN and video.field_order is None:
         return "field order unknown at a field rate"
+    if raw.container == "mxf" and video.codec not in FACT_STATING_VIDEO_DECODERS:
+        return "an MXF picture's stored size, not its displayed one"
     return None

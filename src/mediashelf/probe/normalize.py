@@ -45,6 +45,10 @@ AUDIO_CONTAINERS = frozenset(
      "aac", "ac3", "eac3", "dts", "truehd", "mlp", "caf", "au", "voc", "amr", "gsm", "wsaud",
      "shn", "mp2", "asf_o", "rso", "sox", "xwma", "oma"}
 )  # fmt: skip
+# Demuxers of production wrappers (MXF, GXF), which carry essence and never cover art: a
+# picture codec inside one is the film (JPEG 2000 from cinema and broadcast cameras), even
+# where libav states neither a frame count nor an average rate (MXF states its edit rate).
+VIDEO_ONLY_CONTAINERS = frozenset({"mxf", "gxf"})
 _UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
 # At or above this a "frame rate" is a time base: Matroska's 1 ms gives 1000 to a stream
 # with no stated frame duration whose timestamps libav did not measure.
@@ -115,12 +119,13 @@ def is_still(stream: StreamFacts, container: str | None) -> bool:
     container, or shows no motion at all: no frame count and no average frame rate, which
     libav measures from the stream's frames when there are several. The last is an MP3's
     cover after a remux into Matroska (`ffmpeg -i song.mp3 -c copy song.mka`), a plain
-    track whose only rate is the container's time base ("1000 fps").
+    track whose only rate is the container's time base ("1000 fps"). In a production wrapper
+    (`VIDEO_ONLY_CONTAINERS`) a picture codec's stream is the video.
     """
     codec = stream.codec or ""
     if stream.attached_pic or codec in STILL_IMAGE_CODECS or _image_demuxer(container):
         return True
-    if codec in PICTURE_CODECS:
+    if codec in PICTURE_CODECS and (container or "") not in VIDEO_ONLY_CONTAINERS:
         frames = positive_int(stream.frames)
         if frames == 1 or (container or "") in AUDIO_CONTAINERS:
             return True
