@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 from mediashelf.demo_library import ClipSpec, write_clip
+from mediashelf.errors import ProbeError
 from mediashelf.probe.analysis import DEMUXER_HINTS, demuxer_hint, has_signature
 from mediashelf.probe.base import Prober
 from mediashelf.probe.completeness import missing_fact
 from mediashelf.probe.covers import find_covers, id3v2_end
 from mediashelf.probe.fast_path import probe_fast
+from mediashelf.probe.normalize import channel_layout
+from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.pyav_backend import PyAVProber
 from mediashelf.probe.pyav_streams import RawFacts
 from mediashelf.probe.reader import ProbeReader
@@ -251,3 +254,40 @@ def test_mxf_video_has_its_displayed_size_and_picture_codecs_are_its_film(
     write_clip(path, ClipSpec("mxf", encoder, None, width=160, height=120, duration_s=0.4))
     probed = each_way.probe(path)
     assert (probed.video_codec, probed.resolution, probed.has_video) == (codec, "160x120", True)
+
+
+def test_a_custom_order_layout_is_probed_and_decoded_without_killing_the_process(
+    tmp_path: Path,
+) -> None:
+    """CAF 7.1 (as libav 8 writes it) holds its channels in a custom order.
+
+    PyAV 18.1 frees such a layout's channel map twice when asked for it: probing aborted
+    the pool process ("double free or corruption"), so the file failed as `crashed`, and
+    verifying it did the same. In a pool, so the old failure is a result, not a dead test.
+    """
+    path = tmp_path / "surround.caf"
+    spec = ClipSpec("caf", None, "pcm_s24le", layout="7.1", sample_rate=48000, duration_s=0.3)
+    write_clip(path, spec)
+    for prober in (PyAVProber(), PyAVProber(fast=False)):
+        with ProbePool(prober, processes=1, timeout_s=20) as pool:
+            probed = pool.probe(path)
+            ((_, report),) = list(pool.decode_many([(path, 20.0)]))
+        assert (probed.audio_channels, probed.audio_channel_layout) == (8, "7.1")
+        assert probed.audio_bit_depth == 24
+        assert not isinstance(report, ProbeError)
+        assert (report.errors, report.decoded_s) == (0, pytest.approx(0.3, abs=0.03))
+
+
+@pytest.mark.parametrize(
+    ("described", "named"),
+    [
+        ("8 channels (FL+FR+FC+LFE+SL+SR+BL+BR)", "7.1"),
+        ("7 channels (FL+FR+FC+LFE+SL+SR+BC)", "6.1"),
+        ("3 channels (FR+FL+LFE)", "2.1"),
+        ("3 channels (FL+FR+TBC)", "3 channels (FL+FR+TBC)"),  # no named layout: as described
+        ("2 channels", None),
+        ("5.1(side)", "5.1(side)"),
+    ],
+)
+def test_a_custom_order_is_named_by_its_channels(described: str, named: str | None) -> None:
+    assert channel_layout(described) == named

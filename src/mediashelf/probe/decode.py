@@ -19,6 +19,8 @@ import av.logging
 
 from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeMissing, ProbePermission
 from mediashelf.probe.base import check_readable
+from mediashelf.probe.normalize import CUSTOM_ORDER_LAYOUT
+from mediashelf.probe.pyav_dump import dumped_streams
 
 MAX_MESSAGE = 300
 
@@ -66,8 +68,29 @@ def _main_streams(container: Any) -> list[Any]:
     return streams
 
 
+def _unordered_custom_layouts(container: Any, streams: list[Any]) -> None:
+    """Give an audio stream of a custom-order layout an unordered one of as many channels.
+
+    PyAV 18.1 copies each decoded frame's layout without its channel map and frees the map
+    with the copy, then libav frees it again: decoding a MOV or CAF 6.1/7.1 whose channels are
+    not in libav's order aborted the process, and the file failed as `crashed`. Decoding
+    needs only the channel count (`pyav_streams` explains the probe's side).
+    """
+    audio = [stream for stream in streams if stream.type == "audio"]
+    if not audio:
+        return
+    dumped = dumped_streams(container)
+    for stream in audio:
+        custom = CUSTOM_ORDER_LAYOUT.match(
+            getattr(dumped.get(stream.index), "channel_layout", None) or ""
+        )
+        if custom:
+            stream.codec_context.layout = f"{custom.group(1)} channels"
+
+
 def _decode(container: Any, logs: list[tuple[int, str, str]], size: int) -> DecodeReport:
     streams = _main_streams(container)
+    _unordered_custom_layouts(container, streams)
     raised, seen, last = 0, 0, 0.0
     first: tuple[str, float] | None = None
     for packet in container.demux(streams):

@@ -50,6 +50,32 @@ AUDIO_CONTAINERS = frozenset(
 # where libav states neither a frame count nor an average rate (MXF states its edit rate).
 VIDEO_ONLY_CONTAINERS = frozenset({"mxf", "gxf"})
 _UNSPECIFIED_LAYOUT = re.compile(r"^\d+ channels?$")
+# libav's description of a custom-order layout: the channels in the file's own order, e.g.
+# "8 channels (FL+FR+FC+LFE+SL+SR+BL+BR)" for a MOV or CAF 7.1 (libav 5 called it 7.1).
+CUSTOM_ORDER_LAYOUT = re.compile(r"^(\d+) channels \((.+)\)$")
+# libav's named layouts by their channels (libavutil/channel_layout.c): a custom order of
+# one of these sets is named as the set is, whatever the order.
+_NAMED_LAYOUTS: dict[frozenset[str], str] = {
+    frozenset(channels.split("+")): name
+    for name, channels in {
+        "mono": "FC", "stereo": "FL+FR", "2.1": "FL+FR+LFE", "3.0": "FL+FR+FC",
+        "3.0(back)": "FL+FR+BC", "4.0": "FL+FR+FC+BC", "quad": "FL+FR+BL+BR",
+        "quad(side)": "FL+FR+SL+SR", "3.1": "FL+FR+FC+LFE", "5.0": "FL+FR+FC+BL+BR",
+        "5.0(side)": "FL+FR+FC+SL+SR", "4.1": "FL+FR+FC+LFE+BC", "5.1": "FL+FR+FC+LFE+BL+BR",
+        "5.1(side)": "FL+FR+FC+LFE+SL+SR", "6.0": "FL+FR+FC+BC+SL+SR",
+        "6.0(front)": "FL+FR+FLC+FRC+SL+SR", "3.1.2": "FL+FR+FC+LFE+TFL+TFR",
+        "hexagonal": "FL+FR+FC+BL+BR+BC", "6.1": "FL+FR+FC+LFE+BC+SL+SR",
+        "6.1(back)": "FL+FR+FC+LFE+BL+BR+BC", "6.1(front)": "FL+FR+LFE+FLC+FRC+SL+SR",
+        "7.0": "FL+FR+FC+BL+BR+SL+SR", "7.0(front)": "FL+FR+FC+FLC+FRC+SL+SR",
+        "7.1": "FL+FR+FC+LFE+BL+BR+SL+SR", "7.1(wide)": "FL+FR+FC+LFE+BL+BR+FLC+FRC",
+        "7.1(wide-side)": "FL+FR+FC+LFE+FLC+FRC+SL+SR", "5.1.2": "FL+FR+FC+LFE+SL+SR+TFL+TFR",
+        "5.1.4": "FL+FR+FC+LFE+SL+SR+TFL+TFR+TBL+TBR",
+        "7.1.2": "FL+FR+FC+LFE+BL+BR+SL+SR+TFL+TFR",
+        "7.1.4": "FL+FR+FC+LFE+BL+BR+SL+SR+TFL+TFR+TBL+TBR",
+        "octagonal": "FL+FR+FC+BL+BR+BC+SL+SR", "cube": "FL+FR+BL+BR+TFL+TFR+TBL+TBR",
+        "binaural": "BIL+BIR", "downmix": "DL+DR",
+    }.items()
+}  # fmt: skip
 # At or above this a "frame rate" is a time base: Matroska's 1 ms gives 1000 to a stream
 # with no stated frame duration whose timestamps libav did not measure.
 MAX_FPS = 1000.0
@@ -173,9 +199,16 @@ def implausible_audio(stream: StreamFacts) -> str | None:
 
 
 def channel_layout(name: str | None) -> str | None:
-    """Return a named channel layout; "unknown" and "2 channels" (unspecified) are None."""
+    """Return a named channel layout; "unknown" and "2 channels" (unspecified) are None.
+
+    A custom order of a named layout's channels gets that name (libav 8 describes a MOV 7.1
+    as "8 channels (FL+FR+FC+LFE+SL+SR+BL+BR)", libav 5 and ffprobe 5 as "7.1").
+    """
     if not name or name == "unknown" or _UNSPECIFIED_LAYOUT.match(name):
         return None
+    custom = CUSTOM_ORDER_LAYOUT.match(name)
+    if custom:
+        return _NAMED_LAYOUTS.get(frozenset(custom.group(2).split("+")), name)
     return name
 
 

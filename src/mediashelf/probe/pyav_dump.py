@@ -3,7 +3,9 @@
 PyAV wraps a stream's codec parameters only through a decoder context: a codec without a
 decoder has no context (no sample rate, no channels), and no context exposes an audio
 stream's bits_per_raw_sample. libav's av_dump_format prints both from the demuxer's
-AVCodecParameters, so one dump per file fills those gaps without opening a decoder.
+AVCodecParameters, so one dump per file fills those gaps without opening a decoder. It also
+describes every audio stream's channel layout from C: PyAV 18.1 cannot be asked for a
+custom-order one (see `pyav_streams`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import av
 import av.logging
+
+from mediashelf.probe.normalize import CUSTOM_ORDER_LAYOUT
 
 _STREAM = re.compile(r"^\s*Stream #\d+:(\d+)\S*: (Audio|Video): (.*)$")
 _RATE = re.compile(r"^(\d+) Hz$")
@@ -95,6 +99,9 @@ def _layout(part: str) -> dict[str, Any]:
     plain = _CHANNELS.match(part)
     if plain:
         return {"channels": int(plain.group(1))}
+    custom = CUSTOM_ORDER_LAYOUT.match(part)
+    if custom:
+        return {"channels": int(custom.group(1)), "channel_layout": part}
     try:
         layout = av.AudioLayout(part)
     except (ValueError, av.error.FFmpegError):

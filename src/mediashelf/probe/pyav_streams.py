@@ -7,8 +7,7 @@ from typing import Any
 
 import av
 
-from mediashelf.probe.depth import LOSSLESS_CODECS, coded_bits
-from mediashelf.probe.normalize import RAW_VIDEO_DEMUXERS, build_result
+from mediashelf.probe.normalize import CUSTOM_ORDER_LAYOUT, RAW_VIDEO_DEMUXERS, build_result
 from mediashelf.probe.pyav_dump import DumpedStream, dumped_streams
 from mediashelf.probe.result import ProbeResult, StreamFacts
 
@@ -59,14 +58,12 @@ def read_container(container: Any, demuxer: str | None = None) -> RawFacts:
 
 
 def _needs_dump(stream: Any) -> bool:
-    """Tell whether PyAV lacks facts of `stream` that libav's dump has."""
-    if stream.type not in ("audio", "video"):
-        return False
-    ctx = stream.codec_context
-    if ctx is None:
-        return True
-    codec = ctx.codec.canonical_name
-    return stream.type == "audio" and (codec in LOSSLESS_CODECS or coded_bits(codec) is not None)
+    """Tell whether PyAV lacks facts of `stream` that libav's dump has.
+
+    Every audio stream's: its layout is asked of PyAV only once the dump says it is not a
+    custom order (`_audio`).
+    """
+    return stream.type == "audio" or (stream.type == "video" and stream.codec_context is None)
 
 
 def _stream_facts(stream: Any, dumped: DumpedStream | None, raw: bool) -> StreamFacts:
@@ -108,18 +105,28 @@ def _video(stream: Any, ctx: Any, dump: DumpedStream, raw: bool) -> dict[str, An
 
 
 def _audio(ctx: Any, dump: DumpedStream) -> dict[str, Any]:
-    if ctx is None:
-        return {
-            "channels": dump.channels,
-            "channel_layout": dump.channel_layout,
-            "sample_rate": dump.sample_rate,
-            "sample_format": dump.sample_format,
-            "bits_per_raw_sample": dump.bits_per_raw_sample,
-        }
-    return {
-        "channels": ctx.channels,
-        "channel_layout": ctx.layout.name if ctx.layout is not None else None,
-        "sample_rate": ctx.sample_rate,
-        "sample_format": ctx.format.name if ctx.format is not None else dump.sample_format,
+    """Return an audio stream's facts: the decoder context's, else the dump's.
+
+    Never a custom-order layout's through PyAV (a MOV or CAF 6.1 or 7.1 whose channels are
+    not in libav's order): PyAV 18.1's `layout` and `channels` copy libav's layout without
+    its channel map and free the map with the copy, so the context frees it again and the
+    process aborts ("double free or corruption"). Such a file killed its pool process: it
+    failed as `crashed` and no other backend was asked. The dump describes it from C.
+    """
+    facts: dict[str, Any] = {
+        "channels": dump.channels,
+        "channel_layout": dump.channel_layout,
+        "sample_rate": dump.sample_rate,
+        "sample_format": dump.sample_format,
         "bits_per_raw_sample": dump.bits_per_raw_sample,
     }
+    if ctx is None:
+        return facts
+    facts["sample_rate"] = ctx.sample_rate
+    if ctx.format is not None:
+        facts["sample_format"] = ctx.format.name
+    if not CUSTOM_ORDER_LAYOUT.match(dump.channel_layout or ""):
+        layout = ctx.layout
+        facts["channels"] = layout.nb_channels
+        facts["channel_layout"] = layout.name
+    return facts
