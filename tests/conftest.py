@@ -23,8 +23,8 @@ from mediashelf.db.migrate import upgrade
 from mediashelf.db.schema import Job
 from mediashelf.db.session import Database
 from mediashelf.jobs.service import create_job, get_job
+from mediashelf.probe.base import ffprobe_available
 from mediashelf.probe.chain import build_chain
-from mediashelf.probe.ffprobe_backend import ffprobe_available
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
 from tests.media.generate import CorpusFile, generate_corpus

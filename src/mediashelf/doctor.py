@@ -31,7 +31,8 @@ from mediashelf.library.watch_support import (
     survey,
     system_mounts,
 )
-from mediashelf.probe.ffprobe_backend import ffprobe_available, ffprobe_version
+from mediashelf.probe.base import ffprobe_available
+from mediashelf.probe.ffprobe_backend import ffprobe_version
 from mediashelf.probe.formats import media_extensions
 
 Status = Literal["ok", "warning", "error"]

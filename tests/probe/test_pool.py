@@ -330,3 +330,22 @@ def test_the_forkserver_stays_while_a_pool_is_open(error_pool: ProbePool, tmp_pa
     assert getattr(server, "_forkserver_pid", None) == before is not None
     with pytest.raises(ProbeCorrupt):  # the open pool still gets its processes' answers
         error_pool.probe(tmp_path / "any.mp3")
+
+
+def test_the_process_starting_a_pool_imports_no_backend(corpus: Corpus) -> None:
+    """The pool's processes build the chain from its names: the process that starts the pool
+    (a `mediashelf scan`, importing the database layer meanwhile) loads neither libav nor the
+    backends' parsers, yet the pool probes with both (ffprobe is the fallback)."""
+    code = (
+        "import json, sys; from pathlib import Path; from mediashelf.config import Settings; "
+        "from mediashelf.probe.pool import ProbePool\n"
+        "with ProbePool.for_settings(Settings()) as pool:\n"
+        f"    result = pool.probe(Path({str(corpus.root / GOOD_AUDIO)!r}))\n"
+        "print(json.dumps([result.audio_codec, result.prober, "
+        "sorted(m for m in sys.modules if m == 'av' or m.endswith('_backend'))]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    codec, prober, loaded = json.loads(done.stdout)
+    assert (codec, loaded) == ("flac", [])
+    assert prober.startswith("pyav")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,11 @@ class Prober(Protocol):
     def probe(self, path: Path) -> ProbeResult:
         """Probe `path` and return its facts."""
         ...
+
+
+def ffprobe_available(binary: str = "ffprobe") -> bool:
+    """Tell whether the ffprobe binary can be found."""
+    return shutil.which(binary) is not None
 
 
 def check_readable(path: Path) -> int:

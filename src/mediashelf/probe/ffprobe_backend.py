@@ -11,7 +11,6 @@ import ctypes
 import ctypes.util
 import functools
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mediashelf.errors import ProbeCorrupt, ProbeError, ProbeTimeout, ProbeUnsupported
-from mediashelf.probe.base import check_readable
+from mediashelf.probe.base import check_readable, ffprobe_available
 from mediashelf.probe.corrections import corrected
 from mediashelf.probe.failures import classify_libav_error
 from mediashelf.probe.normalize import build_result
@@ -34,11 +33,6 @@ ENTRIES = (
 )
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 PR_SET_PDEATHSIG = 1
-
-
-def ffprobe_available(binary: str = "ffprobe") -> bool:
-    """Tell whether the ffprobe binary can be found."""
-    return shutil.which(binary) is not None
 
 
 @functools.cache

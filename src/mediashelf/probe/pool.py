@@ -26,7 +26,7 @@ import pebble
 
 from mediashelf.errors import ProbeCrashed, ProbeError, ProbeTimeout, probe_error
 from mediashelf.probe.base import Prober
-from mediashelf.probe.chain import ProbeChain, build_chain
+from mediashelf.probe.chain import ChainRecipe, ProbeChain, chain_recipe
 from mediashelf.probe.result import ProbeResult
 
 if TYPE_CHECKING:  # libav is imported by the pool's processes, not by the one that starts them
@@ -38,9 +38,9 @@ _worker_prober: Prober | None = None
 _open_pools: weakref.WeakSet[ProbePool] = weakref.WeakSet()  # release_forkserver waits for none
 
 
-def _init_worker(prober: Prober) -> None:
+def _init_worker(prober: Prober | ChainRecipe) -> None:
     global _worker_prober  # noqa: PLW0603 - one prober per pool process, set once at start
-    _worker_prober = prober
+    _worker_prober = prober.build() if isinstance(prober, ChainRecipe) else prober
 
 
 def _probe_task(path: str) -> ProbeResult | tuple[str, str, str | None]:
@@ -101,10 +101,10 @@ class ProbePool:
     @classmethod
     def for_settings(cls, settings: Settings) -> ProbePool:
         """Return the pool of the probers and process count `settings` name."""
-        return cls.for_chain(build_chain(settings), settings.probe_processes)
+        return cls.for_chain(chain_recipe(settings), settings.probe_processes)
 
     @classmethod
-    def for_chain(cls, chain: ProbeChain, processes: int) -> ProbePool:
+    def for_chain(cls, chain: ProbeChain | ChainRecipe, processes: int) -> ProbePool:
         """Return a pool whose kill timeout outlasts every backend's own (e.g. ffprobe's).
 
         The backends stop themselves first (ffprobe is killed by its runner, cleanly); the
@@ -113,14 +113,19 @@ class ProbePool:
         return cls(chain, processes, chain.budget_s + POOL_GRACE_S)
 
     def __init__(
-        self, prober: Prober, processes: int, timeout_s: float, max_tasks: int = 2000
+        self,
+        prober: Prober | ChainRecipe,
+        processes: int,
+        timeout_s: float,
+        max_tasks: int = 2000,
     ) -> None:
         self.processes = max(1, processes)
         self.timeout_s = timeout_s
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(
-            ["mediashelf.probe.pool", "mediashelf.probe.pyav_read", "mediashelf.probe.decode"]
-        )
+            ["mediashelf.probe.pool", "mediashelf.probe.pyav_backend", "mediashelf.probe.pyav_read",
+             "mediashelf.probe.ffprobe_backend", "mediashelf.probe.decode"]
+        )  # fmt: skip
         self._pool = pebble.ProcessPool(
             max_workers=self.processes,
             max_tasks=max_tasks,
