@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 from mediashelf.cli.exits import FAILED, NOT_FOUND, OK, USAGE
 from mediashelf.cli.main import app
 from mediashelf.db.backup import backup_sqlite
-from mediashelf.db.migrate import current_revision, file_revisions, head_revision, upgrade
+from mediashelf.db.migrate import (
+    current_revision,
+    downgrade,
+    file_revisions,
+    head_revision,
+    upgrade,
+)
 from mediashelf.db.schema import Job, Track
 from mediashelf.db.session import Database
 from mediashelf.jobs.service import cancel_job, create_job
@@ -230,6 +236,66 @@ def test_a_damaged_database_is_restored_over_and_kept_as_it_was(
     assert kept.read_bytes()[10 * 4096 : 10 * 4096 + 8] == b"\xff" * 8  # moved aside untouched
 
 
+def test_a_database_damaged_from_its_first_page_is_restored_over(
+    live: Runtime, tmp_path: Path
+) -> None:
+    """`db check` called it damaged and said to restore a backup; the restore refused the
+    same way ("the database file is damaged"): its in-use check read the damaged file."""
+    db_file = Path(live.db.engine.url.database or "")
+    good = tmp_path / "good.db"
+    backup_sqlite(db_file, good)
+    live.close()
+    for suffix in ("-wal", "-shm"):
+        db_file.with_name(db_file.name + suffix).unlink(missing_ok=True)
+    db_file.write_bytes(b"garbage where the header was\n")
+    env = env_for(live.db.url)
+    assert runner.invoke(app, ["db", "check"], env=env).exit_code == FAILED
+    result = runner.invoke(app, ["db", "restore", str(good)], env=env)
+    assert result.exit_code == OK, result.output
+    assert runner.invoke(app, ["db", "check"], env=env).exit_code == OK
+    kept = db_file.with_name(db_file.name + ".before-restore")
+    assert kept.read_bytes() == b"garbage where the header was\n"
+
+
+def test_a_restore_of_an_old_schema_can_be_undone(live: Runtime, tmp_path: Path) -> None:
+    """After restoring a backup from before the workers table, restoring `.before-restore`
+    failed with "database error (OperationalError)": the in-use check queried workers."""
+    wait_for_job(live, _scan(live))
+    db_file = Path(live.db.engine.url.database or "")
+    old = tmp_path / "old.db"
+    backup_sqlite(db_file, old)
+    live.close()
+    with Database(f"sqlite:///{old}") as other:
+        downgrade(other, file_revisions()[0])
+    env = env_for(live.db.url)
+    result = runner.invoke(app, ["db", "restore", str(old)], env=env)
+    assert result.exit_code == OK, result.output
+    kept = db_file.with_name(db_file.name + ".before-restore")
+    result = runner.invoke(app, ["db", "restore", str(kept)], env=env)
+    assert result.exit_code == OK, result.output
+    assert track_count(live.db.url) == FILES
+
+
+def test_a_restore_over_a_database_another_process_writes_gives_up(
+    live: Runtime, tmp_path: Path
+) -> None:
+    """Another process writing: the restore waited for its lock forever (sqlite3's backup
+    retries a locked destination without end). It gives up after the busy timeout."""
+    wait_for_job(live, _scan(live))
+    db_file = Path(live.db.engine.url.database or "")
+    good = tmp_path / "good.db"
+    backup_sqlite(db_file, good)
+    live.close()
+    with closing(sqlite3.connect(db_file)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        env = {**env_for(live.db.url), "MEDIASHELF_SQLITE_BUSY_TIMEOUT_MS": "200"}
+        result = runner.invoke(app, ["db", "restore", str(good)], env=env)
+        holder.rollback()
+    assert result.exit_code == FAILED, result.output
+    assert "locked by another process" in result.output
+    assert track_count(live.db.url) == FILES  # the live database as it was
+
+
 def test_restore_into_nothing_says_there_was_nothing(live: Runtime, tmp_path: Path) -> None:
     db_file = Path(live.db.engine.url.database or "")
     backup = tmp_path / "copy.db"
@@ -303,3 +369,20 @@ def test_db_check_finds_a_damaged_file(live: Runtime) -> None:
     assert result.exit_code == FAILED, result.output
     assert "damaged" in result.output
     assert "db restore" in result.output
+
+
+def test_db_commands_name_a_data_folder_that_cannot_be_made(tmp_path: Path) -> None:
+    """`db upgrade`, `downgrade` and `restore` ended in a traceback (FileExistsError) where
+    the other commands say which folder cannot be used (exit 2)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    backup = tmp_path / "copy.db"
+    with Database(f"sqlite:///{backup}") as other:
+        upgrade(other)
+    env = {"MEDIASHELF_DATA_DIR": str(a_file), "MEDIASHELF_DATABASE_URL": None}
+    for command in (["db", "upgrade"], ["db", "downgrade", file_revisions()[0]],
+                    ["db", "restore", str(backup)]):  # fmt: skip
+        result = runner.invoke(app, command, env=env)
+        assert result.exit_code == USAGE, (command, result.output)
+        assert f"Cannot use the data folder: File exists ({a_file})" in result.output
+        assert "Traceback" not in result.output

@@ -152,18 +152,32 @@ def restore(path: Path) -> None:
 
 def _refuse_while_in_use(settings: Settings, then: str = "restore") -> None:
     """Raise DatabaseInUse when a worker heartbeated within the lease (it would write on,
-    through the schema and the file it opened)."""
+    through the schema and the file it opened).
+
+    A database that cannot tell records no worker: a damaged file (what a restore is for:
+    it was refused as "damaged", the one way out) or a schema older than the workers table
+    (a restored old backup, which refused the restore that undoes it). A database locked
+    by another process, or unreachable, still refuses.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from mediashelf.clock import SystemClock
     from mediashelf.db import migrate
+    from mediashelf.db.outage import is_transient
     from mediashelf.db.session import Database
     from mediashelf.jobs.service import job_stats
 
-    with Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms) as db:
-        if migrate.current_revision(db) is None:
-            return
-        with db.unit_of_work() as session:
-            alive = job_stats(session, SystemClock(), settings.lease_s).workers
-            shown = ", ".join(f"{w.host} pid {w.pid}" for w in alive)
+    try:
+        with Database(settings.effective_database_url, settings.sqlite_busy_timeout_ms) as db:
+            if migrate.current_revision(db) is None:
+                return
+            with db.unit_of_work() as session:
+                alive = job_stats(session, SystemClock(), settings.lease_s).workers
+                shown = ", ".join(f"{w.host} pid {w.pid}" for w in alive)
+    except SQLAlchemyError as exc:
+        if is_transient(exc):
+            raise
+        return
     if alive:
         raise DatabaseInUse(
             f"The database is in use: {len(alive)} worker(s) heartbeated within the last "

@@ -14,6 +14,7 @@ import os
 import shlex
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
+from mediashelf.db.engine import make_data_folder
 from mediashelf.db.migrate import (
     MIGRATE_LOCK_SUFFIX,
     head_revision,
@@ -67,8 +69,21 @@ def _revision(conn: sqlite3.Connection) -> str | None:
 
 
 def _copy(src: sqlite3.Connection, dest_file: Path, busy_timeout_ms: int) -> None:
+    """Copy `src` whole into `dest_file`; give up when it stays locked past the timeout.
+
+    sqlite3's backup retries a locked database forever (its busy timeout does not apply):
+    a restore over a database another process was writing hung until that process let go.
+    It asks `progress` between attempts, and stops at its exception.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+
+    def give_up_when_late(_status: int, _remaining: int, _total: int) -> None:
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked by another process")
+
     with closing(sqlite3.connect(dest_file, timeout=busy_timeout_ms / 1000)) as dest:
-        src.backup(dest)  # pages=-1: one step, one read transaction, one consistent snapshot
+        # pages=-1: one step, one read transaction, one consistent snapshot
+        src.backup(dest, progress=give_up_when_late)
         dest.commit()
 
 
@@ -195,7 +210,7 @@ def restore_sqlite(
     """
     _refuse_live_files(db_file, src.absolute(), "restore from")
     info = inspect_backup(src)
-    db_file.parent.mkdir(parents=True, exist_ok=True)
+    make_data_folder(db_file)
     staged = db_file.with_name(f".{db_file.name}.restoring-{os.getpid()}")
     kept: Path | None = None
     with migration_lock(db_file), _failures("restore"):

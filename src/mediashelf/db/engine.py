@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from mediashelf.errors import ConfigError
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -40,7 +42,7 @@ def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engi
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            make_data_folder(Path(parsed.database))
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         )
@@ -48,6 +50,18 @@ def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engi
         event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def make_data_folder(db_file: Path) -> None:
+    """Create the folder of a SQLite file; one that cannot be made is a setting error.
+
+    A data folder that is a file, or on read-only storage, ended `db upgrade` and `db
+    restore` in a traceback, where every other command names the folder (exit 2).
+    """
+    try:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"Cannot use the data folder: {exc.strerror} ({exc.filename}).") from exc
 
 
 def _begin_before_savepoint(conn: Connection, _name: str) -> None:
