@@ -111,3 +111,40 @@ def test_sigterm_while_following_cancels_the_job_and_prints_one_object(
     [job] = jobs_in(database)
     assert (body["id"], body["status"]) == (job.id, "cancelled")
     assert job.status == "cancelled"  # not left running for a reaper
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_landing_as_the_job_is_committed_cancels_it(
+    database: Database, library: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    """The signal arrives right after the job's row is committed, before the command holds
+    its id: the job was left pending and never cancelled (exit 130, and every later scan
+    refused for it), or the broken session said "database cannot be used"."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    requested: list[int] = []
+    real_request = service.request_job
+
+    def request_then_arm(*args: Any, **kwargs: Any) -> Any:
+        request = real_request(*args, **kwargs)
+        requested.append(request.job_id)
+        return request
+
+    def signal_after_commit(_session: Session) -> None:
+        if len(requested) == 1:
+            requested.append(-1)  # once
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(service, "request_job", request_then_arm)
+    event.listen(Session, "after_commit", signal_after_commit)
+    try:
+        result = runner.invoke(app, ["scan", "--json"], env=env_for(database, library))
+    finally:
+        event.remove(Session, "after_commit", signal_after_commit)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the command's handler, not pytest's
+    assert result.exit_code == FAILED, result.output
+    body = json.loads(result.stdout)
+    [job] = jobs_in(database)
+    assert (body["id"], body["status"]) == (job.id, "cancelled")
+    assert job.status == "cancelled"

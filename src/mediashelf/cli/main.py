@@ -13,6 +13,7 @@ from mediashelf.cli import jobs as job_commands
 from mediashelf.cli import problems as problem_commands
 from mediashelf.cli.doctor import doctor
 from mediashelf.cli.exits import FAILED, INTERRUPTED, OK
+from mediashelf.cli.interrupts import HeldInterrupts, terminate_as_interrupt
 from mediashelf.cli.startup import imports_done
 from mediashelf.cli.usage import JsonUsageErrors
 from mediashelf.cli.wiring import (
@@ -181,7 +182,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
     """
     from mediashelf.cli.display import JobProgress  # the bar is drawn before the runtime opens
 
-    _terminate_as_interrupt()
+    terminate_as_interrupt()
     json_errors = {"kind": kind} if as_json else None
     ahead = params if kind == LIBRARY_SCAN and not no_wait else None
     request: JobRequest | None = None
@@ -198,20 +199,26 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
             from mediashelf.cli.jobs import job_json  # after the pool started: overlaps it
             from mediashelf.jobs.service import request_job
 
+            held = HeldInterrupts()  # until the job is followed (interrupts.py)
             try:
-                with runtime.db.unit_of_work() as session:
-                    request = request_job(session, runtime.registry, runtime.clock, kind,
-                                          params, trigger="cli", actor="cli")  # fmt: skip
-            except ConflictingJob as exc:
-                raise _nobody_runs(runtime, exc) from exc
-            if request.joined:
-                err.print(f"An identical {kind} is already active (job {request.job_id}); "
-                          f"{_JOINED[no_wait]}.", soft_wrap=True)  # fmt: skip
-            if no_wait:
-                out.print_json(json.dumps({"job_id": request.job_id, "joined": request.joined})) \
-                    if as_json else out.print(request.job_id)  # fmt: skip
-                return
-            job = _follow_or_cancel(runtime, request.job_id, bar)
+                try:
+                    with runtime.db.unit_of_work() as session:
+                        request = request_job(session, runtime.registry, runtime.clock, kind,
+                                              params, trigger="cli", actor="cli")  # fmt: skip
+                except ConflictingJob as exc:
+                    raise _nobody_runs(runtime, exc) from exc
+                if request.joined:
+                    err.print(f"An identical {kind} is already active (job {request.job_id}); "
+                              f"{_JOINED[no_wait]}.", soft_wrap=True)  # fmt: skip
+                if no_wait:
+                    held.release()
+                    out.print_json(json.dumps({"job_id": request.job_id,
+                                               "joined": request.joined})) \
+                        if as_json else out.print(request.job_id)  # fmt: skip
+                    return
+                job = _follow_or_cancel(runtime, request.job_id, bar, held)
+            finally:
+                held.restore()
     except KeyboardInterrupt:
         raise _interrupted(kind, request, json_errors) from None
     if as_json:
@@ -240,22 +247,6 @@ def _nobody_runs(runtime: Runtime, conflict: ConflictingJob) -> JobConflict:
         f"{conflict.message} No worker is running to start it: run `mediashelf worker` (or "
         f"`serve`), or cancel it with `mediashelf jobs cancel {conflict.job_id}`."
     )
-
-
-def _raise_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _terminate_as_interrupt() -> None:
-    """Let SIGTERM end a job command as Ctrl-C does: the job cancelled, one outcome printed.
-
-    `timeout`, systemd and `docker stop` send SIGTERM. It used to kill the command outright:
-    no JSON under `--json`, and the job it ran left `running` until a worker's reaper found
-    it a lease later (a following `mediashelf scan` joined it and waited).
-    """
-    import signal
-
-    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _interrupted(
@@ -298,11 +289,13 @@ def _claimed_soon(runtime: Runtime, job_id: int) -> bool:
     return False
 
 
-def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress) -> Job:
+def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress, held: HeldInterrupts) -> Job:
+    """Follow the job; cancel it on Ctrl-C or SIGTERM (one held since it was requested too)."""
     from mediashelf.cli.follow import follow_job, workers_alive
     from mediashelf.jobs.service import cancel_job
 
     try:
+        held.release()
         if not workers_alive(runtime) or not _claimed_soon(runtime, job_id):
             runtime.start_worker()
         else:  # a worker elsewhere probes the files: what was probed ahead here is not needed
