@@ -219,6 +219,13 @@ def check_disk(settings: Settings, probes: Probes) -> Check:
     where = _existing(folder)
     usage = probes.disk_usage(where)
     free = f"{_size(usage.free)} free under {folder}"
+    if not where.is_dir():  # a file where the folder (or one above it) should be
+        return Check(
+            "disk",
+            "error",
+            f"{where} is a file, so the database's folder {folder} cannot be made there",
+            "Point MEDIASHELF_DATA_DIR (or MEDIASHELF_DATABASE_URL) at a folder.",
+        )
     if not os.access(where, os.W_OK):
         return Check(
             "disk",
@@ -235,19 +242,28 @@ def check_disk(settings: Settings, probes: Probes) -> Check:
 
 
 def check_ffprobe(settings: Settings) -> Check:
-    """Check the optional ffprobe fallback."""
+    """Check ffprobe: PyAV's fallback, or the only prober when MEDIASHELF_PROBERS says so.
+
+    Alone, a missing ffprobe is an error (a scan refuses to start), and a binary that does
+    not answer `-version` as ffprobe does is one too (it failed every file as corrupt).
+    """
     if "ffprobe" not in settings.probers:
         return Check("ffprobe", "ok", "not used (MEDIASHELF_PROBERS)")
+    alone = "pyav" not in settings.probers
+    install = "Install it (Debian: apt install ffmpeg) or set MEDIASHELF_FFPROBE_PATH."
     if not ffprobe_available(settings.ffprobe_path):
-        return Check(
-            "ffprobe",
-            "warning",
-            f"{settings.ffprobe_path} not found: files PyAV cannot read get no fallback",
-            "Install it (Debian: apt install ffmpeg) or set MEDIASHELF_FFPROBE_PATH.",
-        )
-    return Check(
-        "ffprobe", "ok", f"{settings.ffprobe_path} {ffprobe_version(settings.ffprobe_path)}"
-    )
+        if alone:
+            return Check("ffprobe", "error", f"{settings.ffprobe_path} not found, and it is "
+                         "the only prober (MEDIASHELF_PROBERS): scans cannot start", install)  # fmt: skip
+        return Check("ffprobe", "warning",
+                     f"{settings.ffprobe_path} not found: files PyAV cannot read get no fallback",
+                     install)  # fmt: skip
+    version = ffprobe_version(settings.ffprobe_path)
+    if version == "unknown":
+        return Check("ffprobe", "error" if alone else "warning",
+                     f"{settings.ffprobe_path} does not answer -version as ffprobe does",
+                     "Point MEDIASHELF_FFPROBE_PATH at ffprobe.")  # fmt: skip
+    return Check("ffprobe", "ok", f"{settings.ffprobe_path} {version}")
 
 
 def check_pyav() -> Check:

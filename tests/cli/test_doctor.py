@@ -147,6 +147,41 @@ def test_missing_ffprobe_is_a_warning(sqlite_url: str, library: Path, tmp_path: 
     assert "apt install ffmpeg" in (checks["ffprobe"].fix or "")
 
 
+def test_ffprobe_alone_must_be_there_and_be_ffprobe(
+    sqlite_url: str, library: Path, tmp_path: Path
+) -> None:
+    """With MEDIASHELF_PROBERS=ffprobe a missing binary said "no fallback" (exit 0) while
+    scans refused to start; /bin/false was "ok", and a scan failed every file as corrupt."""
+    not_ffprobe = shutil.which("false")
+    assert not_ffprobe is not None
+    cases = [
+        ({"MEDIASHELF_PROBERS": "ffprobe"}, tmp_path / "no-ffprobe", "error", "only prober"),
+        ({"MEDIASHELF_PROBERS": "ffprobe"}, not_ffprobe, "error", "as ffprobe does"),
+        ({}, not_ffprobe, "warning", "as ffprobe does"),  # PyAV first: only the fallback
+    ]
+    for extra, binary, status, says in cases:
+        env = {**healthy_env(sqlite_url, library, tmp_path), **extra,
+               "MEDIASHELF_FFPROBE_PATH": str(binary)}  # fmt: skip
+        code, checks = doctor(env)
+        assert (checks["ffprobe"].status, code) == (status, FAILED if status == "error" else OK)
+        assert says in checks["ffprobe"].message
+
+
+def test_a_file_where_the_data_folder_should_be_is_an_error(library: Path, tmp_path: Path) -> None:
+    """It said "ok disk … free under <the file>" and that the database would be created at
+    the first start, which then failed: the folder cannot be made."""
+    in_the_way = tmp_path / "data"
+    in_the_way.write_text("a file")
+    for env in ({"MEDIASHELF_DATA_DIR": str(in_the_way), "MEDIASHELF_DATABASE_URL": None},
+                {"MEDIASHELF_DATABASE_URL": f"sqlite:///{in_the_way}/sub/x.db"}):  # fmt: skip
+        base = {"MEDIASHELF_LIBRARY": str(library), "MEDIASHELF_HOST": None,
+                "MEDIASHELF_API_TOKEN": None, "MEDIASHELF_WATCH": None}  # fmt: skip
+        code, checks = doctor({**base, **env})
+        assert code == FAILED
+        assert checks["disk"].status == "error"
+        assert f"{in_the_way} is a file" in checks["disk"].message
+
+
 def test_invalid_settings_are_reported(sqlite_url: str, library: Path, tmp_path: Path) -> None:
     code, checks = doctor({**healthy_env(sqlite_url, library, tmp_path), "MEDIASHELF_PORT": "0"})
     assert code == FAILED

@@ -45,7 +45,7 @@ def ffprobe_version(binary: str = "ffprobe") -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     words = out.split()
-    return words[2] if len(words) > 2 else "unknown"
+    return words[2] if words[:2] == ["ffprobe", "version"] and len(words) > 2 else "unknown"
 
 
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
