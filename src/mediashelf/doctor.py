@@ -253,11 +253,10 @@ def check_ffprobe(settings: Settings) -> Check:
     install = "Install it (Debian: apt install ffmpeg) or set MEDIASHELF_FFPROBE_PATH."
     if not ffprobe_available(settings.ffprobe_path):
         if alone:
-            return Check("ffprobe", "error", f"{settings.ffprobe_path} not found, and it is "
-                         "the only prober (MEDIASHELF_PROBERS): scans cannot start", install)  # fmt: skip
-        return Check("ffprobe", "warning",
-                     f"{settings.ffprobe_path} not found: files PyAV cannot read get no fallback",
-                     install)  # fmt: skip
+            said = "not found, and it is the only prober (MEDIASHELF_PROBERS): scans cannot start"
+            return Check("ffprobe", "error", f"{settings.ffprobe_path} {said}", install)
+        said = "not found: files PyAV cannot read get no fallback"
+        return Check("ffprobe", "warning", f"{settings.ffprobe_path} {said}", install)
     version = ffprobe_version(settings.ffprobe_path)
     if version == "unknown":
         return Check("ffprobe", "error" if alone else "warning",
