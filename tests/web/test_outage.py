@@ -275,3 +275,39 @@ def test_a_sqlite_file_deleted_or_replaced_under_the_service_fails_healthz(
         assert_unavailable_health(client.get("/healthz"), FILE_REPLACED)
     finally:
         database.dispose()
+
+
+def test_a_backup_of_an_older_schema_restored_under_a_web_only_service_fails_healthz(
+    tmp_path: Path,
+) -> None:
+    """`serve --workers 0` heartbeats as no worker, so `db restore` saw nobody; afterwards
+    every API call failed with 500 ("no such column") while /healthz said "ok"."""
+    from typer.testing import CliRunner
+
+    from mediashelf.cli.main import app
+    from mediashelf.db.backup import backup_sqlite
+    from mediashelf.db.migrate import downgrade, file_revisions
+
+    path = tmp_path / "live.db"
+    url = f"sqlite:///{path}"
+    database = Database(url)
+    upgrade(database)
+    old = tmp_path / "old.db"
+    backup_sqlite(path, old)
+    with Database(f"sqlite:///{old}") as other:
+        downgrade(other, file_revisions()[-2])  # one release back
+    client = client_for(create_app(Runtime(Settings(database_url=url, library=tmp_path), database)))
+    try:
+        assert client.get("/healthz").status_code == 200
+        env = {"MEDIASHELF_DATABASE_URL": url, "MEDIASHELF_LIBRARY": str(tmp_path)}
+        restored = CliRunner().invoke(app, ["db", "restore", str(old)], env=env)
+        assert restored.exit_code == 0, restored.output
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        body = response.json()
+        assert (body["component"], body["reason"]) == ("database", "schema changed")
+        older, newest = file_revisions()[-2:]
+        assert f"at {older}, this service's at {newest}" in body["error"]
+        assert "Restart the service" in body["error"]
+    finally:
+        database.dispose()

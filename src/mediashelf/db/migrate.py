@@ -38,7 +38,8 @@ def newest_file_revision() -> str:
     return file_revisions()[-1]
 
 
-def _stored_revision(db: Database) -> str | None:
+def stored_revision(db: Database) -> str | None:
+    """Return the schema's revision with one query (no alembic import); None: no schema."""
     with db.engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
@@ -64,7 +65,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
     PostgreSQL: a transaction-level advisory lock around the migration. SQLite: an exclusive
     lock on a file beside the database. The second process then finds the schema current.
     """
-    stored = _stored_revision(db)
+    stored = stored_revision(db)
     if revision == "head" and stored == newest_file_revision():
         return  # current: nothing to migrate, no alembic to import
     refuse_newer(stored)
@@ -88,7 +89,7 @@ def downgrade(db: Database, revision: str) -> None:
     For going back to an earlier version of mediashelf: every migration's downgrade is run in
     a round trip against the step-by-step upgrade in the tests, on SQLite and PostgreSQL.
     """
-    refuse_newer(_stored_revision(db))
+    refuse_newer(stored_revision(db))
     with _file_lock(db), db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})

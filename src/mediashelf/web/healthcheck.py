@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from mediashelf.db.migrate import newest_file_revision, stored_revision
 from mediashelf.db.outage import describe, file_problem
 from mediashelf.errors import DatabaseError, DatabaseFileProblem
 from mediashelf.jobs.service import job_stats
@@ -44,6 +45,9 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
     watch = runtime.watch_state().as_json()  # events | polling | off, and why
     try:
         runtime.db.ping()
+        schema = _schema_problem(runtime)  # before queries that would fail on another one
+        if schema is not None:
+            return _unhealthy("database", "schema changed", schema, watch)
         with runtime.db.unit_of_work() as session:
             workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
     except (DatabaseError, SQLAlchemyError) as exc:
@@ -60,3 +64,17 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
         return _unhealthy("disk", "disk full", DISK_FULL, watch)
     body = {"status": "ok", "database": "ok", "disk": "ok", "workers": workers, "watch": watch}
     return Health(True, body)
+
+
+def _schema_problem(runtime: Runtime) -> str | None:
+    """Say so when the database's schema is not the one this process migrated to.
+
+    A backup of an older schema restored under a running web-only service (no worker
+    heartbeats, so the restore saw nobody) left every API call failing with 500 while this
+    said "ok". Restarting migrates it.
+    """
+    revision, head = stored_revision(runtime.db), newest_file_revision()
+    if revision == head:
+        return None
+    return (f"The database's schema is at {revision}, this service's at {head}: it was "
+            "restored or migrated under the running service. Restart the service.")  # fmt: skip
