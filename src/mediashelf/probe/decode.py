@@ -81,9 +81,8 @@ def _unordered_custom_layouts(container: Any, streams: list[Any]) -> None:
         return
     dumped = dumped_streams(container)
     for stream in audio:
-        custom = CUSTOM_ORDER_LAYOUT.match(
-            getattr(dumped.get(stream.index), "channel_layout", None) or ""
-        )
+        described = dumped[stream.index].channel_layout if stream.index in dumped else None
+        custom = CUSTOM_ORDER_LAYOUT.match(described or "")
         if custom:
             stream.codec_context.layout = f"{custom.group(1)} channels"
 
