@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from mediashelf.config import MAKE_TOKEN, Settings, token_problem
 from mediashelf.db import migrate
 from mediashelf.db.engine import sqlite_path
+from mediashelf.db.outage import file_problem
 from mediashelf.db.session import Database
 from mediashelf.errors import DatabaseError, LibraryUnavailable
 from mediashelf.library.discovery import check_root, media_extension
@@ -166,6 +167,11 @@ def check_database(settings: Settings) -> Check:
         current, head = migrate.current_revision(db), migrate.head_revision()
     except Exception as exc:  # any failure to connect or read is the finding
         reason = exc.message if isinstance(exc, DatabaseError) else type(exc).__name__
+        damaged = file_problem(exc.__cause__ or exc)  # a SQLite file no server start mends
+        if damaged is not None:
+            return Check("database", "error", f"{shown}: {damaged}",
+                         "Restore a backup (`mediashelf db restore PATH`), or fix "
+                         "MEDIASHELF_DATABASE_URL if it names the wrong file.")  # fmt: skip
         return Check(
             "database",
             "error",

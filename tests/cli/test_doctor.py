@@ -182,6 +182,17 @@ def test_a_file_where_the_data_folder_should_be_is_an_error(library: Path, tmp_p
         assert f"{in_the_way} is a file" in checks["disk"].message
 
 
+def test_a_damaged_database_file_is_named_with_its_fix(library: Path, tmp_path: Path) -> None:
+    """It said "DatabaseError" and "Start the database server": no server mends a file."""
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database at all\n" * 100)
+    env = {**healthy_env(f"sqlite:///{damaged}", library, tmp_path)}
+    code, checks = doctor(env)
+    assert code == FAILED
+    assert checks["database"].message.endswith("the database file is damaged or is not a database")
+    assert "mediashelf db restore" in (checks["database"].fix or "")
+
+
 def test_invalid_settings_are_reported(sqlite_url: str, library: Path, tmp_path: Path) -> None:
     code, checks = doctor({**healthy_env(sqlite_url, library, tmp_path), "MEDIASHELF_PORT": "0"})
     assert code == FAILED
