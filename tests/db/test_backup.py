@@ -216,14 +216,20 @@ def test_undoing_a_restore_brings_the_replaced_database_back(live: Runtime, tmp_
     assert track_count(f"sqlite:///{kept}") == 0  # the empty one, kept in its turn
 
 
+def backup_then_stop(live: Runtime, tmp_path: Path, name: str = "good.db") -> tuple[Path, Path]:
+    """Back the live database up, then stop its runtime; return (its file, the backup)."""
+    db_file = Path(live.db.engine.url.database or "")
+    backup = tmp_path / name
+    backup_sqlite(db_file, backup)
+    live.close()
+    return db_file, backup
+
+
 def test_a_damaged_database_is_restored_over_and_kept_as_it_was(
     live: Runtime, tmp_path: Path
 ) -> None:
     wait_for_job(live, _scan(live))
-    db_file = Path(live.db.engine.url.database or "")
-    good = tmp_path / "good.db"
-    backup_sqlite(db_file, good)
-    live.close()
+    db_file, good = backup_then_stop(live, tmp_path)
     with closing(sqlite3.connect(db_file)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with open(db_file, "r+b") as handle:  # pages 11-13 overwritten, as a failing disk does
@@ -241,10 +247,7 @@ def test_a_database_damaged_from_its_first_page_is_restored_over(
 ) -> None:
     """`db check` called it damaged and said to restore a backup; the restore refused the
     same way ("the database file is damaged"): its in-use check read the damaged file."""
-    db_file = Path(live.db.engine.url.database or "")
-    good = tmp_path / "good.db"
-    backup_sqlite(db_file, good)
-    live.close()
+    db_file, good = backup_then_stop(live, tmp_path)
     for suffix in ("-wal", "-shm"):
         db_file.with_name(db_file.name + suffix).unlink(missing_ok=True)
     db_file.write_bytes(b"garbage where the header was\n")
@@ -261,10 +264,7 @@ def test_a_restore_of_an_old_schema_can_be_undone(live: Runtime, tmp_path: Path)
     """After restoring a backup from before the workers table, restoring `.before-restore`
     failed with "database error (OperationalError)": the in-use check queried workers."""
     wait_for_job(live, _scan(live))
-    db_file = Path(live.db.engine.url.database or "")
-    old = tmp_path / "old.db"
-    backup_sqlite(db_file, old)
-    live.close()
+    db_file, old = backup_then_stop(live, tmp_path, "old.db")
     with Database(f"sqlite:///{old}") as other:
         downgrade(other, file_revisions()[0])
     env = env_for(live.db.url)
@@ -282,10 +282,7 @@ def test_a_restore_over_a_database_another_process_writes_gives_up(
     """Another process writing: the restore waited for its lock forever (sqlite3's backup
     retries a locked destination without end). It gives up after the busy timeout."""
     wait_for_job(live, _scan(live))
-    db_file = Path(live.db.engine.url.database or "")
-    good = tmp_path / "good.db"
-    backup_sqlite(db_file, good)
-    live.close()
+    db_file, good = backup_then_stop(live, tmp_path)
     with closing(sqlite3.connect(db_file)) as holder:
         holder.execute("BEGIN EXCLUSIVE")
         env = {**env_for(live.db.url), "MEDIASHELF_SQLITE_BUSY_TIMEOUT_MS": "200"}
