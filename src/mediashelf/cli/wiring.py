@@ -119,7 +119,7 @@ def require_database(settings: Settings) -> None:
 
     path = sqlite_path(settings.effective_database_url)
     if path is None or path.exists() or path.parent.is_file():
-        return  # (a data folder that is a file: build_runtime names that)
+        return  # (a data folder that is a file: make_data_folder names that)
     raise DatabaseUnavailable(
         f"No database at {path}: nothing has run with this MEDIASHELF_DATABASE_URL (or "
         "MEDIASHELF_DATA_DIR) yet. Check the setting; `mediashelf scan`, `serve` or "
@@ -128,13 +128,11 @@ def require_database(settings: Settings) -> None:
 
 
 def build_runtime(settings: Settings, pool: ProbePool | None = None) -> Runtime:
-    """Return a Runtime for `settings`; an unusable data folder is a setting error."""
+    """Return a Runtime for `settings` (an unusable data folder is a ConfigError from
+    `db.engine.make_data_folder`)."""
     from mediashelf.runtime import Runtime
 
-    try:
-        return Runtime.from_settings(settings, pool=pool)
-    except OSError as exc:  # the folder of the SQLite file cannot be made
-        raise ConfigError(f"Cannot use the data folder: {exc.strerror} ({exc.filename}).") from exc
+    return Runtime.from_settings(settings, pool=pool)
 
 
 @contextmanager
