@@ -63,6 +63,7 @@ from mediashelf.jobs.service import create_job, get_job
 from mediashelf.library.discovery import DiscoveredFile, walk
 from mediashelf.library.ids import derived_id, title_for
 from mediashelf.library.kinds import LIBRARY_SCAN
+from mediashelf.library.new_track import NewTrack
 from mediashelf.library.store import TrackStore
 from mediashelf.library.update import (
     Fingerprint,
@@ -222,13 +223,9 @@ def _write_batch(
     with db.unit_of_work() as session:
         store = TrackStore(session)
         taken = store.taken_ids([file.video_id for file, _ in batch])
-        added: list[Track] = []
+        added: list[NewTrack] = []
         for file, data in batch:
-            track = Track(
-                video_id=file.video_id, relpath=file.relpath, title=file.title,
-                filetype=file.filetype, size_bytes=file.size, probe_status="pending",
-                probe_failures=0, added_at=now, updated_at=now,
-            )  # fmt: skip
+            track = NewTrack.for_file(file, now)
             store.claim_id(track, taken)
             added.append(track)
             fingerprint = Fingerprint(file.size, file.mtime_ns)

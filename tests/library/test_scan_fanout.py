@@ -22,6 +22,7 @@ from mediashelf.errors import InvalidJobRequest, JobBeingCancelled, JobConflict
 from mediashelf.jobs.service import cancel_job, create_job, request_job, retry_job
 from mediashelf.library import scan_fanout
 from mediashelf.library.ids import derived_id
+from mediashelf.library.new_track import NewTrack
 from mediashelf.library.scan import LibraryScan
 from mediashelf.library.scan_plan import Chunk
 from mediashelf.library.store import TrackStore
@@ -288,11 +289,8 @@ def test_an_id_another_chunk_took_meanwhile_falls_back_instead_of_failing(
     batch failed with a unique violation and cost its chunk one of its three attempts."""
     now = datetime.now(UTC)
 
-    def track(relpath: str) -> Track:
-        return Track(
-            video_id="dupe1234567", relpath=relpath, title="Song", filetype="mp3",
-            probe_status="pending", probe_failures=0, added_at=now, updated_at=now,
-        )  # fmt: skip
+    def track(relpath: str) -> NewTrack:
+        return NewTrack("dupe1234567", relpath, "Song", "mp3", now, now)
 
     later = track("Music/Song [dupe1234567].mp3")
     with database.unit_of_work() as session:  # the batch found the id free
@@ -319,11 +317,8 @@ def test_two_chunks_inserting_the_same_ids_in_opposite_orders_do_not_deadlock(
     it as "database unreachable"."""
     now = datetime.now(UTC)
 
-    def track(relpath: str, video_id: str) -> Track:
-        return Track(
-            video_id=video_id, relpath=relpath, title="Song", filetype="mp3",
-            added_at=now, updated_at=now,
-        )  # fmt: skip
+    def track(relpath: str, video_id: str) -> NewTrack:
+        return NewTrack(video_id, relpath, "Song", "mp3", now, now)
 
     x, y = "dlockxxxxxx", "dlockyyyyyy"
     outcome: dict[str, object] = {}

@@ -9,11 +9,13 @@ from pathlib import Path
 from mediashelf.db.schema import Track
 from mediashelf.errors import ProbeError, ProbeMissing
 from mediashelf.library.discovery import DiscoveredFile
+from mediashelf.library.new_track import NewTrack
 from mediashelf.library.scan_plan import PROBED, Item, Verdict
 from mediashelf.library.scan_progress import ErrorSummary, ScanCounters
 from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.library.update import (
     Fingerprint,
+    TrackRecord,
     apply_failure,
     apply_success,
     facts_are_stale,
@@ -86,7 +88,7 @@ class BatchWriter:
     options: ApplyOptions
     now: datetime
     notes: list[str] = field(default_factory=list)  # for the job log (id collisions)
-    added: list[Track] = field(default_factory=list)  # new tracks, inserted after the batch
+    added: list[NewTrack] = field(default_factory=list)  # inserted after the batch
 
     def write(self, batch: Batch) -> None:
         """Apply every item of `batch`."""
@@ -129,16 +131,19 @@ class BatchWriter:
                 self.counters.missing += self.store.mark_missing([(track.id, file.relpath)],
                                                                  self.now)  # fmt: skip
             return
-        is_new = track is None
-        if track is None:
-            track = _new_track(file, self.now)
-            note = self.store.claim_id(track, taken)
-            if note:
-                self.notes.append(note)
-            self.added.append(track)
-        self._count(self._record(track, file, outcome, is_new))
+        if track is not None:
+            self._count(self._record(track, file, outcome, is_new=False))
+            return
+        new = NewTrack.for_file(file, self.now)
+        note = self.store.claim_id(new, taken)
+        if note:
+            self.notes.append(note)
+        self.added.append(new)
+        self._count(self._record(new, file, outcome, is_new=True))
 
-    def _record(self, track: Track, file: DiscoveredFile, outcome: Outcome, is_new: bool) -> str:
+    def _record(
+        self, track: TrackRecord, file: DiscoveredFile, outcome: Outcome, is_new: bool
+    ) -> str:
         """Apply one probe outcome; return the counter the file belongs to."""
         fingerprint = Fingerprint(file.size, file.mtime_ns)
         if isinstance(outcome, ProbeError):
@@ -167,8 +172,7 @@ class BatchWriter:
         since = track.missing_since
         if since is not None and since >= self.options.scan_started and not self.options.chunk:
             self.counters.missing -= 1  # this scan marked it missing before finding it again
-        new = _new_track(file, self.now)
-        track.relpath, track.title, track.filetype = new.relpath, new.title, new.filetype
+        track.relpath, track.title, track.filetype = file.relpath, file.title, file.filetype
         track.missing_since = None
         track.updated_at = self.now
         self.counters.moved += 1  # only: a moved file that changed too is probed, not recounted
@@ -176,14 +180,6 @@ class BatchWriter:
             self._record(track, file, outcome, is_new=False)
         elif track.probe_status == "missing":
             track.probe_status = "ok" if track.probed_at is not None else "pending"
-
-
-def _new_track(file: DiscoveredFile, now: datetime) -> Track:
-    return Track(
-        video_id=file.video_id, relpath=file.relpath, title=file.title, filetype=file.filetype,
-        size_bytes=file.size, probe_status="pending", probe_failures=0, added_at=now,
-        updated_at=now,
-    )  # fmt: skip
 
 
 def _fingerprint_of(row: TrackRow) -> tuple[int | None, int | None]:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from mediashelf.db.chunks import ID_CHUNK, chunks
 from mediashelf.db.schema import FILTER_INDEXED, SORT_INDEXED, Track
 from mediashelf.library.ids import derived_id
+from mediashelf.library.new_track import NewTrack
 
 SORTABLE = SORT_INDEXED
 FILTERABLE = FILTER_INDEXED
@@ -58,32 +59,6 @@ class TrackRow(NamedTuple):
 
 
 _T = Track.__table__.c  # plain columns: rows come back as tuples, with no ORM loading
-
-
-def _insert_defaults() -> dict[str, Any]:
-    """What an insert writes for a column a new Track left unset: its default, else NULL.
-
-    One shape for every row keeps a batch to one statement, in one order. The id is the
-    database's to give.
-    """
-    defaults: dict[str, Any] = {}
-    for column in Track.__table__.columns:
-        if column.primary_key:
-            continue
-        default = column.default
-        if default is not None and not default.is_scalar:
-            raise TypeError(f"tracks.{column.key}: insert() handles scalar defaults only")
-        defaults[column.key] = default.arg if default is not None else None
-    return defaults
-
-
-_INSERT_DEFAULTS = _insert_defaults()
-
-
-def _row_values(track: Track) -> dict[str, Any]:
-    """The insert parameters of a new Track: what it was given, defaults for the rest."""
-    given = track.__dict__
-    return {key: given.get(key, default) for key, default in _INSERT_DEFAULTS.items()}
 
 
 ROW_COLUMNS = (
@@ -190,7 +165,7 @@ class TrackStore:
             )
         return found
 
-    def claim_id(self, track: Track, taken: set[str]) -> str | None:
+    def claim_id(self, track: NewTrack, taken: set[str]) -> str | None:
         """Give a new track a free id, resolving a collision; return a note when it had to change.
 
         `taken` comes from one `taken_ids` call per batch (the wanted ids) and is updated
@@ -209,12 +184,12 @@ class TrackStore:
             return None
         return f"id {wanted} is taken; {track.relpath!r} got id {candidate}"
 
-    def insert(self, tracks: Sequence[Track]) -> list[str]:
-        """Insert new tracks (not in the session) with one executemany, in `video_id` order.
+    def insert(self, tracks: Sequence[NewTrack]) -> list[str]:
+        """Insert new tracks with one executemany, in `video_id` order.
 
         A scan's new rows need no identity map nor their ids back: written as plain rows, 232
         of them take 32 ms instead of the ORM flush's 57, half of it the search index's
-        trigger (measured). Unset columns get their defaults.
+        trigger (measured).
 
         A fanned-out scan's chunks write at once, and two may each find one `[ID]` free: the
         row whose id another writer committed meanwhile is skipped (ON CONFLICT DO NOTHING;
@@ -227,7 +202,7 @@ class TrackStore:
         notes: list[str] = []
         pending = sorted(tracks, key=lambda track: track.video_id)
         while pending:
-            values = [_row_values(track) for track in pending]
+            values = [vars(track) for track in pending]
             written = set(self.session.scalars(self._insert_new(), values))
             pending = [track for track in pending if track.video_id not in written]
             taken = {track.video_id for track in pending}

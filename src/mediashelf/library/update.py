@@ -13,10 +13,13 @@ from typing import Any
 
 from mediashelf.db.schema import Track
 from mediashelf.errors import ProbeError
+from mediashelf.library.new_track import NewTrack
 from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.result import AUDIO_FIELDS, MEDIA_FIELDS, VIDEO_FIELDS, ProbeResult
 
 Changes = dict[str, tuple[Any, Any]]
+# A stored track, or one a scan is about to insert: the rules read and set the same columns.
+TrackRecord = Track | NewTrack
 # Probe facts a changed file that no longer reads loses; size_bytes is the file's own fact.
 CLEARED_ON_FAILURE = tuple(name for name in MEDIA_FIELDS if name != "size_bytes")
 
@@ -29,7 +32,7 @@ class Fingerprint:
     mtime_ns: int
 
 
-def media_values(track: Track) -> dict[str, Any]:
+def media_values(track: TrackRecord) -> dict[str, Any]:
     """Return the track's media columns."""
     return {name: getattr(track, name) for name in MEDIA_FIELDS}
 
@@ -77,7 +80,7 @@ def _protected(name: str, refresh_duration: bool, refresh_size: bool) -> bool:
 
 
 def apply_success(
-    track: Track,
+    track: TrackRecord,
     result: ProbeResult,
     changes: Changes,
     fingerprint: Fingerprint | None,
@@ -100,7 +103,7 @@ def apply_success(
     track.updated_at = now
 
 
-def fingerprint_changed(track: Track, fingerprint: Fingerprint | None) -> bool:
+def fingerprint_changed(track: TrackRecord, fingerprint: Fingerprint | None) -> bool:
     """Tell whether the file changed since the track was last probed (unknown counts as no)."""
     if fingerprint is None or track.fingerprint_size is None:
         return False
@@ -110,7 +113,7 @@ def fingerprint_changed(track: Track, fingerprint: Fingerprint | None) -> bool:
     )
 
 
-def facts_are_stale(track: Track, fingerprint: Fingerprint | None) -> bool:
+def facts_are_stale(track: TrackRecord, fingerprint: Fingerprint | None) -> bool:
     """Tell whether the track's stored facts no longer deserve to survive an "unknown".
 
     True when its file changed since the last probe or an older normaliser described it.
@@ -121,7 +124,7 @@ def facts_are_stale(track: Track, fingerprint: Fingerprint | None) -> bool:
 
 
 def apply_failure(
-    track: Track, error: ProbeError, fingerprint: Fingerprint | None, now: datetime
+    track: TrackRecord, error: ProbeError, fingerprint: Fingerprint | None, now: datetime
 ) -> Changes:
     """Record a failed probe on `track`; return the media fields it cleared as {field: (old, None)}.
 
@@ -153,7 +156,7 @@ def apply_failure(
     return changes
 
 
-def _set_fingerprint(track: Track, fingerprint: Fingerprint | None) -> None:
+def _set_fingerprint(track: TrackRecord, fingerprint: Fingerprint | None) -> None:
     if fingerprint is not None:
         track.fingerprint_size = fingerprint.size
         track.fingerprint_mtime_ns = fingerprint.mtime_ns
