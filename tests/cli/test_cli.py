@@ -596,6 +596,31 @@ def test_file_names_print_as_they_are(database: Database, library: Path) -> None
     assert "there is no folder '[/x]'" in bad_path.output
 
 
+def test_list_options_before_a_problems_subcommand_apply_to_it_or_are_refused(
+    database: Database, library: Path
+) -> None:
+    """`problems --json retry ID` printed text, and `problems --class corrupt retry` refused
+    for want of a class: options given before the sub-command were accepted and ignored."""
+    (library / "broken.flac").write_bytes(b"\x01" * 3000)
+    env = env_for(database, library)
+    assert runner.invoke(app, ["scan"], env=env).exit_code == 0
+    retried = runner.invoke(app, ["problems", "--json", "--class", "corrupt", "retry"], env=env)
+    assert retried.exit_code == 0, retried.output
+    assert json.loads(retried.stdout)["job_id"] > 1
+    unknown = runner.invoke(app, ["problems", "--json", "release", "AAAAAAAAAAA"], env=env)
+    assert unknown.exit_code == NOT_FOUND
+    assert json.loads(unknown.stdout)["error"] == "track not found"
+    for args, flag in ((["problems", "--limit", "5", "retry", "AAAAAAAAAAA"], "--limit"),
+                       (["problems", "--class", "corrupt", "release", "AAAAAAAAAAA"], "--class"),
+                       (["problems", "--json", "--offset", "1", "retry"], "--offset")):  # fmt: skip
+        refused = runner.invoke(app, args, env=env)
+        assert refused.exit_code == USAGE, (args, refused.output)
+        assert f"{flag} only applies to the problem list" in refused.output
+    refused_json = json.loads(refused.stdout)
+    assert refused_json["status"] == "error"
+    assert "--offset" in refused_json["error"]
+
+
 def test_piped_output_keeps_each_line_whole(database: Database, library: Path) -> None:
     """Piped, the console is 80 wide: summaries and progress lines broke mid-field there."""
     from tests.library.test_scan import PROGRESS

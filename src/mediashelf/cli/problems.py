@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click.core import ParameterSource  # typer 0.28's own click (see usage.py)
+from typer._click.exceptions import UsageError
 
 from mediashelf.cli.wiring import TAKES_IDS, JsonFlag, fail, opened_runtime, out, printable
 from mediashelf.errors import InvalidInput
@@ -55,8 +57,30 @@ def problems(
         out.print(table)
 
 
+def given_before(ctx: typer.Context, takes: tuple[str, ...]) -> dict[str, Any]:
+    """Return the list's options given before the sub-command (`problems --json retry ID`).
+
+    They were accepted and ignored: a script asking for JSON got text, and `problems --class
+    corrupt retry` refused for want of a class. Those the sub-command takes apply to it
+    (its own value wins); any other is a usage error, as on the sub-command itself.
+    """
+    parent = ctx.parent
+    if parent is None:
+        return {}
+    given = {name: value for name, value in parent.params.items()
+             if parent.get_parameter_source(name) is not ParameterSource.DEFAULT}  # fmt: skip
+    stray = sorted(set(given) - set(takes))
+    if stray:
+        flags = {param.name: param.opts[0] for param in parent.command.params}
+        names = ", ".join(flags.get(name, name) for name in stray)
+        raise UsageError(f"{names} only applies to the problem list, not to "
+                         f"`problems {ctx.info_name}`.", ctx)  # fmt: skip
+    return given
+
+
 @app.command("retry", context_settings=TAKES_IDS)
 def retry(
+    ctx: typer.Context,
     video_id: Annotated[str | None, typer.Argument(help="One track to look at again.")] = None,
     problem_class: ClassOption = None,
     path: PathOption = None,
@@ -65,6 +89,10 @@ def retry(
     """Enqueue a job that looks at one track, or a whole class, again (see /jobs)."""
     from mediashelf.library.problems.service import retry_class, retry_track
 
+    before = given_before(ctx, ("problem_class", "path", "as_json"))
+    problem_class = problem_class or before.get("problem_class")
+    path = path or before.get("path")
+    as_json = as_json or bool(before.get("as_json"))
     json_errors = {"video_id": video_id, "class": problem_class} if as_json else None
     if (video_id is None) == (problem_class is None):
         raise fail(InvalidInput("give either a VIDEO_ID or --class"), json_errors)
@@ -94,10 +122,12 @@ def retry(
 
 
 @app.command("release", context_settings=TAKES_IDS)
-def release(video_id: str, as_json: JsonFlag = False) -> None:
+def release(ctx: typer.Context, video_id: str, as_json: JsonFlag = False) -> None:
     """Lift a track's quarantine so the next scan probes it again."""
     from mediashelf.library.problems.service import release_track
 
+    before = given_before(ctx, ("as_json",))
+    as_json = as_json or bool(before.get("as_json"))
     json_errors = {"video_id": video_id} if as_json else None
     with (
         opened_runtime(json_errors, indexed_only=True) as runtime,
