@@ -154,6 +154,36 @@ def test_restore_refuses_newer_schemas_and_other_files(live: Runtime, tmp_path: 
     assert not db_file.with_name(db_file.name + ".before-restore").exists()
 
 
+def test_restore_refuses_a_file_that_only_claims_a_mediashelf_schema(
+    live: Runtime, tmp_path: Path
+) -> None:
+    """Another program's SQLite file with an `alembic_version` row (alembic is common) was
+    restored over the library: every page and command then failed on a missing table."""
+    db_file = Path(live.db.engine.url.database or "")
+    before = relpaths(live.db.url)
+    foreign = tmp_path / "other-app.db"
+    with closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES (?)", (head_revision(),))
+        conn.execute("CREATE TABLE tracks (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute('CREATE TABLE "a""b" (x)')  # a name that breaks naive quoting
+        conn.commit()
+    result = runner.invoke(app, ["db", "restore", str(foreign)], env=env_for(live.db.url))
+    assert result.exit_code == USAGE, result.output
+    assert "other-app.db is not a mediashelf database" in result.output
+    assert "tracks.added_at" in result.output  # a table of that name, not this one
+    assert "table jobs" in result.output
+    older = tmp_path / "older.db"  # a real backup of an old schema still restores
+    backup_sqlite(db_file, older)
+    with Database(f"sqlite:///{older}") as db:
+        downgrade(db, file_revisions()[1])
+    assert not db_file.with_name(db_file.name + ".before-restore").exists()
+    assert relpaths(live.db.url) == before
+    live.close()
+    restored = runner.invoke(app, ["db", "restore", str(older)], env=env_for(live.db.url))
+    assert restored.exit_code == OK, restored.output
+
+
 def test_postgresql_is_backed_up_with_pg_dump(tmp_path: Path) -> None:
     url = "postgresql://media:s3cret@db.example:5433/mediashelf"
     result = runner.invoke(app, ["db", "backup", str(tmp_path / "x.dump")], env=env_for(url))

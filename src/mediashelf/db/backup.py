@@ -14,6 +14,7 @@ import os
 import shlex
 import sqlite3
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -28,7 +29,9 @@ from mediashelf.db.migrate import (
     head_revision,
     known_revision,
     migration_lock,
+    upgrade,
 )
+from mediashelf.db.session import Database
 from mediashelf.errors import BackupNotFound, DatabaseError, InvalidBackup, InvalidInput
 
 
@@ -190,7 +193,52 @@ def inspect_backup(src: Path) -> BackupInfo:
             f"{src.name} holds schema {revision}, newer than this version knows "
             f"({head_revision()}); restore it with the mediashelf version that wrote it."
         )
+    with closing(sqlite3.connect(f"{src.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+        lacking = _lacking(_columns(conn), _schema_at(revision))
+    if lacking:
+        raise InvalidBackup(f"{src.name} is not a mediashelf database: it says schema "
+                            f"{revision}, but lacks {lacking}.")  # fmt: skip
     return BackupInfo(src, revision, src.stat().st_size)
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, set[str]]:
+    """Return {table: its column names} of a SQLite database."""
+    tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = "
+                                               "'table' AND name NOT LIKE 'sqlite_%'")]  # fmt: skip
+    return {
+        table: {name for (name,) in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+        for table in tables
+    }
+
+
+def _schema_at(revision: str) -> dict[str, set[str]]:
+    """Return the tables and columns the migrations give a new database at `revision`.
+
+    A restore replaces the live database; a file that only carries an `alembic_version` row
+    (another program's database, a hand-made one) would be taken for a library, and every
+    page and command then failed on a missing table. Built by migrating an empty file, so it
+    holds for every revision shipped, old ones included.
+    """
+    with tempfile.TemporaryDirectory(prefix="mediashelf-schema-") as folder:
+        reference = Path(folder) / "reference.db"
+        db = Database(f"sqlite:///{reference}")
+        try:
+            upgrade(db, revision)
+        finally:
+            db.dispose()
+        with closing(sqlite3.connect(reference)) as conn:
+            return _columns(conn)
+
+
+def _lacking(found: dict[str, set[str]], expected: dict[str, set[str]]) -> str:
+    """Say which tables, and columns of present tables, `expected` has and `found` lacks."""
+    tables = sorted(set(expected) - set(found))
+    columns = [f"{table}.{column}" for table in sorted(set(expected) & set(found))
+               for column in sorted(expected[table] - found[table])]  # fmt: skip
+    parts = [f"table {table}" for table in tables] + columns[:3]
+    if len(columns) > 3:
+        parts.append(f"{len(columns) - 3} more columns")
+    return ", ".join(parts)
 
 
 def restore_sqlite(
