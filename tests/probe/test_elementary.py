@@ -133,6 +133,27 @@ def test_streams_only_ffmpeg_writes_pass(
     assert abs(result.duration - 2) < 0.1
 
 
+def test_a_multiplex_of_two_programmes_is_described_by_the_films_own(
+    each_way: Prober, tmp_path: Path
+) -> None:
+    """A broadcast capture with two channels: the larger picture is programme 2's, and its
+    sound is too (it was programme 1's, 48 kHz, on every backend)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        missing_environment("ffmpeg is not installed")
+    path = tmp_path / "multiplex.ts"
+    sources = ["testsrc2=s=320x240:r=25:d=1", "sine=f=440:r=48000:d=1",
+               "testsrc2=s=640x360:r=30:d=1", "sine=f=880:r=44100:d=1"]  # fmt: skip
+    inputs = [arg for source in sources for arg in ("-f", "lavfi", "-i", source)]
+    maps = [arg for index in range(4) for arg in ("-map", str(index))]
+    subprocess.run([ffmpeg, "-v", "error", *inputs, *maps, "-c:v", "mpeg2video", "-c:a", "mp2",
+                    "-program", "title=One:st=0:st=1", "-program", "title=Two:st=2:st=3",
+                    str(path)], check=True, timeout=60)  # fmt: skip
+    result = each_way.probe(path)
+    assert (result.width, result.height, result.video_fps) == (640, 360, 30.0)
+    assert (result.audio_codec, result.audio_sample_rate) == ("mp2", 44100)
+
+
 def test_a_megabyte_of_sync_bytes_without_frames_is_corrupt(tmp_path: Path) -> None:
     """Every byte a candidate frame start: the search gives up after MAX_CANDIDATES."""
     path = tmp_path / "sync.mp3"

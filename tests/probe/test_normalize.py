@@ -198,6 +198,22 @@ def test_choose_audio_prefers_default_else_first() -> None:
     assert choose_audio([_video("h264", 1, 1)]) is None
 
 
+def test_choose_audio_looks_in_the_main_videos_programme_first() -> None:
+    """A capture of a DVB multiplex: the film of one channel with another channel's sound
+    described no programme (the first audio stream belonged to the first programme)."""
+    first_channel = replace(_audio("mp2", default=True), programs=(1,))
+    film = replace(_video("h264", 1920, 1080), programs=(2,))
+    its_sound = replace(_audio("ac3"), programs=(2, 3))
+    streams = [first_channel, film, its_sound]
+    assert choose_audio(streams, film) is its_sound
+    assert choose_audio(streams) is first_channel  # no video: the usual rule
+    silent_film = replace(film, programs=(4,))  # no sound of its own: any audio, as before
+    assert choose_audio(streams, silent_film) is first_channel
+    result = build_result(container="mpegts", duration=2.0, size_bytes=1000, bitrate=None,
+                          streams=streams, prober="pyav")  # fmt: skip
+    assert (result.width, result.audio_codec) == (1920, "ac3")
+
+
 def test_build_result_falls_back_to_size_over_duration_for_bitrate() -> None:
     result = build_result(
         container="mp3",

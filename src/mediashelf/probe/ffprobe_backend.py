@@ -30,6 +30,7 @@ ENTRIES = (
     ":stream=codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,field_order,"
     "nb_frames,bit_rate,channels,channel_layout,sample_rate,sample_fmt,bits_per_raw_sample"
     ":stream_disposition=attached_pic,default"
+    ":program=program_id:program_stream=index"
 )
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
 PR_SET_PDEATHSIG = 1
@@ -103,7 +104,11 @@ class FfprobeProber:
 def parse_ffprobe_json(data: dict[str, Any], size: int, prober: str) -> ProbeResult:
     """Build a ProbeResult from ffprobe's JSON."""
     fmt = data.get("format") or {}
-    streams = [_stream_facts(raw) for raw in data.get("streams") or []]
+    programs = _programs_of_streams(data.get("programs") or [])
+    streams = [
+        replace(_stream_facts(raw), programs=programs.get(index, ()))
+        for index, raw in enumerate(data.get("streams") or [])
+    ]
     if not fmt and not streams:
         raise ProbeCorrupt("ffprobe found no format or streams.")
     return build_result(
@@ -114,6 +119,19 @@ def parse_ffprobe_json(data: dict[str, Any], size: int, prober: str) -> ProbeRes
         streams=streams,
         prober=prober,
     )
+
+
+def _programs_of_streams(programs: list[Any]) -> dict[int, tuple[int, ...]]:
+    """Return {stream index: the ids of the programmes holding it} (streams come in order)."""
+    found: dict[int, list[int]] = {}
+    for program in programs:
+        if not isinstance(program, dict) or not isinstance(program.get("program_id"), int):
+            continue
+        for stream in program.get("streams") or []:
+            index = stream.get("index") if isinstance(stream, dict) else None
+            if isinstance(index, int):
+                found.setdefault(index, []).append(program["program_id"])
+    return {index: tuple(ids) for index, ids in found.items()}
 
 
 def _stream_facts(raw: dict[str, Any]) -> StreamFacts:

@@ -243,9 +243,20 @@ def choose_video(
     )
 
 
-def choose_audio(streams: Sequence[StreamFacts]) -> StreamFacts | None:
-    """Return the main audio stream: the default usable one, else the first usable one."""
+def choose_audio(
+    streams: Sequence[StreamFacts], video: StreamFacts | None = None
+) -> StreamFacts | None:
+    """Return the main audio stream: the default usable one, else the first usable one;
+    among those of the main video's programme first, when it has one.
+
+    A capture of a whole DVB multiplex holds several programmes: the film's picture with
+    another channel's sound described no programme at all (as ffmpeg's own choice of the
+    best audio stream, related to the video, looks in the video's programme first).
+    """
     audio = [s for s in streams if s.kind == "audio" and usable_audio(s)]
+    if video is not None and video.programs:
+        alongside = [s for s in audio if set(s.programs) & set(video.programs)]
+        audio = alongside or audio
     if not audio:
         return None
     return next((s for s in audio if s.default), audio[0])
@@ -295,7 +306,7 @@ def build_result(
 ) -> ProbeResult:
     """Apply the shared rules to one file's raw facts; raise when nothing usable is there."""
     video = choose_video(streams, container)
-    audio = choose_audio(streams)
+    audio = choose_audio(streams, video)
     if video is None and audio is None:
         raise unusable(streams, container)
     seconds = positive_float(duration)

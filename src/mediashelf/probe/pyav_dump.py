@@ -11,7 +11,7 @@ custom-order one (see `pyav_streams`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import av
@@ -20,6 +20,7 @@ import av.logging
 from mediashelf.probe.normalize import CUSTOM_ORDER_LAYOUT
 
 _STREAM = re.compile(r"^\s*Stream #\d+:(\d+)\S*: (Audio|Video): (.*)$")
+_PROGRAM = re.compile(r"^  (?:Program (\d+)(?: |$)|No Program$)")  # two blanks: not metadata
 _RATE = re.compile(r"^(\d+) Hz$")
 _SAMPLE_FORMAT = re.compile(r"^((?:u8|s16|s32|s64|flt|dbl)p?)(?: \((\d+) bit\))?$")
 _CHANNELS = re.compile(r"^(\d+) channels?$")
@@ -38,6 +39,7 @@ class DumpedStream:
     bits_per_raw_sample: int | None = None
     width: int | None = None
     height: int | None = None
+    programs: tuple[int, ...] = ()
 
 
 def dumped_streams(container: Any) -> dict[int, DumpedStream]:
@@ -49,12 +51,20 @@ def dumped_streams(container: Any) -> dict[int, DumpedStream]:
     finally:
         av.logging.set_level(previous)
     found: dict[int, DumpedStream] = {}
+    programs: dict[int, list[int]] = {}
+    program: int | None = None  # the programme whose streams are listed (None: no programme)
     for line in str(text).splitlines():
+        heading = _PROGRAM.match(line)
+        if heading:
+            program = int(heading.group(1)) if heading.group(1) else None
+            continue
         match = _STREAM.match(line)
         if match:
             index, kind, rest = int(match.group(1)), match.group(2), match.group(3)
             found[index] = _audio(rest) if kind == "Audio" else _video(rest)
-    return found
+            if program is not None:  # a stream of several programmes is listed under each
+                programs.setdefault(index, []).append(program)
+    return {i: replace(s, programs=tuple(programs.get(i, ()))) for i, s in found.items()}
 
 
 def split_top_level(text: str) -> list[str]:

@@ -77,6 +77,7 @@ def _stream_facts(stream: Any, dumped: DumpedStream | None, raw: bool) -> Stream
         "frames": stream.frames,
         "attached_pic": bool(disposition & _ATTACHED_PIC),
         "default": bool(disposition & _DEFAULT),
+        "programs": dump.programs,
     }
     if stream.type == "video":
         return StreamFacts(**common, **_video(stream, ctx, dump, raw))

@@ -65,6 +65,9 @@ class StreamFacts:
     bits_per_raw_sample: object = None
     attached_pic: bool = False
     default: bool = False
+    # The programmes (MPEG-TS services) the stream belongs to: a broadcast capture carries
+    # several, each with its own picture and sound.
+    programs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
