@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from mediashelf.library.watch_queue import ScanQueue
 from mediashelf.library.watch_support import Mount
 from mediashelf.probe.pool import ProbePool
 from mediashelf.runtime import Runtime
-from tests.conftest import Corpus, make_runtime, scan
+from tests.conftest import Corpus, make_runtime, missing_environment, scan
 from tests.polling import wait_until
 
 QUIET_S = 0.6
@@ -281,6 +283,43 @@ def test_a_remounted_root_is_followed_again(
     wait_until(lambda: tracks(db)[gone].probe_status == "missing",
                "a deletion in the new folder to be seen")  # fmt: skip
     assert tracks(db)["Artist/Album/01 Song.mp3"].probe_status == "ok"
+
+
+@contextmanager
+def tmpfs_on(point: Path) -> Iterator[None]:
+    """Mount a new, empty tmpfs on `point` (a real mount: it needs root), unmount it after."""
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "mediashelf-test", str(point)],
+                       check=True, capture_output=True, timeout=30)  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        missing_environment(f"cannot mount a tmpfs (root and mount(8) needed): {exc}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "--lazy", str(point)], check=False, timeout=30)
+
+
+def test_a_disk_mounted_inside_the_library_is_followed(
+    watched: Runtime, corpus: Corpus, library: Path
+) -> None:
+    """A disk mounted on a folder of the library: the watches stayed on the folder beneath
+    it, so no file written to the disk was ever seen (until some later full scan), while
+    /healthz said "events"."""
+    db = watched.db
+    point = library / "Disk"
+    point.mkdir()
+    wait_until(lambda: settled(watched), "the watcher to settle after the new folder")
+    with tmpfs_on(point):
+        (point / "Album").mkdir()
+        shutil.copy(corpus.root / SONG, point / "Album/01 On The Disk.mp3")
+        wait_until(lambda: "Disk/Album/01 On The Disk.mp3" in tracks(db),
+                   "the file written to the mounted disk")  # fmt: skip
+        wait_until(lambda: settled(watched), "the watch scans to end")
+        assert watched.watch_state().mode == "events"
+        shutil.copy(corpus.root / OTHER, point / "Album/02 Later.flac")
+        wait_until(lambda: "Disk/Album/02 Later.flac" in tracks(db),
+                   "a later file on the disk, seen by its own event")  # fmt: skip
+        assert tracks(db)["Disk/Album/02 Later.flac"].probe_status == "ok"
 
 
 def test_a_name_that_is_not_utf8_does_not_end_event_watching(

@@ -15,6 +15,7 @@ from mediashelf.library.watch_scopes import (
 from mediashelf.library.watch_support import (
     Mount,
     RootLook,
+    mounts_inside,
     no_event_mount,
     no_events,
     parse_mountinfo,
@@ -112,7 +113,9 @@ def test_mountinfo_and_file_system_types(tmp_path: Path) -> None:
         "41 22 0:36 / /srv/local/cloud rw shared:3 - fuse.rclone remote: rw\n"
     )
     mounts = parse_mountinfo(text)
-    assert Mount("/srv/my media", "nfs4") in mounts
+    assert Mount("/srv/my media", "nfs4", 40) in mounts
+    assert mounts_inside(Path("/srv"), mounts) == {"my media": 40, "local/cloud": 41}
+    assert mounts_inside(Path("/srv/my media"), mounts) == {}  # the root's own is not inside
     assert no_events("nfs4")
     assert no_events("fuse.sshfs")
     assert no_events("cifs")

@@ -29,6 +29,7 @@ from mediashelf.library.watch_support import (
     RootLook,
     WatchState,
     inotify_watch_limit,
+    mounts_inside,
     no_event_mount,
     system_mounts,
     too_many_folders,
@@ -98,7 +99,7 @@ class LibraryWatcher:
     # -- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        rescan = False
+        rescan: list[str] = []  # scopes to scan when events are followed again
         restarts: list[float] = []  # when events were followed again after an undecodable name
         while not self._stop.is_set():
             try:
@@ -108,8 +109,8 @@ class LibraryWatcher:
                 root, reason = self.config.root, f"the library root cannot be read ({exc.strerror})"
             if reason is None:
                 try:
-                    if self._follow_events(root, rescan=rescan):
-                        rescan = True  # another folder is mounted there now: watch that one
+                    rescan = self._follow_events(root, rescan)
+                    if rescan:  # other folders are mounted there now: watch those
                         continue
                     return
                 except Exception as exc:  # watches could not be added, or the watcher broke
@@ -117,7 +118,7 @@ class LibraryWatcher:
                     if _undecodable(exc) and _may_restart(restarts, time.monotonic()):
                         log.warning("watch: %s; following events again and scanning the "
                                     "library for what was missed", shown)  # fmt: skip
-                        rescan = True
+                        rescan = [""]
                         continue
                     reason = f"file-system watches failed: {shown}"
             if not self._stop.is_set():
@@ -136,16 +137,19 @@ class LibraryWatcher:
         )  # fmt: skip
         return self.queue
 
-    def _follow_events(self, root: Path, rescan: bool = False) -> bool:
-        """Follow events until stopped (False) or until `root` is another folder (True).
+    def _follow_events(self, root: Path, rescan: list[str]) -> list[str]:
+        """Follow events until stopped ([]) or until another folder is at `root`, or at a
+        folder inside it (the scopes to scan once they are watched).
 
         Watches hold the folder they were added to: after an unmount and a mount, or a
-        rename, no event of the folder now at the path would ever arrive.
+        rename, no event of the folder now at the path would ever arrive. So with a disk
+        mounted on (or unmounted from) a folder of the library, found in the mount table.
         """
         queue = self._new_queue(events=True)
-        if rescan:  # what changed while no watch was on the folder now there
-            queue.add([""])
+        if rescan:  # what changed while no watch was on the folders now there
+            queue.add(rescan)
         identity, check_at = file_identity(root), 0.0
+        inside = mounts_inside(root, self.config.mounts())
         burst = Burst(self.config.quiet_s)
         look = RootLook(root)
         keep = event_filter(root, self.config.extensions)
@@ -163,7 +167,12 @@ class LibraryWatcher:
                 if moved or _repointed(self.config.root, root):
                     log.warning("watch: the library root was unmounted, replaced or moved; "
                                 "following the folder now at its path")  # fmt: skip
-                    return True
+                    return [""]
+                if remounted := _remounted(inside, mounts_inside(root, self.config.mounts())):
+                    log.warning("watch: a file system was mounted or unmounted at %s inside "
+                                "the library; following the folders now there",
+                                ", ".join(remounted))  # fmt: skip
+                    return remounted
                 check_at = now + 1.0
             if raw:
                 burst.add(_changes(root, raw), look, now)
@@ -171,7 +180,7 @@ class LibraryWatcher:
                 log.info("watch: changes settled in %s", ", ".join(s or "/" for s in scopes))
                 queue.add(scopes, burst.handed_deletions)
             self._step(queue, now)
-        return False
+        return []
 
     def _poll(self, reason: str) -> None:
         self.state = WatchState("polling", reason)
@@ -222,6 +231,12 @@ def _may_restart(restarts: list[float], now: float) -> bool:
     rescan the library, in a loop: polling is then the honest mode)."""
     restarts[:] = [t for t in restarts if now - t < RESTARTS_WINDOW_S] + [now]
     return len(restarts) <= RESTARTS_MAX
+
+
+def _remounted(before: dict[str, int], now: dict[str, int]) -> list[str]:
+    """Return the folders where a file system was mounted, unmounted or replaced, in order."""
+    points = before.keys() | now.keys()
+    return sorted(point for point in points if before.get(point) != now.get(point))
 
 
 def _repointed(configured: Path, followed: Path) -> bool:

@@ -54,6 +54,7 @@ class Mount:
 
     point: str
     fstype: str
+    mount_id: int = 0  # the kernel's id of this mount: a remount at the same point has another
 
 
 # Returns the mounts of this process (injectable, so tests can pretend a root is NFS).
@@ -80,7 +81,8 @@ def parse_mountinfo(text: str) -> list[Mount]:
         head, sep, tail = line.partition(" - ")
         fields = head.split()
         if sep and len(fields) >= 5 and tail.split():
-            mounts.append(Mount(_unescape(fields[4]), tail.split()[0]))
+            mount_id = int(fields[0]) if fields[0].isdigit() else 0
+            mounts.append(Mount(_unescape(fields[4]), tail.split()[0], mount_id))
     return mounts
 
 
@@ -135,6 +137,21 @@ def no_event_mount(root: Path, mounts: list[Mount]) -> str | None:
             where = os.path.relpath(mount.point, real)
             return f"{where!r} inside the library is a {mount.fstype} mount, which sends no events"
     return None
+
+
+def mounts_inside(root: Path, mounts: list[Mount]) -> dict[str, int]:
+    """Return {relpath: mount id} of the file systems mounted on folders below `root`.
+
+    A watch holds the folder it was added to: a disk mounted on a folder of the library
+    hides that folder, and no event of the disk's files ever arrives (nor, after it is
+    unmounted, of the folder beneath). Compared over time, this says when to watch anew.
+    """
+    real = str(root)
+    return {
+        os.path.relpath(mount.point, real): mount.mount_id
+        for mount in mounts
+        if mount.point != real and _within(mount.point, real)
+    }
 
 
 def inotify_watch_limit() -> int | None:
