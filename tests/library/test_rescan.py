@@ -7,11 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from mediashelf.clock import SystemClock
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
+from mediashelf.errors import ProbeError
 from mediashelf.library.rescan import RescanOptions, rescan_track
 from mediashelf.probe.pool import ProbePool
 from mediashelf.probe.result import ProbeResult
@@ -86,6 +88,32 @@ def test_a_size_a_rescan_kept_is_corrected_by_the_next_scan(
         assert _size(database, "audio/plain.mp3") == path.stat().st_size
         assert scan(runtime).progress["updated"] == 0
         assert scan(runtime, refresh_size=False).progress["updated"] == 0
+    finally:
+        runtime.close()
+
+
+def test_a_file_cut_short_shows_its_new_size_though_it_no_longer_reads(
+    database: Database, library: Path, probe_pool: ProbePool
+) -> None:
+    """A changed file that fails to probe lost its probe facts, but kept the old file's size
+    beside the new fingerprint, for good (later scans call it unchanged): a download cut to
+    1000 bytes showed the whole film's size, by scans and rescans alike."""
+    runtime = make_runtime(database, library, probe_pool)
+    try:
+        assert scan(runtime).status == "completed"
+        film, song = library / "video/h264_aac.mp4", library / "audio/plain.mp3"
+        film.write_bytes(film.read_bytes()[:1000])
+        assert scan(runtime).progress["failed"] == 1
+        assert _size(database, "video/h264_aac.mp4") == 1000
+        with database.unit_of_work() as session:
+            video_id = session.scalar(select(Track.video_id).where(Track.relpath ==
+                                                                   "audio/plain.mp3"))  # fmt: skip
+        assert video_id is not None
+        song.write_bytes(b"\x01" * 700)  # overwritten by something that is not audio
+        with pytest.raises(ProbeError):
+            rescan_track(database, root=library, runner=probe_pool, clock=SystemClock(),
+                         video_id=video_id, options=RescanOptions(), actor="test")  # fmt: skip
+        assert _size(database, "audio/plain.mp3") == 700
     finally:
         runtime.close()
 

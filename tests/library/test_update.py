@@ -271,9 +271,12 @@ def test_apply_failure_of_a_changed_file_clears_its_media_facts() -> None:
     )
 
     cleared = {name for name, value in before.items() if value is not None} - {"size_bytes"}
-    assert changes == {name: (before[name], None) for name in cleared}
+    assert changes == {
+        **{name: (before[name], None) for name in cleared},
+        "size_bytes": (before["size_bytes"], 5),  # the file's own fact: its new size
+    }
     assert all(getattr(track, name) is None for name in cleared)
-    assert track.size_bytes == before["size_bytes"]  # the file's own fact, not a probe fact
+    assert track.size_bytes == 5
     assert track.probe_version == NORMALIZER_VERSION
     assert track.failing_since == NOW
     assert track.probe_status == "error"

@@ -126,21 +126,24 @@ def facts_are_stale(track: TrackRecord, fingerprint: Fingerprint | None) -> bool
 def apply_failure(
     track: TrackRecord, error: ProbeError, fingerprint: Fingerprint | None, now: datetime
 ) -> Changes:
-    """Record a failed probe on `track`; return the media fields it cleared as {field: (old, None)}.
+    """Record a failed probe on `track`; return the media fields it changed as {field: (old, new)}.
 
     A file that changed since its last probe and no longer reads has no facts any more: its
-    media fields are cleared (no stale facts). An unchanged file that fails (a transient
-    problem, a timeout) keeps them.
+    media fields are cleared (no stale facts), but for its size, the file's own fact, which
+    is the new one (a download cut short showed the whole file's size). An unchanged file
+    that fails (a transient problem, a timeout) keeps them.
     """
     changes: Changes = {}
-    if fingerprint_changed(track, fingerprint):
+    if fingerprint is not None and fingerprint_changed(track, fingerprint):
         changes = {
             name: (old, None)
             for name in MEDIA_FIELDS
             if name in CLEARED_ON_FAILURE and (old := getattr(track, name)) is not None
         }
-        for name in changes:
-            setattr(track, name, None)
+        if track.size_bytes != fingerprint.size:
+            changes["size_bytes"] = (track.size_bytes, fingerprint.size)
+        for name, (_old, value) in changes.items():
+            setattr(track, name, value)
     _set_fingerprint(track, fingerprint)
     track.probe_status = "error"
     track.probe_error_class = error.error_class
