@@ -19,6 +19,7 @@ from mediashelf.db.session import Database
 from mediashelf.errors import ConflictingJob, LibraryUnavailable
 from mediashelf.jobs.maintenance import Schedule
 from mediashelf.jobs.registry import Registry
+from mediashelf.jobs.store import JobStore
 from mediashelf.jobs.worker import Worker, WorkerConfig
 from mediashelf.library.kinds import LIBRARY_SCAN
 from mediashelf.library.scan_request import request_scan
@@ -29,6 +30,7 @@ from mediashelf.probe.formats import media_extensions
 from mediashelf.probe.pool import ProbePool
 
 if TYPE_CHECKING:  # watch mode imports watchfiles only when it starts
+    from mediashelf.library.scan_after import ScanAfter
     from mediashelf.library.watch import LibraryWatcher
 
 
@@ -47,6 +49,7 @@ class Runtime:
     watcher: LibraryWatcher | None = None
     mounts: MountTable = system_mounts  # how watch mode learns file-system types (tests inject)
     _startup_scan_owed: bool = False  # another scan was in the way of the start-up scan
+    _scan_after: ScanAfter | None = None  # asks for it without watch mode
 
     @classmethod
     def from_settings(
@@ -120,10 +123,12 @@ class Runtime:
     def enqueue_startup_scan(self, actor: str = "serve") -> int | None:
         """Queue an incremental library scan (or join the active one); return its id.
 
-        A different scan already active is left to run: its id is returned. In watch mode the
-        whole library is then scanned after it (the watcher's queue waits for it): a scan
-        of one folder handed back at the last stop must not stand in for the look at what
-        changed while nothing watched.
+        A different scan already active is left to run: its id is returned, and the whole
+        library is scanned after it (in watch mode the watcher's queue waits for it, else a
+        `ScanAfter` thread). A scan of one folder handed back at the last stop must not stand
+        in for the look at what changed while nothing ran; nor may the identical scan the
+        last stop interrupted, which resumes after its checkpoint and never looks at the
+        files before it again.
         """
         if self.settings.library is None:
             return None
@@ -133,11 +138,24 @@ class Runtime:
                     session, self.registry, self.clock, {}, trigger="cli", actor=actor
                 )
             except ConflictingJob as exc:
-                self._startup_scan_owed = True
-                if self.watcher is not None:
-                    self.watcher.scan_whole_library()
+                self._owe_startup_scan(exc.job_id, actor)
                 return exc.job_id
-            return request.job_id
+            joined = JobStore(session).get(request.job_id) if request.joined else None
+            resumes = joined is not None and bool(joined.checkpoint)
+        if resumes:
+            self._owe_startup_scan(request.job_id, actor)
+        return request.job_id
+
+    def _owe_startup_scan(self, job_id: int, actor: str) -> None:
+        self._startup_scan_owed = True
+        if self.watcher is not None:
+            self.watcher.scan_whole_library()
+        elif not self.settings.watch and self._scan_after is None:
+            from mediashelf.library.scan_after import ScanAfter
+
+            self._scan_after = ScanAfter(self.db, self.registry, self.clock, job_id,
+                                         self.settings.poll_s, actor)  # fmt: skip
+            self._scan_after.start()
 
     def start_watch(self) -> LibraryWatcher:
         """Follow the library's changes (watch mode) from a thread of this process."""
@@ -179,6 +197,8 @@ class Runtime:
 
     def close(self) -> None:
         """Stop the watcher, the worker and the pool, and close database connections."""
+        if self._scan_after is not None:
+            self._scan_after.stop()
         if self.watcher is not None:
             self.watcher.stop()
         if self.worker is not None:
