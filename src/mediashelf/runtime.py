@@ -168,6 +168,10 @@ class Runtime:
             mounts=self.mounts,
         )  # fmt: skip
         self.watcher = LibraryWatcher(self.db, self.registry, self.clock, config, self._wake)
+        if self._scan_after is not None:  # the watcher's queue asks for it now
+            self._scan_after.stop()
+            self._startup_scan_owed = self._scan_after.requested is None
+            self._scan_after = None
         if self._startup_scan_owed:
             self.watcher.scan_whole_library()
         self.watcher.start()

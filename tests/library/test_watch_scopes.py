@@ -8,6 +8,7 @@ from mediashelf.library.watch_scopes import (
     Burst,
     Change,
     Kind,
+    ancestors,
     common_ancestor,
     covering,
     plan_scopes,
@@ -104,6 +105,19 @@ def test_a_rename_keeps_both_ends_in_one_scope(tmp_path: Path) -> None:
     burst.add([Change(Kind.DELETED, "Music/Other/old.flac"),
                Change(Kind.ADDED, "Music/Sorted/Artist/01.flac")], look, now=2.0)  # fmt: skip
     assert burst.settle(look, 3.0) == ["Music"]
+
+
+def test_a_hand_over_names_the_outermost_deleted_paths(tmp_path: Path) -> None:
+    """A folder deleted file by file is one deleted folder: its tracks are counted once."""
+    look = RootLook(tmp_path)
+    _touch(tmp_path / "Kept/a.flac")
+    burst = Burst(quiet_s=1.0)
+    burst.add([Change(Kind.DELETED, "Gone/x/1.flac"), Change(Kind.DELETED, "Gone/x"),
+               Change(Kind.DELETED, "Gone"), Change(Kind.DELETED, "Gone2/b.flac"),
+               Change(Kind.DELETED, "Kept/a.flac")], look, now=0.0)  # fmt: skip
+    assert burst.settle(look, 2.0) == [""]
+    assert burst.handed_deleted == ["Gone", "Gone2/b.flac"]  # Kept/a.flac is there again
+    assert ancestors("a/b/c.flac") == ["a", "a/b"]
 
 
 def test_mountinfo_and_file_system_types(tmp_path: Path) -> None:

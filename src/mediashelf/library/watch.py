@@ -22,6 +22,7 @@ from mediashelf.db.session import Database
 from mediashelf.file_identity import file_identity
 from mediashelf.jobs.registry import Registry
 from mediashelf.library.discovery import MEDIA_EXTENSIONS, media_extension
+from mediashelf.library.store import TrackStore
 from mediashelf.library.watch_queue import OUTAGE_RETRY_S, ScanQueue
 from mediashelf.library.watch_scopes import Burst, Change, Kind
 from mediashelf.library.watch_support import (
@@ -37,6 +38,8 @@ from mediashelf.library.watch_support import (
 
 log = logging.getLogger(__name__)
 
+# Deleted paths whose tracks are counted one query each; any more count one apiece.
+MAX_COUNTED_DELETIONS = 1000
 TICK_MS = 250  # how often the thread looks at the quiet period and the scan queue
 UNDECODABLE = "Unable to decode path"  # watchfiles' error for a name that is not UTF-8
 RESTARTS_MAX = 5
@@ -178,9 +181,29 @@ class LibraryWatcher:
                 burst.add(_changes(root, raw), look, now)
             if burst.due(now) and (scopes := burst.settle(look, now)) is not None:
                 log.info("watch: changes settled in %s", ", ".join(s or "/" for s in scopes))
-                queue.add(scopes, burst.handed_deletions)
+                queue.add(scopes, self._tracks_gone(burst.handed_deleted))
             self._step(queue, now)
         return []
+
+    def _tracks_gone(self, deleted: list[str]) -> int:
+        """Return how many present tracks the deleted paths took: one a file, and every one
+        below a folder. A folder moved out of the library (to the trash, another disk) is one
+        event; counted as one, a top-level folder's tracks tripped the brake of the whole-
+        library scan it asks for, again at every retry, with later changes waiting behind.
+        """
+        counted = deleted[:MAX_COUNTED_DELETIONS]
+        gone = len(deleted) - len(counted)
+        try:
+            with self.db.unit_of_work() as session:
+                store = TrackStore(session)
+                for path in counted:
+                    tracks, missing = store.scope_counts(path + "/")
+                    gone += max(1, tracks - missing)
+        except Exception as exc:  # the database is away: the scan's brake counts one each
+            log.warning("watch: could not count the tracks deleted paths held (%s)",
+                        type(exc).__name__)  # fmt: skip
+            return len(deleted)
+        return gone
 
     def _poll(self, reason: str) -> None:
         self.state = WatchState("polling", reason)

@@ -67,6 +67,12 @@ def parent(relpath: str) -> str:
     return relpath.rsplit("/", 1)[0] if "/" in relpath else ""
 
 
+def ancestors(relpath: str) -> list[str]:
+    """Return the folders above `relpath` inside the library ("a", "a/b" for "a/b/c")."""
+    parts = relpath.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def is_within(relpath: str, folder: str) -> bool:
     """Tell whether `relpath` is `folder` or lies below it."""
     return folder in ("", relpath) or relpath.startswith(folder + "/")
@@ -122,7 +128,7 @@ class Burst:
     overflow: bool = False
     quiet_since: float | None = None  # last event, or last check that found something moving
     started: float | None = None  # first event not handed over yet
-    handed_deletions: int = 0  # deleted paths (still gone) in the last hand-over
+    handed_deleted: list[str] = field(default_factory=list)  # gone paths of the last hand-over
 
     @property
     def max_age_s(self) -> float:
@@ -174,7 +180,7 @@ class Burst:
             self.quiet_since = now
         elif now - self.quiet_since >= self.quiet_s:
             scopes = self.scopes(look)
-            self.handed_deletions = self._deletions(lambda _path: True)
+            self.handed_deleted = self._deleted(lambda _path: True)
             self._forget(lambda _path: True)
             return scopes
         assert self.started is not None
@@ -190,18 +196,19 @@ class Burst:
         ready = [s for s in self.scopes(look) if not any(is_within(h, s) for h in hot)]
         if not ready:
             return None
-        self.handed_deletions = self._deletions(lambda path: any(is_within(path, s) for s in ready))
+        self.handed_deleted = self._deleted(lambda path: any(is_within(path, s) for s in ready))
         self._forget(lambda path: any(is_within(path, s) for s in ready))
         return ready
 
-    def _deletions(self, handed: Callable[[str], bool]) -> int:
-        """Count the handed paths seen deleted and still gone at the last look (a deleted
-        folder counts too: slack of one per folder on the brake, never a deletion missed)."""
-        return sum(
-            1
+    def _deleted(self, handed: Callable[[str], bool]) -> list[str]:
+        """Return the handed paths seen deleted and still gone at the last look, outermost
+        only (a folder deleted file by file is reported with each of its files)."""
+        gone = {
+            path
             for path, kinds in self.kinds.items()
             if Kind.DELETED in kinds and self.observed.get(path) is None and handed(path)
-        )
+        }
+        return sorted(path for path in gone if not any(a in gone for a in ancestors(path)))
 
     def _forget(self, handed: Callable[[str], bool]) -> None:
         """Drop the paths a hand-over covers."""
