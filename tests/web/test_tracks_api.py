@@ -122,7 +122,32 @@ def test_healthz(app: App) -> None:
     assert app.client.get("/healthz").json() == {
         "status": "ok", "database": "ok", "disk": "ok", "workers": 0,
         "watch": {"mode": "off", "reason": "watch mode is not enabled (MEDIASHELF_WATCH)"},
+        "library": {"status": "ok", "reason": None},
     }  # fmt: skip
+
+
+def test_healthz_says_when_the_library_is_offline(app: App) -> None:
+    """A dropped mount: scans wait and mark nothing missing, but /healthz said all was well
+    and showed it nowhere outside the job list. The service itself stays healthy (200)."""
+    away = app.library.with_name("library-unmounted")
+    app.library.rename(away)
+    try:
+        app.library.mkdir()  # the empty mount point an unmounted drive leaves
+        body = app.client.get("/healthz").json()
+        assert body["status"] == "ok"
+        assert body["library"]["status"] == "offline"
+        assert "empty while" in body["library"]["reason"]
+        app.library.rmdir()
+        missing = app.client.get("/healthz")
+        assert missing.status_code == 200
+        assert missing.json()["library"] == {
+            "status": "offline",
+            "reason": "The library root does not exist or is offline.",
+        }
+        assert str(app.library) not in missing.text  # no paths
+    finally:
+        away.rename(app.library)
+    assert app.client.get("/healthz").json()["library"] == {"status": "ok", "reason": None}
 
 
 def test_tracks_page_is_the_html_twin_of_the_list(app: App) -> None:

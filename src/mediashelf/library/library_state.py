@@ -33,6 +33,15 @@ def library_problem(root: Path, known_tracks: int) -> str | None:
     return None
 
 
+def root_is_empty(root: Path) -> bool:
+    """Tell whether the root is a folder with nothing in it (False when it cannot be listed)."""
+    try:
+        with os.scandir(root) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
 RootIdentity = int  # the inode of the root's real folder
 
 

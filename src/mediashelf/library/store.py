@@ -108,6 +108,11 @@ class TrackStore:
         ).one()
         return int(row[0]), int(row[1])
 
+    def present_count(self) -> int:
+        """Return how many tracks are not missing."""
+        return int(self.session.scalar(select(func.count()).where(Track.missing_since.is_(None)))
+                   or 0)  # fmt: skip
+
     def missing_since_count(self, prefix: str, since: datetime) -> int:
         """Return how many tracks within `prefix` were marked missing at or after `since`."""
         return int(

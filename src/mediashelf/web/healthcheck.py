@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from mediashelf.db.migrate import newest_file_revision, stored_revision
 from mediashelf.db.outage import describe, file_problem
 from mediashelf.errors import DatabaseError, DatabaseFileProblem
 from mediashelf.jobs.service import job_stats
+from mediashelf.library.library_state import library_problem, root_is_empty
+from mediashelf.library.store import TrackStore
 from mediashelf.runtime import Runtime
 from mediashelf.web.errors import DISK_FULL, RETRY_AFTER_S
 from mediashelf.web.storage import StorageWatch, sqlite_disk_low
@@ -50,6 +54,7 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
             return _unhealthy("database", "schema changed", schema, watch)
         with runtime.db.unit_of_work() as session:
             workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
+            library = _library_state(runtime.settings.library, session)
     except (DatabaseError, SQLAlchemyError) as exc:
         log.warning("Health check: database failed: %r", exc.__cause__ or exc)
         reason = (
@@ -62,8 +67,20 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
         return _unhealthy("database", reason, message, watch, retry=not by_hand)
     if storage.full or sqlite_disk_low(runtime.db.url):
         return _unhealthy("disk", "disk full", DISK_FULL, watch)
-    body = {"status": "ok", "database": "ok", "disk": "ok", "workers": workers, "watch": watch}
+    body = {"status": "ok", "database": "ok", "disk": "ok", "workers": workers, "watch": watch,
+            "library": library}  # fmt: skip
     return Health(True, body)
+
+
+def _library_state(root: Path | None, session: Session) -> dict[str, str | None]:
+    """Say whether the library is there (a dropped mount: scans wait, nothing is marked
+    missing, and this was the one place it did not show). The service itself is healthy."""
+    if root is None:
+        return {"status": "not configured", "reason": None}
+    problem = library_problem(root, 0)  # missing or unreadable
+    if problem is None and root_is_empty(root):  # an empty mount point, if tracks are known
+        problem = library_problem(root, TrackStore(session).present_count())
+    return {"status": "offline" if problem else "ok", "reason": problem}
 
 
 def _schema_problem(runtime: Runtime) -> str | None:

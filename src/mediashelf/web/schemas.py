@@ -332,3 +332,4 @@ class HealthOut(BaseModel):
     disk: str
     workers: int
     watch: dict[str, Any]  # {"mode": "events" | "polling" | "off", "reason": ...}
+    library: dict[str, Any]  # {"status": "ok" | "offline" | "not configured", "reason": ...}
