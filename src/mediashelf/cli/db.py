@@ -15,7 +15,9 @@ from mediashelf.errors import DatabaseInUse
 if TYPE_CHECKING:
     from mediashelf.config import Settings
 
-app = typer.Typer(no_args_is_help=True, help="Database schema, backups and restores.")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Database schema, backups and restores."
+)
 
 
 @app.command("upgrade")

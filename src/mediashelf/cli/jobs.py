@@ -16,7 +16,7 @@ from mediashelf.jobs.states import JobStatus
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
     from mediashelf.db.schema import Job
 
-app = typer.Typer(no_args_is_help=True, help="Background jobs.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Background jobs.")
 # the API's bounds: an id beyond the database's integers is a usage error, not a traceback
 JobId = Annotated[int, typer.Argument(min=1, max=2**31 - 1, help="The job id.")]
 

@@ -42,7 +42,7 @@ WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 WATCH_HELP = "Follow file-system changes and scan what changed (MEDIASHELF_WATCH)."
 
 app = typer.Typer(
-    cls=JsonUsageErrors, no_args_is_help=True,
+    cls=JsonUsageErrors, no_args_is_help=True, rich_markup_mode=None,
     help="Keep a media library's technical facts accurate.",
 )  # fmt: skip
 app.add_typer(db_commands.app, name="db")

@@ -12,7 +12,10 @@ from typer._click.exceptions import UsageError
 from mediashelf.cli.wiring import TAKES_IDS, JsonFlag, fail, opened_runtime, out, printable
 from mediashelf.errors import InvalidInput
 
-app = typer.Typer(help="Tracks that failed, are quarantined, missing or do not decode cleanly.")
+app = typer.Typer(
+    rich_markup_mode=None,
+    help="Tracks that failed, are quarantined, missing or do not decode cleanly.",
+)
 ClassOption = Annotated[str | None, typer.Option("--class", help="Only this problem class.")]
 PathOption = Annotated[str | None, typer.Option(help="Only this sub-folder.")]
 
