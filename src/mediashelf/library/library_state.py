@@ -9,6 +9,8 @@ while files remain at the mount point) is offline too, for that scan.
 from __future__ import annotations
 
 import os
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mediashelf.errors import LibraryUnavailable
@@ -29,17 +31,62 @@ def library_problem(root: Path, known_tracks: int) -> str | None:
     except OSError as exc:
         return f"The library root cannot be listed: {exc.strerror}."
     if empty:
-        return f"The library root is empty while {known_tracks} tracks are known (not mounted?)."
+        return empty_root_problem(known_tracks)
     return None
 
 
-def root_is_empty(root: Path) -> bool:
-    """Tell whether the root is a folder with nothing in it (False when it cannot be listed)."""
+def empty_root_problem(known_tracks: int) -> str:
+    """Say why an empty root with tracks known is offline."""
+    return f"The library root is empty while {known_tracks} tracks are known (not mounted?)."
+
+
+NOT_ANSWERING = "The library root does not answer (a network mount whose server went away?)."
+
+
+@dataclass
+class _Look:
+    root: Path
+    done: threading.Event = field(default_factory=threading.Event)
+    problem: str | None = None
+    empty: bool = False
+
+
+class RootCheck:
+    """Looks at the library root for a caller that must answer in time (`/healthz`).
+
+    A hard network mount whose server went away blocks stat() for good: one look runs at a
+    time, in a daemon thread of its own, and a caller waits for it at most `timeout_s`; while
+    a look is stuck, every caller hears at once that the root does not answer.
+    """
+
+    def __init__(self, timeout_s: float = 1.0) -> None:
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._look: _Look | None = None
+
+    def look(self, root: Path) -> tuple[str | None, bool]:
+        """Return why the root cannot be used (None: it can) and whether it is empty."""
+        with self._lock:
+            if self._look is None or self._look.done.is_set() or self._look.root != root:
+                self._look = _Look(root)
+                threading.Thread(target=_run_look, args=(root, self._look), daemon=True,
+                                 name="root-check").start()  # fmt: skip
+            look = self._look
+        if not look.done.wait(self.timeout_s):
+            return NOT_ANSWERING, False
+        return look.problem, look.empty
+
+
+def _run_look(root: Path, look: _Look) -> None:
     try:
-        with os.scandir(root) as entries:
-            return next(entries, None) is None
-    except OSError:
-        return False
+        look.problem = library_problem(root, 0)  # missing or unreadable
+        if look.problem is None:
+            with os.scandir(root) as entries:
+                look.empty = next(entries, None) is None
+    except OSError as exc:
+        look.problem = f"The library root cannot be listed: {exc.strerror}."
+    finally:
+        look.done.set()
 
 
 RootIdentity = int  # the inode of the root's real folder

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from mediashelf import __version__
+from mediashelf.library.library_state import RootCheck
 from mediashelf.runtime import Runtime
 from mediashelf.web.api import health, jobs, problems, tracks
 from mediashelf.web.auth import routes as auth_routes
@@ -58,6 +59,7 @@ def create_app(runtime: Runtime, workers: int = 0, initial_scan: bool = False) -
     app.state.runtime = runtime
     app.state.access = access
     app.state.storage = StorageWatch()
+    app.state.root_check = RootCheck()  # /healthz looks at the library root through it
     routers = (
         auth_routes.router,
         docs_router,

@@ -18,7 +18,7 @@ from mediashelf.db.migrate import newest_file_revision, stored_revision
 from mediashelf.db.outage import describe, file_problem
 from mediashelf.errors import DatabaseError, DatabaseFileProblem
 from mediashelf.jobs.service import job_stats
-from mediashelf.library.library_state import library_problem, root_is_empty
+from mediashelf.library.library_state import RootCheck, empty_root_problem
 from mediashelf.library.store import TrackStore
 from mediashelf.runtime import Runtime
 from mediashelf.web.errors import DISK_FULL, RETRY_AFTER_S
@@ -44,7 +44,7 @@ def _unhealthy(
     return Health(False, body, {"retry-after": str(RETRY_AFTER_S)} if retry else {})
 
 
-def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
+def check_health(runtime: Runtime, storage: StorageWatch, root_check: RootCheck) -> Health:
     """Ping the database, count live workers, look for a full disk; say how watching goes."""
     watch = runtime.watch_state().as_json()  # events | polling | off, and why
     try:
@@ -54,7 +54,7 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
             return _unhealthy("database", "schema changed", schema, watch)
         with runtime.db.unit_of_work() as session:
             workers = len(job_stats(session, runtime.clock, runtime.settings.lease_s).workers)
-            library = _library_state(runtime.settings.library, session)
+            library = _library_state(runtime.settings.library, root_check, session)
     except (DatabaseError, SQLAlchemyError) as exc:
         log.warning("Health check: database failed: %r", exc.__cause__ or exc)
         reason = (
@@ -72,14 +72,15 @@ def check_health(runtime: Runtime, storage: StorageWatch) -> Health:
     return Health(True, body)
 
 
-def _library_state(root: Path | None, session: Session) -> dict[str, str | None]:
+def _library_state(root: Path | None, check: RootCheck, session: Session) -> dict[str, str | None]:
     """Say whether the library is there (a dropped mount: scans wait, nothing is marked
     missing, and this was the one place it did not show). The service itself is healthy."""
     if root is None:
         return {"status": "not configured", "reason": None}
-    problem = library_problem(root, 0)  # missing or unreadable
-    if problem is None and root_is_empty(root):  # an empty mount point, if tracks are known
-        problem = library_problem(root, TrackStore(session).present_count())
+    problem, empty = check.look(root)  # within a second, even on a mount that hangs
+    if problem is None and empty:  # an empty mount point, if tracks are known
+        known = TrackStore(session).present_count()
+        problem = empty_root_problem(known) if known else None
     return {"status": "offline" if problem else "ok", "reason": problem}
 
 

@@ -23,7 +23,7 @@ UNHEALTHY = {**error_responses(503)[503], "description": "The database is unreac
             responses={**error_responses(400), 503: UNHEALTHY})  # fmt: skip
 def healthz(request: Request) -> JSONResponse:
     """200 when the database answers and has room; 503 naming the failing component otherwise."""
-    health = check_health(runtime_of(request), storage_of(request))
+    health = check_health(runtime_of(request), storage_of(request), request.app.state.root_check)
     return JSONResponse(
         health.body, status_code=200 if health.healthy else 503, headers=health.headers
     )
