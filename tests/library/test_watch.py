@@ -287,16 +287,18 @@ def test_a_remounted_root_is_followed_again(
 
 @contextmanager
 def tmpfs_on(point: Path) -> Iterator[None]:
-    """Mount a new, empty tmpfs on `point` (a real mount: it needs root), unmount it after."""
+    """Mount a new, empty tmpfs on `point` (a real mount: as root, or through `sudo -n` as
+    .ci/run installs packages), unmount it after."""
+    as_root = [] if os.geteuid() == 0 else ["sudo", "-n"]
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "mediashelf-test", str(point)],
-                       check=True, capture_output=True, timeout=30)  # fmt: skip
+        subprocess.run([*as_root, "mount", "-t", "tmpfs", "-o", "size=16m", "mediashelf-test",
+                        str(point)], check=True, capture_output=True, timeout=30)  # fmt: skip
     except (OSError, subprocess.CalledProcessError) as exc:
         missing_environment(f"cannot mount a tmpfs (root and mount(8) needed): {exc}")
     try:
         yield
     finally:
-        subprocess.run(["umount", "--lazy", str(point)], check=False, timeout=30)
+        subprocess.run([*as_root, "umount", "--lazy", str(point)], check=False, timeout=30)
 
 
 def test_a_disk_mounted_inside_the_library_is_followed(
