@@ -6,9 +6,11 @@ Each kind misbehaves on purpose in one scripted way; none of them touches the li
 from __future__ import annotations
 
 import os
+import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from mediashelf.config import Settings
 from mediashelf.errors import PermanentJobError
@@ -20,6 +22,7 @@ FLAKY = "flaky"
 PERMANENT = "permanent"
 SLEEPY = "sleepy"
 CHATTY = "chatty"
+SLOW_BATCH = "slow_batch"
 MAX_ATTEMPTS = 3
 
 
@@ -64,6 +67,16 @@ class ChattyParams(BaseModel):
 
     lines: int = Field(default=100, ge=0)
     stream: Literal["job", "progress"] = "job"
+
+
+class SlowBatchParams(BaseModel):
+    """How many batches, how long each keeps the job's row locked, the pause between them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batches: int = Field(default=2, ge=1)
+    hold_s: float = Field(default=3.0, ge=0)
+    pause_s: float = Field(default=1.0, ge=0)
 
 
 def run_record(ctx: JobContext) -> JobOutcome:
@@ -111,6 +124,22 @@ def run_chatty(ctx: JobContext) -> JobOutcome:
     return JobOutcome(summary=f"logged {ctx.params.lines} lines")
 
 
+def run_slow_batch(ctx: JobContext) -> JobOutcome:
+    """Run batches whose work outlasts the lease, as 5,000 tracks marked missing can."""
+    assert isinstance(ctx.params, SlowBatchParams)
+    hold_s = ctx.params.hold_s
+
+    def work(session: Session, number: int) -> None:
+        time.sleep(hold_s)  # the batch's work, with the job's row locked all along
+        ctx.commit_batch(session, {"batches": number}, {"after": number})
+
+    for number in range(1, ctx.params.batches + 1):
+        if number > 1:
+            ctx.sleep(ctx.params.pause_s)  # work between batches (probing, the next diff)
+        ctx.batch(lambda session: work(session, number))  # noqa: B023 (called at once)
+    return JobOutcome(summary=f"{ctx.params.batches} batches of {hold_s:g}s")
+
+
 def sleepy_key(params: BaseModel) -> str | None:
     """Return the unique key of a sleepy job that names one."""
     assert isinstance(params, SleepyParams)
@@ -125,6 +154,7 @@ def register(registry: Registry, settings: Settings) -> None:
         (FLAKY, run_flaky, FlakyParams),
         (PERMANENT, run_permanent, PermanentParams),
         (CHATTY, run_chatty, ChattyParams),
+        (SLOW_BATCH, run_slow_batch, SlowBatchParams),
     ):
         registry.register(JobKind(name, handler, model, max_attempts=MAX_ATTEMPTS))
     registry.register(

@@ -84,7 +84,7 @@ def claim(db: Database, worker_id: str, now: datetime, limit: int = 1) -> list[J
 
 def kinds_names() -> list[str]:
     """Return every test kind's name."""
-    return [kinds.RECORD, kinds.FLAKY, kinds.PERMANENT, kinds.SLEEPY, kinds.CHATTY]
+    return [kinds.RECORD, kinds.FLAKY, kinds.PERMANENT, kinds.SLEEPY, kinds.CHATTY, kinds.SLOW_BATCH]
 
 
 def log_lines(db: Database, job_id: int, stream: str | None = None) -> list[JobLog]:
@@ -560,6 +560,41 @@ def test_reaper_spares_long_jobs_whose_worker_heartbeats(engine: Runtime) -> Non
         assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0
     job = load(engine.db, job_id)
     assert (job.status, job.worker_id, job.errors) == ("running", "w1", [])
+
+
+def test_a_late_heartbeat_never_moves_the_lease_back(engine: Runtime) -> None:
+    """A heartbeat stamped before it waited for the row must not undo a newer stamp.
+
+    The heartbeat computes its time, then waits for the row while a batch holds it; the
+    batch commits a newer time, and the heartbeat's older one landing after it made a live
+    job look silent to the reaper in the same breath.
+    """
+    clock = FixedClock(T0)
+    job_id = enqueue(engine, kinds.SLEEPY, clock=clock)
+    claim(engine.db, "w1", T0)
+    fence = Fence(job_id, 1, "w1")
+    stamped = T0 + timedelta(seconds=LEASE_S)  # when the heartbeat read the clock
+    committed = stamped + timedelta(seconds=LEASE_S * 2)  # the batch's commit, meanwhile
+    with engine.db.unit_of_work() as session:
+        assert JobStore(session).checkpoint(fence, committed, {"done": 1}) is not None
+    with engine.db.unit_of_work() as session:
+        beats = JobStore(session).heartbeat("w1", [fence], stamped)
+    assert [beat.job_id for beat in beats] == [job_id]  # still renewed: the job is held
+    assert load(engine.db, job_id).heartbeat_at == committed
+    clock.set(committed + timedelta(seconds=LEASE_S - 1))
+    assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0
+
+
+def test_a_batch_holding_the_row_longer_than_the_lease_keeps_its_job(
+    engine: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's own heartbeat and reaper wait behind the batch; neither takes the job."""
+    lease_s = engine.settings.lease_s
+    params = {"batches": 2, "hold_s": lease_s * 2.5, "pause_s": lease_s}
+    job = run_job(engine, kinds.SLOW_BATCH, params, timeout_s=60)
+    assert (job.status, job.attempt, job.errors) == ("completed", 1, [])
+    assert job.progress == {"batches": 2}
+    assert not [r for r in caplog.records if "taken away" in r.getMessage()]
 
 
 def take_away(engine: Runtime, clock: FixedClock, job_id: int) -> tuple[Fence, Fence, Job]:

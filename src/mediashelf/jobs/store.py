@@ -169,9 +169,15 @@ class JobStore:
         """running → running: renew the worker and exactly the attempts its runners hold.
 
         A job whose runner died is not in `held`, so it is not kept alive: the reaper
-        rescues it once the lease runs out.
+        rescues it once the lease runs out. `now` is read before the update waits for rows
+        a batch holds, and the batch stamps a later time when it commits: a stamp never goes
+        back, or the late heartbeat would make a live job look silent to the reaper.
         """
-        self.session.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=now))
+        self.session.execute(
+            update(Worker)
+            .where(Worker.id == worker_id)
+            .values(heartbeat_at=_not_before(Worker.heartbeat_at, now))
+        )
         beats: list[Beat] = []
         for part in chunks(list(held), 200):
             if not part:
@@ -179,7 +185,7 @@ class JobStore:
             rows = self.session.execute(
                 update(Job)
                 .where(or_(*(fence.holds() for fence in part)))
-                .values(heartbeat_at=now)
+                .values(heartbeat_at=_not_before(Job.heartbeat_at, now))
                 .returning(Job.id, Job.cancel_requested_at)
                 .execution_options(synchronize_session=False)
             )
@@ -621,3 +627,10 @@ def _awaiting() -> ColumnElement[bool]:
     """A parent waiting for its children: `AWAITING` in its checkpoint (NULL-safe)."""
     flag: ColumnElement[bool] = Job.checkpoint[AWAITING].as_boolean().is_(True)
     return flag
+
+
+def _not_before(stamp: ColumnElement[datetime | None], now: datetime) -> ColumnElement[datetime]:
+    """Return the later of `stamp` and `now` (`now` when `stamp` is unset), in SQL."""
+    stamped = literal(now, type_=stamp.type)  # written as the column writes (naive UTC)
+    later: ColumnElement[datetime] = case((stamp > stamped, stamp), else_=stamped)
+    return later
