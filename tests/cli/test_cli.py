@@ -162,6 +162,11 @@ def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbeP
     assert "error" in failed.output
     os.remove(library / "video/h264_aac.mp4")
     assert runner.invoke(app, ["rescan", good], env=env).exit_code == NOT_FOUND
+    library.rename(library.with_name("unmounted"))
+    offline = runner.invoke(app, ["rescan", video_id_of(database, "audio/flac24_5.1.flac"), "--json"],
+                            env=env)  # fmt: skip
+    assert offline.exit_code == FAILED, offline.output  # not "not found": the disk is away
+    assert "library root" in json.loads(offline.stdout)["error"]
 
 
 def test_an_id_that_starts_with_a_dash_is_an_id_not_an_option(

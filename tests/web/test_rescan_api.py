@@ -144,6 +144,28 @@ def test_missing_file_is_404_and_changes_nothing(app: App) -> None:
     assert app.audit() == []
 
 
+@pytest.mark.parametrize("how", ["root gone", "mount point empty"])
+def test_a_library_gone_offline_is_503_not_a_missing_file(app: App, how: str) -> None:
+    """A dropped mount is not a deleted file: say the library is away, change nothing."""
+    track = app.track(VIDEO)
+    before = app.row(VIDEO)
+    away = app.library.with_name("unmounted")
+    if how == "root gone":
+        app.library.rename(away)
+    else:  # the mount point stays, empty, as after `umount`
+        away.mkdir()
+        for entry in app.library.iterdir():
+            entry.rename(away / entry.name)
+    response = app.client.post(f"/api/track/{track.video_id}/rescan_media")
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"]
+    error = response.json()["error"]
+    assert "library root" in error
+    assert str(app.library) not in error  # server folders stay private
+    assert app.row(VIDEO) == before
+    assert app.audit() == []
+
+
 def test_unknown_id_is_404(app: App) -> None:
     response = app.client.post("/api/track/AAAAAAAAAAA/rescan_media")
     assert response.status_code == 404

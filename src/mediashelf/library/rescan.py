@@ -14,13 +14,17 @@ from mediashelf.clock import Clock
 from mediashelf.db.schema import Track
 from mediashelf.db.session import Database
 from mediashelf.errors import (
+    LibraryUnavailable,
     MediaFileNotFound,
+    MediashelfError,
     PathOutsideLibrary,
     ProbeError,
     ProbeMissing,
     TrackNotFound,
 )
+from mediashelf.library.library_state import library_problem
 from mediashelf.library.paths import resolve_in_library
+from mediashelf.library.store import TrackStore
 from mediashelf.library.tracks import get_track
 from mediashelf.library.update import (
     Changes,
@@ -73,16 +77,17 @@ def rescan_track(
     hold a database connection (thirty concurrent rescans would exhaust the pool). On errors
     nothing changes, except that a file which changed since its last probe and now fails is
     recorded as failed with its media fields cleared (update rule 2) before the ProbeError is
-    raised. Raises InvalidInput, TrackNotFound, MediaFileNotFound or a ProbeError.
+    raised. Raises InvalidInput, TrackNotFound, MediaFileNotFound, LibraryUnavailable (the
+    whole library is away, not the file) or a ProbeError.
     """
     with db.unit_of_work() as session:
         track = get_track(session, video_id)
         track_id, relpath = track.id, track.relpath
-    path, fingerprint = _locate(root, relpath)
     try:
+        path, fingerprint = _locate(root, relpath)
         result = runner.probe(path)
-    except ProbeMissing as error:  # gone while it was being probed
-        raise MediaFileNotFound() from error
+    except (MediaFileNotFound, ProbeMissing) as error:  # not there, or gone while probed
+        raise _not_there(db, root) from error
     except ProbeError as error:
         with db.unit_of_work() as session:
             _record_failure(session, track_id, error, fingerprint, clock.now(), actor)
@@ -152,6 +157,18 @@ def _record_failure(
             "error": error.message,
         },
     )  # fmt: skip
+
+
+def _not_there(db: Database, root: Path) -> MediashelfError:
+    """Say why a track's file cannot be found: the file is gone, or the library is away.
+
+    A dropped mount must not read as a deleted file: the user would look for the file, when
+    the disk needs mounting (503, try again later, where a missing file is 404).
+    """
+    with db.unit_of_work() as session:
+        known = TrackStore(session).present_count()
+    problem = library_problem(root, max(known, 1))  # this track is known, missing or not
+    return LibraryUnavailable(problem) if problem else MediaFileNotFound()
 
 
 def _locate(root: Path, relpath: str) -> tuple[Path, Fingerprint]:
