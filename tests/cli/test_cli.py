@@ -163,8 +163,8 @@ def test_rescan_exit_codes(database: Database, library: Path, probe_pool: ProbeP
     os.remove(library / "video/h264_aac.mp4")
     assert runner.invoke(app, ["rescan", good], env=env).exit_code == NOT_FOUND
     library.rename(library.with_name("unmounted"))
-    offline = runner.invoke(app, ["rescan", video_id_of(database, "audio/flac24_5.1.flac"), "--json"],
-                            env=env)  # fmt: skip
+    audio = video_id_of(database, "audio/flac24_5.1.flac")
+    offline = runner.invoke(app, ["rescan", audio, "--json"], env=env)
     assert offline.exit_code == FAILED, offline.output  # not "not found": the disk is away
     assert "library root" in json.loads(offline.stdout)["error"]
 

@@ -84,7 +84,9 @@ def claim(db: Database, worker_id: str, now: datetime, limit: int = 1) -> list[J
 
 def kinds_names() -> list[str]:
     """Return every test kind's name."""
-    return [kinds.RECORD, kinds.FLAKY, kinds.PERMANENT, kinds.SLEEPY, kinds.CHATTY, kinds.SLOW_BATCH]
+    return [
+        kinds.RECORD, kinds.FLAKY, kinds.PERMANENT, kinds.SLEEPY, kinds.CHATTY, kinds.SLOW_BATCH,
+    ]  # fmt: skip
 
 
 def log_lines(db: Database, job_id: int, stream: str | None = None) -> list[JobLog]:
@@ -554,7 +556,7 @@ def test_reaper_spares_long_jobs_whose_worker_heartbeats(engine: Runtime) -> Non
     for minutes in (1, 10, 60):
         clock.set(T0 + timedelta(minutes=minutes))
         with engine.db.unit_of_work() as session:
-            alive = JobStore(session).heartbeat("w1", [Fence(job_id, 1, "w1")], clock.now())
+            alive = JobStore(session).heartbeat([Fence(job_id, 1, "w1")], clock.now())
         assert [beat.job_id for beat in alive] == [job_id]
         clock.set(clock.now() + timedelta(seconds=LEASE_S - 1))
         assert reap_silent_jobs(engine.db, clock, LEASE_S) == 0
@@ -578,7 +580,7 @@ def test_a_late_heartbeat_never_moves_the_lease_back(engine: Runtime) -> None:
     with engine.db.unit_of_work() as session:
         assert JobStore(session).checkpoint(fence, committed, {"done": 1}) is not None
     with engine.db.unit_of_work() as session:
-        beats = JobStore(session).heartbeat("w1", [fence], stamped)
+        beats = JobStore(session).heartbeat([fence], stamped)
     assert [beat.job_id for beat in beats] == [job_id]  # still renewed: the job is held
     assert load(engine.db, job_id).heartbeat_at == committed
     clock.set(committed + timedelta(seconds=LEASE_S - 1))
@@ -590,10 +592,27 @@ def test_a_batch_holding_the_row_longer_than_the_lease_keeps_its_job(
 ) -> None:
     """The worker's own heartbeat and reaper wait behind the batch; neither takes the job."""
     lease_s = engine.settings.lease_s
-    params = {"batches": 2, "hold_s": lease_s * 2.5, "pause_s": lease_s}
+    params: dict[str, object] = {"batches": 2, "hold_s": lease_s * 2.5, "pause_s": lease_s}
     job = run_job(engine, kinds.SLOW_BATCH, params, timeout_s=60)
     assert (job.status, job.attempt, job.errors) == ("completed", 1, [])
     assert job.progress == {"batches": 2}
+    assert not [r for r in caplog.records if "taken away" in r.getMessage()]
+
+
+def test_one_long_batch_holds_back_no_other_jobs_heartbeat(
+    engine: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two jobs on one worker: A's batch holds its row for longer than the lease while B works
+    outside any batch. B's beat must not wait behind A's row, or B looks silent."""
+    lease_s = engine.settings.lease_s
+    assert engine.settings.worker_concurrency >= 2
+    long_batch = enqueue(engine, kinds.SLOW_BATCH, {"batches": 2, "hold_s": lease_s * 2.5,
+                                                    "pause_s": 0})  # fmt: skip
+    between = enqueue(engine, kinds.SLOW_BATCH, {"batches": 2, "hold_s": 0,
+                                                 "pause_s": lease_s * 3})  # fmt: skip
+    for job_id in (long_batch, between):
+        job = wait_for_job(engine, job_id, timeout_s=60)
+        assert (job.status, job.attempt, job.errors) == ("completed", 1, []), job_id
     assert not [r for r in caplog.records if "taken away" in r.getMessage()]
 
 

@@ -45,7 +45,7 @@ def claimed(store: JobStore, job: Job) -> bool:
 
 def beaten(store: JobStore, job: Job) -> bool:
     """Heartbeat the job's attempt; True when it was renewed."""
-    return any(b.job_id == job.id for b in store.heartbeat(WORKER, [fence_of(job)], T0))
+    return any(b.job_id == job.id for b in store.heartbeat([fence_of(job)], T0))
 
 
 def enqueued(store: JobStore, job: Job) -> bool:
@@ -248,7 +248,7 @@ def test_request_cancel_leaves_a_waiting_parent_pending_and_due_to_look_in(
 
 def renewed(store: JobStore, fence: Fence) -> bool:
     """Heartbeat `fence` as its own worker; True when the job was renewed."""
-    return any(b.job_id == fence.job_id for b in store.heartbeat(fence.worker_id, [fence], T0))
+    return any(b.job_id == fence.job_id for b in store.heartbeat([fence], T0))
 
 
 FENCED: tuple[tuple[str, Callable[[JobStore, Fence], bool]], ...] = (
@@ -292,7 +292,7 @@ def test_rescue_refuses_another_attempt_or_a_worker_that_came_back(database: Dat
         assert JobStore(session).rescue(stale_copy, SILENT_BEFORE, T0, RECORD) is None
     assert row_of(database, job_id) == before
     with database.unit_of_work() as session:  # the worker heartbeats after the reaper read it
-        JobStore(session).heartbeat(WORKER, [Fence(job_id, 2, WORKER)], T0)
+        JobStore(session).heartbeat([Fence(job_id, 2, WORKER)], T0)
     beaten_row = row_of(database, job_id)
     with database.unit_of_work() as session:
         assert JobStore(session).rescue(job, SILENT_BEFORE, T0, RECORD) is None

@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 
 from mediashelf.db.chunks import chunks
 from mediashelf.db.schema import Job, JobLog, ScheduleFire, Worker
@@ -165,31 +165,50 @@ class JobStore:
         stmt = select(Job.id).where(*_due(now, kinds, look_ins_only=True)).limit(1)
         return self.session.scalar(stmt) is not None
 
-    def heartbeat(self, worker_id: str, held: Sequence[Fence], now: datetime) -> list[Beat]:
-        """running → running: renew the worker and exactly the attempts its runners hold.
+    def touch_worker(self, worker_id: str, now: datetime) -> bool:
+        """Renew this worker's own heartbeat; False when its row is gone (pruned).
 
-        A job whose runner died is not in `held`, so it is not kept alive: the reaper
-        rescues it once the lease runs out. `now` is read before the update waits for rows
-        a batch holds, and the batch stamps a later time when it commits: a stamp never goes
-        back, or the late heartbeat would make a live job look silent to the reaper.
+        The first write of a heartbeat: on SQLite it waits for the database's write lock,
+        so the jobs' stamp is read after it (see `heartbeat`).
         """
-        self.session.execute(
+        stmt = (
             update(Worker)
             .where(Worker.id == worker_id)
             .values(heartbeat_at=_not_before(Worker.heartbeat_at, now))
         )
+        return self._changed(stmt)
+
+    def heartbeat(self, held: Sequence[Fence], now: datetime) -> list[Beat]:
+        """running → running: renew exactly the attempts a worker's runners hold.
+
+        A job whose runner died is not in `held`, so it is not kept alive: the reaper
+        rescues it once the lease runs out. A job whose row a batch holds is not waited for
+        (SKIP LOCKED on PostgreSQL): the batch stamps it when it commits, and waiting would
+        hold every other job's beat behind one long batch until another worker's reaper
+        found them silent. It is still reported held, as its fence still matches. On SQLite
+        the first write waited for the lock instead, so `now`, read after it, is current; a
+        stamp never goes back either way.
+        """
         beats: list[Beat] = []
         for part in chunks(list(held), 200):
             if not part:
                 continue
-            rows = self.session.execute(
+            holds = or_(*(fence.holds() for fence in part))
+            free = select(Job.id).where(holds).with_for_update(skip_locked=True)
+            renewed = self.session.execute(
                 update(Job)
-                .where(or_(*(fence.holds() for fence in part)))
+                .where(Job.id.in_(free.scalar_subquery()))
                 .values(heartbeat_at=_not_before(Job.heartbeat_at, now))
                 .returning(Job.id, Job.cancel_requested_at)
                 .execution_options(synchronize_session=False)
-            )
-            beats += [Beat(job_id, cancel is not None) for job_id, cancel in rows]
+            ).all()
+            busy: list[Any] = []
+            if len(renewed) < len(part):  # locked by their batch, or fenced out
+                done = {job_id for job_id, _ in renewed}
+                busy = [*self.session.execute(
+                    select(Job.id, Job.cancel_requested_at).where(holds, Job.id.not_in(done))
+                )]  # fmt: skip
+            beats += [Beat(job_id, cancel is not None) for job_id, cancel in [*renewed, *busy]]
         return beats
 
     def hold(self, fence: Fence, now: datetime) -> Job | None:
@@ -550,10 +569,6 @@ class JobStore:
         """Insert or refresh this worker's row."""
         self.session.merge(worker)
 
-    def worker_known(self, worker_id: str) -> bool:
-        """Tell whether this worker's row exists (it is pruned after a long silence)."""
-        return self.session.get(Worker, worker_id) is not None
-
     def remove_worker(self, worker_id: str) -> None:
         """Delete this worker's row (clean shutdown)."""
         self.session.execute(delete(Worker).where(Worker.id == worker_id))
@@ -629,7 +644,7 @@ def _awaiting() -> ColumnElement[bool]:
     return flag
 
 
-def _not_before(stamp: ColumnElement[datetime | None], now: datetime) -> ColumnElement[datetime]:
+def _not_before(stamp: QueryableAttribute[Any], now: datetime) -> ColumnElement[datetime]:
     """Return the later of `stamp` and `now` (`now` when `stamp` is unset), in SQL."""
     stamped = literal(now, type_=stamp.type)  # written as the column writes (naive UTC)
     later: ColumnElement[datetime] = case((stamp > stamped, stamp), else_=stamped)

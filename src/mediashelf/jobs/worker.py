@@ -330,8 +330,8 @@ class Worker:
             held = {r.job.id: r for r in self._running.values() if r.alive}
         with self.db.unit_of_work() as session:
             store = JobStore(session)
-            beats = store.heartbeat(self.id, [r.fence for r in held.values()], self.clock.now())
-            known = store.worker_known(self.id)
+            known = store.touch_worker(self.id, self.clock.now())  # may wait for SQLite's lock
+            beats = store.heartbeat([r.fence for r in held.values()], self.clock.now())
         if not known:  # pruned while this process could not reach the database
             self._register()
         renewed = {beat.job_id for beat in beats}
