@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,42 @@ def test_an_interrupt_landing_as_the_job_is_committed_cancels_it(
     [job] = jobs_in(database)
     assert (body["id"], body["status"]) == (job.id, "cancelled")
     assert job.status == "cancelled"
+
+
+def test_sigterm_to_a_scan_that_joined_another_stops_following_and_cancels_nothing(
+    database: Database, library: Path
+) -> None:
+    """A second `scan` joins the first one's job; stopping it must leave that job running.
+
+    It cancelled the shared job: the first command (or a page's, or the scheduler's scan)
+    ended "cancelled" because someone closed another terminal.
+    """
+    env = {**os.environ, **env_for(database, library), "MEDIASHELF_PROBE_PROCESSES": "1"}
+    command = [sys.executable, "-m", "mediashelf.cli", "scan", "--json", "--batch-size", "1",
+               "--throttle-ms", "400"]  # fmt: skip
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_until(lambda: [j.status for j in jobs_in(database)] == ["running"], "scan running")
+        second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        said: list[bytes] = []
+        stream = second.stderr
+        assert stream is not None
+        reader = threading.Thread(target=lambda: said.extend(iter(stream.readline, b"")))
+        reader.start()
+        wait_until(lambda: any(b"already active" in line for line in said), "second joined")
+        second.send_signal(signal.SIGTERM)
+        stdout, _ = second.communicate(timeout=60)
+        reader.join(timeout=10)
+        assert second.returncode == INTERRUPTED, said
+        body = json.loads(stdout)  # exactly one object
+        [job] = jobs_in(database)
+        assert (body["status"], body["job_id"]) == ("interrupted", job.id)
+        assert "not cancelled" in body["error"]
+        assert (job.status, job.cancel_requested_at) == ("running", None)
+        assert first.poll() is None  # the first command still follows its job
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.kill()
+                process.communicate()

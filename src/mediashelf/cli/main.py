@@ -176,9 +176,11 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
     """Enqueue (or join the identical active) job, then follow it; exit 0 when it completed.
 
     Ctrl-C while following cancels the job and waits for it to stop (the summary, or the JSON
-    object, says how it ended). Ctrl-C before the job exists queues nothing and says so; a
-    second Ctrl-C while a cancelled job winds down stops following it. Either way `--json`
-    prints one object.
+    object, says how it ended), unless the command joined a job that was already active:
+    that one is someone else's (a page, the scheduler, another terminal), so Ctrl-C only
+    stops following it. Ctrl-C before the job exists queues nothing and says so; a second
+    Ctrl-C while a cancelled job winds down stops following it. Either way `--json` prints
+    one object.
     """
     from mediashelf.cli.display import JobProgress  # the bar is drawn before the runtime opens
 
@@ -216,7 +218,7 @@ def _run_job(kind: str, params: dict[str, object], no_wait: bool, as_json: bool)
                                                "joined": request.joined})) \
                         if as_json else out.print(request.job_id)  # fmt: skip
                     return
-                job = _follow_or_cancel(runtime, request.job_id, bar, held)
+                job = _follow_or_cancel(runtime, request, bar, held)
             finally:
                 held.restore()
     except KeyboardInterrupt:
@@ -255,6 +257,10 @@ def _interrupted(
     """Say what a Ctrl-C left behind (one line, or one JSON object); return exit 130."""
     if request is None:
         message = f"Interrupted before the {kind} job was created: nothing was queued."
+    elif request.joined:
+        message = (f"Stopped following job {request.job_id}, which was already active when "
+                   "this command joined it, so it is not cancelled (`mediashelf jobs cancel "
+                   f"{request.job_id}` does that).")  # fmt: skip
     else:
         message = (f"Interrupted while following job {request.job_id}; "
                    f"`mediashelf jobs show {request.job_id}` tells how it ends.")  # fmt: skip
@@ -289,11 +295,17 @@ def _claimed_soon(runtime: Runtime, job_id: int) -> bool:
     return False
 
 
-def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress, held: HeldInterrupts) -> Job:
-    """Follow the job; cancel it on Ctrl-C or SIGTERM (one held since it was requested too)."""
+def _follow_or_cancel(
+    runtime: Runtime, request: JobRequest, bar: JobProgress, held: HeldInterrupts
+) -> Job:
+    """Follow the job; cancel it on Ctrl-C or SIGTERM (one held since it was requested too).
+
+    A joined job is not this command's to cancel: the interrupt only stops following it.
+    """
     from mediashelf.cli.follow import follow_job, workers_alive
     from mediashelf.jobs.service import cancel_job
 
+    job_id = request.job_id
     try:
         held.release()
         if not workers_alive(runtime) or not _claimed_soon(runtime, job_id):
@@ -302,6 +314,8 @@ def _follow_or_cancel(runtime: Runtime, job_id: int, bar: JobProgress, held: Hel
             runtime.pool().drop_ahead()
         return follow_job(runtime, job_id, bar)
     except KeyboardInterrupt:
+        if request.joined:
+            raise
         err.print(f"Cancelling job {job_id}…")
         try:
             with runtime.db.unit_of_work() as session:
