@@ -497,6 +497,19 @@ def test_a_slow_file_does_not_hold_back_the_progress_lines(
             runtime.close()
 
 
+def test_a_paced_batch_shows_its_probes_as_they_are_done(runtime: Runtime) -> None:
+    """A paced scan hands its batch to the pool one file at a time, for as long as the batch
+    takes (22 files at 5 a second here, 40 s for a batch of 200): its lines said processed=0
+    all along, and then jumped to the end, so a slow scan looked hung."""
+    job = scan(runtime, max_probes_per_s=5, batch_size=200)
+    assert job.status == "completed", job.error
+    lines = [dict(p.split("=", 1) for p in line.split()[1:])
+             for line in progress_lines(runtime.db, job.id)]  # fmt: skip
+    probing = [int(f["processed"]) for f in lines if f["phase"] == "probe"]
+    assert [n for n in probing if 0 < n < FILES], lines  # moving while the batch went out
+    assert probing == sorted(probing), probing  # never backwards
+
+
 def test_configured_extensions_decide_what_is_scanned(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -136,7 +137,8 @@ class LibraryScan:
         self._unreadable: list[str] = []  # what the current walk could not read, so far
         self._chosen = chosen_for_reprobe(self.params)
         # One pacer for the whole attempt: the rate holds across batches, whatever their size.
-        self._pacer = Pacer(ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit)
+        self._pacer = Pacer(ctx.sleep, self.params.max_probes_per_s, on_wait=self._emit_paced)
+        self._submitting: list[tuple[Path, Future[Any]]] = []  # the batch being handed out
         self._root_seen: RootIdentity | None = None  # the root's folder once the attempt saw it
 
     def run(self, fan_out: FanOut | None = None) -> JobOutcome:
@@ -341,6 +343,7 @@ class LibraryScan:
             return []
         pool = self.deps.pool()
         submitted: list[tuple[Path, Future[Any]]] = []
+        self._submitting = submitted
         try:
             for path in paths:
                 self._pacer.next_item()  # raises when the job must stop
@@ -349,7 +352,17 @@ class LibraryScan:
             for _, future in submitted:
                 future.cancel()
             raise
+        finally:
+            self._submitting = []
         return submitted
+
+    def _emit_paced(self) -> None:
+        """Write a line while a paced batch is handed out, counting its probes already done.
+
+        At the paced rate handing out a batch lasts as long as probing it (40 s for 200 files
+        at 5 a second); counted only once collected, its line said 0 all that time.
+        """
+        self._emit(in_flight=partial(_finished, self._submitting))
 
     def _finish(
         self, batch: Batch, submitted: list[tuple[Path, Future[Any]]], options: ApplyOptions
@@ -435,16 +448,18 @@ class LibraryScan:
         if not submitted:
             return
         pool = self.deps.pool()
-        done = 0
+        # Every probe done counts, not only those collected: collected in order, a slow
+        # first file would show fewer than the lines written while the batch went out.
+        in_flight = partial(_finished, submitted)
 
         def waiting() -> bool:
             """Polled while a probe runs: a slow file (up to its timeout) still gets lines."""
-            self._emit(in_flight=done)
+            self._emit(in_flight=in_flight)
             return self.ctx.should_stop()
 
-        for done, (path, outcome) in enumerate(pool.settle(submitted, stop=waiting), start=1):
+        for path, outcome in pool.settle(submitted, stop=waiting):
             yield path.relative_to(self.deps.root).as_posix(), outcome
-            self._emit(in_flight=done)
+            self._emit(in_flight=in_flight)
         self.ctx.check()
 
     def _between_batches(self) -> None:
@@ -551,15 +566,21 @@ class LibraryScan:
             self._phase_start, self._checked = time.monotonic(), 0
         self.counters.phase = phase
 
-    def _emit(self, force: bool = False, in_flight: int = 0) -> None:
+    def _emit(self, force: bool = False, in_flight: Callable[[], int] | None = None) -> None:
+        """Write a progress line, at most every LINE_AFTER_S unless forced.
+
+        `in_flight` counts the probes done in the batch not yet written; it is called only
+        when a line is due.
+        """
         now = time.monotonic()
         if not force and now - self._last_emit < LINE_AFTER_S:
             return
         self._last_emit = now
         c = self.counters
         shown = c.copy()
-        shown.processed += in_flight
-        shown.pace(self._checked + in_flight, now - self._phase_start,
+        done = 0 if in_flight is None else in_flight()
+        shown.processed += done
+        shown.pace(self._checked + done, now - self._phase_start,
                    eta=c.phase in ("probe", "apply"))  # fmt: skip
         c.rate, c.eta_s = shown.rate, shown.eta_s
         line = shown.line(self.ctx.clock.now(), self.ctx.job_id)
@@ -591,6 +612,11 @@ class LibraryScan:
             )  # fmt: skip
 
         self.ctx.transaction(record)
+
+
+def _finished(submitted: list[tuple[Path, Future[Any]]]) -> int:
+    """Return how many of a batch's probes are done."""
+    return sum(future.done() for _, future in submitted)
 
 
 def chosen_for_reprobe(params: ScanParams) -> Callable[[TrackRow], bool] | None:
