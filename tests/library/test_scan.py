@@ -18,6 +18,7 @@ from mediashelf.errors import InvalidJobRequest
 from mediashelf.jobs.context import JobContext
 from mediashelf.jobs.pacing import Pacer
 from mediashelf.jobs.service import create_job
+from mediashelf.library.scan import LINES_OF_A_KIND
 from mediashelf.library.scan_request import ScanParams
 from mediashelf.probe.normalize import NORMALIZER_VERSION
 from mediashelf.probe.pool import ProbePool
@@ -508,6 +509,28 @@ def test_a_paced_batch_shows_its_probes_as_they_are_done(runtime: Runtime) -> No
     probing = [int(f["processed"]) for f in lines if f["phase"] == "probe"]
     assert [n for n in probing if 0 < n < FILES], lines  # moving while the batch went out
     assert probing == sorted(probing), probing  # never backwards
+
+
+def test_the_job_log_names_each_failed_file_and_why_up_to_a_cap(runtime: Runtime) -> None:
+    """A failed file showed only as a count and five samples: the log now says which file
+    failed and why, up to 50, then once that the rest are listed in the problems view."""
+    job = scan(runtime)
+    failed = [r for r in tracks(runtime.db).values() if r.probe_status == "error"]
+    assert len(failed) == BROKEN
+    lines = [line.message for line in job_lines(runtime.db, job.id)]
+    for track in failed:
+        [line] = [x for x in lines if x.startswith(f"failed {track.relpath!r} ")]
+        assert f"({track.probe_error_class}): {track.probe_error}" in line
+    junk = runtime.root / "junk"
+    junk.mkdir()
+    for n in range(LINES_OF_A_KIND + 5):
+        (junk / f"{n:03}.mp3").write_bytes(bytes(range(256)) * 8)
+    job = scan(runtime, path="junk")
+    logged = [line.message for line in job_lines(runtime.db, job.id)]
+    lines = [x for x in logged if "junk/" in x or "more failed" in x]
+    assert job.progress["failed"] == LINES_OF_A_KIND + 5
+    assert len(lines) == LINES_OF_A_KIND + 1, lines
+    assert lines[-1].startswith("more failed files are not named here"), lines[-1]
 
 
 def test_configured_extensions_decide_what_is_scanned(

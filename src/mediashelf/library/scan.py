@@ -56,7 +56,7 @@ from mediashelf.library.store import TrackRow, TrackStore
 from mediashelf.probe.pool import ProbePool
 
 MAX_ITEMS_PER_BATCH = 5000  # unchanged files write nothing, but the checkpoint should move on
-SKIPS_LOGGED = 50
+LINES_OF_A_KIND = 50  # skipped or failed files named in the job log, per attempt
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ class LibraryScan:
         self._last_emit = 0.0
         self._phase_start = time.monotonic()
         self._checked = 0  # files checked in the current phase, for the rate
-        self._skips_logged = 0
+        self._skips_log = CappedLog(ctx, LINES_OF_A_KIND, "skipped files")
+        self._failures_log = CappedLog(ctx, LINES_OF_A_KIND, "failed files")
         # Skips the walk met ahead of what is written: counted when a batch at or past them
         # is saved, so a resumed walk that meets them again does not count them twice.
         self._pending_skips: list[Skip] = []
@@ -426,7 +427,7 @@ class LibraryScan:
         for skip in self._pending_skips:
             (behind if last is not None and skip.relpath <= last else ahead).append(skip)
 
-        def work(session: Session) -> tuple[ScanCounters, ErrorSummary, list[str]]:
+        def work(session: Session) -> tuple[ScanCounters, ErrorSummary, BatchWriter]:
             counters, errors = self.counters.copy(), self.errors.copy()
             writer = BatchWriter(TrackStore(session), counters, errors, options,
                                  self.ctx.clock.now())  # fmt: skip
@@ -434,15 +435,17 @@ class LibraryScan:
             self._count_skips(counters, errors, behind)
             checkpoint = self._checkpoint(counters, errors, last)
             self.ctx.commit_batch(session, counters.as_dict(), checkpoint, errors.as_dict())
-            return counters, errors, writer.notes
+            return counters, errors, writer
 
-        counters, errors, notes = self.ctx.batch(work)
+        counters, errors, writer = self.ctx.batch(work)
         self._pending_skips = ahead
         self._checked += counters.processed - self.counters.processed
         self.counters, self.errors = counters, errors
         self.saved = Saved(last, counters.copy(), errors.copy(), self.saved.plan)
-        for note in notes:
+        for note in writer.notes:
             self.ctx.log(note, level="warning")
+        for line in writer.failed:
+            self._failures_log.add(line)
 
     def _collect(self, submitted: list[tuple[Path, Future[Any]]]) -> Iterator[tuple[str, Any]]:
         if not submitted:
@@ -541,9 +544,7 @@ class LibraryScan:
         if self.until is not None and skip.relpath > self.until:
             return  # the walk looked past this chunk's range: the next chunk counts it
         self._pending_skips.append(skip)
-        if self._skips_logged < SKIPS_LOGGED:
-            self._skips_logged += 1
-            self.ctx.log(f"skipped {skip.relpath!r} ({skip.reason}): {skip.detail}", "warning")
+        self._skips_log.add(f"skipped {skip.relpath!r} ({skip.reason}): {skip.detail}")
 
     @staticmethod
     def _count_skips(counters: ScanCounters, errors: ErrorSummary, skips: list[Skip]) -> None:
@@ -612,6 +613,26 @@ class LibraryScan:
             )  # fmt: skip
 
         self.ctx.transaction(record)
+
+
+class CappedLog:
+    """Name files of one kind in the job log, up to a cap, then say once that more are not.
+
+    A library of thousands of broken files must not flood the log (it is capped, and the
+    oldest lines go first); the error summary counts every one, /problems lists them all.
+    """
+
+    def __init__(self, ctx: JobContext, cap: int, what: str) -> None:
+        self.ctx, self.cap, self.what, self.seen = ctx, cap, what, 0
+
+    def add(self, line: str) -> None:
+        """Log `line` while under the cap; at the cap, log that the rest go unnamed."""
+        self.seen += 1
+        if self.seen <= self.cap:
+            self.ctx.log(line, "warning")
+        elif self.seen == self.cap + 1:
+            self.ctx.log(f"more {self.what} are not named here: the error summary counts them "
+                         "all, and the problems view lists them", "warning")  # fmt: skip
 
 
 def _finished(submitted: list[tuple[Path, Future[Any]]]) -> int:

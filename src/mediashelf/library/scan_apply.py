@@ -88,6 +88,7 @@ class BatchWriter:
     options: ApplyOptions
     now: datetime
     notes: list[str] = field(default_factory=list)  # for the job log (id collisions)
+    failed: list[str] = field(default_factory=list)  # for the job log: which file, and why
     added: list[NewTrack] = field(default_factory=list)  # inserted after the batch
 
     def write(self, batch: Batch) -> None:
@@ -149,6 +150,9 @@ class BatchWriter:
         if isinstance(outcome, ProbeError):
             apply_failure(track, outcome, fingerprint, self.now)
             self.errors.add(outcome.error_class, file.relpath)
+            self.failed.append(
+                f"failed {file.relpath!r} ({outcome.error_class}): {outcome.message}"
+            )
             return "failed"
         before = (track.fingerprint_size, track.fingerprint_mtime_ns, track.probe_status)
         changes = plan_changes(
