@@ -411,3 +411,22 @@ def test_api_docs_offline_point_at_the_schema(page: Page, server: Server) -> Non
     note = page.locator("#swagger-ui")
     expect(note).to_contain_text("could not load Swagger UI")
     expect(note.locator("a")).to_have_attribute("href", "/openapi.json")
+
+
+def test_an_ended_job_shows_no_eta(page: Page, server: Server) -> None:
+    """A scan cancelled mid-run kept its last ETA: "34/73 · 3.4 files/s · ETA 11 s"."""
+    job_id = parked_job(server)
+    with server.db.unit_of_work() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(
+            status="cancelled", finished_at=datetime.now(UTC), summary="Cancelled",
+            progress={"phase": "apply", "processed": 34, "total": 73, "rate": 3.4, "eta_s": 11},
+        ))  # fmt: skip
+    page.goto(f"{server.url}/jobs/{job_id}")
+    rate = page.locator("[data-job=rate]")
+    expect(rate).to_contain_text("34/73")
+    expect(rate).to_contain_text("ETA -")
+    page.goto(f"{server.url}/jobs")
+    page.locator(f"#jobs-table [data-action=logs][data-job-id='{job_id}']").click()
+    modal = page.locator("#job-modal [data-job=rate]")
+    expect(modal).to_contain_text("34/73")
+    expect(modal).to_contain_text("ETA -")

@@ -39,6 +39,15 @@ def test_a_followed_job_leaves_its_last_state_on_the_terminal() -> None:
     assert ERASE_LINE not in tail
 
 
+def test_a_job_cancelled_mid_run_leaves_no_eta_on_its_bar() -> None:
+    console, written = terminal()
+    with JobProgress(console) as bar:
+        bar.show("cancelled", {"phase": "apply", "total": 73, "processed": 34, "eta_s": 11})
+    tail = written.getvalue().rsplit("apply", 1)[1]
+    assert "34/73" in tail
+    assert "11s" not in tail
+
+
 def test_a_command_that_fails_before_its_job_leaves_no_bar() -> None:
     console, written = terminal()
     try:

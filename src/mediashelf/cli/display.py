@@ -52,7 +52,7 @@ class JobProgress:
         assert self._task is not None, "show() outside the `with` block"
         self._followed = True
         p = progress or {}
-        eta = p.get("eta_s")
+        eta = p.get("eta_s") if status in ACTIVE else None  # an ended job's last ETA is past
         # What an ended job waited for is past: its summary follows the bar.
         note = (p.get("note") or "") if status in ACTIVE else ""
         self._bar.update(

@@ -66,7 +66,9 @@ export class JobView {
     const bar = this.part("bar");
     bar.max = p.total || 1;
     bar.value = p.processed || 0;
-    const eta = p.eta_s === null || p.eta_s === undefined ? "-" : `${p.eta_s}s`;
+    // An ended job's last ETA is past (a cancelled scan kept "ETA 11s"): none is shown.
+    const active = job.status === "pending" || job.status === "running";
+    const eta = !active || p.eta_s === null || p.eta_s === undefined ? "-" : `${p.eta_s}s`;
     this.part("rate").textContent = `phase ${dash(p.phase)} · ${p.processed || 0}/${dash(p.total)} · ${this.rate(job)} files/s · ETA ${eta}`;
     for (const cell of this.root.querySelectorAll("[data-counter]")) cell.textContent = dash(p[cell.dataset.counter]);
     this.part("attempt").textContent = `${job.attempt}/${job.max_attempts}`;
