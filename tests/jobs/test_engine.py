@@ -393,11 +393,16 @@ def test_retry_failed_job_runs_it_again(engine: Runtime) -> None:
     assert (job.status, job.trigger) == ("pending", "retry")
     assert job.max_attempts == 1 + kinds.MAX_ATTEMPTS
     assert (job.finished_at, job.error, job.summary, job.worker_id) == (None, None, None, None)
+    # From the start: its duration is the new run's, not the time since the failed one began
+    # (a retried scan said "completed in 22.7s" beside a duration of 49.5 s).
+    assert job.started_at is None
     events = audit(engine.db, "job.retry", failed.id)
     assert [(e.actor, e.details["previous_status"]) for e in events] == [("cli", "failed")]
 
     done = wait_for_job(engine, failed.id, timeout_s=30)
     assert (done.status, done.attempt) == ("completed", 2)
+    assert done.started_at is not None and failed.finished_at is not None
+    assert done.started_at >= failed.finished_at
     assert done.summary == "permanent succeeded on attempt 2"
 
     with engine.db.unit_of_work() as session, pytest.raises(JobConflict):

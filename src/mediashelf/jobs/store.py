@@ -407,6 +407,7 @@ class JobStore:
                 trigger="retry",
                 worker_id=None,
                 cancel_requested_at=None,
+                started_at=None,  # from the start: the run's duration is the new one's
                 finished_at=None,
                 checkpoint=None,
                 progress={},
