@@ -382,6 +382,22 @@ def test_scan_of_a_mistyped_root_fails_at_once(database: Database, tmp_path: Pat
     assert "nothing to wait for" in result.stdout
 
 
+def test_cancelling_a_running_job_with_no_worker_alive_says_what_it_waits_for(
+    database: Database, library: Path
+) -> None:
+    """The only `serve` was killed mid-scan: the job stays running until a worker starts."""
+    env = env_for(database, library)
+    queued = runner.invoke(app, ["scan", "--no-wait", "--json"], env=env)
+    job_id = json.loads(queued.stdout)["job_id"]
+    with database.unit_of_work() as session:  # claimed by a worker that then died
+        [job] = JobStore(session).claim("dead-worker", 1, datetime.now(UTC), ["library_scan"])
+    assert job.id == job_id
+    cancelled = runner.invoke(app, ["jobs", "cancel", str(job_id)], env=env)
+    assert cancelled.exit_code == 0, cancelled.output
+    assert f"job {job_id}: cancel requested" in cancelled.stdout
+    assert "No worker is running to stop it" in cancelled.stderr
+
+
 def test_jobs_commands(database: Database, library: Path) -> None:
     env = env_for(database, library)
     queued = runner.invoke(app, ["scan", "--no-wait", "--json"], env=env)

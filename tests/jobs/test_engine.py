@@ -401,7 +401,8 @@ def test_retry_failed_job_runs_it_again(engine: Runtime) -> None:
 
     done = wait_for_job(engine, failed.id, timeout_s=30)
     assert (done.status, done.attempt) == ("completed", 2)
-    assert done.started_at is not None and failed.finished_at is not None
+    assert done.started_at is not None
+    assert failed.finished_at is not None
     assert done.started_at >= failed.finished_at
     assert done.summary == "permanent succeeded on attempt 2"
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mediashelf.cli.wiring import JsonFlag, opened_runtime, out, printable
+from mediashelf.cli.wiring import JsonFlag, err, opened_runtime, out, printable
 from mediashelf.jobs.states import JobStatus
 
 if TYPE_CHECKING:  # imported when a command runs: `mediashelf --help` stays quick
@@ -158,14 +158,25 @@ def logs(
 
 @app.command("cancel")
 def cancel(job_id: JobId) -> None:
-    """Cancel a pending job, or ask a running one to stop."""
+    """Cancel a pending job, or ask a running one to stop.
+
+    Only a worker stops a running job (or, its own worker dead, rescues it as cancelled):
+    with none alive, "cancel requested" alone left the user watching a job that stayed
+    running, so the command says what the cancel waits for.
+    """
+    from mediashelf.cli.follow import workers_alive
     from mediashelf.jobs.service import cancel_job
     from mediashelf.jobs.states import ACTIVE
 
-    with opened_runtime(indexed_only=True) as runtime, runtime.db.unit_of_work() as session:
-        job = cancel_job(session, runtime.clock, job_id, actor="cli")
-        status = "cancel requested" if job.status in ACTIVE else job.status
-    out.print(f"job {job_id}: {status}")
+    with opened_runtime(indexed_only=True) as runtime:
+        with runtime.db.unit_of_work() as session:
+            job = cancel_job(session, runtime.clock, job_id, actor="cli")
+            requested = job.status in ACTIVE
+        idle = requested and not workers_alive(runtime)
+    out.print(f"job {job_id}: {'cancel requested' if requested else job.status}")
+    if idle:
+        err.print("No worker is running to stop it: it ends, cancelled, once one starts "
+                  "(`mediashelf worker` or `serve`).")  # fmt: skip
 
 
 @app.command("retry")
