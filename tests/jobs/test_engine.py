@@ -28,6 +28,7 @@ from mediashelf.jobs.runner import JobRunner, RetryPolicy
 from mediashelf.jobs.service import cancel_job, create_job, get_job, retry_job
 from mediashelf.jobs.store import Fence, JobStore
 from mediashelf.runtime import Runtime
+from mediashelf.web.job_schemas import JobOut
 from tests.conftest import make_runtime, run_job, wait_for_job
 from tests.jobs import kinds
 from tests.jobs.kinds import SleepyParams
@@ -465,6 +466,9 @@ def test_log_cap_note_counts_every_dropped_line(database: Database) -> None:
     written_lines = 1 + 1 + 1000 + 1
     kept_lines = len([line for line in kept if not DROPPED.search(line.message)])
     assert sum(notes) == written_lines - kept_lines
+    with database.unit_of_work() as session:  # the API shows the count the docs promise
+        shown = JobOut.model_validate(session.get(Job, job.id)).model_dump()
+    assert shown["logs_dropped"] == sum(notes)
 
 
 # -- retention --------------------------------------------------------------------------------

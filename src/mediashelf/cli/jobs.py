@@ -28,7 +28,7 @@ JOB_FIELDS = (
     "id", "kind", "status", "priority", "params", "unique_key", "parent_id", "created_at",
     "run_at", "started_at", "finished_at", "heartbeat_at", "attempt", "max_attempts",
     "worker_id", "cancel_requested_at", "trigger", "progress", "summary", "result", "error",
-    "error_summary", "errors",
+    "error_summary", "errors", "logs_dropped",
 )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ class JobOut(BaseModel):
     error: str | None
     error_summary: dict[str, Any]
     errors: list[Any]
+    logs_dropped: int  # oldest log lines dropped at the cap (docs/jobs.md)
 
     @field_validator("error_summary", mode="before")
     @classmethod
@@ -47,7 +48,7 @@ class JobOut(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def duration_s(self) -> float | None:
-        """Seconds from first start to finish (or to the last heartbeat while running)."""
+        """Seconds from the start (a retry starts again) to finish, or to the last heartbeat."""
         end = self.finished_at or self.heartbeat_at
         if self.started_at is None or end is None:
             return None
