@@ -533,6 +533,21 @@ def test_the_job_log_names_each_failed_file_and_why_up_to_a_cap(runtime: Runtime
     assert lines[-1].startswith("more failed files are not named here"), lines[-1]
 
 
+def test_every_scan_names_its_skipped_files_even_one_that_writes_nothing(
+    runtime: Runtime,
+) -> None:
+    """An unchanged scan counted its skips but named none: "7 skipped" and no line why."""
+    for n in range(3):
+        (runtime.root / f"audio/dangling {n}.mp3").symlink_to(runtime.root / "nowhere.mp3")
+    for _ in ("first scan", "unchanged scan"):
+        job = scan(runtime)
+        assert job.progress["skipped"] == 3
+        named = [line.message for line in job_lines(runtime.db, job.id)
+                 if line.message.startswith("skipped 'audio/dangling ")]  # fmt: skip
+        assert len(named) == 3, named
+    assert job.progress["added"] == 0  # the second wrote nothing
+
+
 def test_configured_extensions_decide_what_is_scanned(
     database: Database, library: Path, probe_pool: ProbePool
 ) -> None:

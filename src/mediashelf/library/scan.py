@@ -257,7 +257,14 @@ class LibraryScan:
         self._set_phase("discover")
         tally = DiffTally(chunk_writes=chunk_writes)
         taken: set[int] = set()
-        for part in self._diff_parts(on_skip=tally.skip):
+        named: list[Skip] = []  # the skips to name if no write pass meets them again
+
+        def on_skip(skip: Skip) -> None:
+            tally.skip(skip)
+            if len(named) <= LINES_OF_A_KIND:
+                named.append(skip)
+
+        for part in self._diff_parts(on_skip=on_skip):
             if isinstance(part, Run):
                 tally.add_run(part)
             else:
@@ -280,6 +287,8 @@ class LibraryScan:
         if self.params.dry_run or not tally.work():  # the diff's counts are the outcome
             tally.fill(self.counters)
             self.errors = tally.errors
+            for skip in named:  # no write pass walks again to name them
+                self._skips_log.add(_skip_line(skip))
         self._emit(force=True)
         if tally.chunks:
             tally.chunks[-1].until = None  # the last chunk runs to the end, whatever came since
@@ -544,7 +553,7 @@ class LibraryScan:
         if self.until is not None and skip.relpath > self.until:
             return  # the walk looked past this chunk's range: the next chunk counts it
         self._pending_skips.append(skip)
-        self._skips_log.add(f"skipped {skip.relpath!r} ({skip.reason}): {skip.detail}")
+        self._skips_log.add(_skip_line(skip))
 
     @staticmethod
     def _count_skips(counters: ScanCounters, errors: ErrorSummary, skips: list[Skip]) -> None:
@@ -633,6 +642,11 @@ class CappedLog:
         elif self.seen == self.cap + 1:
             self.ctx.log(f"more {self.what} are not named here: the error summary counts them "
                          "all, and the problems view lists them", "warning")  # fmt: skip
+
+
+def _skip_line(skip: Skip) -> str:
+    """Return the job log's line naming a skipped entry and why."""
+    return f"skipped {skip.relpath!r} ({skip.reason}): {skip.detail}"
 
 
 def _finished(submitted: list[tuple[Path, Future[Any]]]) -> int:
