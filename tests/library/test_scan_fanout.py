@@ -202,6 +202,10 @@ def test_skips_at_chunk_boundaries_are_counted_once(
         assert len(_children(database, job.id)) >= 3
         assert job.progress["skipped"] == 30
         assert job.progress["processed"] == FILES + 60
+        # Each chunk's total counts its skips too: its bar read 204/200 and 34/30.
+        ends = [(c.progress["processed"], c.progress["total"]) for c in _children(database, job.id)]
+        assert all(processed == total for processed, total in ends), ends
+        assert job.progress["total"] == FILES + 60
         assert job.error_summary is not None
         assert job.error_summary["dangling_link"]["count"] == 30
     finally:

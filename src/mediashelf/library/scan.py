@@ -292,6 +292,7 @@ class LibraryScan:
         self._emit(force=True)
         if tally.chunks:
             tally.chunks[-1].until = None  # the last chunk runs to the end, whatever came since
+            tally.place_skips()
         return tally.work(), tally.chunks
 
     def _brake(self, newly_missing: int, files: int, present: int) -> None:

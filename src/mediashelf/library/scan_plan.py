@@ -7,6 +7,7 @@ files at a time: memory stays flat however large the library is.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -253,12 +254,26 @@ class DiffTally:
     moved_ids: set[int] = field(default_factory=set)
     chunk_writes: int = 0  # cut the walk into ranges of about this many writes (0: never)
     chunks: list[Chunk] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # their paths, to place in chunks
 
     def skip(self, skip: Skip) -> None:
         """Count an entry the walk could not take."""
         self.total += 1
         self.walk_skips += 1
         self.errors.add(skip.reason, skip.relpath)
+        if self.chunk_writes:
+            self.skipped.append(skip.relpath)
+
+    def place_skips(self) -> None:
+        """Count each skip in the files of the chunk whose range holds it.
+
+        A chunk's walk counts its skips as processed: left out of its files, a chunk's bar
+        read 204/200. The walk reports skips ahead of the batches around them, so the chunk
+        open at the time is not always theirs: they are placed by path once ranges are cut.
+        """
+        ends = [chunk.until or "" for chunk in self.chunks[:-1]]  # the last runs to the end
+        for relpath in self.skipped:
+            self.chunks[bisect_left(ends, relpath)].files += 1
 
     def add_batch(self, batch: list[tuple[Item, Verdict]], moves: dict[str, TrackRow]) -> None:
         """Count one batch of judged items and the moves found among them."""
