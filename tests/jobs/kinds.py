@@ -6,7 +6,6 @@ Each kind misbehaves on purpose in one scripted way; none of them touches the li
 from __future__ import annotations
 
 import os
-import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -130,7 +129,7 @@ def run_slow_batch(ctx: JobContext) -> JobOutcome:
     hold_s = ctx.params.hold_s
 
     def work(session: Session, number: int) -> None:
-        time.sleep(hold_s)  # the batch's work, with the job's row locked all along
+        ctx.sleep(hold_s)  # the batch's work, with the job's row locked all along
         ctx.commit_batch(session, {"batches": number}, {"after": number})
 
     for number in range(1, ctx.params.batches + 1):
